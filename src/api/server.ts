@@ -1,0 +1,64 @@
+import type { FastifyInstance } from 'fastify';
+import type { WardConfig } from '../platform/config.ts';
+import { migrate, migrationStatus } from '../platform/db/migrate.ts';
+import { openDatabase, type Database } from '../platform/db/index.ts';
+import { WardError } from '../platform/errors.ts';
+import { buildApp } from '../platform/http/app.ts';
+import { createLogger, type Logger } from '../platform/log.ts';
+import { apiModules } from './modules.ts';
+
+/** A running server and how to stop it. */
+export interface RunningServer {
+  readonly app: FastifyInstance;
+  readonly db: Database;
+  readonly logger: Logger;
+  readonly address: string;
+  /** Stops accepting connections, lets in-flight requests finish, closes the database. */
+  stop(): Promise<void>;
+}
+
+/** Options for `ward serve`. */
+export interface ServeOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly logger?: Logger;
+}
+
+/**
+ * Opens the database, makes sure the schema is current, builds the app and listens. On the
+ * embedded engine pending migrations are applied (it is a single-user development database);
+ * on PostgreSQL the server refuses to start until an operator has run `ward db migrate`.
+ */
+export async function startServer(config: WardConfig, opts: ServeOptions): Promise<RunningServer> {
+  const logger = opts.logger ?? createLogger(config.logLevel);
+  const db = await openDatabase(config);
+  try {
+    const pending = (await migrationStatus(db)).filter((m) => m.state === 'pending');
+    if (pending.length > 0) {
+      if (db.engine !== 'pglite') {
+        throw new WardError(
+          'config_invalid',
+          `${pending.length} migration(s) are pending; run \`ward db migrate\` before starting the server`,
+        );
+      }
+      await migrate(db);
+    }
+    db.onSystemAccessLogged((job) => {
+      logger.info({ job: job.name }, 'system access');
+    });
+    const app = await buildApp({ db, logger, modules: apiModules });
+    const address = await app.listen({ host: opts.host, port: opts.port });
+    let stopping: Promise<void> | undefined;
+    const stop = (): Promise<void> => {
+      stopping ??= (async () => {
+        await app.close();
+        await db.close();
+      })();
+      return stopping;
+    };
+    return { app, db, logger, address, stop };
+  } catch (e) {
+    await db.close();
+    throw e;
+  }
+}

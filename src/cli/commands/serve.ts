@@ -1,0 +1,51 @@
+import { startServer, type RunningServer } from '../../api/server.ts';
+import { loadConfig } from '../../platform/config.ts';
+import { WardError } from '../../platform/errors.ts';
+import { emit, str, type CliIo, type Command, type CliValues } from '../command.ts';
+
+/** Parses --port/--host with their environment defaults. */
+export function listenOptions(values: CliValues, io: CliIo): { host: string; port: number } {
+  const port = Number(str(values, 'port') ?? io.env['WARD_PORT'] ?? '8080');
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new WardError('bad_request', '--port must be an integer from 0 to 65535');
+  }
+  // Loopback by default: exposing PHI services on every interface must be a decision.
+  const host = str(values, 'host') ?? io.env['WARD_HOST'] ?? '127.0.0.1';
+  return { host, port };
+}
+
+/** Resolves when SIGTERM or SIGINT arrives, after a graceful stop. */
+export function stopOnSignals(server: RunningServer): Promise<void> {
+  return new Promise((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      server.logger.info({ signal }, 'shutting down');
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      server.stop().then(resolve, (e: unknown) => {
+        server.logger.error({ err: e }, 'shutdown failed');
+        resolve();
+      });
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}
+
+export const serveCommand: Command = {
+  path: ['serve'],
+  summary: 'Start the HTTP API and background jobs',
+  usage: '[--port P] [--host H] [--json]',
+  options: { port: { type: 'string' }, host: { type: 'string' }, json: { type: 'boolean' } },
+  async run(values, _positionals, io) {
+    const config = loadConfig(io.env);
+    const server = await startServer(config, listenOptions(values, io));
+    emit(
+      io,
+      values['json'] === true,
+      { address: server.address, engine: server.db.engine },
+      `Ward listening on ${server.address} (${server.db.engine})`,
+    );
+    await stopOnSignals(server);
+    return 0;
+  },
+};

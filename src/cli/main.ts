@@ -1,0 +1,106 @@
+import { parseArgs } from 'node:util';
+import { isWardError } from '../platform/errors.ts';
+import type { CliIo, Command } from './command.ts';
+import {
+  dbDiagramCommand,
+  dbMigrateCommand,
+  dbRollbackCommand,
+  dbStatusCommand,
+} from './commands/db.ts';
+import { demoCommand } from './commands/demo.ts';
+import { orgCreateCommand } from './commands/org.ts';
+import { serveCommand } from './commands/serve.ts';
+import { userCreateCommand } from './commands/user.ts';
+
+/** Every command, in the order --help lists them. */
+export const commands: readonly Command[] = [
+  serveCommand,
+  demoCommand,
+  dbMigrateCommand,
+  dbStatusCommand,
+  dbRollbackCommand,
+  dbDiagramCommand,
+  orgCreateCommand,
+  userCreateCommand,
+];
+
+function helpText(): string {
+  const rows = commands.map((c) => `  ward ${c.path.join(' ')} ${c.usage}\n      ${c.summary}`);
+  return [
+    'Ward — HIPAA-grade health-data platform',
+    '',
+    'Usage:',
+    ...rows,
+    '',
+    'Every command takes --json for machine-readable output.',
+    'DATABASE_URL selects PostgreSQL; otherwise the embedded database under WARD_DATA_DIR (.ward/) is used.',
+  ].join('\n');
+}
+
+const defaultIo: CliIo = {
+  stdout: process.stdout,
+  stderr: process.stderr,
+  stdin: process.stdin,
+  env: process.env,
+};
+
+/**
+ * Runs the CLI with `argv` (without node and script) and returns the exit code:
+ * 0 success, 1 failure, 2 usage error.
+ */
+export async function main(argv: readonly string[], io: CliIo = defaultIo): Promise<number> {
+  if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
+    io.stdout.write(`${helpText()}\n`);
+    return argv.length === 0 ? 2 : 0;
+  }
+  const command = [...commands]
+    .sort((a, b) => b.path.length - a.path.length)
+    .find((c) => c.path.every((w, i) => argv[i] === w));
+  if (!command) {
+    io.stderr.write(`ward: unknown command "${argv.slice(0, 2).join(' ')}". See ward --help.\n`);
+    return 2;
+  }
+  const rest = argv.slice(command.path.length);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    io.stdout.write(`ward ${command.path.join(' ')} ${command.usage}\n  ${command.summary}\n`);
+    return 0;
+  }
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({
+      args: rest,
+      options: command.options,
+      strict: true,
+      allowPositionals: false,
+    });
+  } catch (e) {
+    io.stderr.write(
+      `ward ${command.path.join(' ')}: ${e instanceof Error ? e.message : 'invalid arguments'}\n`,
+    );
+    io.stderr.write(`usage: ward ${command.path.join(' ')} ${command.usage}\n`);
+    return 2;
+  }
+  const json = parsed.values['json'] === true;
+  try {
+    return await command.run(
+      parsed.values as Record<string, string | boolean | undefined>,
+      parsed.positionals,
+      io,
+    );
+  } catch (e) {
+    if (isWardError(e)) {
+      if (json)
+        io.stdout.write(`${JSON.stringify({ error: { code: e.code, message: e.message } })}\n`);
+      io.stderr.write(`ward: ${e.message} [${e.code}]\n`);
+      return e.code === 'bad_request' ? 2 : 1;
+    }
+    // Unexpected failures print their class and code only: driver messages can quote data.
+    const name = e instanceof Error ? e.name : typeof e;
+    const code = (e as { code?: unknown }).code;
+    io.stderr.write(
+      `ward: unexpected ${name}${typeof code === 'string' ? ` (${code})` : ''}; set WARD_DEBUG=1 for details\n`,
+    );
+    if (io.env['WARD_DEBUG'] === '1' && e instanceof Error) io.stderr.write(`${e.stack ?? ''}\n`);
+    return 1;
+  }
+}

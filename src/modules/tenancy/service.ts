@@ -1,0 +1,144 @@
+import type { Database } from '../../platform/db/index.ts';
+import { isUuid } from '../../platform/db/index.ts';
+import { isWardError, WardError } from '../../platform/errors.ts';
+import { hashPassword } from '../auth/passwords.ts';
+import {
+  organizationTypes,
+  principalTypes,
+  type Organization,
+  type OrganizationType,
+  type PrincipalType,
+  type User,
+} from './model.ts';
+import { findOrganization, insertBuiltinRoles, insertOrganization } from './organizations-repo.ts';
+import { assignRoleByName, findUser, insertUser } from './users-repo.ts';
+
+/** Input for creating an organization. */
+export interface CreateOrganizationInput {
+  readonly name: string;
+  readonly type: string;
+  readonly taxId?: string | undefined;
+  readonly metadata?: Record<string, unknown> | undefined;
+}
+
+/**
+ * Creates an organization with its built-in roles. No tenant context can exist before its
+ * organization does, so this is a platform operation that runs through `asSystem`.
+ */
+export async function createOrganization(
+  db: Database,
+  input: CreateOrganizationInput,
+): Promise<Organization> {
+  const name = input.name.trim();
+  if (name.length < 1 || name.length > 200) {
+    throw new WardError('validation_failed', 'The organization name must have 1 to 200 characters');
+  }
+  if (!organizationTypes.includes(input.type as OrganizationType)) {
+    throw new WardError(
+      'validation_failed',
+      `The organization type must be one of ${organizationTypes.join(', ')}`,
+    );
+  }
+  const taxId = input.taxId?.trim() || null;
+  if (taxId !== null && !/^[0-9A-Za-z-]{2,32}$/.test(taxId)) {
+    throw new WardError(
+      'validation_failed',
+      'The tax id must be 2 to 32 letters, digits or dashes',
+    );
+  }
+  return db.asSystem(
+    {
+      name: 'tenancy.create-organization',
+      reason: 'an organization has no tenant context before it exists',
+    },
+    async (tx) => {
+      const org = await insertOrganization(tx, {
+        name,
+        type: input.type as OrganizationType,
+        taxId,
+        settings: defaultSettings(),
+        metadata: input.metadata ?? {},
+      });
+      await insertBuiltinRoles(tx, org.id);
+      return org;
+    },
+  );
+}
+
+/** Settings a new organization starts with; the identity issue's MFA policy reads these. */
+function defaultSettings(): Record<string, unknown> {
+  return { mfaRequiredRoles: ['admin'] };
+}
+
+/** Input for creating a user. */
+export interface CreateUserInput {
+  readonly orgId: string;
+  readonly email: string;
+  readonly role: string;
+  readonly password?: string | undefined;
+  readonly displayName?: string | undefined;
+  readonly licenseNumber?: string | undefined;
+  readonly principalType?: string | undefined;
+  /** The user performing the creation, when there is one. */
+  readonly createdBy?: string | undefined;
+}
+
+/**
+ * Creates a user in an organization and assigns a role. Runs under the organization's own
+ * context, so RLS — not this code — is what keeps the user inside its tenant.
+ */
+export async function createUser(db: Database, input: CreateUserInput): Promise<User> {
+  if (!isUuid(input.orgId))
+    throw new WardError('validation_failed', 'The organization id must be a UUID');
+  const email = input.email.trim().toLowerCase();
+  if (email.length > 254 || !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email)) {
+    throw new WardError('validation_failed', 'The email address is not valid');
+  }
+  const principalType = (input.principalType ?? 'human') as PrincipalType;
+  if (!principalTypes.includes(principalType)) {
+    throw new WardError(
+      'validation_failed',
+      `The principal type must be one of ${principalTypes.join(', ')}`,
+    );
+  }
+  if (principalType === 'human' && input.password === undefined) {
+    throw new WardError('validation_failed', 'A person needs a password');
+  }
+  const passwordHash = input.password === undefined ? null : await hashPassword(input.password);
+  const ctx = { orgId: input.orgId, userId: input.createdBy, actorType: 'system' as const };
+  try {
+    return await db.withContext(ctx, async (tx) => {
+      if (!(await findOrganization(tx, input.orgId))) {
+        throw new WardError('not_found', 'The organization does not exist');
+      }
+      const id = await insertUser(tx, {
+        orgId: input.orgId,
+        email,
+        displayName: input.displayName?.trim() || null,
+        principalType,
+        licenseNumber: input.licenseNumber?.trim() || null,
+        passwordHash,
+      });
+      const assigned = await assignRoleByName(tx, {
+        orgId: input.orgId,
+        userId: id,
+        roleName: input.role,
+        grantedBy: input.createdBy ?? null,
+      });
+      if (!assigned)
+        throw new WardError(
+          'validation_failed',
+          `The organization has no role named "${input.role}"`,
+        );
+      const user = await findUser(tx, id);
+      if (!user) throw new WardError('internal', 'created user is not readable');
+      return user;
+    });
+  } catch (e) {
+    if (isWardError(e)) throw e;
+    const code = (e as { code?: unknown }).code;
+    if (code === '23505')
+      throw new WardError('already_exists', 'A user with this email address exists');
+    throw e;
+  }
+}

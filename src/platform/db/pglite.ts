@@ -1,0 +1,144 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { PGlite, type Transaction } from '@electric-sql/pglite';
+import { WardError } from '../errors.ts';
+import type { Driver, QueryResult, Tx } from './types.ts';
+
+/** Options for the embedded engine. */
+export interface PgliteOptions {
+  /** Directory for the data files; omit for an in-memory database. */
+  readonly dataDir?: string;
+  /** A data directory tarball to start from (used by tests to clone a migrated template). */
+  readonly loadDataDir?: Blob;
+}
+
+// Parse the same way as the PostgreSQL driver so that code sees identical values.
+const parsers = {
+  20: (v: string) => Number(v),
+  1082: (v: string) => v,
+};
+
+/**
+ * The embedded PGlite engine. PGlite is a single connection, so every transaction and every
+ * standalone statement goes through one FIFO queue: two requests' statements can never
+ * interleave, which would otherwise let one request run under another's context.
+ */
+export async function createPgliteDriver(opts: PgliteOptions = {}): Promise<Driver> {
+  let release: (() => void) | undefined;
+  if (opts.dataDir) {
+    fs.mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+    release = acquireDirLock(opts.dataDir);
+  }
+  let db: PGlite;
+  try {
+    db = await PGlite.create({
+      ...(opts.dataDir ? { dataDir: path.join(opts.dataDir, 'pgdata') } : {}),
+      ...(opts.loadDataDir ? { loadDataDir: opts.loadDataDir } : {}),
+      parsers,
+    });
+  } catch (e) {
+    release?.();
+    throw e;
+  }
+
+  let tail: Promise<unknown> = Promise.resolve();
+  const serialize = <T>(work: () => Promise<T>): Promise<T> => {
+    const run = tail.then(work, work);
+    tail = run.catch(() => undefined);
+    return run;
+  };
+
+  const wrap = (t: Transaction): Tx => ({
+    engine: 'pglite',
+    async query<R>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
+      return normalize<R>(await t.query(text, params as unknown[] | undefined));
+    },
+    async exec(script: string): Promise<void> {
+      await t.exec(script);
+    },
+  });
+
+  return {
+    engine: 'pglite',
+    transaction<T>(fn: (tx: Tx) => Promise<T>, prelude?: string): Promise<T> {
+      return serialize(() =>
+        db.transaction(async (t) => {
+          if (prelude) await t.exec(prelude);
+          return fn(wrap(t));
+        }),
+      );
+    },
+    query<R>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
+      return serialize(async () => normalize<R>(await db.query(text, params as unknown[])));
+    },
+    async close(): Promise<void> {
+      await serialize(() => db.close());
+      release?.();
+    },
+    dumpDataDir: () => serialize(() => db.dumpDataDir('none')),
+  } as Driver & { dumpDataDir(): Promise<Blob> };
+}
+
+interface PgliteResult {
+  rows: unknown[];
+  affectedRows?: number;
+  fields: { name: string; dataTypeID: number }[];
+}
+
+/** Converts PGlite results to the shape the pg driver returns (bytea as Buffer). */
+function normalize<R>(r: PgliteResult): QueryResult<R> {
+  const byteaFields = r.fields.filter((f) => f.dataTypeID === 17).map((f) => f.name);
+  if (byteaFields.length > 0) {
+    for (const row of r.rows as Record<string, unknown>[]) {
+      for (const name of byteaFields) {
+        const v = row[name];
+        if (v instanceof Uint8Array && !Buffer.isBuffer(v)) {
+          row[name] = Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+        }
+      }
+    }
+  }
+  const rowCount = r.rows.length > 0 ? r.rows.length : (r.affectedRows ?? 0);
+  return { rows: r.rows as R[], rowCount };
+}
+
+/**
+ * PGlite's files must be opened by one process at a time; a second process (say, a CLI
+ * command while `ward serve` runs) would corrupt them. A lock file holding the owner's pid
+ * turns that into a clear error.
+ */
+function acquireDirLock(dir: string): () => void {
+  const lockPath = path.join(dir, 'ward.lock');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(lockPath, String(process.pid), { flag: 'wx', mode: 0o600 });
+      let released = false;
+      return () => {
+        if (released) return;
+        released = true;
+        fs.rmSync(lockPath, { force: true });
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const owner = Number(fs.readFileSync(lockPath, 'utf8'));
+      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) {
+        throw new WardError(
+          'database_unavailable',
+          `The embedded database in ${dir} is in use by process ${owner}. Stop it, or set DATABASE_URL to use PostgreSQL.`,
+        );
+      }
+      // The previous owner is gone: the lock is stale.
+      fs.rmSync(lockPath, { force: true });
+    }
+  }
+  throw new WardError('database_unavailable', `Could not lock the embedded database in ${dir}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -1,0 +1,70 @@
+import pg from 'pg';
+import type { Driver, QueryResult, Tx } from './types.ts';
+
+// Counts and audit ids are int8; they stay well below 2^53, and numbers are what both
+// engines hand back, so parse them as numbers rather than strings.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
+// Dates stay text (YYYY-MM-DD): a calendar date must not shift with the server's time zone.
+pg.types.setTypeParser(pg.types.builtins.DATE, (v) => v);
+
+/** Options for the PostgreSQL pool. */
+export interface PostgresOptions {
+  readonly connectionString: string;
+  readonly max?: number;
+  readonly applicationName?: string;
+}
+
+/** A PostgreSQL driver over a `pg` pool. One pooled connection per transaction. */
+export function createPostgresDriver(opts: PostgresOptions): Driver {
+  const pool = new pg.Pool({
+    connectionString: opts.connectionString,
+    max: opts.max ?? 20,
+    application_name: opts.applicationName ?? 'ward',
+    idleTimeoutMillis: 30_000,
+  });
+  // An idle client that loses its connection must not crash the process.
+  pool.on('error', () => undefined);
+
+  const wrap = (client: pg.PoolClient): Tx => ({
+    engine: 'postgres',
+    async query<R>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
+      const r = await client.query(text, params as unknown[] | undefined);
+      return { rows: r.rows as R[], rowCount: r.rowCount ?? r.rows.length };
+    },
+    async exec(script: string): Promise<void> {
+      await client.query(script);
+    },
+  });
+
+  return {
+    engine: 'postgres',
+    async transaction<T>(fn: (tx: Tx) => Promise<T>, prelude?: string): Promise<T> {
+      const client = await pool.connect();
+      let broken: Error | undefined;
+      try {
+        // BEGIN and the prelude travel as one simple-protocol round trip.
+        await client.query(prelude ? `BEGIN; ${prelude}` : 'BEGIN');
+        const result = await fn(wrap(client));
+        await client.query('COMMIT');
+        return result;
+      } catch (e) {
+        try {
+          await client.query('ROLLBACK');
+        } catch (rollbackError) {
+          // A connection that cannot roll back is discarded, never returned to the pool.
+          broken = rollbackError instanceof Error ? rollbackError : new Error('rollback failed');
+        }
+        throw e;
+      } finally {
+        client.release(broken);
+      }
+    },
+    async query<R>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
+      const r = await pool.query(text, params as unknown[] | undefined);
+      return { rows: r.rows as R[], rowCount: r.rowCount ?? r.rows.length };
+    },
+    async close(): Promise<void> {
+      await pool.end();
+    },
+  };
+}

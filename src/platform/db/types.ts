@@ -1,0 +1,50 @@
+/** Rows returned by a query; `rowCount` is the number of rows affected or returned. */
+export interface QueryResult<R> {
+  readonly rows: R[];
+  readonly rowCount: number;
+}
+
+/** Something that runs parameterized SQL: a transaction handle. */
+export interface Queryable {
+  /**
+   * Runs one parameterized statement. Values travel as parameters, never spliced into text.
+   * @example await tx.query<{ id: string }>('select id from ward.users where email = $1', [email])
+   */
+  query<R = Record<string, unknown>>(
+    text: string,
+    params?: readonly unknown[],
+  ): Promise<QueryResult<R>>;
+}
+
+/** The two engines Ward runs on. Both execute the same SQL and enforce the same policies. */
+export type EngineKind = 'postgres' | 'pglite';
+
+/** A transaction handle. It is only valid inside the callback that received it. */
+export interface Tx extends Queryable {
+  readonly engine: EngineKind;
+  /** Runs a multi-statement script without parameters (migrations, fixed DDL). */
+  exec(script: string): Promise<void>;
+}
+
+/**
+ * A low-level engine: it knows how to run a transaction as the connecting role and nothing
+ * about Ward's roles or context. Only `platform/db` sees drivers.
+ */
+export interface Driver {
+  readonly engine: EngineKind;
+  /** Runs `fn` inside BEGIN … COMMIT (ROLLBACK when it throws). `prelude` runs first. */
+  transaction<T>(fn: (tx: Tx) => Promise<T>, prelude?: string): Promise<T>;
+  /** Runs one statement outside any explicit transaction (health checks, DDL that needs it). */
+  query<R = Record<string, unknown>>(
+    text: string,
+    params?: readonly unknown[],
+  ): Promise<QueryResult<R>>;
+  close(): Promise<void>;
+}
+
+/** The first row of a result that must have one (an INSERT … RETURNING, a count). */
+export function firstRow<R>(r: QueryResult<R>): R {
+  const row = r.rows[0];
+  if (row === undefined) throw new Error('query returned no row where one was required');
+  return row;
+}
