@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { WardConfig } from '../platform/config.ts';
 import { migrate, migrationStatus } from '../platform/db/migrate.ts';
-import { openDatabase, type Database } from '../platform/db/index.ts';
+import type { Database } from '../platform/db/index.ts';
+import { openWard } from '../runtime/open-ward.ts';
 import { WardError } from '../platform/errors.ts';
 import { buildApp } from '../platform/http/app.ts';
 import { createLogger, type Logger } from '../platform/log.ts';
@@ -31,7 +32,7 @@ export interface ServeOptions {
  */
 export async function startServer(config: WardConfig, opts: ServeOptions): Promise<RunningServer> {
   const logger = opts.logger ?? createLogger(config.logLevel);
-  const db = await openDatabase(config);
+  const { db } = await openWard(config, logger);
   try {
     const pending = (await migrationStatus(db)).filter((m) => m.state === 'pending');
     if (pending.length > 0) {
@@ -43,9 +44,6 @@ export async function startServer(config: WardConfig, opts: ServeOptions): Promi
       }
       await migrate(db);
     }
-    db.onSystemAccessLogged((job) => {
-      logger.info({ job: job.name }, 'system access');
-    });
     const app = await buildApp({ db, logger, modules: apiModules });
     const address = await app.listen({ host: opts.host, port: opts.port });
     let stopping: Promise<void> | undefined;

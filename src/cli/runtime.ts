@@ -1,14 +1,10 @@
-import { loadConfig, type WardConfig } from '../platform/config.ts';
-import { openDatabase, type Database } from '../platform/db/index.ts';
-import { createLogger, type Logger } from '../platform/log.ts';
+import { loadConfig } from '../platform/config.ts';
+import { createLogger } from '../platform/log.ts';
+import { openWard, type WardRuntime } from '../runtime/open-ward.ts';
 import type { CliIo } from './command.ts';
 
 /** What a command that touches the database gets. */
-export interface Runtime {
-  readonly config: WardConfig;
-  readonly db: Database;
-  readonly logger: Logger;
-}
+export type Runtime = WardRuntime;
 
 /**
  * Opens configuration, logger and database for one command, runs `fn`, and closes the
@@ -18,13 +14,10 @@ export async function withRuntime<T>(io: CliIo, fn: (rt: Runtime) => Promise<T>)
   const config = loadConfig(io.env);
   // CLI commands log warnings only, to stderr, so that stdout stays machine-readable.
   const logger = createLogger(io.env['WARD_LOG_LEVEL'] ?? 'warn', io.stderr);
-  const db = await openDatabase(config);
-  db.onSystemAccessLogged((job) => {
-    logger.info({ job: job.name }, 'system access');
-  });
+  const rt = await openWard(config, logger);
   try {
-    return await fn({ config, db, logger });
+    return await fn(rt);
   } finally {
-    await db.close();
+    await rt.db.close();
   }
 }
