@@ -34,7 +34,7 @@ export class Database {
    * Runs `fn` in one transaction as `ward_app` with the request context set.
    * @example await db.withContext({ orgId, userId, actorType: 'user' }, (tx) => repo.get(tx, id))
    */
-  withContext<T>(ctx: RequestContext, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  async withContext<T>(ctx: RequestContext, fn: (tx: Tx) => Promise<T>): Promise<T> {
     return this.#driver.transaction(fn, contextPrelude(ctx, 'ward_app'));
   }
 
@@ -43,7 +43,7 @@ export class Database {
    * the registered recorders inside the same transaction (the audit module writes an event),
    * so a bypass cannot happen without leaving a record.
    */
-  asSystem<T>(job: SystemJob, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  async asSystem<T>(job: SystemJob, fn: (tx: Tx) => Promise<T>): Promise<T> {
     const ctx: RequestContext = { orgId: job.orgId ?? '', actorType: 'system' };
     return this.#driver.transaction(
       async (tx) => {

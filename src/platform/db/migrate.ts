@@ -154,9 +154,12 @@ export async function migrationStatus(
   db: Database,
   files: readonly MigrationFile[] = loadMigrations(),
 ): Promise<MigrationStatus[]> {
+  // Read-only: a server's login role may lack the rights the bootstrap needs.
   const applied = await db.asAdmin(async (tx) => {
-    await lockAndBootstrap(tx);
-    return readApplied(tx);
+    const exists = await tx.query<{ t: string | null }>(
+      "select to_regclass('ward_meta.schema_migrations')::text as t",
+    );
+    return exists.rows[0]?.t ? readApplied(tx) : [];
   });
   verifyApplied(applied, files);
   return files.map((f) => {

@@ -52,6 +52,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     reply.header('referrer-policy', 'no-referrer');
     reply.header('x-frame-options', 'DENY');
   });
+  // The API speaks JSON only; any other body type is a 415, not a string handed to a route.
+  app.removeContentTypeParser('text/plain');
   app.setErrorHandler((e, req, reply) => sendProblem(e, req, reply));
   app.setNotFoundHandler((req, reply) => sendProblem(new WardError('not_found'), req, reply));
 

@@ -46,6 +46,9 @@ export function toWardError(e: unknown): WardError {
     default:
       break;
   }
+  if (fe.statusCode === 415)
+    return new WardError('unsupported_media_type', undefined, {}, { cause: e });
+  if (fe.statusCode === 413) return new WardError('payload_too_large', undefined, {}, { cause: e });
   if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
     return new WardError('bad_request', undefined, {}, { cause: e });
   }

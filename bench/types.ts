@@ -1,0 +1,22 @@
+/** One line of benchmark output: Ward against bare PostgreSQL for one operation. */
+export interface BenchResult {
+  workload: string;
+  op: string;
+  ward_ops_s: number;
+  bare_ops_s: number;
+  /** ward_ops_s / bare_ops_s; 0 when the operation has no bare counterpart. */
+  ratio: number;
+  p50_ms: number;
+  p99_ms: number;
+  rss_mb: number;
+}
+
+/** Options every workload receives. */
+export interface WorkloadOptions {
+  /** A fresh database created for this run, dropped afterwards. */
+  readonly databaseUrl: string;
+  readonly quick: boolean;
+}
+
+/** A workload module: `bench/workloads/<name>.ts` exports `run`. */
+export type Workload = (opts: WorkloadOptions) => Promise<BenchResult[]>;

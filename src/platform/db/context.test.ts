@@ -1,0 +1,158 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, test } from 'node:test';
+import { isWardError } from '../errors.ts';
+import { Database } from './database.ts';
+import { createPostgresDriver } from './postgres.ts';
+import {
+  availableEngines,
+  createTestDatabase,
+  type TestDatabase,
+} from '../../../test/helpers/db.ts';
+
+interface Ctx {
+  role: string;
+  org: string | null;
+  usr: string | null;
+  purpose: string | null;
+  actor: string | null;
+}
+const readContext = `select current_user as role, ward.current_org_id()::text as org, ward.current_user_id()::text as usr,
+                            ward.current_purpose() as purpose, ward.current_actor_type() as actor`;
+
+for (const engine of availableEngines()) {
+  describe(`request context (${engine})`, () => {
+    let t: TestDatabase;
+    before(async () => {
+      t = await createTestDatabase({ engine });
+    });
+    after(async () => t.close());
+
+    test('withContext runs as ward_app with the transaction-local context', async () => {
+      const orgId = randomUUID();
+      const userId = randomUUID();
+      const r = await t.db.withContext(
+        { orgId, userId, actorType: 'agent', purpose: 'TREAT' },
+        (tx) => tx.query<Ctx>(readContext),
+      );
+      assert.deepEqual(r.rows[0], {
+        role: 'ward_app',
+        org: orgId,
+        usr: userId,
+        purpose: 'TREAT',
+        actor: 'agent',
+      });
+    });
+
+    test('context functions return NULL when no context is set', async () => {
+      const r = await t.db.asAdmin((tx) => tx.query<Ctx>(readContext));
+      assert.equal(r.rows[0]?.org, null);
+      assert.equal(r.rows[0]?.usr, null);
+      assert.equal(r.rows[0]?.purpose, null);
+    });
+
+    test('the context does not survive its transaction, even on a reused connection', async () => {
+      const orgId = randomUUID();
+      await t.db.withContext({ orgId, actorType: 'user' }, (tx) => tx.query('select 1'));
+      const r = await t.db.asAdmin((tx) => tx.query<Ctx>(readContext));
+      assert.notEqual(r.rows[0]?.role, 'ward_app');
+      assert.equal(r.rows[0]?.org, null);
+    });
+
+    test('a failing transaction rolls back everything it wrote', async () => {
+      const marker = `ctx-${randomUUID()}`;
+      await assert.rejects(
+        t.db.asSystem({ name: 'test.rollback', reason: 'test' }, async (tx) => {
+          await tx.query("insert into ward.organizations (name, type) values ($1, 'provider')", [
+            marker,
+          ]);
+          throw new Error('boom');
+        }),
+      );
+      const r = await t.db.asAdmin((tx) =>
+        tx.query('select 1 from ward.organizations where name = $1', [marker]),
+      );
+      assert.equal(r.rowCount, 0);
+    });
+
+    test('malformed context values are refused before reaching the database', async () => {
+      await assert.rejects(
+        t.db.withContext({ orgId: "x'; drop table ward.users; --", actorType: 'user' }, (tx) =>
+          tx.query('select 1'),
+        ),
+        (e: unknown) => isWardError(e, 'internal'),
+      );
+      await assert.rejects(
+        t.db.withContext(
+          { orgId: randomUUID(), actorType: 'user', purpose: "TREAT', true); select ('" },
+          (tx) => tx.query('select 1'),
+        ),
+        (e: unknown) => isWardError(e, 'internal'),
+      );
+    });
+
+    test('asSystem runs as ward_system and tells every recorder inside the transaction', async () => {
+      const seen: { job: string; role: string }[] = [];
+      const db = t.db;
+      db.onSystemAccess(async (tx, job) => {
+        const r = await tx.query<{ role: string }>('select current_user as role');
+        seen.push({ job: job.name, role: r.rows[0]?.role ?? '' });
+      });
+      const role = await db.asSystem(
+        { name: 'test.system', reason: 'testing the hook' },
+        async (tx) => {
+          const r = await tx.query<{ role: string }>('select current_user as role');
+          return r.rows[0]?.role;
+        },
+      );
+      assert.equal(role, 'ward_system');
+      assert.deepEqual(seen, [{ job: 'test.system', role: 'ward_system' }]);
+    });
+
+    test('concurrent requests never see each other’s context', async () => {
+      // Many overlapping transactions with pauses between statements. On PGlite (one
+      // connection) they are queued; on PostgreSQL each has its own pooled connection.
+      const orgs = Array.from({ length: 40 }, () => randomUUID());
+      const results = await Promise.all(
+        orgs.map((orgId, i) =>
+          t.db.withContext({ orgId, actorType: 'user' }, async (tx) => {
+            const seen: (string | null)[] = [];
+            for (let step = 0; step < 3; step++) {
+              const r = await tx.query<{ org: string | null }>(
+                'select ward.current_org_id()::text as org',
+              );
+              seen.push(r.rows[0]?.org ?? null);
+              await sleep((i * 7 + step * 3) % 5);
+            }
+            return { orgId, seen };
+          }),
+        ),
+      );
+      for (const r of results) assert.deepEqual(r.seen, [r.orgId, r.orgId, r.orgId]);
+    });
+  });
+}
+
+if (availableEngines().includes('postgres')) {
+  test('a single pooled connection carries no context from one request to the next', async () => {
+    const t = await createTestDatabase({ engine: 'postgres' });
+    const db = new Database(createPostgresDriver({ connectionString: t.url ?? '', max: 1 }));
+    try {
+      const a = randomUUID();
+      await db.withContext({ orgId: a, actorType: 'user', purpose: 'TREAT' }, (tx) =>
+        tx.query('select 1'),
+      );
+      const r = await db.asAdmin((tx) =>
+        tx.query<{ org: string | null; role: string; pid: number }>(
+          'select ward.current_org_id()::text as org, current_user as role, pg_backend_pid() as pid',
+        ),
+      );
+      assert.equal(r.rows[0]?.org, null);
+      assert.equal(r.rows[0]?.role, 'postgres');
+    } finally {
+      await db.close();
+      await t.close();
+    }
+  });
+}

@@ -1,0 +1,183 @@
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import type { Database } from '../db/index.ts';
+import { createLogger } from '../log.ts';
+import { WardError } from '../errors.ts';
+import { buildApp } from './app.ts';
+import { createTestDatabase, type TestDatabase } from '../../../test/helpers/db.ts';
+
+// A test module with a JSON route, to exercise the platform's body handling and errors.
+const echoModule: FastifyPluginAsync<{ db: Database }> = async (app) => {
+  app.post(
+    '/echo',
+    {
+      schema: {
+        body: {
+          type: 'object',
+          properties: { name: { type: 'string', maxLength: 20 } },
+          required: ['name'],
+          additionalProperties: false,
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: { name: { type: 'string' } },
+            additionalProperties: false,
+          },
+        },
+      },
+    },
+    async (req) => ({ ...(req.body as { name: string }), secret: 'never serialized' }),
+  );
+  app.get('/boom', async () => {
+    throw new Error('driver said: value 123-45-6789 is invalid');
+  });
+  app.get('/conflict', async () => {
+    throw new WardError('conflict', 'Already in review');
+  });
+};
+
+describe('HTTP platform', () => {
+  let t: TestDatabase;
+  let app: FastifyInstance;
+  const logLines: string[] = [];
+
+  before(async () => {
+    t = await createTestDatabase();
+    const sink = new Writable({
+      write(chunk: Buffer, _e, cb) {
+        logLines.push(chunk.toString());
+        cb();
+      },
+    });
+    app = await buildApp({
+      db: t.db,
+      logger: createLogger('info', sink),
+      modules: [echoModule],
+      bodyLimit: 1024,
+    });
+  });
+  after(async () => {
+    await app.close();
+    await t.close();
+  });
+
+  test('healthz and readyz answer; readyz checks the database', async () => {
+    assert.equal((await app.inject('/healthz')).json<{ status: string }>().status, 'ok');
+    const ready = await app.inject('/readyz');
+    assert.equal(ready.statusCode, 200);
+    assert.equal(ready.json<{ status: string }>().status, 'ready');
+  });
+
+  test('request ids are generated, or taken from a well-formed header, and echoed', async () => {
+    const gen = await app.inject('/healthz');
+    assert.match(String(gen.headers['x-request-id']), /^[0-9a-f-]{36}$/);
+    const given = await app.inject({
+      url: '/healthz',
+      headers: { 'x-request-id': 'client-req-0001' },
+    });
+    assert.equal(given.headers['x-request-id'], 'client-req-0001');
+    const hostile = await app.inject({
+      url: '/healthz',
+      headers: { 'x-request-id': 'bad id\nwith newline' },
+    });
+    assert.notEqual(hostile.headers['x-request-id'], 'bad id\nwith newline');
+  });
+
+  test('security headers are set on every response', async () => {
+    const r = await app.inject('/healthz');
+    assert.equal(r.headers['x-content-type-options'], 'nosniff');
+    assert.equal(r.headers['cache-control'], 'no-store');
+    assert.equal(r.headers['x-frame-options'], 'DENY');
+  });
+
+  test('unknown routes are problem+json 404', async () => {
+    const r = await app.inject('/api/v1/nothing-here');
+    assert.equal(r.statusCode, 404);
+    assert.match(String(r.headers['content-type']), /application\/problem\+json/);
+    const p = r.json<{ code: string; status: number; type: string }>();
+    assert.equal(p.code, 'not_found');
+    assert.equal(p.type, 'urn:ward:problem:not_found');
+  });
+
+  test('bad bodies get stable 4xx problems', async () => {
+    const badJson = await app.inject({
+      method: 'POST',
+      url: '/api/v1/echo',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"name":',
+    });
+    assert.equal(badJson.statusCode, 400);
+    assert.equal(badJson.json<{ code: string }>().code, 'bad_request');
+    const unknownField = await app.inject({
+      method: 'POST',
+      url: '/api/v1/echo',
+      payload: { name: 'a', extra: 1 },
+    });
+    assert.equal(unknownField.statusCode, 400);
+    assert.equal(unknownField.json<{ code: string }>().code, 'validation_failed');
+    const tooBig = await app.inject({
+      method: 'POST',
+      url: '/api/v1/echo',
+      payload: { name: 'x'.repeat(5000) },
+    });
+    assert.equal(tooBig.statusCode, 413);
+    assert.equal(tooBig.json<{ code: string }>().code, 'payload_too_large');
+    const proto = await app.inject({
+      method: 'POST',
+      url: '/api/v1/echo',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"name":"a","__proto__":{"x":1}}',
+    });
+    assert.equal(proto.statusCode, 400);
+    const wrongType = await app.inject({
+      method: 'POST',
+      url: '/api/v1/echo',
+      headers: { 'content-type': 'text/plain' },
+      payload: 'name',
+    });
+    assert.equal(wrongType.statusCode, 415);
+  });
+
+  test('response schemas drop undeclared fields', async () => {
+    const r = await app.inject({ method: 'POST', url: '/api/v1/echo', payload: { name: 'ok' } });
+    assert.equal(r.statusCode, 200);
+    assert.deepEqual(r.json(), { name: 'ok' });
+  });
+
+  test('unexpected errors are opaque 500s and their messages never reach the logs', async () => {
+    const r = await app.inject('/api/v1/boom');
+    assert.equal(r.statusCode, 500);
+    assert.equal(r.json<{ code: string }>().code, 'internal');
+    assert.ok(!r.body.includes('123-45-6789'));
+    assert.ok(
+      !logLines.join('').includes('123-45-6789'),
+      'log lines must not carry error messages',
+    );
+    const c = await app.inject('/api/v1/conflict');
+    assert.equal(c.statusCode, 409);
+    assert.equal(c.json<{ detail: string }>().detail, 'Already in review');
+  });
+
+  test('log lines carry the request id and route but no query string', async () => {
+    logLines.length = 0;
+    await app.inject({
+      url: '/healthz?ssn=123456789',
+      headers: { 'x-request-id': 'trace-me-0001' },
+    });
+    const text = logLines.join('');
+    assert.match(text, /trace-me-0001/);
+    assert.ok(!text.includes('123456789'));
+  });
+
+  test('readyz reports 503 when the database is gone', async () => {
+    const t2 = await createTestDatabase();
+    const app2 = await buildApp({ db: t2.db, logger: createLogger('silent') });
+    await t2.close();
+    const r = await app2.inject('/readyz');
+    assert.equal(r.statusCode, 503);
+    await app2.close();
+  });
+});

@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { once } from 'node:events';
+import { after, describe, test } from 'node:test';
+import { availableEngines, createTestDatabase, type TestDatabase } from './helpers/db.ts';
+
+const bin = path.resolve('bin/ward.mjs');
+const cleanup: (() => Promise<void>)[] = [];
+after(async () => {
+  for (const c of cleanup) await c();
+});
+
+/** Starts `ward <args>` and resolves with its first JSON stdout line. */
+async function start(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ child: ChildProcess; info: Record<string, unknown> }> {
+  const child = spawn(process.execPath, [bin, ...args], {
+    env: { PATH: process.env['PATH'], WARD_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  cleanup.push(async () => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  let out = '';
+  let err = '';
+  child.stderr?.on('data', (c: Buffer) => (err += c.toString()));
+  const line = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`no output within 60 s; stderr: ${err}`)),
+      60_000,
+    );
+    child.stdout?.on('data', (c: Buffer) => {
+      out += c.toString();
+      const nl = out.indexOf('\n');
+      if (nl >= 0) {
+        clearTimeout(timer);
+        resolve(out.slice(0, nl));
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`exited with ${code}; stderr: ${err}`));
+    });
+  });
+  return { child, info: JSON.parse(line) as Record<string, unknown> };
+}
+
+async function stopGracefully(child: ChildProcess): Promise<number | null> {
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  const [code] = (await exited) as [number | null];
+  return code;
+}
+
+describe('ward serve', () => {
+  test('demo starts on the embedded database, serves health checks and stops on SIGTERM', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ward-demo-'));
+    cleanup.push(async () => fs.rmSync(dir, { recursive: true, force: true }));
+    const { child, info } = await start(['demo', '--port', '0', '--json'], { WARD_DATA_DIR: dir });
+    assert.equal(info['engine'], 'pglite');
+    const base = String(info['address']);
+    assert.match(base, /^http:\/\/127\.0\.0\.1:\d+$/);
+    assert.equal((await fetch(`${base}/healthz`)).status, 200);
+    assert.equal((await fetch(`${base}/readyz`)).status, 200);
+    assert.equal(await stopGracefully(child), 0);
+    // The embedded database's lock is released on a graceful stop.
+    assert.equal(fs.existsSync(path.join(dir, 'ward.lock')), false);
+  });
+
+  if (availableEngines().includes('postgres')) {
+    test('serve on PostgreSQL refuses to start with pending migrations, then starts once migrated', async () => {
+      const t: TestDatabase = await createTestDatabase({ engine: 'postgres', migrated: false });
+      cleanup.push(() => t.close());
+      const refused = await start(['serve', '--port', '0', '--json'], { DATABASE_URL: t.url });
+      const code =
+        refused.child.exitCode ?? ((await once(refused.child, 'exit')) as [number | null])[0];
+      assert.equal(code, 1);
+      const error = refused.info['error'] as { code: string; message: string };
+      assert.equal(error.code, 'config_invalid');
+      assert.match(error.message, /pending/);
+      const migrated = await createTestDatabase({ engine: 'postgres' });
+      cleanup.push(() => migrated.close());
+      const { child, info } = await start(['serve', '--port', '0', '--json'], {
+        DATABASE_URL: migrated.url,
+      });
+      assert.equal(info['engine'], 'postgres');
+      assert.equal((await fetch(`${String(info['address'])}/readyz`)).status, 200);
+      assert.equal(await stopGracefully(child), 0);
+    });
+  }
+});
