@@ -33,7 +33,11 @@ export function isUuid(v: unknown): v is string {
  * with the transaction and a pooled connection can never carry them into the next request.
  * Values are validated to UUIDs or short tokens before they are quoted.
  */
-export function contextPrelude(ctx: RequestContext, role: 'ward_app' | 'ward_system'): string {
+export function contextPrelude(
+  ctx: RequestContext,
+  role: 'ward_app' | 'ward_system',
+  call?: PreludeCall,
+): string {
   if (!isUuid(ctx.orgId) && !(role === 'ward_system' && ctx.orgId === '')) {
     throw new WardError('internal', 'request context has an invalid organization id');
   }
@@ -47,7 +51,30 @@ export function contextPrelude(ctx: RequestContext, role: 'ward_app' | 'ward_sys
     ['ward.request_id', checked(ctx.requestId, (v) => tokenPattern.test(v))],
   ];
   const calls = settings.map(([k, v]) => `set_config(${literal(k)}, ${literal(v)}, true)`);
-  return `SELECT ${calls.join(', ')};`;
+  const head = `SELECT ${calls.join(', ')};`;
+  return call ? `${head} ${renderCall(call)}` : head;
+}
+
+/**
+ * A set-returning SQL function run right after the context is set, in the same round trip —
+ * how a request authenticates inside its own transaction. The function name must be
+ * schema-qualified lower-case; arguments are UUIDs or bytes, validated and then quoted.
+ */
+export interface PreludeCall {
+  readonly fn: string;
+  readonly args: readonly ({ uuid: string } | { bytes: Buffer })[];
+}
+
+function renderCall(call: PreludeCall): string {
+  if (!/^[a-z_]+\.[a-z_]+$/.test(call.fn)) throw new WardError('internal', 'invalid prelude function');
+  const args = call.args.map((a) => {
+    if ('uuid' in a) {
+      if (!isUuid(a.uuid)) throw new WardError('internal', 'invalid prelude argument');
+      return `${literal(a.uuid)}::uuid`;
+    }
+    return `${literal(`\\x${a.bytes.toString('hex')}`)}::bytea`;
+  });
+  return `SELECT * FROM ${call.fn}(${args.join(', ')});`;
 }
 
 function checked(v: string | undefined, ok: (v: string) => boolean): string {

@@ -1,4 +1,4 @@
-import { contextPrelude, type RequestContext } from './context.ts';
+import { contextPrelude, type PreludeCall, type RequestContext } from './context.ts';
 import type { Driver, EngineKind, QueryResult, Tx } from './types.ts';
 
 /** A named reason for a system job to run without row-level security. */
@@ -36,6 +36,18 @@ export class Database {
    */
   async withContext<T>(ctx: RequestContext, fn: (tx: Tx) => Promise<T>): Promise<T> {
     return this.#driver.transaction(fn, contextPrelude(ctx, 'ward_app'));
+  }
+
+  /**
+   * Like `withContext`, but also runs `call` (an authentication function) in the opening
+   * round trip and hands its first row to `fn`, which decides whether to go on.
+   */
+  async withAuthenticatedContext<T>(
+    ctx: RequestContext,
+    call: PreludeCall,
+    fn: (tx: Tx, authRow: Readonly<Record<string, unknown>> | undefined) => Promise<T>,
+  ): Promise<T> {
+    return this.#driver.transaction((tx, rows) => fn(tx, rows[0]), contextPrelude(ctx, 'ward_app', call));
   }
 
   /**

@@ -1,5 +1,5 @@
 export { Database, type SystemJob, type SystemAccessRecorder } from './database.ts';
-export { type RequestContext, type ActorType, isUuid } from './context.ts';
+export { type RequestContext, type ActorType, type PreludeCall, isUuid } from './context.ts';
 export type { Tx, Queryable, QueryResult, EngineKind } from './types.ts';
 export { firstRow } from './types.ts';
 export { openDatabase } from './open.ts';

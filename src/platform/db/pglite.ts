@@ -60,11 +60,16 @@ export async function createPgliteDriver(opts: PgliteOptions = {}): Promise<Driv
 
   return {
     engine: 'pglite',
-    transaction<T>(fn: (tx: Tx) => Promise<T>, prelude?: string): Promise<T> {
+    transaction<T>(
+      fn: (tx: Tx, preludeRows: readonly Record<string, unknown>[]) => Promise<T>,
+      prelude?: string,
+    ): Promise<T> {
       return serialize(() =>
         db.transaction(async (t) => {
-          if (prelude) await t.exec(prelude);
-          return fn(wrap(t));
+          const results = prelude ? await t.exec(prelude) : [];
+          const last = results.at(-1);
+          const rows = last ? normalize<Record<string, unknown>>(last).rows : [];
+          return fn(wrap(t), rows);
         }),
       );
     },

@@ -38,13 +38,19 @@ export function createPostgresDriver(opts: PostgresOptions): Driver {
 
   return {
     engine: 'postgres',
-    async transaction<T>(fn: (tx: Tx) => Promise<T>, prelude?: string): Promise<T> {
+    async transaction<T>(
+      fn: (tx: Tx, preludeRows: readonly Record<string, unknown>[]) => Promise<T>,
+      prelude?: string,
+    ): Promise<T> {
       const client = await pool.connect();
       let broken: Error | undefined;
       try {
         // BEGIN and the prelude travel as one simple-protocol round trip.
-        await client.query(prelude ? `BEGIN; ${prelude}` : 'BEGIN');
-        const result = await fn(wrap(client));
+        const opened = (await client.query(prelude ? `BEGIN; ${prelude}` : 'BEGIN')) as
+          | pg.QueryResult
+          | pg.QueryResult[];
+        const last = Array.isArray(opened) ? opened.at(-1) : opened;
+        const result = await fn(wrap(client), (last?.rows ?? []) as Record<string, unknown>[]);
         await client.query('COMMIT');
         return result;
       } catch (e) {

@@ -1,0 +1,65 @@
+import type { PurposeCode } from './purposes.ts';
+
+/** Who is making a request, as established inside its transaction. */
+export interface Principal {
+  readonly orgId: string;
+  readonly userId: string;
+  /** `user` for people with sessions; `agent` for every API-key caller (seed 3). */
+  readonly actorType: 'user' | 'agent';
+  readonly principalType: 'human' | 'service' | 'agent';
+  readonly sessionId: string | undefined;
+  readonly apiKeyId: string | undefined;
+  readonly roles: readonly string[];
+  readonly permissions: ReadonlySet<string>;
+  readonly mfaVerified: boolean;
+  /** Set when the session may only enroll MFA (the organization requires it, none yet). */
+  readonly restricted: 'mfa_enrollment' | null;
+  readonly breakGlassUntil: Date | null;
+  readonly policyVersion: number;
+  readonly settings: OrganizationSettings;
+  readonly purpose: PurposeCode | undefined;
+}
+
+/** Security settings an organization controls (stored in `ward.organizations.settings`). */
+export interface OrganizationSettings {
+  /** Roles whose members must use MFA; `admin` by default. */
+  readonly mfaRequiredRoles: readonly string[];
+  /** Automatic logoff after this many idle minutes (HIPAA 164.312(a)(2)(iii)). */
+  readonly sessionIdleMinutes: number;
+  /** Hard limit on a session's life. */
+  readonly sessionAbsoluteMinutes: number;
+  /** Failed logins before an account is locked, and for how long. */
+  readonly lockoutThreshold: number;
+  readonly lockoutMinutes: number;
+}
+
+/** Defaults for settings an organization has not set. */
+export const defaultSettings: OrganizationSettings = {
+  mfaRequiredRoles: ['admin'],
+  sessionIdleMinutes: 15,
+  sessionAbsoluteMinutes: 12 * 60,
+  lockoutThreshold: 5,
+  lockoutMinutes: 15,
+};
+
+/** Reads settings from the stored JSON, falling back to defaults field by field. */
+export function readSettings(raw: unknown): OrganizationSettings {
+  const o = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
+  const int = (k: keyof OrganizationSettings, min: number, max: number): number => {
+    const v = o[k];
+    return typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max ? v : (defaultSettings[k] as number);
+  };
+  const roles = o['mfaRequiredRoles'];
+  return {
+    mfaRequiredRoles: Array.isArray(roles) && roles.every((r) => typeof r === 'string') ? (roles as string[]) : defaultSettings.mfaRequiredRoles,
+    sessionIdleMinutes: int('sessionIdleMinutes', 1, 24 * 60),
+    sessionAbsoluteMinutes: int('sessionAbsoluteMinutes', 5, 30 * 24 * 60),
+    lockoutThreshold: int('lockoutThreshold', 3, 100),
+    lockoutMinutes: int('lockoutMinutes', 1, 24 * 60),
+  };
+}
+
+/** True when the organization requires MFA of any of the principal's roles. */
+export function mfaRequiredFor(p: Pick<Principal, 'roles' | 'settings' | 'principalType'>): boolean {
+  return p.principalType === 'human' && p.roles.some((r) => p.settings.mfaRequiredRoles.includes(r));
+}
