@@ -192,13 +192,23 @@ for (const engine of availableEngines()) {
       assert.ok(v1.values >= 20 * 9);
       await assert.rejects(retireKey(deps(), a.orgId, 1), (e) => isWardError(e, 'key_in_use'));
       await assert.rejects(retireKey(deps(), a.orgId, 2), (e) => isWardError(e, 'key_in_use'));
-      const report = await rewrapValues(deps(), { orgId: a.orgId, batchSize: 7, settleMs: 0, registry });
+      const report = await rewrapValues(deps(), {
+        orgId: a.orgId,
+        batchSize: 7,
+        settleMs: 0,
+        registry,
+      });
       assert.equal(
         report.organizations[0]?.failed,
         3,
         'the three tampered values are reported, not rewritten',
       );
-      const again = await rewrapValues(deps(), { orgId: a.orgId, batchSize: 7, settleMs: 0, registry });
+      const again = await rewrapValues(deps(), {
+        orgId: a.orgId,
+        batchSize: 7,
+        settleMs: 0,
+        registry,
+      });
       assert.equal(again.organizations[0]?.rewrapped, 0, 'a second run is a no-op');
       // Repair the tampered values, so that version 1 protects nothing.
       for (const [i, id] of [
