@@ -136,18 +136,20 @@ export async function insertPatient(
     { orgId, table: 'test_phi.patients', rowId: id },
     fields,
   );
-  const idx = await Promise.all([
-    codec.blindIndex(q, orgId, patientIndexes.mrn, mrn),
-    codec.blindIndex(q, orgId, patientIndexes.ssn, p.ssn_encrypted),
-    codec.blindIndex(q, orgId, patientIndexes.email, p.email_encrypted),
-    codec.blindIndex(q, orgId, patientIndexes.phone, p.phone_encrypted),
-    codec.blindIndex(
+  // Sequential: one transaction is one connection, which runs one statement at a time.
+  const idx = [
+    await codec.blindIndex(q, orgId, patientIndexes.mrn, mrn),
+    await codec.blindIndex(q, orgId, patientIndexes.ssn, p.ssn_encrypted),
+    await codec.blindIndex(q, orgId, patientIndexes.email, p.email_encrypted),
+    await codec.blindIndex(q, orgId, patientIndexes.phone, p.phone_encrypted),
+    await codec.blindIndex(
       q,
       orgId,
       patientIndexes.nameDob,
       nameDobValue(p.last_name_encrypted, p.date_of_birth_encrypted),
     ),
-  ]);
+  ];
+
   await q.query(
     `insert into test_phi.patients (organization_id, id, ${patientFields.join(', ')}, mrn_bidx, ssn_bidx, email_bidx, phone_bidx, name_dob_bidx)
      values ($1, $2, ${patientFields.map((_, i) => `$${i + 3}`).join(', ')}, $12, $13, $14, $15, $16)`,
