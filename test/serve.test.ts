@@ -8,6 +8,8 @@ import { after, describe, test } from 'node:test';
 import { availableEngines, createTestDatabase, type TestDatabase } from './helpers/db.ts';
 
 const bin = path.resolve('bin/ward.mjs');
+// A fixed test key: PostgreSQL deployments must configure one (Ward refuses to start without).
+const testMasterKey = Buffer.alloc(32, 7).toString('base64');
 const cleanup: (() => Promise<void>)[] = [];
 after(async () => {
   for (const c of cleanup) await c();
@@ -33,12 +35,13 @@ async function start(
       () => reject(new Error(`no output within 60 s; stderr: ${err}`)),
       60_000,
     );
+    // The server's JSON logs share stdout with the --json banner: wait for the banner.
     child.stdout?.on('data', (c: Buffer) => {
       out += c.toString();
-      const nl = out.indexOf('\n');
-      if (nl >= 0) {
+      const line = out.split('\n').find((l) => /^\{"(address|error)"/.test(l));
+      if (line) {
         clearTimeout(timer);
-        resolve(out.slice(0, nl));
+        resolve(line);
       }
     });
     child.on('exit', (code) => {
@@ -75,7 +78,10 @@ describe('ward serve', () => {
     test('serve on PostgreSQL refuses to start with pending migrations, then starts once migrated', async () => {
       const t: TestDatabase = await createTestDatabase({ engine: 'postgres', migrated: false });
       cleanup.push(() => t.close());
-      const refused = await start(['serve', '--port', '0', '--json'], { DATABASE_URL: t.url });
+      const refused = await start(['serve', '--port', '0', '--json'], {
+        DATABASE_URL: t.url,
+        WARD_MASTER_KEY: testMasterKey,
+      });
       const code =
         refused.child.exitCode ?? ((await once(refused.child, 'exit')) as [number | null])[0];
       assert.equal(code, 1);
@@ -84,8 +90,17 @@ describe('ward serve', () => {
       assert.match(error.message, /pending/);
       const migrated = await createTestDatabase({ engine: 'postgres' });
       cleanup.push(() => migrated.close());
+      // Without a key-encryption key, a PostgreSQL deployment refuses to start at all.
+      const keyless = await start(['serve', '--port', '0', '--json'], {
+        DATABASE_URL: migrated.url,
+      });
+      const keylessCode =
+        keyless.child.exitCode ?? ((await once(keyless.child, 'exit')) as [number | null])[0];
+      assert.equal(keylessCode, 1);
+      assert.match(JSON.stringify(keyless.info['error']), /WARD_MASTER_KEY|key/i);
       const { child, info } = await start(['serve', '--port', '0', '--json'], {
         DATABASE_URL: migrated.url,
+        WARD_MASTER_KEY: testMasterKey,
       });
       assert.equal(info['engine'], 'postgres');
       assert.equal((await fetch(`${String(info['address'])}/readyz`)).status, 200);

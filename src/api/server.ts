@@ -23,6 +23,8 @@ export interface ServeOptions {
   readonly host: string;
   readonly port: number;
   readonly logger?: Logger;
+  /** Where the KEK configuration is read from (default `process.env`). */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 /**
@@ -32,7 +34,8 @@ export interface ServeOptions {
  */
 export async function startServer(config: WardConfig, opts: ServeOptions): Promise<RunningServer> {
   const logger = opts.logger ?? createLogger(config.logLevel);
-  const { db } = await openWard(config, logger);
+  const runtime = await openWard(config, logger, opts.env);
+  const { db } = runtime;
   try {
     const pending = (await migrationStatus(db)).filter((m) => m.state === 'pending');
     if (pending.length > 0) {
@@ -44,6 +47,9 @@ export async function startServer(config: WardConfig, opts: ServeOptions): Promi
       }
       await migrate(db);
     }
+    // No KEK, or one that cannot unwrap the stored keys: refuse to start rather than serve
+    // errors, ciphertext or garbage.
+    await runtime.crypto.verify(db);
     const app = await buildApp({ db, logger, modules: apiModules });
     const address = await app.listen({ host: opts.host, port: opts.port });
     let stopping: Promise<void> | undefined;

@@ -8,6 +8,15 @@ import {
   dbStatusCommand,
 } from './commands/db.ts';
 import { demoCommand } from './commands/demo.ts';
+import { keysInventoryCommand } from './commands/keys-inventory.ts';
+import {
+  keysRetireCommand,
+  keysRewrapCommand,
+  keysRotateCommand,
+  keysRotateKekCommand,
+  keysShredCommand,
+  keysStatusCommand,
+} from './commands/keys.ts';
 import { orgCreateCommand } from './commands/org.ts';
 import { serveCommand } from './commands/serve.ts';
 import { userCreateCommand } from './commands/user.ts';
@@ -22,6 +31,13 @@ export const commands: readonly Command[] = [
   dbDiagramCommand,
   orgCreateCommand,
   userCreateCommand,
+  keysStatusCommand,
+  keysRotateCommand,
+  keysRewrapCommand,
+  keysRetireCommand,
+  keysShredCommand,
+  keysRotateKekCommand,
+  keysInventoryCommand,
 ];
 
 function helpText(): string {

@@ -14,7 +14,7 @@ export async function withRuntime<T>(io: CliIo, fn: (rt: Runtime) => Promise<T>)
   const config = loadConfig(io.env);
   // CLI commands log warnings only, to stderr, so that stdout stays machine-readable.
   const logger = createLogger(io.env['WARD_LOG_LEVEL'] ?? 'warn', io.stderr);
-  const rt = await openWard(config, logger);
+  const rt = await openWard(config, logger, io.env);
   try {
     return await fn(rt);
   } finally {

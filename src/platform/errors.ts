@@ -19,6 +19,12 @@ export const errorCodes = {
   migration_failed: { status: 500, title: 'A migration could not be applied' },
   rollback_refused: { status: 409, title: 'The rollback would destroy data' },
   config_invalid: { status: 500, title: 'The configuration is invalid' },
+  kek_unavailable: { status: 503, title: 'The key-encryption key is missing or does not match' },
+  key_not_found: { status: 500, title: 'The encryption key version does not exist' },
+  key_destroyed: { status: 410, title: 'The data was crypto-shredded and cannot be read' },
+  key_in_use: { status: 409, title: 'The key version still protects data' },
+  decrypt_failed: { status: 500, title: 'A stored encrypted value failed authentication' },
+  invalid_phi_value: { status: 400, title: 'The value cannot be normalized for search' },
   database_unavailable: { status: 503, title: 'The database is unavailable' },
   internal: { status: 500, title: 'An internal error occurred' },
 } as const satisfies Record<string, { status: number; title: string }>;

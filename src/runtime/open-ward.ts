@@ -1,3 +1,4 @@
+import { openCrypto, type WardCrypto } from '../modules/crypto/index.ts';
 import type { WardConfig } from '../platform/config.ts';
 import { openDatabase, type Database } from '../platform/db/index.ts';
 import type { Logger } from '../platform/log.ts';
@@ -7,20 +8,50 @@ export interface WardRuntime {
   readonly config: WardConfig;
   readonly db: Database;
   readonly logger: Logger;
+  /**
+   * The PHI encryption module. Resolved on first use, so commands that never touch PHI
+   * (`ward db migrate`) run without a KEK; the server resolves and verifies it at start and
+   * refuses to start without a usable KEK.
+   */
+  readonly crypto: WardCrypto;
 }
 
 /**
  * The composition root: opens the database and wires the modules' cross-cutting hooks into
- * it (every `asSystem` call is logged here; the audit module adds its recorder). The server
- * and every CLI command start through this one function, so no entry point can forget a hook.
+ * it (every `asSystem` call is logged here; the audit module adds its recorder, and subscribes
+ * to `crypto.onSecurityEvent`). The server and every CLI command start through this one
+ * function, so no entry point can forget a hook.
  */
-export async function openWard(config: WardConfig, logger: Logger): Promise<WardRuntime> {
+export async function openWard(
+  config: WardConfig,
+  logger: Logger,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<WardRuntime> {
   const db = await openDatabase(config);
   try {
     db.onSystemAccessLogged((job) => {
       logger.info({ job: job.name }, 'system access');
     });
-    return { config, db, logger };
+    let crypto: WardCrypto | undefined;
+    return {
+      config,
+      db,
+      logger,
+      get crypto(): WardCrypto {
+        crypto ??= openCrypto(
+          {
+            env,
+            embedded: db.engine === 'pglite',
+            dataDir: config.dataDir,
+            warn: (message) => {
+              logger.warn(message);
+            },
+          },
+          logger,
+        );
+        return crypto;
+      },
+    };
   } catch (e) {
     await db.close();
     throw e;

@@ -10,7 +10,7 @@ export const demoCommand: Command = {
   options: { port: { type: 'string' }, host: { type: 'string' }, json: { type: 'boolean' } },
   async run(values, _positionals, io) {
     const config = loadConfig(io.env);
-    const server = await startServer(config, listenOptions(values, io));
+    const server = await startServer(config, { ...listenOptions(values, io), env: io.env });
     const info = {
       address: server.address,
       engine: server.db.engine,

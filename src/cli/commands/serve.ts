@@ -38,7 +38,7 @@ export const serveCommand: Command = {
   options: { port: { type: 'string' }, host: { type: 'string' }, json: { type: 'boolean' } },
   async run(values, _positionals, io) {
     const config = loadConfig(io.env);
-    const server = await startServer(config, listenOptions(values, io));
+    const server = await startServer(config, { ...listenOptions(values, io), env: io.env });
     emit(
       io,
       values['json'] === true,

@@ -1,0 +1,213 @@
+// PHI encryption benchmark: Ward's encrypted, RLS-scoped patient insert and read-by-id against
+// the same rows in plaintext through a bare pool, plus rewrap throughput under a read load.
+import { randomBytes, randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { rotateDataKeys } from '../../src/modules/crypto/key-admin.ts';
+import { rewrapValues } from '../../src/modules/crypto/rewrap.ts';
+import { Database } from '../../src/platform/db/database.ts';
+import { migrate } from '../../src/platform/db/migrate.ts';
+import { createPostgresDriver } from '../../src/platform/db/postgres.ts';
+import { testCrypto } from '../../test/helpers/crypto.ts';
+import { seedTenant } from '../../test/helpers/fixtures.ts';
+import {
+  createPatientTable,
+  insertPatient,
+  patientFields,
+  patientRegistry,
+  syntheticPatient,
+} from '../../test/helpers/phi-table.ts';
+
+/** One benchmark line, as the harness prints it. */
+export interface BenchResult {
+  workload: string;
+  op: string;
+  ward_ops_s: number;
+  bare_ops_s: number;
+  ratio: number;
+  p50_ms: number;
+  p99_ms: number;
+  rss_mb: number;
+}
+
+const clients = 16;
+
+/** Runs the crypto workload against a scratch database on `databaseUrl`. */
+export async function run(opts: { databaseUrl: string; quick: boolean }): Promise<BenchResult[]> {
+  const seconds = opts.quick ? 2 : 6;
+  const name = `ward_bench_crypto_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: opts.databaseUrl });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  const url = new URL(opts.databaseUrl);
+  url.pathname = `/${name}`;
+  const db = new Database(createPostgresDriver({ connectionString: url.toString(), max: clients }));
+  const bare = new pg.Pool({ connectionString: url.toString(), max: clients });
+  bare.on('error', () => undefined);
+  try {
+    await migrate(db);
+    const crypto = testCrypto();
+    const org = await seedTenant(db, 'bench');
+    await createPatientTable(db);
+    await db.asAdmin((tx) =>
+      tx.exec(`create table test_phi.patients_plain (organization_id uuid not null, id uuid not null,
+        ${patientFields.map((f) => `${f} text`).join(', ')}, mrn text, primary key (organization_id, id));
+        create index on test_phi.patients_plain (organization_id, email_encrypted);
+        grant select, insert on test_phi.patients_plain to ward_app;`),
+    );
+    const ctx = { orgId: org.orgId, actorType: 'user' as const };
+    let n = 0;
+    const wardIds: string[] = [];
+    const bareIds: string[] = [];
+    const results: BenchResult[] = [];
+
+    const insW = await measure(seconds, async () => {
+      const id = await db.withContext(ctx, (tx) =>
+        insertPatient(tx, crypto.codec, org.orgId, syntheticPatient(n++)),
+      );
+      wardIds.push(id);
+    });
+    const insB = await measure(seconds, async () => {
+      const p = syntheticPatient(n++);
+      const id = randomUUID();
+      const { mrn, ...f } = p;
+      await bare.query(
+        `insert into test_phi.patients_plain (organization_id, id, ${patientFields.join(', ')}, mrn)
+         values ($1, $2, ${patientFields.map((_, i) => `$${i + 3}`).join(', ')}, $12)`,
+        [org.orgId, id, ...patientFields.map((k) => f[k]), mrn],
+      );
+      bareIds.push(id);
+    });
+    results.push(line('insert_patient_16c', insW, insB));
+    // Where the time goes: the same plaintext insert through Ward's request path (transaction,
+    // role switch, context) isolates the platform's cost from the cryptography's.
+    const insP = await measure(seconds, () =>
+      db.withContext(ctx, async (tx) => {
+        const { mrn, ...f } = syntheticPatient(n++);
+        await tx.query(
+          `insert into test_phi.patients_plain (organization_id, id, ${patientFields.join(', ')}, mrn)
+           values ($1, $2, ${patientFields.map((_, i) => `$${i + 3}`).join(', ')}, $12)`,
+          [org.orgId, randomUUID(), ...patientFields.map((k) => f[k]), mrn],
+        );
+      }),
+    );
+    results.push(line('insert_patient_16c_vs_ward_plaintext_path', insW, insP));
+
+    const pick = (ids: string[]) => ids[Math.floor(Math.random() * ids.length)] ?? '';
+    const readWard = () =>
+      db.withContext(ctx, async (tx) => {
+        const id = pick(wardIds);
+        const r = await tx.query<Record<string, Buffer | null>>(
+          `select ${patientFields.join(', ')} from test_phi.patients where organization_id = $1 and id = $2`,
+          [org.orgId, id],
+        );
+        return crypto.codec.decryptRow(
+          tx,
+          { orgId: org.orgId, table: 'test_phi.patients', rowId: id },
+          r.rows[0] ?? {},
+          patientFields,
+        );
+      });
+    const readW = await measure(seconds, readWard);
+    const readB = await measure(seconds, () =>
+      bare.query(
+        `select ${patientFields.join(', ')} from test_phi.patients_plain where organization_id = $1 and id = $2`,
+        [org.orgId, pick(bareIds)],
+      ),
+    );
+    results.push(line('read_by_id_decrypt_all_16c', readW, readB));
+    const readP = await measure(seconds, () =>
+      db.withContext(ctx, (tx) =>
+        tx.query(
+          `select ${patientFields.join(', ')} from test_phi.patients_plain where organization_id = $1 and id = $2`,
+          [org.orgId, pick(bareIds)],
+        ),
+      ),
+    );
+    results.push(line('read_by_id_decrypt_all_16c_vs_ward_plaintext_path', readW, readP));
+
+    // Rewrap: rotate, then move every value while 4 readers keep reading.
+    const registry = patientRegistry();
+    await rotateDataKeys(
+      { db, keyring: crypto.keyring, events: crypto.events, registry },
+      org.orgId,
+    );
+    const values = wardIds.length * patientFields.length;
+    let rewrapDone = false;
+    const started = performance.now();
+    const rewrap = rewrapValues(
+      { db, keyring: crypto.keyring, events: crypto.events },
+      { orgId: org.orgId, registry, batchSize: 1000, settleMs: 0 },
+    ).then((r) => {
+      rewrapDone = true;
+      return r;
+    });
+    const during = await measure(3600, readWard, 4, () => rewrapDone);
+    const report = await rewrap;
+    const secondsRewrap = (performance.now() - started) / 1000;
+    const baseline = await measure(Math.min(seconds, Math.max(1, secondsRewrap)), readWard, 4);
+    const rewrapped = report.organizations[0]?.rewrapped ?? 0;
+    results.push({
+      workload: 'crypto',
+      op: `rewrap_values_under_reads (${values} values; read p99 ${round(during.p99)} ms vs baseline ${round(baseline.p99)} ms)`,
+      ward_ops_s: round(rewrapped / secondsRewrap),
+      bare_ops_s: 0,
+      ratio: round(during.p99 / baseline.p99),
+      p50_ms: round(during.p50),
+      p99_ms: round(during.p99),
+      rss_mb: rss(),
+    });
+    return results;
+  } finally {
+    await db.close();
+    await bare.end();
+    await admin.query(`drop database if exists ${name} with (force)`);
+    await admin.end();
+  }
+}
+
+interface Measured {
+  opsS: number;
+  p50: number;
+  p99: number;
+}
+
+/** Runs `op` from `concurrency` loops for `seconds` (or until `stop`), timing each call. */
+async function measure(
+  seconds: number,
+  op: () => Promise<unknown>,
+  concurrency = clients,
+  stop?: () => boolean,
+): Promise<Measured> {
+  const lat: number[] = [];
+  const end = performance.now() + seconds * 1000;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < end && !(stop?.() ?? false)) {
+        const s = performance.now();
+        await op();
+        lat.push(performance.now() - s);
+      }
+    }),
+  );
+  const elapsed = (performance.now() - t0) / 1000;
+  lat.sort((a, b) => a - b);
+  const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? 0;
+  return { opsS: lat.length / elapsed, p50: q(0.5), p99: q(0.99) };
+}
+
+function line(op: string, ward: Measured, bareM: Measured): BenchResult {
+  return {
+    workload: 'crypto',
+    op,
+    ward_ops_s: round(ward.opsS),
+    bare_ops_s: round(bareM.opsS),
+    ratio: round(ward.opsS / bareM.opsS),
+    p50_ms: round(ward.p50),
+    p99_ms: round(ward.p99),
+    rss_mb: rss(),
+  };
+}
+
+const round = (x: number) => Math.round(x * 100) / 100;
+const rss = () => round(process.memoryUsage().rss / 2 ** 20);

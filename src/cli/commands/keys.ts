@@ -1,0 +1,190 @@
+import { rotateKek } from '../../modules/crypto/kek-admin.ts';
+import {
+  keyStatus,
+  retireKey,
+  rotateDataKeys,
+  shredOrganizationKeys,
+} from '../../modules/crypto/key-admin.ts';
+import { rewrapValues, type RewrapProgress } from '../../modules/crypto/rewrap.ts';
+import { WardError } from '../../platform/errors.ts';
+import { emit, str, type CliIo, type Command } from '../command.ts';
+import { withRuntime, type Runtime } from '../runtime.ts';
+
+const deps = (rt: Runtime) => ({
+  db: rt.db,
+  keyring: rt.crypto.keyring,
+  events: rt.crypto.events,
+});
+
+/** Commands that write keys first prove the KEK matches, so they never mix in a wrong one. */
+async function verified(rt: Runtime): Promise<ReturnType<typeof deps>> {
+  await rt.crypto.verify(rt.db);
+  return deps(rt);
+}
+
+export const keysStatusCommand: Command = {
+  path: ['keys', 'status'],
+  summary: 'Show each organization key version, its status and how many values it protects',
+  usage: '[--org ID] [--json]',
+  options: { org: { type: 'string' }, json: { type: 'boolean' } },
+  async run(values, _p, io) {
+    const rows = await withRuntime(io, (rt) => keyStatus(deps(rt), str(values, 'org')));
+    const lines = rows.map(
+      (r) =>
+        `${r.orgId}  v${String(r.version).padEnd(4)} ${r.status.padEnd(12)} ${String(r.values).padStart(10)} values  kek ${r.kekId}`,
+    );
+    emit(io, values['json'] === true, { keys: rows }, lines.join('\n') || 'no keys yet');
+    return 0;
+  },
+};
+
+export const keysRotateCommand: Command = {
+  path: ['keys', 'rotate'],
+  summary: 'Make a new data-key version primary (one organization, or all with keys)',
+  usage: '[--org ID] [--json]',
+  options: { org: { type: 'string' }, json: { type: 'boolean' } },
+  async run(values, _p, io) {
+    const out = await withRuntime(io, async (rt) =>
+      rotateDataKeys(await verified(rt), str(values, 'org')),
+    );
+    emit(
+      io,
+      values['json'] === true,
+      { rotated: out },
+      out.map((o) => `${o.orgId}: version ${o.version} is now primary`).join('\n') ||
+        'no organization has keys yet',
+    );
+    return 0;
+  },
+};
+
+export const keysRewrapCommand: Command = {
+  path: ['keys', 'rewrap'],
+  summary: 'Re-encrypt values under old key versions (online, resumable, throttleable)',
+  usage: '[--org ID] [--batch N] [--rate VALUES_PER_S] [--json]',
+  options: {
+    org: { type: 'string' },
+    batch: { type: 'string' },
+    rate: { type: 'string' },
+    json: { type: 'boolean' },
+  },
+  async run(values, _p, io) {
+    const batchSize = positive(str(values, 'batch'), '--batch') ?? 1000;
+    const rate = positive(str(values, 'rate'), '--rate');
+    const json = values['json'] === true;
+    const bar = json || !io.stderr.isTTY ? undefined : progressBar(io);
+    const orgId = str(values, 'org');
+    const report = await withRuntime(io, async (rt) =>
+      rewrapValues(await verified(rt), {
+        batchSize,
+        ...(orgId ? { orgId } : {}),
+        ...(rate ? { maxValuesPerSecond: rate } : {}),
+        ...(bar ? { onProgress: bar } : {}),
+      }),
+    );
+    if (bar) io.stderr.write('\n');
+    emit(
+      io,
+      json,
+      report,
+      report.organizations
+        .map(
+          (o) =>
+            `${o.orgId}: ${o.rewrapped} value(s) moved to version ${o.version}${o.failed ? `, ${o.failed} failed authentication (see the security log)` : ''}`,
+        )
+        .join('\n') || 'nothing to rewrap',
+    );
+    return report.organizations.some((o) => o.failed > 0) ? 1 : 0;
+  },
+};
+
+export const keysRetireCommand: Command = {
+  path: ['keys', 'retire'],
+  summary: 'Retire a decrypt-only key version (refused while any value still uses it)',
+  usage: '--org ID --version N [--json]',
+  options: { org: { type: 'string' }, version: { type: 'string' }, json: { type: 'boolean' } },
+  async run(values, _p, io) {
+    const orgId = str(values, 'org');
+    const version = positive(str(values, 'version'), '--version');
+    if (!orgId || version === undefined)
+      throw new WardError('bad_request', '--org and --version are required');
+    await withRuntime(io, async (rt) => retireKey(await verified(rt), orgId, version));
+    emit(
+      io,
+      values['json'] === true,
+      { orgId, version, status: 'retired' },
+      `retired version ${version} of ${orgId}`,
+    );
+    return 0;
+  },
+};
+
+export const keysShredCommand: Command = {
+  path: ['keys', 'shred'],
+  summary: "Destroy an organization's keys so its encrypted data can never be read (irreversible)",
+  usage: '--org ID --confirm ID [--reason TEXT] [--json]',
+  options: {
+    org: { type: 'string' },
+    confirm: { type: 'string' },
+    reason: { type: 'string' },
+    json: { type: 'boolean' },
+  },
+  async run(values, _p, io) {
+    const orgId = str(values, 'org');
+    if (!orgId) throw new WardError('bad_request', '--org is required');
+    // The confirmation is the organization id typed a second time, not a yes/no flag, so a
+    // command line recalled from history cannot shred a different organization by accident.
+    if (str(values, 'confirm') !== orgId) {
+      throw new WardError(
+        'bad_request',
+        `Shredding makes every encrypted value of ${orgId} unreadable forever. Repeat the organization id with --confirm ${orgId} to proceed.`,
+      );
+    }
+    const reason = str(values, 'reason') ?? 'crypto-shredding requested from the CLI';
+    const versions = await withRuntime(io, (rt) => shredOrganizationKeys(deps(rt), orgId, reason));
+    emit(
+      io,
+      values['json'] === true,
+      { orgId, destroyedVersions: versions },
+      `destroyed ${versions.length} key version(s) of ${orgId}; its encrypted data is now unrecoverable`,
+    );
+    return 0;
+  },
+};
+
+export const keysRotateKekCommand: Command = {
+  path: ['keys', 'rotate-kek'],
+  summary: 'Re-wrap every data key under the current KEK (previous KEK in WARD_PREVIOUS_*)',
+  usage: '[--json]',
+  options: { json: { type: 'boolean' } },
+  async run(values, _p, io) {
+    const n = await withRuntime(io, (rt) => rotateKek(rt.db, rt.crypto.keyring, rt.crypto.events));
+    emit(
+      io,
+      values['json'] === true,
+      { rewrapped: n },
+      `${n} wrapped key(s) moved to the current KEK`,
+    );
+    return 0;
+  },
+};
+
+function positive(v: string | undefined, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1)
+    throw new WardError('bad_request', `${name} must be a positive integer`);
+  return n;
+}
+
+/** A one-line progress bar on the terminal (stderr), redrawn in place. */
+function progressBar(io: CliIo): (p: RewrapProgress) => void {
+  return (p) => {
+    const width = 30;
+    const frac = p.total === 0 ? 1 : Math.min(1, p.done / p.total);
+    const filled = Math.round(frac * width);
+    io.stderr.write(
+      `\r${p.orgId.slice(0, 8)} v${p.version} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${p.done}/${p.total}`,
+    );
+  };
+}

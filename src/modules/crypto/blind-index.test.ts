@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { isWardError } from '../../platform/errors.ts';
+import {
+  blindIndexBits,
+  computeBlindIndex,
+  deriveIndexKey,
+  nameDobValue,
+  normalizeForIndex,
+} from './blind-index.ts';
+
+describe('blind index', () => {
+  test('known answer: HMAC-SHA-256 under the derived column key, truncated', () => {
+    // Computed independently with: openssl dgst -sha256 -mac HMAC (see the test's history).
+    const root = Buffer.alloc(32, 0x11);
+    const key = deriveIndexKey(root, 'ward.patients.email_bidx');
+    assert.equal(
+      key.toString('hex'),
+      '399fc7cdcc6c8c399ca4869093cb02f28c57a487e2874c4ec03caf5ba7562325',
+    );
+    const full = 'e6416d47973b68e1477f490611cd5880783ab7383af69275326479a98f87b693';
+    assert.equal(
+      computeBlindIndex(key, 'email', '  Alice@Example.COM ', 256).toString('hex'),
+      full,
+    );
+    assert.equal(
+      computeBlindIndex(key, 'email', 'alice@example.com', 64).toString('hex'),
+      full.slice(0, 16),
+    );
+  });
+
+  test('different columns and roots give unrelated indexes', () => {
+    const root = Buffer.alloc(32, 0x11);
+    const a = computeBlindIndex(deriveIndexKey(root, 'a.t.email_bidx'), 'email', 'x@y.z', 64);
+    const b = computeBlindIndex(deriveIndexKey(root, 'a.t.other_bidx'), 'email', 'x@y.z', 64);
+    const c = computeBlindIndex(
+      deriveIndexKey(Buffer.alloc(32, 0x22), 'a.t.email_bidx'),
+      'email',
+      'x@y.z',
+      64,
+    );
+    assert.notDeepEqual(a, b);
+    assert.notDeepEqual(a, c);
+  });
+
+  test('normalization makes equal facts equal', () => {
+    assert.equal(normalizeForIndex('ssn', '123-45-6789'), '123456789');
+    assert.equal(normalizeForIndex('ssn', '123 45 6789'), '123456789');
+    assert.equal(normalizeForIndex('email', ' Bob@Example.org'), 'bob@example.org');
+    assert.equal(normalizeForIndex('phone', '(555) 123-4567'), '+15551234567');
+    assert.equal(normalizeForIndex('phone', '+44 20 7946 0958'), '+442079460958');
+    assert.equal(normalizeForIndex('name', '  José   ÁLVAREZ '), 'jose alvarez');
+    assert.equal(normalizeForIndex('mrn', 'MRN-0042'), 'MRN-0042');
+    assert.equal(
+      normalizeForIndex('name_dob', nameDobValue('Müller', '1980-02-03')),
+      'muller\u001f1980-02-03',
+    );
+  });
+
+  test('MRNs are kept exactly as issued (case matters)', () => {
+    assert.notEqual(normalizeForIndex('mrn', 'mrn-0042'), normalizeForIndex('mrn', 'MRN-0042'));
+  });
+
+  test('values that cannot be normalized are refused without echoing them', () => {
+    const cases: [Parameters<typeof normalizeForIndex>[0], string][] = [
+      ['ssn', '12345'],
+      ['email', 'not-an-email'],
+      ['phone', '12345'],
+      ['name', '   '],
+      ['mrn', ''],
+      ['name_dob', nameDobValue('Smith', '03/02/1980')],
+    ];
+    for (const [kind, v] of cases) {
+      assert.throws(
+        () => normalizeForIndex(kind, v),
+        (e: unknown) => isWardError(e, 'invalid_phi_value') && (v === '' || !e.message.includes(v)),
+        `${kind} accepted ${v}`,
+      );
+    }
+  });
+
+  test('index length follows the expected table size', () => {
+    assert.equal(blindIndexBits(10_000_000), 40);
+    assert.equal(blindIndexBits(1_000), 24);
+    assert.equal(blindIndexBits(1), 16);
+    assert.equal(blindIndexBits(1e12), 56);
+  });
+});

@@ -1,0 +1,62 @@
+/**
+ * A bounded, time-limited cache of unwrapped keys. Evicted and expired keys are overwritten
+ * with zeros before they are dropped (Node cannot promise that no copy exists elsewhere, e.g.
+ * inside OpenSSL, but the cache does not keep key bytes alive longer than it must).
+ */
+export class KeyCache {
+  readonly #entries = new Map<string, { key: Buffer; expires: number }>();
+  readonly #max: number;
+  readonly #ttlMs: number;
+
+  constructor(max = 1024, ttlMs = 60_000) {
+    this.#max = max;
+    this.#ttlMs = ttlMs;
+  }
+
+  /** The cached key, or undefined when absent or expired. */
+  get(id: string): Buffer | undefined {
+    const e = this.#entries.get(id);
+    if (!e) return undefined;
+    if (e.expires <= Date.now()) {
+      this.#drop(id);
+      return undefined;
+    }
+    // Re-insert to mark it most recently used.
+    this.#entries.delete(id);
+    this.#entries.set(id, e);
+    return e.key;
+  }
+
+  /** Caches `key` (the cache owns it from now on and zeroes it on eviction). */
+  set(id: string, key: Buffer): void {
+    this.#drop(id);
+    this.#entries.set(id, { key, expires: Date.now() + this.#ttlMs });
+    while (this.#entries.size > this.#max) {
+      const oldest = this.#entries.keys().next().value;
+      if (oldest === undefined) break;
+      this.#drop(oldest);
+    }
+  }
+
+  /** Drops and zeroes every entry whose id starts with `prefix`. */
+  dropPrefix(prefix: string): void {
+    for (const id of [...this.#entries.keys()]) if (id.startsWith(prefix)) this.#drop(id);
+  }
+
+  /** Number of cached keys. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** Drops and zeroes everything. */
+  clear(): void {
+    for (const id of [...this.#entries.keys()]) this.#drop(id);
+  }
+
+  #drop(id: string): void {
+    const e = this.#entries.get(id);
+    if (!e) return;
+    e.key.fill(0);
+    this.#entries.delete(id);
+  }
+}

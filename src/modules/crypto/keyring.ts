@@ -1,0 +1,196 @@
+import { randomBytes } from 'node:crypto';
+import type { Queryable } from '../../platform/db/index.ts';
+import { WardError } from '../../platform/errors.ts';
+import { keyBytes } from './aead.ts';
+import { KeyCache } from './key-cache.ts';
+import {
+  findActiveKey,
+  findIndexKey,
+  findKeyVersion,
+  insertFirstKey,
+  insertIndexKey,
+} from './keys-repo.ts';
+import type { KekProvider, KekSet, KeyPurpose } from './kek/provider.ts';
+
+/** Tuning of the keyring's caches. */
+export interface KeyringOptions {
+  /** Most unwrapped keys held at once (default 1024). */
+  readonly cacheSize?: number;
+  /**
+   * How long an unwrapped key and an organization's primary version are trusted (default 2 s
+   * for the primary version, 60 s for keys): the bound on how long another process may keep
+   * writing with the previous version after `ward keys rotate`, or reading after a shred.
+   */
+  readonly keyTtlMs?: number;
+  readonly primaryTtlMs?: number;
+}
+
+/** How long a rotation takes to reach every process; the rewrap job waits this long first. */
+export const defaultPrimaryTtlMs = 2_000;
+
+/**
+ * Unwraps and caches data keys and blind-index roots. Keys are fetched through the caller's
+ * transaction (so RLS decides which organization's keys a request may load, and the embedded
+ * engine's single connection is never asked for a second transaction). Callers get a key only
+ * inside a synchronous callback, so an eviction can never zero a key that is being used.
+ */
+export class Keyring {
+  readonly kek: KekSet;
+  readonly #cache: KeyCache;
+  readonly #primary = new Map<string, { version: number; expires: number }>();
+  readonly #primaryTtlMs: number;
+  readonly #unwrapping = new Map<string, Promise<Buffer>>();
+
+  constructor(kek: KekSet, opts: KeyringOptions = {}) {
+    this.kek = kek;
+    this.#cache = new KeyCache(opts.cacheSize ?? 1024, opts.keyTtlMs ?? 60_000);
+    this.#primaryTtlMs = opts.primaryTtlMs ?? defaultPrimaryTtlMs;
+  }
+
+  /**
+   * Calls `fn` with the organization's primary data key and its version, creating version 1
+   * on the organization's first encryption.
+   */
+  async withPrimary<T>(
+    q: Queryable,
+    orgId: string,
+    fn: (key: Buffer, version: number) => T,
+  ): Promise<T> {
+    const p = this.#primary.get(orgId);
+    if (p && p.expires > Date.now()) {
+      const key = this.#cache.get(cacheId(orgId, 'data', p.version));
+      if (key) return fn(key, p.version);
+    }
+    const row = await findActiveKey(q, orgId);
+    if (!row) {
+      // A first key created in the caller's transaction is not cached: if that transaction
+      // rolls back, the key never existed, and nothing may have been encrypted with it.
+      const dek = randomBytes(keyBytes);
+      const wrapped = await this.kek.current.wrap(dek, { orgId, purpose: 'data', version: 1 });
+      if (await insertFirstKey(q, orgId, wrapped, this.kek.current.id)) {
+        try {
+          return fn(dek, 1);
+        } finally {
+          dek.fill(0);
+        }
+      }
+      dek.fill(0);
+      // Lost the race to a concurrent first encryption, or the organization was shredded.
+      if (!(await findActiveKey(q, orgId))) throw new WardError('key_destroyed');
+      return this.withPrimary(q, orgId, fn);
+    }
+    this.#primary.set(orgId, { version: row.version, expires: Date.now() + this.#primaryTtlMs });
+    return this.#withRow(orgId, 'data', row, fn);
+  }
+
+  /** Calls `fn` with data key `version` of the organization (any status but destroyed). */
+  async withVersion<T>(
+    q: Queryable,
+    orgId: string,
+    version: number,
+    fn: (key: Buffer) => T,
+  ): Promise<T> {
+    const key = this.#cache.get(cacheId(orgId, 'data', version));
+    if (key) return fn(key);
+    const row = await findKeyVersion(q, orgId, version);
+    if (!row) throw new WardError('key_not_found', undefined, { version });
+    return this.#withRow(orgId, 'data', row, fn);
+  }
+
+  /** Calls `fn` with the organization's blind-index root, creating it on first use. */
+  async withIndexRoot<T>(q: Queryable, orgId: string, fn: (root: Buffer) => T): Promise<T> {
+    const key = this.#cache.get(cacheId(orgId, 'index', 1));
+    if (key) return fn(key);
+    const row = await findIndexKey(q, orgId);
+    if (!row) {
+      const root = randomBytes(keyBytes);
+      const wrapped = await this.kek.current.wrap(root, { orgId, purpose: 'index', version: 1 });
+      if (await insertIndexKey(q, orgId, wrapped, this.kek.current.id)) {
+        try {
+          return fn(root);
+        } finally {
+          root.fill(0);
+        }
+      }
+      root.fill(0);
+      return this.withIndexRoot(q, orgId, fn);
+    }
+    return this.#withRow(
+      orgId,
+      'index',
+      { version: 1, wrapped_key: row.wrapped_key, kek_id: row.kek_id, status: 'active' },
+      fn,
+    );
+  }
+
+  /** Unwraps a key wrapped under any configured KEK (current or previous). */
+  async unwrap(
+    wrapped: Buffer,
+    kekId: string,
+    ctx: { orgId: string; purpose: KeyPurpose; version: number },
+  ): Promise<Buffer> {
+    return this.providerFor(kekId).unwrap(wrapped, ctx);
+  }
+
+  /** The configured provider with id `kekId`; refuses clearly when none matches. */
+  providerFor(kekId: string): KekProvider {
+    const p = [this.kek.current, ...this.kek.previous].find((k) => k.id === kekId);
+    if (!p) {
+      throw new WardError(
+        'kek_unavailable',
+        `Keys are wrapped under KEK ${kekId}, but the configured KEK is ${this.kek.current.id}. ` +
+          'Configure the matching key (or set it as WARD_PREVIOUS_MASTER_KEY while rotating).',
+        { kekId },
+      );
+    }
+    return p;
+  }
+
+  /** Forgets (and zeroes) every cached key of an organization, e.g. after shredding. */
+  forget(orgId: string): void {
+    this.#primary.delete(orgId);
+    this.#cache.dropPrefix(`${orgId}/`);
+  }
+
+  /** Forgets every cached key (used after rotation and on shutdown). */
+  clear(): void {
+    this.#primary.clear();
+    this.#cache.clear();
+  }
+
+  async #withRow<T>(
+    orgId: string,
+    purpose: KeyPurpose,
+    row: { version: number; wrapped_key: Buffer | null; kek_id: string; status: string },
+    fn: (key: Buffer, version: number) => T,
+  ): Promise<T> {
+    if (row.status === 'destroyed' || row.wrapped_key === null) {
+      throw new WardError('key_destroyed', undefined, { version: row.version });
+    }
+    const id = cacheId(orgId, purpose, row.version);
+    const wrapped = row.wrapped_key;
+    let pending = this.#unwrapping.get(id);
+    if (!pending) {
+      pending = this.unwrap(wrapped, row.kek_id, { orgId, purpose, version: row.version });
+      this.#unwrapping.set(id, pending);
+      void pending
+        .then(
+          (key) => {
+            this.#cache.set(id, key);
+          },
+          () => undefined,
+        )
+        .finally(() => {
+          this.#unwrapping.delete(id);
+        });
+    }
+    await pending;
+    const key = this.#cache.get(id);
+    if (!key) throw new WardError('internal', 'an unwrapped key was evicted before use');
+    return fn(key, row.version);
+  }
+}
+
+function cacheId(orgId: string, purpose: KeyPurpose, version: number): string {
+  return `${orgId}/${purpose}/${version}`;
+}
