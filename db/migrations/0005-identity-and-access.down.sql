@@ -13,6 +13,7 @@ DELETE FROM ward.default_role_permissions WHERE permission_id NOT IN (
 DELETE FROM ward.permissions WHERE id NOT IN (
   'organization:read', 'organization:update', 'user:read', 'user:create', 'user:update', 'role:read', 'role:manage');
 
+DROP FUNCTION ward.clear_account_throttle(uuid);
 DROP FUNCTION ward.authenticate_api_key(uuid, bytea);
 DROP FUNCTION ward.authenticate_session(uuid, bytea);
 DROP FUNCTION ward.grant_allows(uuid, uuid, text);

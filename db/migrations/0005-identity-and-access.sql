@@ -420,6 +420,21 @@ BEGIN
 END
 $$;
 
+-- Lifts the login throttle of one of the caller's own users (the unlock path). SECURITY
+-- DEFINER because the throttle table is global; it touches only the key of an email that
+-- belongs to the caller's organization, which RLS on ward.users decides.
+CREATE FUNCTION ward.clear_account_throttle(p_user_id uuid) RETURNS void
+  LANGUAGE sql VOLATILE SECURITY DEFINER
+  SET search_path = pg_catalog
+  AS $$
+  DELETE FROM ward.auth_throttle t
+   USING ward.users u
+   WHERE u.id = p_user_id AND u.organization_id = ward.current_org_id()
+     AND t.key_hash = sha256(convert_to('acct:' || u.email, 'UTF8'))
+$$;
+REVOKE ALL ON FUNCTION ward.clear_account_throttle(uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ward.clear_account_throttle(uuid) TO ward_app;
+
 -- The permission catalog for every domain, and the built-in roles' baselines.
 INSERT INTO ward.permissions (id, resource, action, description) VALUES
   ('patient:create', 'patient', 'create', 'Register patients'),

@@ -1,8 +1,29 @@
-import type { FastifyPluginAsync } from 'fastify';
-import type { Database } from '../platform/db/index.ts';
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import { PolicyCache } from '../modules/access/policy-cache.ts';
+import { registerAccessRoutes } from '../modules/access/routes/access.ts';
+import type { SecuredDeps } from '../modules/access/secured-route.ts';
+import type { AuthDeps } from '../modules/auth/deps.ts';
+import { registerApiKeyRoutes } from '../modules/auth/routes/api-keys.ts';
+import { registerLoginRoutes } from '../modules/auth/routes/login.ts';
+import { registerSelfRoutes } from '../modules/auth/routes/self.ts';
+import { registerOrganizationRoutes } from '../modules/tenancy/routes/organization.ts';
+import { registerUserRoutes } from '../modules/tenancy/routes/users.ts';
+import type { WardRuntime } from '../runtime/open-ward.ts';
 
 /**
- * Route plugins of the domain modules, mounted under /api/v1. Each module contributes one
- * plugin; the order here is the order of registration.
+ * The API's route plugins, mounted under /api/v1, built from one runtime. Every secured route
+ * shares one policy cache, so access policies are compiled once per organization and version.
  */
-export const apiModules: readonly FastifyPluginAsync<{ db: Database }>[] = [];
+export function apiModules(rt: WardRuntime): FastifyPluginAsync[] {
+  const secured: SecuredDeps = { db: rt.db, policies: new PolicyCache() };
+  const auth: AuthDeps = { db: rt.db, codec: rt.crypto.codec, logger: rt.logger };
+  const identity: FastifyPluginAsync = async (app: FastifyInstance) => {
+    registerLoginRoutes(app, auth);
+    registerSelfRoutes(app, secured, auth);
+    registerApiKeyRoutes(app, secured, auth);
+    registerUserRoutes(app, secured);
+    registerOrganizationRoutes(app, secured);
+    registerAccessRoutes(app, secured);
+  };
+  return [identity];
+}

@@ -50,7 +50,7 @@ export async function startServer(config: WardConfig, opts: ServeOptions): Promi
     // No KEK, or one that cannot unwrap the stored keys: refuse to start rather than serve
     // errors, ciphertext or garbage.
     await runtime.crypto.verify(db);
-    const app = await buildApp({ db, logger, modules: apiModules });
+    const app = await buildApp({ db, logger, modules: apiModules(runtime) });
     const address = await app.listen({ host: opts.host, port: opts.port });
     let stopping: Promise<void> | undefined;
     const stop = (): Promise<void> => {

@@ -93,7 +93,8 @@ export function compilePolicy(name: string, doc: PolicyDocument): CompiledPolicy
  */
 export function evaluate(p: Principal, r: AccessRequest, policies: readonly CompiledPolicy[]): Decision {
   const now = r.now ?? new Date();
-  const selfMfa = r.permission.startsWith('self:mfa');
+  // What a session that still owes MFA may do: enroll, see who it is, leave.
+  const selfMfa = r.permission.startsWith('self:mfa') || r.permission === 'self:me' || r.permission === 'self:logout';
   if (p.restricted === 'mfa_enrollment' && !selfMfa) return deny('mfa_enrollment_required');
   if (p.sessionId && mfaRequiredFor(p) && !p.mfaVerified && !selfMfa) return deny('mfa_required');
   if (r.permission.startsWith('self:')) {

@@ -1,4 +1,5 @@
 import { hash, verify, type Algorithm } from '@node-rs/argon2';
+import bcrypt from 'bcryptjs';
 import { WardError } from '../../platform/errors.ts';
 
 /**
@@ -44,7 +45,42 @@ export function checkPasswordPolicy(password: string): void {
 /** Hashes a password with argon2id after checking the policy. */
 export async function hashPassword(password: string): Promise<string> {
   checkPasswordPolicy(password);
+  return rehashPassword(password);
+}
+
+/**
+ * Hashes an already-accepted password with argon2id, without the policy check: used to
+ * upgrade an imported bcrypt hash at login, when the password was set under older rules.
+ */
+export function rehashPassword(password: string): Promise<string> {
   return hash(password.normalize('NFKC'), argonOptions);
+}
+
+/** True for a bcrypt hash ($2a$, $2b$, $2y$), as imported from systems like seed 1's. */
+export function isBcryptHash(stored: string): boolean {
+  return /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/.test(stored);
+}
+
+/** Verifies a password against a stored argon2id or bcrypt hash. */
+export async function verifyStoredPassword(stored: string, password: string): Promise<boolean> {
+  if (password.length > passwordMaxLength * 4) return false;
+  if (isBcryptHash(stored)) {
+    // bcrypt reads at most 72 bytes; compare as the original system did.
+    return bcrypt.compare(password, stored).catch(() => false);
+  }
+  return verifyPassword(stored, password);
+}
+
+let dummy: Promise<string> | undefined;
+
+/**
+ * Burns the same time as a real verification when there is no account (or no hash), so the
+ * response time does not tell an attacker whether an email is registered.
+ */
+export async function verifyAgainstDummy(password: string): Promise<false> {
+  dummy ??= rehashPassword('ward timing equalizer, never a real password');
+  await verifyPassword(await dummy, password);
+  return false;
 }
 
 /** Verifies a password against an argon2id hash in constant time (inside argon2). */

@@ -1,4 +1,6 @@
-import type { Database } from '../../platform/db/index.ts';
+import type { Database, Tx } from '../../platform/db/index.ts';
+import { record } from '../audit/record.ts';
+import { screenPassword } from '../auth/password-screen.ts';
 import { isUuid } from '../../platform/db/index.ts';
 import { isWardError, WardError } from '../../platform/errors.ts';
 import { hashPassword } from '../auth/passwords.ts';
@@ -104,13 +106,25 @@ export async function createUser(db: Database, input: CreateUserInput): Promise<
   if (principalType === 'human' && input.password === undefined) {
     throw new WardError('validation_failed', 'A person needs a password');
   }
-  const passwordHash = input.password === undefined ? null : await hashPassword(input.password);
+  if (principalType !== 'human' && input.password !== undefined) {
+    throw new WardError('validation_failed', 'Service accounts and agents authenticate with API keys, not passwords');
+  }
   const ctx = { orgId: input.orgId, userId: input.createdBy, actorType: 'system' as const };
+  return db.withContext(ctx, (tx) => createUserInTx(tx, { ...input, email, principalType }));
+}
+
+/** Creates a user inside the caller's transaction (the API's route runs it under its principal). */
+export async function createUserInTx(tx: Tx, input: CreateUserInput & { principalType: PrincipalType }): Promise<User> {
+  const email = input.email.trim().toLowerCase();
+  const principalType = input.principalType;
   try {
-    return await db.withContext(ctx, async (tx) => {
-      if (!(await findOrganization(tx, input.orgId))) {
+    {
+      const org = await findOrganization(tx, input.orgId);
+      if (!org) {
         throw new WardError('not_found', 'The organization does not exist');
       }
+      if (input.password !== undefined) screenPassword(input.password, { email, organizationName: org.name });
+      const passwordHash = input.password === undefined ? null : await hashPassword(input.password);
       const id = await insertUser(tx, {
         orgId: input.orgId,
         email,
@@ -132,8 +146,9 @@ export async function createUser(db: Database, input: CreateUserInput): Promise<
         );
       const user = await findUser(tx, id);
       if (!user) throw new WardError('internal', 'created user is not readable');
+      await record(tx, { action: 'C', eventType: 'user.create', entityType: 'User', entityId: id, metadata: { role: input.role, principalType } });
       return user;
-    });
+    }
   } catch (e) {
     if (isWardError(e)) throw e;
     const code = (e as { code?: unknown }).code;

@@ -2,14 +2,13 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
-import type { Database } from '../db/index.ts';
 import { createLogger } from '../log.ts';
 import { WardError } from '../errors.ts';
 import { buildApp } from './app.ts';
 import { createTestDatabase, type TestDatabase } from '../../../test/helpers/db.ts';
 
 // A test module with a JSON route, to exercise the platform's body handling and errors.
-const echoModule: FastifyPluginAsync<{ db: Database }> = async (app) => {
+const echoModule: FastifyPluginAsync = async (app) => {
   app.post(
     '/echo',
     {

@@ -7,6 +7,7 @@ import Fastify, {
 import type { Database } from '../db/index.ts';
 import type { Logger } from '../log.ts';
 import { WardError } from '../errors.ts';
+import { registerOpenApi } from './openapi.ts';
 import { sendProblem } from './problem.ts';
 
 /** What the app factory needs. Nothing here listens on a port. */
@@ -14,7 +15,7 @@ export interface AppDeps {
   readonly db: Database;
   readonly logger: Logger;
   /** Route plugins contributed by the domain modules, registered under /api/v1. */
-  readonly modules?: readonly FastifyPluginAsync<{ db: Database }>[];
+  readonly modules?: readonly FastifyPluginAsync[];
   /** Largest accepted JSON body, in bytes. */
   readonly bodyLimit?: number;
 }
@@ -70,8 +71,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   );
 
+  await registerOpenApi(app);
   for (const mod of deps.modules ?? []) {
-    await app.register(mod, { prefix: '/api/v1', db: deps.db });
+    await app.register(mod, { prefix: '/api/v1' });
   }
   return app;
 }

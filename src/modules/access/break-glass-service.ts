@@ -1,0 +1,134 @@
+import { randomUUID } from 'node:crypto';
+import type { Tx } from '../../platform/db/index.ts';
+import { WardError } from '../../platform/errors.ts';
+import { record } from '../audit/record.ts';
+import type { Principal } from './principal.ts';
+
+/** A started break-glass session. */
+export interface BreakGlassView {
+  readonly id: string;
+  readonly expiresAt: string;
+  readonly reviewTaskId: string;
+  readonly alertId: string;
+}
+
+export const breakGlassMaxMinutes = 60;
+
+/**
+ * Starts emergency access (ETREAT): a reason of at least 20 characters, a time box of at most
+ * an hour, a high-severity alert and an open review task for the privacy officer — all in the
+ * same transaction, so there is no break-glass without its paper trail.
+ */
+export async function startBreakGlass(
+  tx: Tx,
+  p: Principal,
+  input: { reason: string; minutes?: number | undefined; patientId?: string | undefined },
+): Promise<BreakGlassView> {
+  if (!p.sessionId) throw new WardError('forbidden', 'Break-glass is for people, not API keys');
+  const reason = input.reason.trim();
+  if (reason.length < 20) throw new WardError('validation_failed', 'Say why, in at least 20 characters');
+  const minutes = input.minutes ?? 30;
+  if (!Number.isInteger(minutes) || minutes < 1 || minutes > breakGlassMaxMinutes) {
+    throw new WardError('validation_failed', `minutes must be 1 to ${breakGlassMaxMinutes}`);
+  }
+  const id = randomUUID();
+  const taskId = randomUUID();
+  const r = await tx.query<{ expires_at: Date }>(
+    `insert into ward.break_glass_sessions (organization_id, id, user_id, patient_id, reason, expires_at)
+     values ($1, $2, $3, $4, $5, now() + make_interval(mins => $6)) returning expires_at`,
+    [p.orgId, id, p.userId, input.patientId ?? null, reason, minutes],
+  );
+  const expiresAt = (r.rows[0] as { expires_at: Date }).expires_at;
+  await tx.query(
+    `insert into ward.review_tasks (organization_id, id, kind, subject_id, subject_user_id, summary)
+     values ($1, $2, 'break_glass_review', $3, $4, $5)`,
+    [p.orgId, taskId, id, p.userId, `Break-glass by user ${p.userId} for ${minutes} min: ${reason}`.slice(0, 2000)],
+  );
+  const alert = await tx.query<{ id: string }>(
+    `insert into ward.security_alerts (organization_id, kind, severity, subject_user_id, details)
+     values ($1, 'access.break_glass', 'high', $2, $3::jsonb) returning id`,
+    [p.orgId, p.userId, JSON.stringify({ breakGlassId: id, reviewTaskId: taskId, minutes, patientId: input.patientId ?? null })],
+  );
+  await record(tx, {
+    action: 'E',
+    eventType: 'access.break_glass.start',
+    entityType: 'BreakGlass',
+    entityId: id,
+    purposeOfUse: 'ETREAT',
+    ...(input.patientId ? { patientId: input.patientId } : {}),
+    metadata: { minutes, reviewTaskId: taskId },
+  });
+  return { id, expiresAt: expiresAt.toISOString(), reviewTaskId: taskId, alertId: (alert.rows[0] as { id: string }).id };
+}
+
+/** Ends the caller's active break-glass sessions early. */
+export async function endBreakGlass(tx: Tx, p: Principal): Promise<number> {
+  const r = await tx.query(
+    `update ward.break_glass_sessions set ended_at = now() where user_id = $1 and ended_at is null and expires_at > now()`,
+    [p.userId],
+  );
+  await record(tx, { action: 'E', eventType: 'access.break_glass.end', entityType: 'User', entityId: p.userId, metadata: { ended: r.rowCount } });
+  return r.rowCount;
+}
+
+/** A privacy review task. */
+export interface ReviewTaskView {
+  readonly id: string;
+  readonly kind: string;
+  readonly subjectId: string;
+  readonly subjectUserId: string | null;
+  readonly status: 'open' | 'closed';
+  readonly summary: string;
+  readonly resolution: string | null;
+  readonly createdAt: string;
+  readonly closedAt: string | null;
+}
+
+/** Lists review tasks, open first. */
+export async function listReviewTasks(tx: Tx, status?: 'open' | 'closed'): Promise<ReviewTaskView[]> {
+  const r = await tx.query<{
+    id: string;
+    kind: string;
+    subject_id: string;
+    subject_user_id: string | null;
+    status: 'open' | 'closed';
+    summary: string;
+    resolution: string | null;
+    created_at: Date;
+    closed_at: Date | null;
+  }>(
+    `select id, kind, subject_id, subject_user_id, status, summary, resolution, created_at, closed_at
+       from ward.review_tasks where ($1::text is null or status = $1) order by status desc, created_at limit 500`,
+    [status ?? null],
+  );
+  return r.rows.map((x) => ({
+    id: x.id,
+    kind: x.kind,
+    subjectId: x.subject_id,
+    subjectUserId: x.subject_user_id,
+    status: x.status,
+    summary: x.summary,
+    resolution: x.resolution,
+    createdAt: x.created_at.toISOString(),
+    closedAt: x.closed_at?.toISOString() ?? null,
+  }));
+}
+
+/** Closes a review task with a resolution; a reviewer may not close a review of their own access. */
+export async function closeReviewTask(
+  tx: Tx,
+  p: Principal,
+  id: string,
+  input: { resolution: 'appropriate' | 'inappropriate' | 'needs_follow_up'; notes?: string | undefined },
+): Promise<void> {
+  const t = await tx.query<{ subject_user_id: string | null; status: string }>('select subject_user_id, status from ward.review_tasks where id = $1 for update', [id]);
+  const task = t.rows[0];
+  if (!task) throw new WardError('not_found');
+  if (task.status === 'closed') throw new WardError('conflict', 'The task is already closed');
+  if (task.subject_user_id === p.userId) throw new WardError('forbidden', 'Nobody reviews their own emergency access');
+  await tx.query(
+    `update ward.review_tasks set status = 'closed', resolution = $2, notes = $3, closed_by = $4, closed_at = now() where id = $1`,
+    [id, input.resolution, input.notes ?? null, p.userId],
+  );
+  await record(tx, { action: 'U', eventType: 'access.review_task.close', entityType: 'ReviewTask', entityId: id, metadata: { resolution: input.resolution } });
+}

@@ -1,0 +1,114 @@
+import type { Tx } from '../../platform/db/index.ts';
+import { isUuid } from '../../platform/db/index.ts';
+import { WardError } from '../../platform/errors.ts';
+import { record } from '../audit/record.ts';
+import type { Principal } from './principal.ts';
+import { parsePurpose } from './purposes.ts';
+
+/** A cross-organization access grant (seed 2: provider access through an authorization). */
+export interface GrantView {
+  readonly id: string;
+  readonly ownerOrganizationId: string;
+  readonly granteeOrganizationId: string;
+  readonly patientId: string;
+  readonly permissions: readonly string[];
+  readonly purposes: readonly string[];
+  readonly validFrom: string;
+  readonly validUntil: string;
+  readonly justificationType: string;
+  readonly justificationId: string;
+  readonly revokedAt: string | null;
+}
+
+/** What creating a grant needs: later modules pass the record that justifies it. */
+export interface GrantInput {
+  readonly granteeOrganizationId: string;
+  readonly patientId: string;
+  readonly permissions: readonly string[];
+  readonly purposes: readonly string[];
+  readonly validUntil: string;
+  readonly validFrom?: string | undefined;
+  readonly justificationType: string;
+  readonly justificationId: string;
+}
+
+const grantablePermissions = new Set(['patient:read', 'case:read', 'diagnosis:read', 'image:read', 'treatment_plan:read', 'policy_record:read', 'prior_auth:read', 'claim:read']);
+
+/**
+ * Grants another organization access to one of this organization's patients. Grants are
+ * read-only, purpose-bound and time-boxed (at most a year); RLS honours them through
+ * `ward.grant_allows()`, the evaluator through the grantee's own role permissions.
+ */
+export async function createGrant(tx: Tx, p: Principal, input: GrantInput): Promise<GrantView> {
+  if (!isUuid(input.granteeOrganizationId) || !isUuid(input.patientId) || !isUuid(input.justificationId)) {
+    throw new WardError('validation_failed', 'Organization, patient and justification ids must be UUIDs');
+  }
+  if (input.granteeOrganizationId === p.orgId) throw new WardError('validation_failed', 'An organization does not grant to itself');
+  const bad = input.permissions.filter((x) => !grantablePermissions.has(x));
+  if (bad.length > 0 || input.permissions.length === 0) throw new WardError('validation_failed', `Not grantable: ${bad.join(', ') || '(none given)'}`);
+  const purposes = input.purposes.map((x) => parsePurpose(x));
+  if (purposes.length === 0 || purposes.some((x) => x === undefined || x === 'ETREAT')) {
+    throw new WardError('validation_failed', 'purposes must be known purpose-of-use codes (not ETREAT)');
+  }
+  const from = input.validFrom ? new Date(input.validFrom) : new Date();
+  const until = new Date(input.validUntil);
+  if (Number.isNaN(from.getTime()) || Number.isNaN(until.getTime()) || until <= from || until.getTime() - from.getTime() > 366 * 86_400_000) {
+    throw new WardError('validation_failed', 'validUntil must follow validFrom, within a year');
+  }
+  const r = await tx.query<GrantRow>(
+    `insert into ward.access_grants (organization_id, grantee_organization_id, patient_id, permissions, purposes,
+                                     valid_from, valid_until, justification_type, justification_id, created_by)
+     values ($1, $2, $3, $4::text[], $5::text[], $6, $7, $8, $9, $10) returning ${grantColumns}`,
+    [p.orgId, input.granteeOrganizationId, input.patientId, [...new Set(input.permissions)], [...new Set(purposes)], from, until, input.justificationType, input.justificationId, p.userId],
+  );
+  const g = toView(r.rows[0] as GrantRow);
+  await record(tx, { action: 'C', eventType: 'access.grant.create', entityType: 'AccessGrant', entityId: g.id, patientId: g.patientId, metadata: { grantee: g.granteeOrganizationId, permissions: g.permissions } });
+  return g;
+}
+
+/** Grants this organization made, and grants made to it. */
+export async function listGrants(tx: Tx): Promise<GrantView[]> {
+  return (await tx.query<GrantRow>(`select ${grantColumns} from ward.access_grants order by created_at desc limit 500`)).rows.map(toView);
+}
+
+/** Revokes a grant this organization made. */
+export async function revokeGrant(tx: Tx, p: Principal, id: string): Promise<void> {
+  const r = await tx.query(
+    'update ward.access_grants set revoked_at = now(), revoked_by = $2 where id = $1 and organization_id = $3 and revoked_at is null',
+    [id, p.userId, p.orgId],
+  );
+  if (r.rowCount === 0) throw new WardError('not_found');
+  await record(tx, { action: 'U', eventType: 'access.grant.revoke', entityType: 'AccessGrant', entityId: id });
+}
+
+interface GrantRow {
+  id: string;
+  organization_id: string;
+  grantee_organization_id: string;
+  patient_id: string;
+  permissions: string[];
+  purposes: string[];
+  valid_from: Date;
+  valid_until: Date;
+  justification_type: string;
+  justification_id: string;
+  revoked_at: Date | null;
+}
+const grantColumns = `id, organization_id, grantee_organization_id, patient_id, permissions, purposes, valid_from,
+  valid_until, justification_type, justification_id, revoked_at`;
+
+function toView(r: GrantRow): GrantView {
+  return {
+    id: r.id,
+    ownerOrganizationId: r.organization_id,
+    granteeOrganizationId: r.grantee_organization_id,
+    patientId: r.patient_id,
+    permissions: r.permissions,
+    purposes: r.purposes,
+    validFrom: r.valid_from.toISOString(),
+    validUntil: r.valid_until.toISOString(),
+    justificationType: r.justification_type,
+    justificationId: r.justification_id,
+    revokedAt: r.revoked_at?.toISOString() ?? null,
+  };
+}

@@ -1,0 +1,194 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema } from 'fastify';
+import type { Database, PreludeCall, Tx } from '../../platform/db/index.ts';
+import { WardError } from '../../platform/errors.ts';
+import { record, recordDetached, type AuditEventInput } from '../audit/record.ts';
+import { runTracked, type AuditTracker } from '../audit/request-tracker.ts';
+import { parseToken, type ParsedToken } from '../auth/tokens.ts';
+import { evaluate, type AccessRequest, type Decision } from './evaluator.ts';
+import type { PolicyCache } from './policy-cache.ts';
+import { principalFromRow, type AuthFailure } from './principal-row.ts';
+import type { Principal } from './principal.ts';
+import { parsePurpose, type PurposeCode } from './purposes.ts';
+
+/** What secured routes share. */
+export interface SecuredDeps {
+  readonly db: Database;
+  readonly policies: PolicyCache;
+}
+
+/** What a secured handler receives: everything runs inside the request's one transaction. */
+export interface RouteCall<B, P, Q> {
+  readonly req: FastifyRequest;
+  readonly reply: FastifyReply;
+  readonly tx: Tx;
+  readonly principal: Principal;
+  readonly decision: Decision;
+  readonly body: B;
+  readonly params: P;
+  readonly query: Q;
+  /** Re-evaluates with facts about the target (care team…); throws a 403 on deny. */
+  authorize(request: AccessRequest): Decision;
+  /** Records an audit event in this transaction, with the request's IP and user agent. */
+  audit(event: AuditEventInput): Promise<void>;
+}
+
+/** A route that requires a principal and a permission. */
+export interface SecuredRouteSpec<B, P, Q, R> {
+  readonly method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  readonly url: string;
+  readonly permission: string;
+  /** The route touches PHI: it must record an audit event or its transaction rolls back. */
+  readonly phi?: boolean;
+  readonly status?: number;
+  readonly schema: FastifySchema & { response: Record<number, unknown> };
+  handler(call: RouteCall<B, P, Q>): Promise<R>;
+}
+
+class AuthFailed extends Error {
+  constructor(readonly failure: AuthFailure) {
+    super('authentication failed');
+  }
+}
+
+class Denied extends Error {
+  constructor(
+    readonly decision: Decision,
+    readonly principal: Principal,
+  ) {
+    super('access denied');
+  }
+}
+
+const actionFor = { GET: 'R', POST: 'C', PUT: 'U', PATCH: 'U', DELETE: 'D' } as const;
+
+/** Reads `Authorization: Bearer <token>` into a parsed session or API-key token. */
+export function bearerToken(req: FastifyRequest): ParsedToken | undefined {
+  const h = req.headers.authorization;
+  if (typeof h !== 'string' || !h.startsWith('Bearer ')) return undefined;
+  const t = parseToken(h.slice(7).trim());
+  return t && (t.kind === 'session' || t.kind === 'api_key') ? t : undefined;
+}
+
+/** Reads `X-Purpose-Of-Use`; a present but unknown code is a 400, never silently ignored. */
+export function purposeOf(req: FastifyRequest): PurposeCode | undefined {
+  const raw = req.headers['x-purpose-of-use'];
+  if (raw === undefined) return undefined;
+  const purpose = typeof raw === 'string' ? parsePurpose(raw) : undefined;
+  if (!purpose) throw new WardError('validation_failed', 'X-Purpose-Of-Use is not a known HL7 purpose-of-use code');
+  return purpose;
+}
+
+function clientOf(req: FastifyRequest): { ip: string; userAgent: string | undefined } {
+  const ua = req.headers['user-agent'];
+  return { ip: req.ip, userAgent: typeof ua === 'string' ? ua.slice(0, 512) : undefined };
+}
+
+/**
+ * Registers a route behind the one access pipeline: bearer token → request transaction whose
+ * opening round trip authenticates it (ward.authenticate_session / _api_key) → the
+ * evaluator → the handler → (PHI routes) the audit guard. A failed authentication or a
+ * denial rolls back and is recorded in its own transaction, so it survives.
+ */
+export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>(
+  app: FastifyInstance,
+  deps: SecuredDeps,
+  spec: SecuredRouteSpec<B, P, Q, R>,
+): void {
+  app.route({
+    method: spec.method,
+    url: spec.url,
+    schema: { ...spec.schema, security: [{ bearer: [] }] },
+    handler: async (req, reply) => {
+      const token = bearerToken(req);
+      const client = clientOf(req);
+      if (!token) {
+        await recordDetached(deps.db, undefined, {
+          action: 'E',
+          eventType: 'auth.request',
+          outcome: '4',
+          outcomeReason: req.headers.authorization ? 'malformed_token' : 'missing_token',
+          ...client,
+          metadata: { route: spec.url, method: spec.method },
+        });
+        throw new WardError('unauthenticated');
+      }
+      const purpose = purposeOf(req);
+      const ctx = { orgId: token.orgId, actorType: token.kind === 'api_key' ? ('agent' as const) : ('user' as const), purpose, requestId: req.id };
+      const call: PreludeCall = {
+        fn: token.kind === 'api_key' ? 'ward.authenticate_api_key' : 'ward.authenticate_session',
+        args: [{ uuid: token.id }, { bytes: token.hash }],
+      };
+      const tracker: AuditTracker = { recorded: 0, detached: 0 };
+      try {
+        const result = await runTracked(tracker, () =>
+          deps.db.withAuthenticatedContext(ctx, call, async (tx, row) => {
+            const outcome = principalFromRow(row, token, purpose);
+            if ('failure' in outcome) throw new AuthFailed(outcome);
+            const principal = outcome.principal;
+            const policies = await deps.policies.get(tx, principal.orgId, principal.policyVersion);
+            const decision = evaluate(principal, { permission: spec.permission }, policies);
+            if (!decision.allow) throw new Denied(decision, principal);
+            const value = await spec.handler({
+              req,
+              reply,
+              tx,
+              principal,
+              decision,
+              body: req.body as B,
+              params: req.params as P,
+              query: req.query as Q,
+              authorize(r) {
+                const d = evaluate(principal, r, policies);
+                if (!d.allow) throw new Denied(d, principal);
+                return d;
+              },
+              async audit(event) {
+                await record(tx, { ...client, ...event });
+              },
+            });
+            if (spec.phi && tracker.recorded === 0) {
+              // The guarantee: PHI never leaves without its audit event; the transaction
+              // (and so the response) fails instead.
+              throw new WardError('internal', 'A PHI route finished without recording an audit event');
+            }
+            return value;
+          }),
+        );
+        if (spec.status) reply.status(spec.status);
+        return result;
+      } catch (e) {
+        if (e instanceof AuthFailed) {
+          // The organization in the token is only trusted once a session was found there.
+          const known = e.failure.failure !== 'unknown_session' && e.failure.failure !== 'unknown_key';
+          await recordDetached(deps.db, known ? { orgId: token.orgId, actorType: ctx.actorType, requestId: req.id } : undefined, {
+            action: 'E',
+            eventType: 'auth.request',
+            outcome: '4',
+            outcomeReason: e.failure.failure,
+            ...(e.failure.userId ? { actorId: e.failure.userId } : {}),
+            ...client,
+            metadata: { route: spec.url, method: spec.method },
+          });
+          throw new WardError('unauthenticated');
+        }
+        if (e instanceof Denied) {
+          const p = e.principal;
+          await recordDetached(
+            deps.db,
+            { orgId: p.orgId, userId: p.userId, actorType: p.actorType, sessionId: p.sessionId, purpose: p.purpose, requestId: req.id },
+            {
+              action: actionFor[spec.method],
+              eventType: 'access.denied',
+              outcome: '4',
+              outcomeReason: e.decision.reason,
+              ...client,
+              metadata: { permission: spec.permission, route: spec.url, method: spec.method, policies: e.decision.policies },
+            },
+          );
+          throw new WardError('forbidden', `Access denied: ${e.decision.reason}`, { reason: e.decision.reason });
+        }
+        throw e;
+      }
+    },
+  });
+}
