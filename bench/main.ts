@@ -7,6 +7,7 @@ import type { BenchResult, Workload } from './types.ts';
 // Workloads by name; each file in bench/workloads exports `run`.
 const workloads: Record<string, () => Promise<{ run: Workload }>> = {
   patient: () => import('./workloads/patient.ts'),
+  auth: () => import('./workloads/auth.ts'),
 };
 
 function usage(): string {

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Database } from '../../src/platform/db/index.ts';
 import { storeAgentContext } from '../../src/modules/crypto/agent-context.ts';
 import { createOrganization, createUser } from '../../src/modules/tenancy/service.ts';
+import { insertTotpFactor, replaceRecoveryCodes } from '../../src/modules/auth/mfa-repo.ts';
 import { fixtureCrypto } from './crypto.ts';
 
 /** A password that passes the policy, for fixtures only. */
@@ -74,6 +75,51 @@ export async function seedTenant(db: Database, label: string): Promise<TenantFix
       });
     },
   );
+  // Identity and access rows (migration 0005): an enrolled authenticator with recovery codes,
+  // a pending MFA challenge, an agent API key, a policy, a break-glass with its review task
+  // and alert, and a grant to a partner organization (not to another probed tenant).
+  const partner = await createOrganization(db, { name: `Partner of ${label}`, type: 'insurer' });
+  await db.withContext({ orgId: org.id, userId: doctor.id, actorType: 'user' }, async (tx) => {
+    await insertTotpFactor(tx, fixtureCrypto.codec, org.id, doctor.id, randomBytes(20));
+    await replaceRecoveryCodes(tx, org.id, doctor.id, [createHash('sha256').update(randomBytes(16)).digest()]);
+    await tx.query(
+      `insert into ward.login_challenges (organization_id, id, user_id, token_hash, expires_at)
+       values ($1, gen_random_uuid(), $2, $3, now() + interval '5 minutes')`,
+      [org.id, doctor.id, createHash('sha256').update(randomBytes(32)).digest()],
+    );
+    await tx.query(
+      `insert into ward.api_keys (organization_id, id, principal_id, name, token_hash, scopes, expires_at)
+       values ($1, gen_random_uuid(), $2, 'fixture key', $3, array['prior_auth:read'], now() + interval '1 day')`,
+      [org.id, agent.id, createHash('sha256').update(randomBytes(32)).digest()],
+    );
+    await tx.query(
+      `insert into ward.access_policies (organization_id, name, document)
+       values ($1, 'fixture policy', '{"effect":"deny","actions":["patient:read"],"actor":{"principalTypes":["agent"]}}')`,
+      [org.id],
+    );
+    const bg = await tx.query<{ id: string }>(
+      `insert into ward.break_glass_sessions (organization_id, id, user_id, reason, expires_at)
+       values ($1, gen_random_uuid(), $2, 'fixture emergency access for the probe', now() + interval '5 minutes') returning id`,
+      [org.id, doctor.id],
+    );
+    await tx.query(
+      `insert into ward.review_tasks (organization_id, id, kind, subject_id, subject_user_id, summary)
+       values ($1, gen_random_uuid(), 'break_glass_review', $2, $3, 'fixture review')`,
+      [org.id, bg.rows[0]!.id, doctor.id],
+    );
+    await tx.query(
+      `insert into ward.security_alerts (organization_id, kind, severity, subject_user_id)
+       values ($1, 'access.break_glass', 'high', $2)`,
+      [org.id, doctor.id],
+    );
+    await tx.query(
+      `insert into ward.access_grants (organization_id, id, grantee_organization_id, patient_id, permissions, purposes,
+                                       valid_until, justification_type, justification_id)
+       values ($1, gen_random_uuid(), $2, gen_random_uuid(), array['patient:read'], array['TREAT'],
+               now() + interval '1 day', 'fixture', gen_random_uuid())`,
+      [org.id, partner.id],
+    );
+  });
   return {
     orgId: org.id,
     adminId: admin.id,

@@ -54,8 +54,8 @@ export async function login(
   const passwordOk = stored ? await verifyStoredPassword(stored, input.password) : await verifyAgainstDummy(input.password);
 
   let reason: string | undefined;
-  if (!account) reason = 'unknown_account';
-  else if (acctBlocked && acctBlocked > now) reason = 'account_locked';
+  if (acctBlocked && acctBlocked > now) reason = 'account_locked';
+  else if (!account) reason = 'unknown_account';
   else if (!passwordOk) reason = 'bad_password';
   else if (account.status !== 'active') reason = 'user_inactive';
   else if (account.orgStatus !== 'active') reason = 'organization_inactive';

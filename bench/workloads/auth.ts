@@ -1,0 +1,69 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { apiModules } from '../../src/api/modules.ts';
+import { PolicyCache } from '../../src/modules/access/policy-cache.ts';
+import { securedRoute } from '../../src/modules/access/secured-route.ts';
+import { createCrypto } from '../../src/modules/crypto/index.ts';
+import { createLocalKek } from '../../src/modules/crypto/kek/local-provider.ts';
+import { hashPassword, verifyPassword } from '../../src/modules/auth/passwords.ts';
+import { createOrganization, createUser } from '../../src/modules/tenancy/service.ts';
+import { loadConfig } from '../../src/platform/config.ts';
+import { Database } from '../../src/platform/db/database.ts';
+import { migrate } from '../../src/platform/db/migrate.ts';
+import { createPostgresDriver } from '../../src/platform/db/postgres.ts';
+import { buildApp } from '../../src/platform/http/app.ts';
+import { object } from '../../src/platform/http/schemas.ts';
+import { createLogger } from '../../src/platform/log.ts';
+import { compare, measure } from '../measure.ts';
+import type { BenchResult, WorkloadOptions } from '../types.ts';
+
+/**
+ * Authentication and authorization overhead. The same route body (one query in a request
+ * transaction) is served twice through `inject`: once behind the secured pipeline (bearer
+ * token checked inside the transaction's opening round trip, policies evaluated), once with a
+ * fixed context and no authentication. Sequential requests, so the difference of medians is
+ * the added latency per request. Also the argon2id cost of one login.
+ */
+export async function run(opts: WorkloadOptions): Promise<BenchResult[]> {
+  const total = opts.quick ? 1_000 : 10_000;
+  const db = new Database(createPostgresDriver({ connectionString: opts.databaseUrl, max: 4 }));
+  try {
+    await migrate(db);
+    const org = await createOrganization(db, { name: 'Bench', type: 'provider' });
+    const password = 'bench password that is long enough';
+    const user = await createUser(db, { orgId: org.id, email: 'bench.doctor@example.test', role: 'doctor', password });
+    const logger = createLogger('silent');
+    const crypto = createCrypto({ current: createLocalKek(Buffer.alloc(32, 3), 'env'), previous: [] }, logger);
+    const rt = { config: loadConfig({}), db, logger, crypto };
+    const secured = { db, policies: new PolicyCache() };
+    const probe: FastifyPluginAsync = async (app) => {
+      securedRoute(app, secured, {
+        method: 'GET',
+        url: '/bench/secured',
+        permission: 'organization:read',
+        schema: { response: { 200: object({ n: { type: 'integer' } }) } },
+        handler: async ({ tx }) => ({ n: (await tx.query<{ n: number }>('select 1 as n')).rows[0]?.n ?? 0 }),
+      });
+      app.get('/bench/open', { schema: { response: { 200: object({ n: { type: 'integer' } }) } } }, async () =>
+        db.withContext({ orgId: org.id, userId: user.id, actorType: 'user' }, async (tx) => ({
+          n: (await tx.query<{ n: number }>('select 1 as n')).rows[0]?.n ?? 0,
+        })),
+      );
+    };
+    const app = await buildApp({ db, logger, modules: [...apiModules(rt), probe] });
+    const login = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email: 'bench.doctor@example.test', password } });
+    const token = login.json<{ accessToken: string }>().accessToken;
+    const headers = { authorization: `Bearer ${token}` };
+    const open = await measure(total, 1, () => app.inject({ url: '/api/v1/bench/open' }));
+    const authed = await measure(total, 1, () => app.inject({ url: '/api/v1/bench/secured', headers }));
+    const hash = await hashPassword(password);
+    const argon = await measure(opts.quick ? 10 : 40, 1, () => verifyPassword(hash, password));
+    await app.close();
+    return [
+      compare('auth', 'authenticated_request', authed, open),
+      { ...compare('auth', 'added_median_ms', authed, open), ward_ops_s: 0, bare_ops_s: 0, ratio: 0, p50_ms: Math.round((authed.p50 - open.p50) * 1000) / 1000, p99_ms: Math.round((authed.p99 - open.p99) * 1000) / 1000 },
+      compare('auth', 'argon2id_verify', argon, undefined),
+    ];
+  } finally {
+    await db.close();
+  }
+}
