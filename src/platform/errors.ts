@@ -20,6 +20,12 @@ export const errorCodes = {
   rollback_refused: { status: 409, title: 'The rollback would destroy data' },
   config_invalid: { status: 500, title: 'The configuration is invalid' },
   database_unavailable: { status: 503, title: 'The database is unavailable' },
+  audit_not_sealed: { status: 409, title: 'The audit event is not sealed into a checkpoint yet' },
+  audit_integrity_failed: { status: 500, title: 'An audit record failed its integrity check' },
+  audit_not_recorded: {
+    status: 500,
+    title: 'The request touched protected data without an audit record',
+  },
   internal: { status: 500, title: 'An internal error occurred' },
 } as const satisfies Record<string, { status: number; title: string }>;
 

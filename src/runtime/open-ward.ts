@@ -1,6 +1,7 @@
 import type { WardConfig } from '../platform/config.ts';
 import { openDatabase, type Database } from '../platform/db/index.ts';
 import type { Logger } from '../platform/log.ts';
+import { recordSystemAccess } from '../modules/audit/system-recorder.ts';
 
 /** Everything a running Ward process (server or CLI command) shares. */
 export interface WardRuntime {
@@ -17,6 +18,8 @@ export interface WardRuntime {
 export async function openWard(config: WardConfig, logger: Logger): Promise<WardRuntime> {
   const db = await openDatabase(config);
   try {
+    // Every RLS bypass writes an audit event inside the bypassing transaction.
+    db.onSystemAccess(recordSystemAccess);
     db.onSystemAccessLogged((job) => {
       logger.info({ job: job.name }, 'system access');
     });
