@@ -8,11 +8,17 @@ import type { Database } from '../db/index.ts';
 import type { Logger } from '../log.ts';
 import { WardError } from '../errors.ts';
 import { sendProblem } from './problem.ts';
+import './request-context.ts';
 
 /** What the app factory needs. Nothing here listens on a port. */
 export interface AppDeps {
   readonly db: Database;
   readonly logger: Logger;
+  /**
+   * Cross-cutting plugins registered at the root before any route (their hooks apply to
+   * every route): authentication, the audit PHI guard.
+   */
+  readonly plugins?: readonly FastifyPluginAsync<{ db: Database }>[];
   /** Route plugins contributed by the domain modules, registered under /api/v1. */
   readonly modules?: readonly FastifyPluginAsync<{ db: Database }>[];
   /** Largest accepted JSON body, in bytes. */
@@ -52,6 +58,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     reply.header('referrer-policy', 'no-referrer');
     reply.header('x-frame-options', 'DENY');
   });
+  // The request-context contract (request-context.ts); the auth module's hook fills it in.
+  app.decorateRequest('wardContext', undefined);
+  app.decorateRequest('wardPermissions', undefined);
   app.setErrorHandler((e, req, reply) => sendProblem(e, req, reply));
   app.setNotFoundHandler((req, reply) => sendProblem(new WardError('not_found'), req, reply));
 
@@ -70,6 +79,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   );
 
+  for (const plugin of deps.plugins ?? []) {
+    await app.register(plugin, { db: deps.db });
+  }
   for (const mod of deps.modules ?? []) {
     await app.register(mod, { prefix: '/api/v1', db: deps.db });
   }
