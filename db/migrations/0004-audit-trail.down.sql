@@ -3,6 +3,11 @@
 --          any audit table holds rows: audit data is never dropped by a rollback.
 -- Online-safe: no
 
+-- Organizations' roles copied the audit permissions; the owner lifts FORCE RLS for the
+-- moment it takes to remove those grants (they exist only because this migration did).
+ALTER TABLE ward.role_permissions NO FORCE ROW LEVEL SECURITY;
+DELETE FROM ward.role_permissions WHERE permission_id IN ('audit:read', 'audit:verify');
+ALTER TABLE ward.role_permissions FORCE ROW LEVEL SECURITY;
 DELETE FROM ward.default_role_permissions WHERE permission_id IN ('audit:read', 'audit:verify');
 DELETE FROM ward.permissions WHERE id IN ('audit:read', 'audit:verify');
 DROP FUNCTION audit.drop_exported_partition(text);
