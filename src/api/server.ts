@@ -7,6 +7,11 @@ import { WardError } from '../platform/errors.ts';
 import { buildApp } from '../platform/http/app.ts';
 import { createLogger, type Logger } from '../platform/log.ts';
 import { apiModules } from './modules.ts';
+import { phiGuard } from '../modules/audit/http/phi-guard.ts';
+import { ensurePartitions } from '../modules/audit/partitions.ts';
+import { seal } from '../modules/audit/sealer.ts';
+import { devKeyWarning, loadAuditSigner } from '../modules/audit/signing-key.ts';
+import { startJobs } from '../platform/jobs/job-runner.ts';
 
 /** A running server and how to stop it. */
 export interface RunningServer {
@@ -23,6 +28,8 @@ export interface ServeOptions {
   readonly host: string;
   readonly port: number;
   readonly logger?: Logger;
+  /** How often the audit sealer runs (default 10 s; WARD_AUDIT_SEAL_INTERVAL_MS). */
+  readonly sealIntervalMs?: number;
 }
 
 /**
@@ -44,12 +51,28 @@ export async function startServer(config: WardConfig, opts: ServeOptions): Promi
       }
       await migrate(db);
     }
-    const app = await buildApp({ db, logger, modules: apiModules });
+    const audit = loadAuditSigner(config);
+    if (audit.file) logger.warn({ file: audit.file }, devKeyWarning(audit.file));
+    const app = await buildApp({ db, logger, plugins: [phiGuard], modules: apiModules });
     const address = await app.listen({ host: opts.host, port: opts.port });
+    // Background jobs: the audit sealer and partition upkeep (DESIGN.md section 5).
+    const jobs = startJobs(
+      [
+        {
+          name: 'audit.seal',
+          intervalMs: opts.sealIntervalMs ?? 10_000,
+          run: () => seal(db, audit.signer),
+        },
+        { name: 'audit.partitions', intervalMs: 3_600_000, run: () => ensurePartitions(db) },
+      ],
+      { onError: (job, err) => logger.error({ job, err }, 'background job failed') },
+    );
+    await jobs.runNow('audit.partitions');
     let stopping: Promise<void> | undefined;
     const stop = (): Promise<void> => {
       stopping ??= (async () => {
         await app.close();
+        await jobs.stop();
         await db.close();
       })();
       return stopping;

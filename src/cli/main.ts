@@ -7,6 +7,13 @@ import {
   dbRollbackCommand,
   dbStatusCommand,
 } from './commands/db.ts';
+import {
+  auditCheckpointCommand,
+  auditRetentionCommand,
+  auditSealCommand,
+  auditVerifyCommand,
+} from './commands/audit.ts';
+import { auditExportCommand } from './commands/audit-export.ts';
 import { demoCommand } from './commands/demo.ts';
 import { orgCreateCommand } from './commands/org.ts';
 import { serveCommand } from './commands/serve.ts';
@@ -22,6 +29,11 @@ export const commands: readonly Command[] = [
   dbDiagramCommand,
   orgCreateCommand,
   userCreateCommand,
+  auditSealCommand,
+  auditVerifyCommand,
+  auditExportCommand,
+  auditCheckpointCommand,
+  auditRetentionCommand,
 ];
 
 function helpText(): string {

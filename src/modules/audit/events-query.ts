@@ -3,6 +3,8 @@ import { WardError } from '../../platform/errors.ts';
 
 /** Filters auditors search by; all optional, combined with AND. */
 export interface EventFilters {
+  /** Only for system-wide exports; requests are already scoped by RLS. */
+  readonly orgId?: string | undefined;
   readonly patientId?: string | undefined;
   readonly actorId?: string | undefined;
   readonly entityType?: string | undefined;
@@ -59,6 +61,7 @@ function whereClause(filters: EventFilters, first: number): { sql: string; param
     params.push(value);
     parts.push(cond.replace('?', `$${first + params.length - 1}`));
   };
+  if (filters.orgId) add('e.organization_id = ?::uuid', filters.orgId);
   if (filters.patientId) add('e.patient_id = ?::uuid', filters.patientId);
   if (filters.actorId) add('e.actor_id = ?::uuid', filters.actorId);
   if (filters.entityType) add('e.entity_type = ?', filters.entityType);
