@@ -89,9 +89,12 @@ async function sealRound(tx: Tx, signer: CheckpointSigner, maxBatch: number): Pr
     const cut = await txCut(tx, orgId, lo, horizon, maxBatch);
     let hi = cut ?? horizon;
     if (cut !== undefined) out.more = true;
-    // One transaction with more events than the cap still forms one batch.
-    if (hi === lo) hi = (BigInt(lo) + 1n).toString();
-    const rows = await eventsInRange(tx, orgId, lo, hi);
+    let rows = await eventsInRange(tx, orgId, lo, hi);
+    if (rows.length === 0 && cut !== undefined) {
+      // The first transaction alone has more events than the cap: it still forms one batch.
+      hi = (BigInt(cut) + 1n).toString();
+      rows = await eventsInRange(tx, orgId, lo, hi);
+    }
     let prev = last ? { seq: last.seq, hash: last.hash } : { seq: 0, hash: genesisHash };
     for (const [month, batch] of byMonth(rows)) {
       prev = await writeCheckpoint(tx, signer, orgId, prev, { month, txFrom: lo, txTo: hi }, batch);
