@@ -454,7 +454,6 @@ INSERT INTO ward.permissions (id, resource, action, description) VALUES
   ('treatment_plan:update', 'treatment_plan', 'update', 'Change and review treatment plans'),
   ('medication:read', 'medication', 'read', 'Read the medication catalog'),
   ('prescription:create', 'prescription', 'create', 'Prescribe medications in plans'),
-  ('audit:read', 'audit', 'read', 'Read audit events and inclusion proofs'),
   ('report:read', 'report', 'read', 'Run compliance and access reports'),
   ('analytics:read', 'analytics', 'read', 'Read de-identified aggregates'),
   ('prior_auth:create', 'prior_auth', 'create', 'Submit prior-authorization requests'),
@@ -500,7 +499,7 @@ UNION ALL SELECT 'doctor', unnest(ARRAY['patient:create', 'patient:read', 'patie
 UNION ALL SELECT 'nurse', unnest(ARRAY['patient:create', 'patient:read', 'patient:update', 'patient:search',
   'case:create', 'case:read', 'case:update', 'diagnosis:read', 'image:create', 'image:read',
   'treatment_plan:read', 'medication:read', 'break_glass:invoke'])
-UNION ALL SELECT 'auditor', unnest(ARRAY['audit:read', 'report:read', 'review_task:read', 'review_task:close',
+UNION ALL SELECT 'auditor', unnest(ARRAY['report:read', 'review_task:read', 'review_task:close',
   'alert:read', 'alert:manage', 'access_policy:read', 'grant:read', 'key:read', 'compliance:read'])
 UNION ALL SELECT 'analyst', unnest(ARRAY['analytics:read', 'report:read'])
 UNION ALL SELECT 'reviewer', unnest(ARRAY['prior_auth:read', 'prior_auth:decide', 'claim:read', 'patient:read',

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { PolicyCache } from '../modules/access/policy-cache.ts';
 import { registerAccessRoutes } from '../modules/access/routes/access.ts';
+import { registerAuditRoutes } from '../modules/audit/routes/index.ts';
 import type { SecuredDeps } from '../modules/access/secured-route.ts';
 import type { AuthDeps } from '../modules/auth/deps.ts';
 import { registerApiKeyRoutes } from '../modules/auth/routes/api-keys.ts';
@@ -24,6 +25,7 @@ export function apiModules(rt: WardRuntime): FastifyPluginAsync[] {
     registerUserRoutes(app, secured);
     registerOrganizationRoutes(app, secured);
     registerAccessRoutes(app, secured);
+    registerAuditRoutes(app, secured);
   };
   return [identity];
 }

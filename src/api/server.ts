@@ -7,6 +7,11 @@ import { WardError } from '../platform/errors.ts';
 import { buildApp } from '../platform/http/app.ts';
 import { createLogger, type Logger } from '../platform/log.ts';
 import { apiModules } from './modules.ts';
+import { phiGuard } from '../modules/audit/http/phi-guard.ts';
+import { ensurePartitions } from '../modules/audit/partitions.ts';
+import { seal } from '../modules/audit/sealer.ts';
+import { devKeyWarning, loadAuditSigner } from '../modules/audit/signing-key.ts';
+import { startJobs } from '../platform/jobs/job-runner.ts';
 
 /** A running server and how to stop it. */
 export interface RunningServer {
@@ -25,6 +30,8 @@ export interface ServeOptions {
   readonly logger?: Logger;
   /** Where the KEK configuration is read from (default `process.env`). */
   readonly env?: NodeJS.ProcessEnv;
+  /** How often the audit sealer runs (default 10 s; WARD_AUDIT_SEAL_INTERVAL_MS). */
+  readonly sealIntervalMs?: number;
 }
 
 /**
@@ -50,12 +57,28 @@ export async function startServer(config: WardConfig, opts: ServeOptions): Promi
     // No KEK, or one that cannot unwrap the stored keys: refuse to start rather than serve
     // errors, ciphertext or garbage.
     await runtime.crypto.verify(db);
-    const app = await buildApp({ db, logger, modules: apiModules(runtime) });
+    const audit = loadAuditSigner(config);
+    if (audit.file) logger.warn({ file: audit.file }, devKeyWarning(audit.file));
+    const app = await buildApp({ db, logger, plugins: [phiGuard], modules: apiModules(runtime) });
     const address = await app.listen({ host: opts.host, port: opts.port });
+    // Background jobs: the audit sealer and partition upkeep (DESIGN.md section 5).
+    const jobs = startJobs(
+      [
+        {
+          name: 'audit.seal',
+          intervalMs: opts.sealIntervalMs ?? 10_000,
+          run: () => seal(db, audit.signer),
+        },
+        { name: 'audit.partitions', intervalMs: 3_600_000, run: () => ensurePartitions(db) },
+      ],
+      { onError: (job, err) => logger.error({ job, err }, 'background job failed') },
+    );
+    await jobs.runNow('audit.partitions');
     let stopping: Promise<void> | undefined;
     const stop = (): Promise<void> => {
       stopping ??= (async () => {
         await app.close();
+        await jobs.stop();
         await db.close();
       })();
       return stopping;

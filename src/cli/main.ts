@@ -7,6 +7,13 @@ import {
   dbRollbackCommand,
   dbStatusCommand,
 } from './commands/db.ts';
+import {
+  auditCheckpointCommand,
+  auditRetentionCommand,
+  auditSealCommand,
+  auditVerifyCommand,
+} from './commands/audit.ts';
+import { auditExportCommand } from './commands/audit-export.ts';
 import { demoCommand } from './commands/demo.ts';
 import { keysInventoryCommand } from './commands/keys-inventory.ts';
 import {
@@ -38,6 +45,11 @@ export const commands: readonly Command[] = [
   keysShredCommand,
   keysRotateKekCommand,
   keysInventoryCommand,
+  auditSealCommand,
+  auditVerifyCommand,
+  auditExportCommand,
+  auditCheckpointCommand,
+  auditRetentionCommand,
 ];
 
 function helpText(): string {

@@ -28,6 +28,12 @@ export const errorCodes = {
   decrypt_failed: { status: 500, title: 'A stored encrypted value failed authentication' },
   invalid_phi_value: { status: 400, title: 'The value cannot be normalized for search' },
   database_unavailable: { status: 503, title: 'The database is unavailable' },
+  audit_not_sealed: { status: 409, title: 'The audit event is not sealed into a checkpoint yet' },
+  audit_integrity_failed: { status: 500, title: 'An audit record failed its integrity check' },
+  audit_not_recorded: {
+    status: 500,
+    title: 'The request touched protected data without an audit record',
+  },
   internal: { status: 500, title: 'An internal error occurred' },
 } as const satisfies Record<string, { status: number; title: string }>;
 

@@ -2,6 +2,7 @@ import { openCrypto, type WardCrypto } from '../modules/crypto/index.ts';
 import type { WardConfig } from '../platform/config.ts';
 import { openDatabase, type Database } from '../platform/db/index.ts';
 import type { Logger } from '../platform/log.ts';
+import { recordSystemAccess } from '../modules/audit/system-recorder.ts';
 
 /** Everything a running Ward process (server or CLI command) shares. */
 export interface WardRuntime {
@@ -29,6 +30,8 @@ export async function openWard(
 ): Promise<WardRuntime> {
   const db = await openDatabase(config);
   try {
+    // Every RLS bypass writes an audit event inside the bypassing transaction.
+    db.onSystemAccess(recordSystemAccess);
     db.onSystemAccessLogged((job) => {
       logger.info({ job: job.name }, 'system access');
     });

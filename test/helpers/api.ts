@@ -1,5 +1,7 @@
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { apiModules } from '../../src/api/modules.ts';
+import { phiGuard } from '../../src/modules/audit/http/phi-guard.ts';
+import { recordSystemAccess } from '../../src/modules/audit/system-recorder.ts';
 import { loadConfig } from '../../src/platform/config.ts';
 import { buildApp } from '../../src/platform/http/app.ts';
 import { createLogger } from '../../src/platform/log.ts';
@@ -18,11 +20,12 @@ export interface TestApi {
 }
 
 /** Builds the API over a fresh database; `extra` plugins are mounted under /api/v1 too. */
-export async function createTestApi(extra: FastifyPluginAsync[] = []): Promise<TestApi> {
-  const t = await createTestDatabase();
+export async function createTestApi(extra: FastifyPluginAsync[] = [], engine?: 'pglite' | 'postgres'): Promise<TestApi> {
+  const t = await createTestDatabase(engine ? { engine } : {});
   const logger = createLogger('silent');
+  t.db.onSystemAccess(recordSystemAccess);
   const rt: WardRuntime = { config: loadConfig({}), db: t.db, logger, crypto: testCrypto() };
-  const app = await buildApp({ db: t.db, logger, modules: [...apiModules(rt), ...extra] });
+  const app = await buildApp({ db: t.db, logger, plugins: [phiGuard], modules: [...apiModules(rt), ...extra] });
   return {
     t,
     app,

@@ -4,6 +4,14 @@ import { storeAgentContext } from '../../src/modules/crypto/agent-context.ts';
 import { createOrganization, createUser } from '../../src/modules/tenancy/service.ts';
 import { insertTotpFactor, replaceRecoveryCodes } from '../../src/modules/auth/mfa-repo.ts';
 import { fixtureCrypto } from './crypto.ts';
+import { record } from '../../src/modules/audit/record.ts';
+import { signerFromSeed, type CheckpointSigner } from '../../src/modules/audit/signer.ts';
+import { sealUntilCovered } from './audit.ts';
+
+/** A fixed checkpoint signer for tests (its seed is public: never use it for real data). */
+export const fixtureSigner: CheckpointSigner = signerFromSeed(
+  createHash('sha256').update('ward test audit signing key').digest(),
+);
 
 /** A password that passes the policy, for fixtures only. */
 export const fixturePassword = 'fixture password for tests only';
@@ -48,6 +56,14 @@ export async function seedTenant(db: Database, label: string): Promise<TenantFix
        values ($1, $2, $3, '127.0.0.1', 'fixture', now() + interval '1 hour')`,
       [org.id, doctor.id, createHash('sha256').update(randomBytes(32)).digest()],
     );
+    await record(tx, {
+      action: 'R',
+      eventType: 'fixture.read',
+      entityType: 'User',
+      entityId: doctor.id,
+      phiFields: ['license_number'],
+      purposeOfUse: 'TREAT',
+    });
   });
   const agent = await createUser(db, {
     orgId: org.id,
@@ -120,6 +136,8 @@ export async function seedTenant(db: Database, label: string): Promise<TenantFix
       [org.id, partner.id],
     );
   });
+  // Audit events become checkpoints only when sealed; seal so both audit tables have rows.
+  await sealUntilCovered(db, fixtureSigner, [org.id]);
   return {
     orgId: org.id,
     adminId: admin.id,

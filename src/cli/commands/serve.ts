@@ -38,7 +38,18 @@ export const serveCommand: Command = {
   options: { port: { type: 'string' }, host: { type: 'string' }, json: { type: 'boolean' } },
   async run(values, _positionals, io) {
     const config = loadConfig(io.env);
-    const server = await startServer(config, { ...listenOptions(values, io), env: io.env });
+    const sealMs = Number(io.env['WARD_AUDIT_SEAL_INTERVAL_MS'] ?? '10000');
+    if (!Number.isInteger(sealMs) || sealMs < 100) {
+      throw new WardError(
+        'bad_request',
+        'WARD_AUDIT_SEAL_INTERVAL_MS must be an integer of at least 100',
+      );
+    }
+    const server = await startServer(config, {
+      ...listenOptions(values, io),
+      sealIntervalMs: sealMs,
+      env: io.env,
+    });
     emit(
       io,
       values['json'] === true,

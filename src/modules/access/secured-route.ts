@@ -40,7 +40,7 @@ export interface SecuredRouteSpec<B, P, Q, R> {
   /** The route touches PHI: it must record an audit event or its transaction rolls back. */
   readonly phi?: boolean;
   readonly status?: number;
-  readonly schema: FastifySchema & { response: Record<number, unknown> };
+  readonly schema: FastifySchema & { response: Record<number | string, unknown> };
   handler(call: RouteCall<B, P, Q>): Promise<R>;
 }
 
@@ -74,7 +74,11 @@ export function purposeOf(req: FastifyRequest): PurposeCode | undefined {
   const raw = req.headers['x-purpose-of-use'];
   if (raw === undefined) return undefined;
   const purpose = typeof raw === 'string' ? parsePurpose(raw) : undefined;
-  if (!purpose) throw new WardError('validation_failed', 'X-Purpose-Of-Use is not a known HL7 purpose-of-use code');
+  if (!purpose)
+    throw new WardError(
+      'validation_failed',
+      'X-Purpose-Of-Use is not a known HL7 purpose-of-use code',
+    );
   return purpose;
 }
 
@@ -97,6 +101,7 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
   app.route({
     method: spec.method,
     url: spec.url,
+    config: { phi: spec.phi === true },
     schema: { ...spec.schema, security: [{ bearer: [] }] },
     handler: async (req, reply) => {
       const token = bearerToken(req);
@@ -113,18 +118,32 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
         throw new WardError('unauthenticated');
       }
       const purpose = purposeOf(req);
-      const ctx = { orgId: token.orgId, actorType: token.kind === 'api_key' ? ('agent' as const) : ('user' as const), purpose, requestId: req.id };
+      const ctx = {
+        orgId: token.orgId,
+        actorType: token.kind === 'api_key' ? ('agent' as const) : ('user' as const),
+        purpose,
+        requestId: req.id,
+      };
       const call: PreludeCall = {
         fn: token.kind === 'api_key' ? 'ward.authenticate_api_key' : 'ward.authenticate_session',
         args: [{ uuid: token.id }, { bytes: token.hash }],
       };
-      const tracker: AuditTracker = { recorded: 0, detached: 0 };
-      try {
-        const result = await runTracked(tracker, () =>
-          deps.db.withAuthenticatedContext(ctx, call, async (tx, row) => {
+      // Shared with the audit module's PHI guard, so a request's events are counted once.
+      const tracker: AuditTracker = req.auditTracker ?? { recorded: 0, detached: 0 };
+      return runTracked(tracker, async () => {
+        try {
+          const result = await deps.db.withAuthenticatedContext(ctx, call, async (tx, row) => {
             const outcome = principalFromRow(row, token, purpose);
             if ('failure' in outcome) throw new AuthFailed(outcome);
             const principal = outcome.principal;
+            req.wardContext = {
+              orgId: principal.orgId,
+              userId: principal.userId,
+              actorType: principal.actorType,
+              sessionId: principal.sessionId,
+              purpose: principal.purpose,
+              requestId: req.id,
+            };
             const policies = await deps.policies.get(tx, principal.orgId, principal.policyVersion);
             const decision = evaluate(principal, { permission: spec.permission }, policies);
             if (!decision.allow) throw new Denied(decision, principal);
@@ -149,46 +168,67 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
             if (spec.phi && tracker.recorded === 0) {
               // The guarantee: PHI never leaves without its audit event; the transaction
               // (and so the response) fails instead.
-              throw new WardError('internal', 'A PHI route finished without recording an audit event');
+              throw new WardError('audit_not_recorded');
             }
             return value;
-          }),
-        );
-        if (spec.status) reply.status(spec.status);
-        return result;
-      } catch (e) {
-        if (e instanceof AuthFailed) {
-          // The organization in the token is only trusted once a session was found there.
-          const known = e.failure.failure !== 'unknown_session' && e.failure.failure !== 'unknown_key';
-          await recordDetached(deps.db, known ? { orgId: token.orgId, actorType: ctx.actorType, requestId: req.id } : undefined, {
-            action: 'E',
-            eventType: 'auth.request',
-            outcome: '4',
-            outcomeReason: e.failure.failure,
-            ...(e.failure.userId ? { actorId: e.failure.userId } : {}),
-            ...client,
-            metadata: { route: spec.url, method: spec.method },
           });
-          throw new WardError('unauthenticated');
+          if (spec.status) reply.status(spec.status);
+          return result;
+        } catch (e) {
+          if (e instanceof AuthFailed) {
+            // The organization in the token is only trusted once a session was found there.
+            const known =
+              e.failure.failure !== 'unknown_session' && e.failure.failure !== 'unknown_key';
+            await recordDetached(
+              deps.db,
+              known
+                ? { orgId: token.orgId, actorType: ctx.actorType, requestId: req.id }
+                : undefined,
+              {
+                action: 'E',
+                eventType: 'auth.request',
+                outcome: '4',
+                outcomeReason: e.failure.failure,
+                ...(e.failure.userId ? { actorId: e.failure.userId } : {}),
+                ...client,
+                metadata: { route: spec.url, method: spec.method },
+              },
+            );
+            throw new WardError('unauthenticated');
+          }
+          if (e instanceof Denied) {
+            const p = e.principal;
+            await recordDetached(
+              deps.db,
+              {
+                orgId: p.orgId,
+                userId: p.userId,
+                actorType: p.actorType,
+                sessionId: p.sessionId,
+                purpose: p.purpose,
+                requestId: req.id,
+              },
+              {
+                action: actionFor[spec.method],
+                eventType: 'access.denied',
+                outcome: '4',
+                outcomeReason: e.decision.reason,
+                ...client,
+                metadata: {
+                  permission: spec.permission,
+                  route: spec.url,
+                  method: spec.method,
+                  policies: e.decision.policies,
+                },
+              },
+            );
+            throw new WardError('forbidden', `Access denied: ${e.decision.reason}`, {
+              reason: e.decision.reason,
+            });
+          }
+          throw e;
         }
-        if (e instanceof Denied) {
-          const p = e.principal;
-          await recordDetached(
-            deps.db,
-            { orgId: p.orgId, userId: p.userId, actorType: p.actorType, sessionId: p.sessionId, purpose: p.purpose, requestId: req.id },
-            {
-              action: actionFor[spec.method],
-              eventType: 'access.denied',
-              outcome: '4',
-              outcomeReason: e.decision.reason,
-              ...client,
-              metadata: { permission: spec.permission, route: spec.url, method: spec.method, policies: e.decision.policies },
-            },
-          );
-          throw new WardError('forbidden', `Access denied: ${e.decision.reason}`, { reason: e.decision.reason });
-        }
-        throw e;
-      }
+      });
     },
   });
 }

@@ -9,11 +9,17 @@ import type { Logger } from '../log.ts';
 import { WardError } from '../errors.ts';
 import { registerOpenApi } from './openapi.ts';
 import { sendProblem } from './problem.ts';
+import './request-context.ts';
 
 /** What the app factory needs. Nothing here listens on a port. */
 export interface AppDeps {
   readonly db: Database;
   readonly logger: Logger;
+  /**
+   * Cross-cutting plugins registered at the root before any route (their hooks apply to
+   * every route): authentication, the audit PHI guard.
+   */
+  readonly plugins?: readonly FastifyPluginAsync<{ db: Database }>[];
   /** Route plugins contributed by the domain modules, registered under /api/v1. */
   readonly modules?: readonly FastifyPluginAsync[];
   /** Largest accepted JSON body, in bytes. */
@@ -53,6 +59,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   // The API speaks JSON only; any other body type is a 415, not a string handed to a route.
   app.removeContentTypeParser('text/plain');
+  // The request-context contract (request-context.ts); the auth module's hook fills it in.
+  app.decorateRequest('wardContext', undefined);
   app.setErrorHandler((e, req, reply) => sendProblem(e, req, reply));
   app.setNotFoundHandler((req, reply) => sendProblem(new WardError('not_found'), req, reply));
 
@@ -72,6 +80,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   );
 
   await registerOpenApi(app);
+  for (const plugin of deps.plugins ?? []) {
+    await app.register(plugin, { db: deps.db });
+  }
   for (const mod of deps.modules ?? []) {
     await app.register(mod, { prefix: '/api/v1' });
   }

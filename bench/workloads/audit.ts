@@ -1,0 +1,227 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { record } from '../../src/modules/audit/record.ts';
+import { listEvents } from '../../src/modules/audit/events-query.ts';
+import { seal } from '../../src/modules/audit/sealer.ts';
+import { signerFromSeed } from '../../src/modules/audit/signer.ts';
+import { recordSystemAccess } from '../../src/modules/audit/system-recorder.ts';
+import { verifyAuditLog } from '../../src/modules/audit/verify.ts';
+import { eventRowColumns } from '../../src/modules/audit/leaf.ts';
+import { createOrganization, createUser } from '../../src/modules/tenancy/service.ts';
+import { Database } from '../../src/platform/db/database.ts';
+import { migrate } from '../../src/platform/db/migrate.ts';
+import { createPostgresDriver } from '../../src/platform/db/postgres.ts';
+
+/** One benchmark line, as the harness prints it. */
+export interface BenchResult {
+  workload: string;
+  op: string;
+  ward_ops_s: number;
+  bare_ops_s: number;
+  ratio: number;
+  p50_ms: number;
+  p99_ms: number;
+  rss_mb: number;
+}
+
+const rss = () => Math.round(process.memoryUsage().rss / 1_048_576);
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? (s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? 0) : 0;
+};
+const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
+
+/** Runs `op` from `workers` concurrent loops for `ms`; returns ops/s and latencies. */
+async function throughput(ms: number, workers: number, op: () => Promise<unknown>) {
+  const lat: number[] = [];
+  const end = performance.now() + ms;
+  await Promise.all(
+    Array.from({ length: workers }, async () => {
+      while (performance.now() < end) {
+        const t = performance.now();
+        await op();
+        lat.push(performance.now() - t);
+      }
+    }),
+  );
+  return { opsS: lat.length / (ms / 1000), p50: pct(lat, 50), p99: pct(lat, 99) };
+}
+
+/**
+ * The audit workload: (1) recording one event inside a request transaction vs the same
+ * transaction without it, for a write and for a read transaction; (2) sealing and (3)
+ * verification rates, against the raw rate of reading the same rows (bare); (4) "who accessed
+ * patient X in the last 90 days" over 10 million events (200,000 with --quick), through RLS
+ * vs the same query as a superuser without RLS.
+ */
+export async function run(opts: { databaseUrl: string; quick: boolean }): Promise<BenchResult[]> {
+  const name = `ward_bench_audit_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: opts.databaseUrl });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  const url = new URL(opts.databaseUrl);
+  url.pathname = `/${name}`;
+  const db = new Database(createPostgresDriver({ connectionString: url.toString(), max: 12 }));
+  const raw = new pg.Client({ connectionString: url.toString() });
+  const out: BenchResult[] = [];
+  try {
+    await migrate(db);
+    db.onSystemAccess(recordSystemAccess);
+    await raw.connect();
+    const org = await createOrganization(db, { name: 'Bench', type: 'provider' });
+    const user = await createUser(db, {
+      orgId: org.id,
+      email: `bench-${randomBytes(3).toString('hex')}@example.test`,
+      role: 'doctor',
+      password: 'bench password for tests only',
+    });
+    const ctx = { orgId: org.id, userId: user.id, actorType: 'user' as const, purpose: 'TREAT' };
+    const ms = opts.quick ? 2_000 : 8_000;
+    const event = {
+      action: 'R' as const,
+      eventType: 'patient.read',
+      entityType: 'Patient',
+      entityId: randomUUID(),
+      patientId: randomUUID(),
+      phiFields: ['ssn', 'date_of_birth'],
+      ip: '10.1.2.3',
+      userAgent: 'bench',
+    };
+    for (const kind of ['write', 'read'] as const) {
+      const work =
+        kind === 'write'
+          ? 'update ward.users set last_login_at = now() where id = $1'
+          : 'select id, email, status from ward.users where id = $1';
+      const bare = await throughput(ms, 8, () =>
+        db.withContext(ctx, (tx) => tx.query(work, [user.id])),
+      );
+      const ward = await throughput(ms, 8, () =>
+        db.withContext(ctx, async (tx) => {
+          await tx.query(work, [user.id]);
+          await record(tx, event);
+        }),
+      );
+      out.push({
+        workload: 'audit',
+        op: `record-in-${kind}-request`,
+        ward_ops_s: round(ward.opsS, 0),
+        bare_ops_s: round(bare.opsS, 0),
+        ratio: round(ward.opsS / bare.opsS),
+        p50_ms: round(ward.p50),
+        p99_ms: round(ward.p99),
+        rss_mb: rss(),
+      });
+    }
+
+    // Sealing and verification over a fresh backlog of generated events.
+    const signer = signerFromSeed(randomBytes(32));
+    await seal(db, signer);
+    const n = opts.quick ? 50_000 : 300_000;
+    const sealOrg = await createOrganization(db, { name: 'Seal bench', type: 'provider' });
+    await raw.query(
+      `insert into audit.events (organization_id, actor_type, actor_id, action, event_type, entity_type,
+                                 entity_id, patient_id, phi_fields, purpose_of_use, metadata)
+       select $1, 'user', gen_random_uuid(), 'R', 'patient.read', 'Patient', g::text, gen_random_uuid(),
+              '{ssn,date_of_birth}', 'TREAT', jsonb_build_object('n', g)
+         from generate_series(1, $2) g`,
+      [sealOrg.id, n],
+    );
+    let t = performance.now();
+    const rawRows = await raw.query(
+      `select ${eventRowColumns} from audit.events e where e.organization_id = $1 order by e.id`,
+      [sealOrg.id],
+    );
+    const readS = rawRows.rowCount! / ((performance.now() - t) / 1000);
+    t = performance.now();
+    const sealed = await seal(db, signer, { maxBatch: 20_000, maxRounds: 1000 });
+    const sealS = sealed.events / ((performance.now() - t) / 1000);
+    out.push({
+      workload: 'audit',
+      op: 'seal',
+      ward_ops_s: round(sealS, 0),
+      bare_ops_s: round(readS, 0),
+      ratio: round(sealS / readS),
+      p50_ms: 0,
+      p99_ms: 0,
+      rss_mb: rss(),
+    });
+    t = performance.now();
+    const report = await verifyAuditLog(db, {
+      orgId: sealOrg.id,
+      trustedKeys: [{ keyId: signer.keyId, publicKey: signer.publicKey }],
+    });
+    if (!report.ok) throw new Error('verification failed during the benchmark');
+    const verifyS = report.events / ((performance.now() - t) / 1000);
+    out.push({
+      workload: 'audit',
+      op: 'verify',
+      ward_ops_s: round(verifyS, 0),
+      bare_ops_s: round(readS, 0),
+      ratio: round(verifyS / readS),
+      p50_ms: 0,
+      p99_ms: 0,
+      rss_mb: rss(),
+    });
+
+    // Who accessed patient X in the last 90 days, over a large log.
+    const total = opts.quick ? 200_000 : 10_000_000;
+    const patients = Math.max(1000, total / 100);
+    await raw.query("select audit.ensure_partitions((now() - interval '7 months')::date, 8)");
+    const chunk = 1_000_000;
+    for (let done = 0; done < total; done += chunk) {
+      await raw.query(
+        `insert into audit.events (organization_id, occurred_at, actor_type, actor_id, action, event_type,
+                                   entity_type, entity_id, patient_id, phi_fields, purpose_of_use)
+         select $1, now() - (random() * interval '180 days'), 'user',
+                ('00000000-0000-4000-8000-' || lpad((g % 500)::text, 12, '0'))::uuid, 'R', 'patient.read',
+                'Patient', (g % $4)::text,
+                ('00000000-0000-4000-9000-' || lpad((g % $4)::text, 12, '0'))::uuid, '{ssn}', 'TREAT'
+           from generate_series($2::bigint, $3::bigint) g`,
+        [org.id, done + 1, Math.min(total, done + chunk), patients],
+      );
+    }
+    await raw.query('analyze audit.events');
+    const patient = (i: number) =>
+      `00000000-0000-4000-9000-${String(i % patients).padStart(12, '0')}`;
+    const since = new Date(Date.now() - 90 * 86_400_000).toISOString();
+    let i = 0;
+    const q = opts.quick ? 300 : 1000;
+    const wardLat: number[] = [];
+    for (let k = 0; k < q; k++) {
+      const s = performance.now();
+      await db.withContext(ctx, (tx) =>
+        listEvents(tx, { patientId: patient(i++ * 7919), from: since }, { limit: 100 }),
+      );
+      wardLat.push(performance.now() - s);
+    }
+    const bareLat: number[] = [];
+    for (let k = 0; k < q; k++) {
+      const s = performance.now();
+      await raw.query(
+        `select e.id, e.occurred_at, e.actor_id, e.action, e.phi_fields from audit.events e
+          where e.organization_id = $1 and e.patient_id = $2 and e.occurred_at >= $3
+          order by e.occurred_at desc, e.id desc limit 101`,
+        [org.id, patient(i++ * 7919), since],
+      );
+      bareLat.push(performance.now() - s);
+    }
+    const wardS = q / (wardLat.reduce((a, b) => a + b, 0) / 1000);
+    const bareS = q / (bareLat.reduce((a, b) => a + b, 0) / 1000);
+    out.push({
+      workload: 'audit',
+      op: `who-accessed-patient-90d-${total}`,
+      ward_ops_s: round(wardS, 0),
+      bare_ops_s: round(bareS, 0),
+      ratio: round(wardS / bareS),
+      p50_ms: round(pct(wardLat, 50)),
+      p99_ms: round(pct(wardLat, 99)),
+      rss_mb: rss(),
+    });
+  } finally {
+    await raw.end().catch(() => undefined);
+    await db.close();
+    await admin.query(`drop database if exists ${name} with (force)`);
+    await admin.end();
+  }
+  return out;
+}

@@ -1,0 +1,155 @@
+import type { Queryable } from '../../platform/db/index.ts';
+import { WardError } from '../../platform/errors.ts';
+
+/** Filters auditors search by; all optional, combined with AND. */
+export interface EventFilters {
+  /** Only for system-wide exports; requests are already scoped by RLS. */
+  readonly orgId?: string | undefined;
+  readonly patientId?: string | undefined;
+  readonly actorId?: string | undefined;
+  readonly entityType?: string | undefined;
+  readonly entityId?: string | undefined;
+  readonly action?: string | undefined;
+  readonly outcome?: string | undefined;
+  /** Inclusive lower bound, ISO 8601. */
+  readonly from?: string | undefined;
+  /** Exclusive upper bound, ISO 8601. */
+  readonly to?: string | undefined;
+}
+
+/** One event as the API and exports present it. */
+export interface AuditEventView {
+  id: number;
+  occurredAt: string;
+  actorType: string;
+  actorId: string | null;
+  onBehalfOf: string | null;
+  sessionId: string | null;
+  ip: string | null;
+  userAgent: string | null;
+  action: string;
+  eventType: string;
+  entityType: string | null;
+  entityId: string | null;
+  patientId: string | null;
+  phiFields: string[];
+  purposeOfUse: string | null;
+  outcome: string;
+  outcomeReason: string | null;
+  requestId: string | null;
+  metadata: Record<string, unknown>;
+}
+
+/** A page of events, newest first, and the cursor of the next page. */
+export interface EventPage {
+  readonly items: AuditEventView[];
+  readonly nextCursor: string | null;
+}
+
+const viewColumns = `e.id, to_char(e.occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as "occurredAt",
+  e.actor_type as "actorType", e.actor_id as "actorId", e.on_behalf_of as "onBehalfOf",
+  e.session_id as "sessionId", host(e.ip) as ip, e.user_agent as "userAgent", e.action,
+  e.event_type as "eventType", e.entity_type as "entityType", e.entity_id as "entityId",
+  e.patient_id as "patientId", e.phi_fields as "phiFields", e.purpose_of_use as "purposeOfUse",
+  e.outcome, e.outcome_reason as "outcomeReason", e.request_id as "requestId", e.metadata`;
+
+/** Builds the WHERE clause for `filters`, starting parameters at `$first`. */
+function whereClause(filters: EventFilters, first: number): { sql: string; params: unknown[] } {
+  const parts: string[] = [];
+  const params: unknown[] = [];
+  const add = (cond: string, value: unknown) => {
+    params.push(value);
+    parts.push(cond.replace('?', `$${first + params.length - 1}`));
+  };
+  if (filters.orgId) add('e.organization_id = ?::uuid', filters.orgId);
+  if (filters.patientId) add('e.patient_id = ?::uuid', filters.patientId);
+  if (filters.actorId) add('e.actor_id = ?::uuid', filters.actorId);
+  if (filters.entityType) add('e.entity_type = ?', filters.entityType);
+  if (filters.entityId) add('e.entity_id = ?', filters.entityId);
+  if (filters.action) add('e.action = ?', filters.action);
+  if (filters.outcome) add('e.outcome = ?', filters.outcome);
+  if (filters.from) add('e.occurred_at >= ?::timestamptz', filters.from);
+  if (filters.to) add('e.occurred_at < ?::timestamptz', filters.to);
+  return { sql: parts.length ? parts.join(' and ') : 'true', params };
+}
+
+function decodeCursor(cursor: string): { t: string; id: number } {
+  try {
+    const c = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as {
+      t?: unknown;
+      id?: unknown;
+    };
+    if (typeof c.t === 'string' && typeof c.id === 'number') return { t: c.t, id: c.id };
+  } catch {
+    // fall through
+  }
+  throw new WardError('validation_failed', 'The cursor is not valid');
+}
+
+/**
+ * One page of the caller's events (RLS limits it to the caller's organization), newest
+ * first, keyset-paginated on (occurred_at, id) so deep pages cost the same as the first.
+ */
+export async function listEvents(
+  q: Queryable,
+  filters: EventFilters,
+  page: { limit: number; cursor?: string | undefined },
+): Promise<EventPage> {
+  const w = whereClause(filters, 1);
+  const params = [...w.params];
+  let after = '';
+  if (page.cursor) {
+    const c = decodeCursor(page.cursor);
+    params.push(c.t, c.id);
+    after = ` and (e.occurred_at, e.id) < ($${params.length - 1}::timestamptz, $${params.length})`;
+  }
+  params.push(page.limit + 1);
+  const r = await q.query<AuditEventView>(
+    `select ${viewColumns} from audit.events e where ${w.sql}${after}
+      order by e.occurred_at desc, e.id desc limit $${params.length}`,
+    params,
+  );
+  const items = r.rows.slice(0, page.limit);
+  const last = items.at(-1);
+  const nextCursor =
+    r.rows.length > page.limit && last
+      ? Buffer.from(JSON.stringify({ t: last.occurredAt, id: last.id })).toString('base64url')
+      : null;
+  return { items, nextCursor };
+}
+
+/**
+ * Streams events in id order in chunks (exports); `onChunk` gets each chunk as it arrives.
+ * @returns the number of events read
+ */
+export async function scanEvents(
+  q: Queryable,
+  filters: EventFilters,
+  onChunk: (rows: AuditEventView[]) => Promise<void> | void,
+  chunk = 5_000,
+): Promise<number> {
+  const w = whereClause(filters, 2);
+  let lastId = -1;
+  let total = 0;
+  for (;;) {
+    const r = await q.query<AuditEventView>(
+      `select ${viewColumns} from audit.events e where e.id > $1 and ${w.sql}
+        order by e.id limit ${String(chunk)}`,
+      [lastId, ...w.params],
+    );
+    if (r.rows.length === 0) return total;
+    total += r.rows.length;
+    await onChunk(r.rows);
+    lastId = (r.rows.at(-1) as AuditEventView).id;
+  }
+}
+
+/** Counts events matching `filters` (for export progress). */
+export async function countEvents(q: Queryable, filters: EventFilters): Promise<number> {
+  const w = whereClause(filters, 1);
+  const r = await q.query<{ n: number }>(
+    `select count(*)::bigint as n from audit.events e where ${w.sql}`,
+    w.params,
+  );
+  return r.rows[0]?.n ?? 0;
+}

@@ -1,0 +1,151 @@
+import type { Database, Tx } from '../../platform/db/index.ts';
+import { firstRow } from '../../platform/db/index.ts';
+import {
+  checkpointHash,
+  checkpointPayload,
+  genesisHash,
+  type Checkpoint,
+} from './checkpoint-format.ts';
+import { chainOrganizations, insertCheckpoint, lastCheckpoint } from './checkpoints-repo.ts';
+import { eventsInRange, hasEventsInRange, txCut } from './events-source.ts';
+import { leafBytes, leafHash, type EventRow } from './leaf.ts';
+import { merkleRoot } from './merkle.ts';
+import type { CheckpointSigner } from './signer.ts';
+
+/** Options for one sealing pass. */
+export interface SealOptions {
+  /** Target largest batch; one transaction's events are never split (default 20,000). */
+  readonly maxBatch?: number;
+  /** Stop after this many rounds even if more is pending (default 50). */
+  readonly maxRounds?: number;
+}
+
+/** What a sealing pass did. */
+export interface SealResult {
+  readonly checkpoints: number;
+  readonly events: number;
+  /** Organizations whose chain grew. */
+  readonly organizations: number;
+}
+
+// Serializes sealers (the serve job and `ward audit seal`) across processes.
+const sealLockKey = 727_200;
+
+/**
+ * Seals committed events into signed checkpoints, per organization chain. A batch is every
+ * event of the organization whose inserting transaction id lies in [previous horizon, H),
+ * where H is the oldest transaction still running when the sealer looks (capped at its own):
+ * every transaction below H has finished, so no in-flight transaction can add to a batch
+ * later, and nothing committed is skipped, because the next batch starts exactly at H.
+ */
+export async function seal(
+  db: Database,
+  signer: CheckpointSigner,
+  opts: SealOptions = {},
+): Promise<SealResult> {
+  const maxBatch = opts.maxBatch ?? 20_000;
+  let checkpoints = 0;
+  let events = 0;
+  const grown = new Set<string>();
+  for (let round = 0; round < (opts.maxRounds ?? 50); round++) {
+    const r = await db.asSystem(
+      { name: 'audit.seal', reason: "seals every organization's audit events into its chain" },
+      (tx) => sealRound(tx, signer, maxBatch),
+    );
+    checkpoints += r.checkpoints;
+    events += r.events;
+    for (const o of r.grown) grown.add(o);
+    if (!r.more) break;
+  }
+  return { checkpoints, events, organizations: grown.size };
+}
+
+interface RoundResult {
+  checkpoints: number;
+  events: number;
+  grown: string[];
+  /** Some chain stopped at the batch cap and has more to seal. */
+  more: boolean;
+}
+
+async function sealRound(tx: Tx, signer: CheckpointSigner, maxBatch: number): Promise<RoundResult> {
+  await tx.query('select pg_advisory_xact_lock($1)', [sealLockKey]);
+  await tx.query(
+    `insert into audit.signing_keys (key_id, algorithm, public_key) values ($1, 'ed25519', $2)
+     on conflict (key_id) do nothing`,
+    [signer.keyId, signer.publicKey],
+  );
+  const horizon = firstRow(
+    await tx.query<{ h: string }>(
+      'select least(pg_snapshot_xmin(pg_current_snapshot()), pg_current_xact_id())::text as h',
+    ),
+  ).h;
+  const out: RoundResult = { checkpoints: 0, events: 0, grown: [], more: false };
+  for (const orgId of await chainOrganizations(tx)) {
+    const last = await lastCheckpoint(tx, orgId);
+    const lo = last?.txTo ?? '0';
+    if (BigInt(lo) >= BigInt(horizon)) continue;
+    if (!(await hasEventsInRange(tx, orgId, lo, horizon))) continue;
+    const cut = await txCut(tx, orgId, lo, horizon, maxBatch);
+    let hi = cut ?? horizon;
+    if (cut !== undefined) out.more = true;
+    let rows = await eventsInRange(tx, orgId, lo, hi);
+    if (rows.length === 0 && cut !== undefined) {
+      // The first transaction alone has more events than the cap: it still forms one batch.
+      hi = (BigInt(cut) + 1n).toString();
+      rows = await eventsInRange(tx, orgId, lo, hi);
+    }
+    let prev = last ? { seq: last.seq, hash: last.hash } : { seq: 0, hash: genesisHash };
+    for (const [month, batch] of byMonth(rows)) {
+      prev = await writeCheckpoint(tx, signer, orgId, prev, { month, txFrom: lo, txTo: hi }, batch);
+      out.checkpoints += 1;
+      out.events += batch.length;
+    }
+    out.grown.push(orgId);
+  }
+  return out;
+}
+
+/** Groups rows (already in id order) by month, months ascending. */
+function byMonth(rows: readonly EventRow[]): [string, EventRow[]][] {
+  const groups = new Map<string, EventRow[]>();
+  for (const r of rows) {
+    const g = groups.get(r.month);
+    if (g) g.push(r);
+    else groups.set(r.month, [r]);
+  }
+  return [...groups.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+async function writeCheckpoint(
+  tx: Tx,
+  signer: CheckpointSigner,
+  orgId: string,
+  prev: { seq: number; hash: Buffer },
+  range: { month: string; txFrom: string; txTo: string },
+  batch: readonly EventRow[],
+): Promise<{ seq: number; hash: Buffer }> {
+  const leafHashes = batch.map((e) => leafHash(leafBytes(e)));
+  const first = batch[0] as EventRow;
+  const lastRow = batch[batch.length - 1] as EventRow;
+  const c: Checkpoint = {
+    orgId,
+    seq: prev.seq + 1,
+    ...range,
+    size: batch.length,
+    firstId: first.id,
+    lastId: lastRow.id,
+    root: merkleRoot(leafHashes),
+    prevHash: prev.hash,
+    sealedAt: new Date().toISOString(),
+    keyId: signer.keyId,
+  };
+  const payload = checkpointPayload(c);
+  const hash = checkpointHash(payload);
+  await insertCheckpoint(
+    tx,
+    { ...c, hash, signature: signer.sign(payload) },
+    { eventIds: batch.map((e) => e.id), leafHashes },
+  );
+  return { seq: c.seq, hash };
+}

@@ -1,0 +1,233 @@
+import type { Queryable } from '../../platform/db/index.ts';
+import { WardError } from '../../platform/errors.ts';
+import { diffBatch } from './batch-diff.ts';
+import {
+  checkpointHash,
+  checkpointPayload,
+  genesisHash,
+  type ExportedCheckpoint,
+} from './checkpoint-format.ts';
+import { checkpointLeaves, listCheckpoints, type StoredCheckpoint } from './checkpoints-repo.ts';
+import { countUnsealed, eventsInRange } from './events-source.ts';
+import { merkleRoot } from './merkle.ts';
+import { verifySignature, type TrustedKey } from './signer.ts';
+
+/** Every way verification can fail, each naming where. */
+export type VerifyFailureKind =
+  | 'modified'
+  | 'deleted'
+  | 'inserted'
+  | 'reordered'
+  | 'bad-signature'
+  | 'untrusted-key'
+  | 'checkpoint-modified'
+  | 'chain-broken'
+  | 'truncated'
+  | 'forked';
+
+/** The first failure found in a chain. */
+export interface VerifyFailure {
+  readonly kind: VerifyFailureKind;
+  readonly orgId: string;
+  /** The checkpoint (batch) where it was found. */
+  readonly seq?: number;
+  readonly eventId?: number;
+  readonly detail: string;
+}
+
+/** The outcome for one organization's chain. */
+export interface ChainReport {
+  readonly orgId: string;
+  readonly checkpoints: number;
+  readonly events: number;
+  /** Checkpoints whose partitions were exported by retention: chain and signature only. */
+  readonly archivedCheckpoints: number;
+  /** Events not sealed yet (newer than the last checkpoint). */
+  readonly unsealed: number;
+  readonly failure?: VerifyFailure;
+}
+
+/** What verifying one chain needs. */
+export interface ChainCheck {
+  readonly orgId: string;
+  readonly trustedKeys: readonly TrustedKey[];
+  /** Months (`YYYY-MM`) whose partitions retention exported and dropped. */
+  readonly archivedMonths: ReadonlySet<string>;
+  /** An externally kept checkpoint of this chain that the database must still contain. */
+  readonly anchor?: { readonly seq: number; readonly hash: Buffer };
+  readonly onEvents?: (n: number) => void;
+}
+
+/**
+ * Recomputes one chain from scratch: each checkpoint's payload, hash, signature and link to
+ * its predecessor; the contiguity of the transaction ranges; each batch's leaves against the
+ * events now in the table (naming the first event that was modified, deleted, inserted or
+ * reordered) and its Merkle root; and, given an anchor, that the chain still reaches it.
+ */
+export async function verifyChain(q: Queryable, check: ChainCheck): Promise<ChainReport> {
+  const heads = await listCheckpoints(q, check.orgId);
+  const keys = new Map(check.trustedKeys.map((k) => [k.keyId, k.publicKey]));
+  let events = 0;
+  let archived = 0;
+  let prevHash: Buffer = genesisHash;
+  let prevTo = '0';
+  let seq = 0;
+  const fail = async (f: Omit<VerifyFailure, 'orgId'>): Promise<ChainReport> => ({
+    orgId: check.orgId,
+    checkpoints: heads.length,
+    events,
+    archivedCheckpoints: archived,
+    unsealed: await countUnsealed(q, check.orgId, prevTo),
+    failure: { orgId: check.orgId, ...f },
+  });
+
+  for (let i = 0; i < heads.length;) {
+    const group: StoredCheckpoint[] = [];
+    const first = heads[i] as StoredCheckpoint;
+    while (i < heads.length) {
+      const c = heads[i] as StoredCheckpoint;
+      if (c.txFrom !== first.txFrom || c.txTo !== first.txTo) break;
+      group.push(c);
+      i++;
+    }
+    for (const c of group) {
+      if (c.seq !== ++seq) {
+        return fail({
+          kind: 'chain-broken',
+          seq,
+          detail: `checkpoint ${seq} is missing from the chain`,
+        });
+      }
+      const problem = checkHead(c, keys, prevHash);
+      if (problem) return fail({ seq: c.seq, ...problem });
+      prevHash = c.hash;
+    }
+    const monthsAscending = group.every(
+      (c, j) => j === 0 || (group[j - 1] as StoredCheckpoint).month < c.month,
+    );
+    if (first.txFrom !== prevTo || !monthsAscending || BigInt(first.txFrom) >= BigInt(first.txTo)) {
+      return fail({
+        kind: 'chain-broken',
+        seq: first.seq,
+        detail: `checkpoint ${first.seq} covers transactions [${first.txFrom}, ${first.txTo}) but the chain so far ends at ${prevTo}`,
+      });
+    }
+    const live = group.filter((c) => !check.archivedMonths.has(c.month));
+    archived += group.length - live.length;
+    if (live.length > 0) {
+      const rows = await eventsInRange(q, check.orgId, first.txFrom, first.txTo);
+      const byMonth = new Map<string, typeof rows>();
+      for (const r of rows) {
+        const g = byMonth.get(r.month);
+        if (g) g.push(r);
+        else byMonth.set(r.month, [r]);
+      }
+      for (const c of live) {
+        const leaves = await checkpointLeaves(q, check.orgId, c.seq);
+        if (leaves.eventIds.length !== c.size || !merkleRoot(leaves.leafHashes).equals(c.root)) {
+          return fail({
+            kind: 'checkpoint-modified',
+            seq: c.seq,
+            detail: `the leaf data stored with checkpoint ${c.seq} does not match its signed root`,
+          });
+        }
+        const batch = byMonth.get(c.month) ?? [];
+        byMonth.delete(c.month);
+        const diff = diffBatch(leaves.eventIds, leaves.leafHashes, batch);
+        if (diff)
+          return fail({ seq: c.seq, ...diff, detail: `checkpoint ${c.seq}: ${diff.detail}` });
+        events += batch.length;
+        check.onEvents?.(batch.length);
+      }
+      for (const [month, stray] of byMonth) {
+        if (check.archivedMonths.has(month)) continue;
+        const id = (stray[0] as (typeof rows)[number]).id;
+        return fail({
+          kind: 'inserted',
+          seq: first.seq,
+          eventId: id,
+          detail: `event ${id} (${month}) lies in sealed transactions [${first.txFrom}, ${first.txTo}) but no checkpoint covers it`,
+        });
+      }
+    }
+    prevTo = first.txTo;
+  }
+
+  if (check.anchor) {
+    const at = heads.find((c) => c.seq === check.anchor?.seq);
+    if (!at) {
+      return fail({
+        kind: 'truncated',
+        seq: check.anchor.seq,
+        detail: `the exported checkpoint ${check.anchor.seq} is missing: the chain ends at ${heads.at(-1)?.seq ?? 0}`,
+      });
+    }
+    if (!at.hash.equals(check.anchor.hash)) {
+      return fail({
+        kind: 'forked',
+        seq: at.seq,
+        detail: `checkpoint ${at.seq} differs from the exported one: it was replaced`,
+      });
+    }
+  }
+  return {
+    orgId: check.orgId,
+    checkpoints: heads.length,
+    events,
+    archivedCheckpoints: archived,
+    unsealed: await countUnsealed(q, check.orgId, prevTo),
+  };
+}
+
+function checkHead(
+  c: StoredCheckpoint,
+  keys: ReadonlyMap<string, Buffer>,
+  prevHash: Buffer,
+): Omit<VerifyFailure, 'orgId' | 'seq'> | undefined {
+  const payload = checkpointPayload(c);
+  if (!checkpointHash(payload).equals(c.hash)) {
+    return {
+      kind: 'checkpoint-modified',
+      detail: `checkpoint ${c.seq}'s stored hash does not match its contents`,
+    };
+  }
+  const key = keys.get(c.keyId);
+  if (!key) {
+    return {
+      kind: 'untrusted-key',
+      detail: `checkpoint ${c.seq} is signed by unknown key ${c.keyId}`,
+    };
+  }
+  if (!verifySignature(key, payload, c.signature)) {
+    return { kind: 'bad-signature', detail: `checkpoint ${c.seq}'s signature does not verify` };
+  }
+  if (!c.prevHash.equals(prevHash)) {
+    return {
+      kind: 'chain-broken',
+      detail: `checkpoint ${c.seq} does not link to checkpoint ${c.seq - 1}`,
+    };
+  }
+  return undefined;
+}
+
+/** Reads the anchor (org, seq, hash) out of an exported checkpoint, checking its signature. */
+export function anchorFrom(
+  exported: ExportedCheckpoint,
+  trustedKeys: readonly TrustedKey[],
+): { orgId: string; seq: number; hash: Buffer } {
+  const payload = Buffer.from(exported.payload, 'utf8');
+  const parsed = JSON.parse(exported.payload) as { org?: unknown; seq?: unknown; keyId?: unknown };
+  const key = trustedKeys.find((k) => k.keyId === parsed.keyId);
+  if (
+    typeof parsed.org !== 'string' ||
+    typeof parsed.seq !== 'number' ||
+    !key ||
+    !verifySignature(key.publicKey, payload, Buffer.from(exported.signature, 'base64'))
+  ) {
+    throw new WardError(
+      'bad_request',
+      'The exported checkpoint is malformed or not signed by a trusted key',
+    );
+  }
+  return { orgId: parsed.org, seq: parsed.seq, hash: checkpointHash(payload) };
+}
