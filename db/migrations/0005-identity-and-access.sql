@@ -242,7 +242,7 @@ CREATE POLICY access_grants_grantee ON ward.access_grants FOR SELECT
   USING (grantee_organization_id = (SELECT ward.current_org_id()));
 
 -- Column-listed grants.
-GRANT SELECT, DELETE, INSERT (organization_id, user_id, kind, secret_encrypted),
+GRANT SELECT, DELETE, INSERT (organization_id, id, user_id, kind, secret_encrypted),
       UPDATE (confirmed_at, last_used_step, secret_encrypted)
   ON ward.mfa_factors TO ward_app;
 GRANT SELECT, DELETE, INSERT (organization_id, user_id, code_hash), UPDATE (used_at)

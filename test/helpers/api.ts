@@ -1,5 +1,7 @@
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { apiModules } from '../../src/api/modules.ts';
+import { PolicyCache } from '../../src/modules/access/policy-cache.ts';
+import type { SecuredDeps } from '../../src/modules/access/secured-route.ts';
 import { phiGuard } from '../../src/modules/audit/http/phi-guard.ts';
 import { recordSystemAccess } from '../../src/modules/audit/system-recorder.ts';
 import { loadConfig } from '../../src/platform/config.ts';
@@ -19,13 +21,16 @@ export interface TestApi {
   close(): Promise<void>;
 }
 
-/** Builds the API over a fresh database; `extra` plugins are mounted under /api/v1 too. */
-export async function createTestApi(extra: FastifyPluginAsync[] = [], engine?: 'pglite' | 'postgres'): Promise<TestApi> {
+/** Builds the API over a fresh database; `extra` plugins (given the access pipeline's deps) are mounted under /api/v1 too. */
+export async function createTestApi(
+  extra: (secured: SecuredDeps) => FastifyPluginAsync[] = () => [],
+  engine?: 'pglite' | 'postgres',
+): Promise<TestApi> {
   const t = await createTestDatabase(engine ? { engine } : {});
   const logger = createLogger('silent');
   t.db.onSystemAccess(recordSystemAccess);
   const rt: WardRuntime = { config: loadConfig({}), db: t.db, logger, crypto: testCrypto() };
-  const app = await buildApp({ db: t.db, logger, plugins: [phiGuard], modules: [...apiModules(rt), ...extra] });
+  const app = await buildApp({ db: t.db, logger, plugins: [phiGuard], modules: [...apiModules(rt), ...extra({ db: t.db, policies: new PolicyCache() })] });
   return {
     t,
     app,

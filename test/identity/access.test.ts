@@ -2,16 +2,15 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyPluginAsync } from 'fastify';
 import { securedRoute, type SecuredDeps } from '../../src/modules/access/secured-route.ts';
-import { PolicyCache } from '../../src/modules/access/policy-cache.ts';
 import { object, stringList } from '../../src/platform/http/schemas.ts';
 import { base32Decode, totpCode } from '../../src/modules/auth/totp.ts';
 import { auth, countEvents, createTestApi, enrollTotp, seedOrg, tokenFor, type TestApi } from '../helpers/api.ts';
 
 // A PHI route as the clinical module will write them, to drive the whole pipeline: it reads
 // "patient" data under patient:read, must audit, and reports what the evaluator decided.
-function phiProbe(getDeps: () => SecuredDeps, opts: { forgetAudit?: boolean } = {}): FastifyPluginAsync {
+function phiProbe(deps: SecuredDeps, opts: { forgetAudit?: boolean } = {}): FastifyPluginAsync {
   return async (app) => {
-    securedRoute(app, getDeps(), {
+    securedRoute(app, deps, {
       method: 'GET',
       url: opts.forgetAudit ? '/test/phi-no-audit' : '/test/phi',
       permission: 'patient:read',
@@ -30,11 +29,8 @@ describe('access decisions through the pipeline', () => {
   let org: Awaited<ReturnType<typeof seedOrg>>;
   let admin: string;
   let adminSecret: Buffer;
-  const deps = () => ({ db: api.t.db, policies: new PolicyCache() });
   before(async () => {
-    let lazy: SecuredDeps | undefined;
-    const get = () => (lazy ??= deps());
-    api = await createTestApi([phiProbe(get), phiProbe(get, { forgetAudit: true })]);
+    api = await createTestApi((deps) => [phiProbe(deps), phiProbe(deps, { forgetAudit: true })]);
     org = await seedOrg(api, 'Access', ['admin', 'doctor', 'nurse', 'auditor', 'reviewer']);
     admin = await tokenFor(api, org.users['admin']!.email);
     // Enroll on the previous time step so the current and next steps stay free for step-ups.
@@ -139,9 +135,10 @@ describe('access decisions through the pipeline', () => {
       method: 'POST',
       url: '/api/v1/api-keys',
       headers: auth(admin),
-      payload: { principalId: agentId, name: 'too wide', scopes: ['user:create'], expiresAt: new Date(Date.now() + 86_400_000).toISOString() },
+      payload: { principalId: agentId, name: 'too wide', scopes: ['user:create'], expiresAt: new Date(Date.now() + 86_400_000).toISOString(), totpCode: totpCode(adminSecret) },
     });
     assert.equal(wide.statusCode, 400, "a key cannot exceed its principal's roles");
+    // The failed request rolled back, so its code was not spent and works below.
     const payload = { principalId: agentId, name: 'reader', scopes: ['user:read'], expiresAt: new Date(Date.now() + 86_400_000).toISOString() };
     const noCode = await api.app.inject({ method: 'POST', url: '/api/v1/api-keys', headers: auth(admin), payload });
     assert.equal(noCode.statusCode, 403, 'key creation needs a fresh authenticator code');

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { createOrganization } from '../../src/modules/tenancy/service.ts';
-import { isWardError } from '../../src/platform/errors.ts';
+import { isWardError, pgCode } from '../../src/platform/errors.ts';
 import { createGrant, revokeGrant } from '../../src/modules/access/grants-service.ts';
 import { defaultSettings, type Principal } from '../../src/modules/access/principal.ts';
 import { availableEngines, createTestDatabase, type TestDatabase } from '../helpers/db.ts';
@@ -88,10 +88,18 @@ for (const engine of availableEngines()) {
         t.db.withContext({ orgId: provider, actorType: 'user' }, (tx) => revokeGrant(tx, principal(provider), g.id)),
         (e: unknown) => isWardError(e, 'not_found'),
       );
-      const update = await t.db.withContext({ orgId: provider, actorType: 'user' }, (tx) =>
-        tx.query("update ward.access_grants set valid_until = now() + interval '10 years' where id = $1", [g.id]),
+      // The grantee can neither extend a grant (no privilege on the column) nor touch the
+      // columns it could update in its own grants (RLS lets it only read grants made to it).
+      await assert.rejects(
+        t.db.withContext({ orgId: provider, actorType: 'user' }, (tx) =>
+          tx.query("update ward.access_grants set valid_until = now() + interval '10 years' where id = $1", [g.id]),
+        ),
+        (e: unknown) => pgCode(e) === '42501',
       );
-      assert.equal(update.rowCount, 0, 'the grantee cannot extend a grant');
+      const unrevoke = await t.db.withContext({ orgId: provider, actorType: 'user' }, (tx) =>
+        tx.query('update ward.access_grants set revoked_at = null, revoked_by = null where id = $1', [g.id]),
+      );
+      assert.equal(unrevoke.rowCount, 0, 'the grantee cannot modify the grant');
       await t.db.withContext({ orgId: payer, actorType: 'user' }, (tx) => revokeGrant(tx, principal(payer), g.id));
       assert.deepEqual(await seen(provider, 'TREAT'), []);
     });

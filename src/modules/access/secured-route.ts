@@ -104,33 +104,34 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
     config: { phi: spec.phi === true },
     schema: { ...spec.schema, security: [{ bearer: [] }] },
     handler: async (req, reply) => {
-      const token = bearerToken(req);
-      const client = clientOf(req);
-      if (!token) {
-        await recordDetached(deps.db, undefined, {
-          action: 'E',
-          eventType: 'auth.request',
-          outcome: '4',
-          outcomeReason: req.headers.authorization ? 'malformed_token' : 'missing_token',
-          ...client,
-          metadata: { route: spec.url, method: spec.method },
-        });
-        throw new WardError('unauthenticated');
-      }
-      const purpose = purposeOf(req);
-      const ctx = {
-        orgId: token.orgId,
-        actorType: token.kind === 'api_key' ? ('agent' as const) : ('user' as const),
-        purpose,
-        requestId: req.id,
-      };
-      const call: PreludeCall = {
-        fn: token.kind === 'api_key' ? 'ward.authenticate_api_key' : 'ward.authenticate_session',
-        args: [{ uuid: token.id }, { bytes: token.hash }],
-      };
-      // Shared with the audit module's PHI guard, so a request's events are counted once.
+      // Shared with the audit module's PHI guard, so a request's events are counted once,
+      // including the detached ones written for failures.
       const tracker: AuditTracker = req.auditTracker ?? { recorded: 0, detached: 0 };
       return runTracked(tracker, async () => {
+        const token = bearerToken(req);
+        const client = clientOf(req);
+        if (!token) {
+          await recordDetached(deps.db, undefined, {
+            action: 'E',
+            eventType: 'auth.request',
+            outcome: '4',
+            outcomeReason: req.headers.authorization ? 'malformed_token' : 'missing_token',
+            ...client,
+            metadata: { route: spec.url, method: spec.method },
+          });
+          throw new WardError('unauthenticated');
+        }
+        const purpose = purposeOf(req);
+        const ctx = {
+          orgId: token.orgId,
+          actorType: token.kind === 'api_key' ? ('agent' as const) : ('user' as const),
+          purpose,
+          requestId: req.id,
+        };
+        const call: PreludeCall = {
+          fn: token.kind === 'api_key' ? 'ward.authenticate_api_key' : 'ward.authenticate_session',
+          args: [{ uuid: token.id }, { bytes: token.hash }],
+        };
         try {
           const result = await deps.db.withAuthenticatedContext(ctx, call, async (tx, row) => {
             const outcome = principalFromRow(row, token, purpose);

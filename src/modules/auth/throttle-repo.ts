@@ -30,15 +30,15 @@ export async function countFailure(
     `insert into ward.auth_throttle as t (key_hash, failures, window_started_at)
      values ($1, 1, now())
      on conflict (key_hash) do update set
-       failures = case when t.window_started_at < now() - make_interval(mins => $3) then 1 else t.failures + 1 end,
-       window_started_at = case when t.window_started_at < now() - make_interval(mins => $3) then now() else t.window_started_at end
+       failures = case when t.window_started_at < now() - make_interval(mins => $2::int) then 1 else t.failures + 1 end,
+       window_started_at = case when t.window_started_at < now() - make_interval(mins => $2::int) then now() else t.window_started_at end
      returning failures, blocked_until`,
-    [key, threshold, windowMinutes],
+    [key, windowMinutes],
   );
   const row = r.rows[0] ?? { failures: 1, blocked_until: null };
   if (row.failures >= threshold) {
     const b = await q.query<{ blocked_until: Date }>(
-      `update ward.auth_throttle set blocked_until = now() + make_interval(mins => $2)
+      `update ward.auth_throttle set blocked_until = now() + make_interval(mins => $2::int)
         where key_hash = $1 returning blocked_until`,
       [key, blockMinutes],
     );

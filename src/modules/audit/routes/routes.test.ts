@@ -5,7 +5,6 @@ import { availableEngines } from '../../../../test/helpers/db.ts';
 import { fixtureSigner } from '../../../../test/helpers/fixtures.ts';
 import { sealUntilCovered } from '../../../../test/helpers/audit.ts';
 import { auth, createTestApi, seedOrg, tokenFor, type TestApi } from '../../../../test/helpers/api.ts';
-import { PolicyCache } from '../../access/policy-cache.ts';
 import { securedRoute, type SecuredDeps } from '../../access/secured-route.ts';
 import { leafHash } from '../leaf.ts';
 import { verifyInclusion } from '../merkle.ts';
@@ -14,10 +13,10 @@ import { verifySignature } from '../signer.ts';
 const patient = '7a0f2a55-4a41-4a5c-9a59-2f6a3e1b9c10';
 
 // Test-only PHI routes: one audits, one forgets to, one bypasses the pipeline entirely.
-function phiTestRoutes(deps: () => SecuredDeps): FastifyPluginAsync {
+function phiTestRoutes(deps: SecuredDeps): FastifyPluginAsync {
   return async (app) => {
     const schema = { response: { 200: { type: 'object', additionalProperties: true } } };
-    securedRoute(app, deps(), {
+    securedRoute(app, deps, {
       method: 'GET',
       url: '/test/phi-audited',
       permission: 'patient:read',
@@ -28,7 +27,7 @@ function phiTestRoutes(deps: () => SecuredDeps): FastifyPluginAsync {
         return { ok: true };
       },
     });
-    securedRoute(app, deps(), {
+    securedRoute(app, deps, {
       method: 'GET',
       url: '/test/phi-forgot',
       permission: 'patient:read',
@@ -50,8 +49,7 @@ for (const engine of availableEngines()) {
     let b: Awaited<ReturnType<typeof seedOrg>>;
     const tokens: Record<string, string> = {};
     before(async () => {
-      let deps: SecuredDeps | undefined;
-      api = await createTestApi([phiTestRoutes(() => (deps ??= { db: api.t.db, policies: new PolicyCache() }))], engine);
+      api = await createTestApi((deps) => [phiTestRoutes(deps)], engine);
       a = await seedOrg(api, 'HA', ['auditor', 'doctor']);
       b = await seedOrg(api, 'HB', ['auditor']);
       tokens['auditor-a'] = await tokenFor(api, a.users['auditor']!.email);
