@@ -65,7 +65,11 @@ export async function startServer(config: WardConfig, opts: ServeOptions): Promi
         },
         { name: 'audit.partitions', intervalMs: 3_600_000, run: () => ensurePartitions(db) },
       ],
-      { onError: (job, err) => logger.error({ job, err }, 'background job failed') },
+      {
+        onError: (job, err) => {
+          logger.error({ job, err }, 'background job failed');
+        },
+      },
     );
     await jobs.runNow('audit.partitions');
     let stopping: Promise<void> | undefined;

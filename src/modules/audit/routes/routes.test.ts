@@ -27,20 +27,22 @@ import { auditRoutes } from './index.ts';
 
 // A stand-in for the auth module: reads a test header and sets the request context contract.
 function testAuth(contexts: Map<string, { ctx: RequestContext; perms: string[] }>) {
-  const plugin: FastifyPluginAsync<{ db: Database }> = async (app) => {
-    app.addHook('onRequest', async (req) => {
+  const plugin: FastifyPluginAsync<{ db: Database }> = (app) => {
+    app.addHook('onRequest', (req, _reply, done) => {
       const who = contexts.get(String(req.headers['x-test-user']));
       if (who) {
         req.wardContext = who.ctx;
         req.wardPermissions = new Set(who.perms);
       }
+      done();
     });
+    return Promise.resolve();
   };
   return Object.assign(plugin, { [Symbol.for('skip-override')]: true });
 }
 
 // Test-only PHI routes: one audits, one forgets to, one is denied.
-const phiTestRoutes: FastifyPluginAsync<{ db: Database }> = async (app, { db }) => {
+const phiTestRoutes: FastifyPluginAsync<{ db: Database }> = (app, { db }) => {
   const patient = '7a0f2a55-4a41-4a5c-9a59-2f6a3e1b9c10';
   app.get('/test/phi-audited', { config: { phi: true } }, async (req) =>
     requestTransaction(req, db, async (tx) => {
@@ -59,10 +61,11 @@ const phiTestRoutes: FastifyPluginAsync<{ db: Database }> = async (app, { db }) 
       return { ssn: '123-45-6789' };
     }),
   );
-  app.get('/test/phi-bypass', { config: { phi: true } }, async () => ({ ssn: '123-45-6789' }));
-  app.get('/test/phi-denied', { config: { phi: true } }, async () => {
+  app.get('/test/phi-bypass', { config: { phi: true } }, () => ({ ssn: '123-45-6789' }));
+  app.get('/test/phi-denied', { config: { phi: true } }, () => {
     throw new WardError('forbidden');
   });
+  return Promise.resolve();
 };
 
 for (const engine of availableEngines()) {
