@@ -30,37 +30,64 @@ export async function run(opts: WorkloadOptions): Promise<BenchResult[]> {
     await migrate(db);
     const org = await createOrganization(db, { name: 'Bench', type: 'provider' });
     const password = 'bench password that is long enough';
-    const user = await createUser(db, { orgId: org.id, email: 'bench.doctor@example.test', role: 'doctor', password });
+    const user = await createUser(db, {
+      orgId: org.id,
+      email: 'bench.doctor@example.test',
+      role: 'doctor',
+      password,
+    });
     const logger = createLogger('silent');
-    const crypto = createCrypto({ current: createLocalKek(Buffer.alloc(32, 3), 'env'), previous: [] }, logger);
+    const crypto = createCrypto(
+      { current: createLocalKek(Buffer.alloc(32, 3), 'env'), previous: [] },
+      logger,
+    );
     const rt = { config: loadConfig({}), db, logger, crypto };
     const secured = { db, policies: new PolicyCache() };
-    const probe: FastifyPluginAsync = async (app) => {
+    const probe: FastifyPluginAsync = (app) => {
       securedRoute(app, secured, {
         method: 'GET',
         url: '/bench/secured',
         permission: 'organization:read',
         schema: { response: { 200: object({ n: { type: 'integer' } }) } },
-        handler: async ({ tx }) => ({ n: (await tx.query<{ n: number }>('select 1 as n')).rows[0]?.n ?? 0 }),
-      });
-      app.get('/bench/open', { schema: { response: { 200: object({ n: { type: 'integer' } }) } } }, async () =>
-        db.withContext({ orgId: org.id, userId: user.id, actorType: 'user' }, async (tx) => ({
+        handler: async ({ tx }) => ({
           n: (await tx.query<{ n: number }>('select 1 as n')).rows[0]?.n ?? 0,
-        })),
+        }),
+      });
+      app.get(
+        '/bench/open',
+        { schema: { response: { 200: object({ n: { type: 'integer' } }) } } },
+        async () =>
+          db.withContext({ orgId: org.id, userId: user.id, actorType: 'user' }, async (tx) => ({
+            n: (await tx.query<{ n: number }>('select 1 as n')).rows[0]?.n ?? 0,
+          })),
       );
+      return Promise.resolve();
     };
     const app = await buildApp({ db, logger, modules: [...apiModules(rt), probe] });
-    const login = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email: 'bench.doctor@example.test', password } });
+    const login = await app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/login',
+      payload: { email: 'bench.doctor@example.test', password },
+    });
     const token = login.json<{ accessToken: string }>().accessToken;
     const headers = { authorization: `Bearer ${token}` };
     const open = await measure(total, 1, () => app.inject({ url: '/api/v1/bench/open' }));
-    const authed = await measure(total, 1, () => app.inject({ url: '/api/v1/bench/secured', headers }));
+    const authed = await measure(total, 1, () =>
+      app.inject({ url: '/api/v1/bench/secured', headers }),
+    );
     const hash = await hashPassword(password);
     const argon = await measure(opts.quick ? 10 : 40, 1, () => verifyPassword(hash, password));
     await app.close();
     return [
       compare('auth', 'authenticated_request', authed, open),
-      { ...compare('auth', 'added_median_ms', authed, open), ward_ops_s: 0, bare_ops_s: 0, ratio: 0, p50_ms: Math.round((authed.p50 - open.p50) * 1000) / 1000, p99_ms: Math.round((authed.p99 - open.p99) * 1000) / 1000 },
+      {
+        ...compare('auth', 'added_median_ms', authed, open),
+        ward_ops_s: 0,
+        bare_ops_s: 0,
+        ratio: 0,
+        p50_ms: Math.round((authed.p50 - open.p50) * 1000) / 1000,
+        p99_ms: Math.round((authed.p99 - open.p99) * 1000) / 1000,
+      },
       compare('auth', 'argon2id_verify', argon, undefined),
     ];
   } finally {

@@ -15,10 +15,12 @@ import type { WardRuntime } from '../runtime/open-ward.ts';
  * The API's route plugins, mounted under /api/v1, built from one runtime. Every secured route
  * shares one policy cache, so access policies are compiled once per organization and version.
  */
-export function apiModules(rt: WardRuntime): FastifyPluginAsync[] {
+export function apiModules(
+  rt: Pick<WardRuntime, 'db' | 'crypto' | 'logger'>,
+): FastifyPluginAsync[] {
   const secured: SecuredDeps = { db: rt.db, policies: new PolicyCache() };
   const auth: AuthDeps = { db: rt.db, codec: rt.crypto.codec, logger: rt.logger };
-  const identity: FastifyPluginAsync = async (app: FastifyInstance) => {
+  const identity: FastifyPluginAsync = (app: FastifyInstance) => {
     registerLoginRoutes(app, auth);
     registerSelfRoutes(app, secured, auth);
     registerApiKeyRoutes(app, secured, auth);
@@ -26,6 +28,7 @@ export function apiModules(rt: WardRuntime): FastifyPluginAsync[] {
     registerOrganizationRoutes(app, secured);
     registerAccessRoutes(app, secured);
     registerAuditRoutes(app, secured);
+    return Promise.resolve();
   };
   return [identity];
 }

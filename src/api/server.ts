@@ -71,7 +71,11 @@ export async function startServer(config: WardConfig, opts: ServeOptions): Promi
         },
         { name: 'audit.partitions', intervalMs: 3_600_000, run: () => ensurePartitions(db) },
       ],
-      { onError: (job, err) => logger.error({ job, err }, 'background job failed') },
+      {
+        onError: (job, err) => {
+          logger.error({ job, err }, 'background job failed');
+        },
+      },
     );
     await jobs.runNow('audit.partitions');
     let stopping: Promise<void> | undefined;
@@ -79,13 +83,13 @@ export async function startServer(config: WardConfig, opts: ServeOptions): Promi
       stopping ??= (async () => {
         await app.close();
         await jobs.stop();
-        await db.close();
+        await runtime.close();
       })();
       return stopping;
     };
     return { app, db, logger, address, stop };
   } catch (e) {
-    await db.close();
+    await runtime.close();
     throw e;
   }
 }

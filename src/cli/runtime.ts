@@ -18,6 +18,6 @@ export async function withRuntime<T>(io: CliIo, fn: (rt: Runtime) => Promise<T>)
   try {
     return await fn(rt);
   } finally {
-    await rt.db.close();
+    await rt.close();
   }
 }

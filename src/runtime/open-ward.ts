@@ -2,6 +2,7 @@ import { openCrypto, type WardCrypto } from '../modules/crypto/index.ts';
 import type { WardConfig } from '../platform/config.ts';
 import { openDatabase, type Database } from '../platform/db/index.ts';
 import type { Logger } from '../platform/log.ts';
+import { createSecurityRecorder } from '../modules/audit/security-recorder.ts';
 import { recordSystemAccess } from '../modules/audit/system-recorder.ts';
 
 /** Everything a running Ward process (server or CLI command) shares. */
@@ -15,6 +16,8 @@ export interface WardRuntime {
    * refuses to start without a usable KEK.
    */
   readonly crypto: WardCrypto;
+  /** Waits for queued audit writes (security events), then closes the database. */
+  close(): Promise<void>;
 }
 
 /**
@@ -36,10 +39,15 @@ export async function openWard(
       logger.info({ job: job.name }, 'system access');
     });
     let crypto: WardCrypto | undefined;
+    const security = createSecurityRecorder(db, logger);
     return {
       config,
       db,
       logger,
+      async close() {
+        await security.drain();
+        await db.close();
+      },
       get crypto(): WardCrypto {
         crypto ??= openCrypto(
           {
@@ -52,6 +60,9 @@ export async function openWard(
           },
           logger,
         );
+        crypto.onSecurityEvent((e) => {
+          security.handle(e);
+        });
         return crypto;
       },
     };

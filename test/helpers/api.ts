@@ -17,7 +17,7 @@ import { createTestDatabase, type TestDatabase } from './db.ts';
 export interface TestApi {
   readonly t: TestDatabase;
   readonly app: FastifyInstance;
-  readonly rt: WardRuntime;
+  readonly rt: Pick<WardRuntime, 'config' | 'db' | 'crypto' | 'logger'>;
   close(): Promise<void>;
 }
 
@@ -29,8 +29,13 @@ export async function createTestApi(
   const t = await createTestDatabase(engine ? { engine } : {});
   const logger = createLogger('silent');
   t.db.onSystemAccess(recordSystemAccess);
-  const rt: WardRuntime = { config: loadConfig({}), db: t.db, logger, crypto: testCrypto() };
-  const app = await buildApp({ db: t.db, logger, plugins: [phiGuard], modules: [...apiModules(rt), ...extra({ db: t.db, policies: new PolicyCache() })] });
+  const rt = { config: loadConfig({}), db: t.db, logger, crypto: testCrypto() };
+  const app = await buildApp({
+    db: t.db,
+    logger,
+    plugins: [phiGuard],
+    modules: [...apiModules(rt), ...extra({ db: t.db, policies: new PolicyCache() })],
+  });
   return {
     t,
     app,
@@ -57,8 +62,19 @@ export async function seedOrg(api: TestApi, label: string, roles: readonly strin
 }
 
 /** POST /auth/login; returns the parsed body and status. */
-export async function login(api: TestApi, email: string, password = goodPassword, extra: Record<string, unknown> = {}, ip = '10.0.0.1') {
-  const r = await api.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email, password, ...extra }, remoteAddress: ip });
+export async function login(
+  api: TestApi,
+  email: string,
+  password = goodPassword,
+  extra: Record<string, unknown> = {},
+  ip = '10.0.0.1',
+) {
+  const r = await api.app.inject({
+    method: 'POST',
+    url: '/api/v1/auth/login',
+    payload: { email, password, ...extra },
+    remoteAddress: ip,
+  });
   return { status: r.statusCode, body: r.json<Record<string, unknown>>() };
 }
 
@@ -66,13 +82,18 @@ export async function login(api: TestApi, email: string, password = goodPassword
 export async function tokenFor(api: TestApi, email: string): Promise<string> {
   const r = await login(api, email);
   const token = r.body['accessToken'];
-  if (r.status !== 200 || typeof token !== 'string') throw new Error(`login failed: ${JSON.stringify(r.body)}`);
+  if (r.status !== 200 || typeof token !== 'string')
+    throw new Error(`login failed: ${JSON.stringify(r.body)}`);
   return token;
 }
 
 /** Enrolls TOTP for the holder of `token`; returns the base32 secret and recovery codes. */
 export async function enrollTotp(api: TestApi, token: string, now = Date.now()) {
-  const start = await api.app.inject({ method: 'POST', url: '/api/v1/auth/mfa/totp', headers: auth(token) });
+  const start = await api.app.inject({
+    method: 'POST',
+    url: '/api/v1/auth/mfa/totp',
+    headers: auth(token),
+  });
   const secret = start.json<{ secret: string }>().secret;
   const confirm = await api.app.inject({
     method: 'POST',
@@ -90,7 +111,11 @@ export function auth(token: string, purpose?: string): Record<string, string> {
 }
 
 /** Counts audit events of a type (as a superuser, for assertions). */
-export async function countEvents(api: TestApi, eventType: string, reason?: string): Promise<number> {
+export async function countEvents(
+  api: TestApi,
+  eventType: string,
+  reason?: string,
+): Promise<number> {
   const r = await api.t.db.asAdmin((tx) =>
     tx.query<{ n: number }>(
       'select count(*)::int as n from audit.events where event_type = $1 and ($2::text is null or outcome_reason = $2)',

@@ -97,7 +97,9 @@ export async function seedTenant(db: Database, label: string): Promise<TenantFix
   const partner = await createOrganization(db, { name: `Partner of ${label}`, type: 'insurer' });
   await db.withContext({ orgId: org.id, userId: doctor.id, actorType: 'user' }, async (tx) => {
     await insertTotpFactor(tx, fixtureCrypto.codec, org.id, doctor.id, randomBytes(20));
-    await replaceRecoveryCodes(tx, org.id, doctor.id, [createHash('sha256').update(randomBytes(16)).digest()]);
+    await replaceRecoveryCodes(tx, org.id, doctor.id, [
+      createHash('sha256').update(randomBytes(16)).digest(),
+    ]);
     await tx.query(
       `insert into ward.login_challenges (organization_id, id, user_id, token_hash, expires_at)
        values ($1, gen_random_uuid(), $2, $3, now() + interval '5 minutes')`,

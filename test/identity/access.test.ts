@@ -4,7 +4,15 @@ import type { FastifyPluginAsync } from 'fastify';
 import { securedRoute, type SecuredDeps } from '../../src/modules/access/secured-route.ts';
 import { object, stringList } from '../../src/platform/http/schemas.ts';
 import { base32Decode, totpCode } from '../../src/modules/auth/totp.ts';
-import { auth, countEvents, createTestApi, enrollTotp, seedOrg, tokenFor, type TestApi } from '../helpers/api.ts';
+import {
+  auth,
+  countEvents,
+  createTestApi,
+  enrollTotp,
+  seedOrg,
+  tokenFor,
+  type TestApi,
+} from '../helpers/api.ts';
 
 // A PHI route as the clinical module will write them, to drive the whole pipeline: it reads
 // "patient" data under patient:read, must audit, and reports what the evaluator decided.
@@ -15,9 +23,12 @@ function phiProbe(deps: SecuredDeps, opts: { forgetAudit?: boolean } = {}): Fast
       url: opts.forgetAudit ? '/test/phi-no-audit' : '/test/phi',
       permission: 'patient:read',
       phi: true,
-      schema: { response: { 200: object({ fields: stringList, breakGlass: { type: 'boolean' } }) } },
+      schema: {
+        response: { 200: object({ fields: stringList, breakGlass: { type: 'boolean' } }) },
+      },
       handler: async ({ decision, audit }) => {
-        if (!opts.forgetAudit) await audit({ action: 'R', eventType: 'patient.read', phiFields: decision.fields });
+        if (!opts.forgetAudit)
+          await audit({ action: 'R', eventType: 'patient.read', phiFields: decision.fields });
         return { fields: [...decision.fields], breakGlass: decision.breakGlass };
       },
     });
@@ -43,15 +54,31 @@ describe('access decisions through the pipeline', () => {
     const none = await api.app.inject({ url: '/api/v1/test/phi', headers: auth(doctor) });
     assert.equal(none.statusCode, 403);
     assert.match(none.json<{ detail: string }>().detail, /purpose_required/);
-    assert.equal((await api.app.inject({ url: '/api/v1/test/phi', headers: auth(doctor, 'MADEUP') })).statusCode, 400);
+    assert.equal(
+      (await api.app.inject({ url: '/api/v1/test/phi', headers: auth(doctor, 'MADEUP') }))
+        .statusCode,
+      400,
+    );
     const treat = await api.app.inject({ url: '/api/v1/test/phi', headers: auth(doctor, 'TREAT') });
     assert.equal(treat.statusCode, 200);
     assert.ok(treat.json<{ fields: string[] }>().fields.includes('ssn'));
     const reviewer = await tokenFor(api, org.users['reviewer']!.email);
-    const billing = await api.app.inject({ url: '/api/v1/test/phi', headers: auth(reviewer, 'HPAYMT') });
-    assert.deepEqual(billing.json<{ fields: string[] }>().fields.sort(), ['dateOfBirth', 'firstName', 'insurance', 'lastName']);
+    const billing = await api.app.inject({
+      url: '/api/v1/test/phi',
+      headers: auth(reviewer, 'HPAYMT'),
+    });
+    assert.deepEqual(billing.json<{ fields: string[] }>().fields.sort(), [
+      'dateOfBirth',
+      'firstName',
+      'insurance',
+      'lastName',
+    ]);
     const auditor = await tokenFor(api, org.users['auditor']!.email);
-    assert.equal((await api.app.inject({ url: '/api/v1/test/phi', headers: auth(auditor, 'HOPERAT') })).statusCode, 403);
+    assert.equal(
+      (await api.app.inject({ url: '/api/v1/test/phi', headers: auth(auditor, 'HOPERAT') }))
+        .statusCode,
+      403,
+    );
   });
 
   test('a denied request leaves exactly one audit event with its reason', async () => {
@@ -64,19 +91,30 @@ describe('access decisions through the pipeline', () => {
 
   test('a PHI route that forgets its audit event fails and leaks nothing', async () => {
     const doctor = await tokenFor(api, org.users['doctor']!.email);
-    const r = await api.app.inject({ url: '/api/v1/test/phi-no-audit', headers: auth(doctor, 'TREAT') });
+    const r = await api.app.inject({
+      url: '/api/v1/test/phi-no-audit',
+      headers: auth(doctor, 'TREAT'),
+    });
     assert.equal(r.statusCode, 500);
     assert.ok(!r.body.includes('ssn'));
   });
 
   test('an organization deny policy applies at once, names itself in the audit trail, and can be lifted', async () => {
-    const bad = await api.app.inject({ method: 'POST', url: '/api/v1/access-policies', headers: auth(admin), payload: { name: 'broken', document: { effect: 'deny' } } });
+    const bad = await api.app.inject({
+      method: 'POST',
+      url: '/api/v1/access-policies',
+      headers: auth(admin),
+      payload: { name: 'broken', document: { effect: 'deny' } },
+    });
     assert.equal(bad.statusCode, 400);
     const created = await api.app.inject({
       method: 'POST',
       url: '/api/v1/access-policies',
       headers: auth(admin),
-      payload: { name: 'no-nurse-reads', document: { effect: 'deny', actions: ['patient:read'], actor: { roles: ['nurse'] } } },
+      payload: {
+        name: 'no-nurse-reads',
+        document: { effect: 'deny', actions: ['patient:read'], actor: { roles: ['nurse'] } },
+      },
     });
     assert.equal(created.statusCode, 201, created.body);
     const nurse = await tokenFor(api, org.users['nurse']!.email);
@@ -84,12 +122,27 @@ describe('access decisions through the pipeline', () => {
     assert.equal(denied.statusCode, 403);
     assert.match(denied.json<{ detail: string }>().detail, /policy_denied/);
     const ev = await api.t.db.asAdmin((tx) =>
-      tx.query<{ m: { policies: string[] } }>("select metadata as m from audit.events where event_type = 'access.denied' and outcome_reason = 'policy_denied' order by id desc limit 1"),
+      tx.query<{ m: { policies: string[] } }>(
+        "select metadata as m from audit.events where event_type = 'access.denied' and outcome_reason = 'policy_denied' order by id desc limit 1",
+      ),
     );
     assert.deepEqual(ev.rows[0]?.m.policies, ['no-nurse-reads']);
     const id = created.json<{ id: string }>().id;
-    assert.equal((await api.app.inject({ method: 'PATCH', url: `/api/v1/access-policies/${id}`, headers: auth(admin), payload: { enabled: false } })).statusCode, 200);
-    assert.equal((await api.app.inject({ url: '/api/v1/test/phi', headers: auth(nurse, 'TREAT') })).statusCode, 200);
+    assert.equal(
+      (
+        await api.app.inject({
+          method: 'PATCH',
+          url: `/api/v1/access-policies/${id}`,
+          headers: auth(admin),
+          payload: { enabled: false },
+        })
+      ).statusCode,
+      200,
+    );
+    assert.equal(
+      (await api.app.inject({ url: '/api/v1/test/phi', headers: auth(nurse, 'TREAT') })).statusCode,
+      200,
+    );
   });
 
   test('break-glass opens emergency reads over a deny policy, with alert and review, and expires', async () => {
@@ -97,12 +150,29 @@ describe('access decisions through the pipeline', () => {
       method: 'POST',
       url: '/api/v1/access-policies',
       headers: auth(admin),
-      payload: { name: 'deny-doctors', document: { effect: 'deny', actions: ['patient:read'], actor: { roles: ['doctor'] } } },
+      payload: {
+        name: 'deny-doctors',
+        document: { effect: 'deny', actions: ['patient:read'], actor: { roles: ['doctor'] } },
+      },
     });
     const doctor = await tokenFor(api, org.users['doctor']!.email);
-    assert.equal((await api.app.inject({ url: '/api/v1/test/phi', headers: auth(doctor, 'TREAT') })).statusCode, 403);
-    assert.equal((await api.app.inject({ url: '/api/v1/test/phi', headers: auth(doctor, 'ETREAT') })).statusCode, 403, 'ETREAT needs break-glass first');
-    const short = await api.app.inject({ method: 'POST', url: '/api/v1/access/break-glass', headers: auth(doctor), payload: { reason: 'because' } });
+    assert.equal(
+      (await api.app.inject({ url: '/api/v1/test/phi', headers: auth(doctor, 'TREAT') }))
+        .statusCode,
+      403,
+    );
+    assert.equal(
+      (await api.app.inject({ url: '/api/v1/test/phi', headers: auth(doctor, 'ETREAT') }))
+        .statusCode,
+      403,
+      'ETREAT needs break-glass first',
+    );
+    const short = await api.app.inject({
+      method: 'POST',
+      url: '/api/v1/access/break-glass',
+      headers: auth(doctor),
+      payload: { reason: 'because' },
+    });
     assert.equal(short.statusCode, 400);
     const bg = await api.app.inject({
       method: 'POST',
@@ -111,60 +181,161 @@ describe('access decisions through the pipeline', () => {
       payload: { reason: 'Unconscious patient in ED, allergy history needed now', minutes: 10 },
     });
     assert.equal(bg.statusCode, 201, bg.body);
-    const emergency = await api.app.inject({ url: '/api/v1/test/phi', headers: auth(doctor, 'ETREAT') });
+    const emergency = await api.app.inject({
+      url: '/api/v1/test/phi',
+      headers: auth(doctor, 'ETREAT'),
+    });
     assert.equal(emergency.statusCode, 200);
     assert.equal(emergency.json<{ breakGlass: boolean }>().breakGlass, true);
     const alerts = await api.app.inject({ url: '/api/v1/security-alerts', headers: auth(admin) });
-    assert.ok(alerts.json<{ items: { kind: string }[] }>().items.some((a) => a.kind === 'access.break_glass'));
+    assert.ok(
+      alerts
+        .json<{ items: { kind: string }[] }>()
+        .items.some((a) => a.kind === 'access.break_glass'),
+    );
     const auditor = await tokenFor(api, org.users['auditor']!.email);
-    const tasks = await api.app.inject({ url: '/api/v1/access/review-tasks?status=open', headers: auth(auditor) });
-    const task = tasks.json<{ items: { id: string; subjectUserId: string }[] }>().items.find((t) => t.subjectUserId === org.users['doctor']!.id);
+    const tasks = await api.app.inject({
+      url: '/api/v1/access/review-tasks?status=open',
+      headers: auth(auditor),
+    });
+    const task = tasks
+      .json<{ items: { id: string; subjectUserId: string }[] }>()
+      .items.find((t) => t.subjectUserId === org.users['doctor']!.id);
     assert.ok(task);
-    assert.equal((await api.app.inject({ method: 'POST', url: `/api/v1/access/review-tasks/${task.id}/close`, headers: auth(doctor), payload: { resolution: 'appropriate' } })).statusCode, 403);
-    assert.equal((await api.app.inject({ method: 'POST', url: `/api/v1/access/review-tasks/${task.id}/close`, headers: auth(auditor), payload: { resolution: 'appropriate' } })).statusCode, 200);
+    assert.equal(
+      (
+        await api.app.inject({
+          method: 'POST',
+          url: `/api/v1/access/review-tasks/${task.id}/close`,
+          headers: auth(doctor),
+          payload: { resolution: 'appropriate' },
+        })
+      ).statusCode,
+      403,
+    );
+    assert.equal(
+      (
+        await api.app.inject({
+          method: 'POST',
+          url: `/api/v1/access/review-tasks/${task.id}/close`,
+          headers: auth(auditor),
+          payload: { resolution: 'appropriate' },
+        })
+      ).statusCode,
+      200,
+    );
     // Expiry: move the window into the past; the next request is refused again.
-    await api.t.db.asAdmin((tx) => tx.query("update ward.break_glass_sessions set started_at = now() - interval '20 minutes', expires_at = now() - interval '1 second' where user_id = $1", [org.users['doctor']!.id]));
-    assert.equal((await api.app.inject({ url: '/api/v1/test/phi', headers: auth(doctor, 'ETREAT') })).statusCode, 403);
+    await api.t.db.asAdmin((tx) =>
+      tx.query(
+        "update ward.break_glass_sessions set started_at = now() - interval '20 minutes', expires_at = now() - interval '1 second' where user_id = $1",
+        [org.users['doctor']!.id],
+      ),
+    );
+    assert.equal(
+      (await api.app.inject({ url: '/api/v1/test/phi', headers: auth(doctor, 'ETREAT') }))
+        .statusCode,
+      403,
+    );
   });
 
   test('API keys act as agents, only within their scopes, until revoked or expired', async () => {
-    const agent = await api.app.inject({ method: 'POST', url: '/api/v1/users', headers: auth(admin), payload: { email: 'triage-bot@example.test', role: 'auditor', principalType: 'agent' } });
+    const agent = await api.app.inject({
+      method: 'POST',
+      url: '/api/v1/users',
+      headers: auth(admin),
+      payload: { email: 'triage-bot@example.test', role: 'auditor', principalType: 'agent' },
+    });
     assert.equal(agent.statusCode, 201, agent.body);
     const agentId = agent.json<{ id: string }>().id;
     const wide = await api.app.inject({
       method: 'POST',
       url: '/api/v1/api-keys',
       headers: auth(admin),
-      payload: { principalId: agentId, name: 'too wide', scopes: ['user:create'], expiresAt: new Date(Date.now() + 86_400_000).toISOString(), totpCode: totpCode(adminSecret) },
+      payload: {
+        principalId: agentId,
+        name: 'too wide',
+        scopes: ['user:create'],
+        expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
+        totpCode: totpCode(adminSecret),
+      },
     });
     assert.equal(wide.statusCode, 400, "a key cannot exceed its principal's roles");
     // The failed request rolled back, so its code was not spent and works below.
-    const payload = { principalId: agentId, name: 'reader', scopes: ['user:read'], expiresAt: new Date(Date.now() + 86_400_000).toISOString() };
-    const noCode = await api.app.inject({ method: 'POST', url: '/api/v1/api-keys', headers: auth(admin), payload });
+    const payload = {
+      principalId: agentId,
+      name: 'reader',
+      scopes: ['user:read'],
+      expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
+    };
+    const noCode = await api.app.inject({
+      method: 'POST',
+      url: '/api/v1/api-keys',
+      headers: auth(admin),
+      payload,
+    });
     assert.equal(noCode.statusCode, 403, 'key creation needs a fresh authenticator code');
     assert.equal(noCode.json<{ code: string }>().code, 'mfa_required');
-    const created = await api.app.inject({ method: 'POST', url: '/api/v1/api-keys', headers: auth(admin), payload: { ...payload, totpCode: totpCode(adminSecret) } });
+    const created = await api.app.inject({
+      method: 'POST',
+      url: '/api/v1/api-keys',
+      headers: auth(admin),
+      payload: { ...payload, totpCode: totpCode(adminSecret) },
+    });
     assert.equal(created.statusCode, 201, created.body);
     const { apiKey, key } = created.json<{ apiKey: string; key: { id: string } }>();
     assert.match(apiKey, /^wak_/);
 
     const users = await api.app.inject({ url: '/api/v1/users', headers: auth(apiKey) });
     assert.equal(users.statusCode, 200);
-    assert.equal((await api.app.inject({ url: '/api/v1/api-keys', headers: auth(apiKey) })).statusCode, 403, 'outside the key scope');
+    assert.equal(
+      (await api.app.inject({ url: '/api/v1/api-keys', headers: auth(apiKey) })).statusCode,
+      403,
+      'outside the key scope',
+    );
     const self = await api.app.inject({ url: '/api/v1/auth/me', headers: auth(apiKey) });
     assert.equal(self.statusCode, 403);
     const denial = await api.t.db.asAdmin((tx) =>
-      tx.query<{ actor_type: string; actor_id: string }>("select actor_type, actor_id from audit.events where event_type = 'access.denied' order by id desc limit 1"),
+      tx.query<{ actor_type: string; actor_id: string }>(
+        "select actor_type, actor_id from audit.events where event_type = 'access.denied' order by id desc limit 1",
+      ),
     );
-    assert.deepEqual(denial.rows[0], { actor_type: 'agent', actor_id: agentId }, 'agent requests are recorded as agent');
+    assert.deepEqual(
+      denial.rows[0],
+      { actor_type: 'agent', actor_id: agentId },
+      'agent requests are recorded as agent',
+    );
 
-    const expiring = await api.app.inject({ method: 'POST', url: '/api/v1/api-keys', headers: auth(admin), payload: { ...payload, name: 'short', totpCode: totpCode(adminSecret, Date.now() + 30_000) } });
+    const expiring = await api.app.inject({
+      method: 'POST',
+      url: '/api/v1/api-keys',
+      headers: auth(admin),
+      payload: { ...payload, name: 'short', totpCode: totpCode(adminSecret, Date.now() + 30_000) },
+    });
     assert.equal(expiring.statusCode, 201, expiring.body);
     const exp = expiring.json<{ apiKey: string; key: { id: string } }>();
-    await api.t.db.asAdmin((tx) => tx.query("update ward.api_keys set expires_at = now() - interval '1 second' where id = $1", [exp.key.id]));
-    assert.equal((await api.app.inject({ url: '/api/v1/users', headers: auth(exp.apiKey) })).statusCode, 401);
+    await api.t.db.asAdmin((tx) =>
+      tx.query("update ward.api_keys set expires_at = now() - interval '1 second' where id = $1", [
+        exp.key.id,
+      ]),
+    );
+    assert.equal(
+      (await api.app.inject({ url: '/api/v1/users', headers: auth(exp.apiKey) })).statusCode,
+      401,
+    );
 
-    assert.equal((await api.app.inject({ method: 'DELETE', url: `/api/v1/api-keys/${key.id}`, headers: auth(admin) })).statusCode, 200);
-    assert.equal((await api.app.inject({ url: '/api/v1/users', headers: auth(apiKey) })).statusCode, 401);
+    assert.equal(
+      (
+        await api.app.inject({
+          method: 'DELETE',
+          url: `/api/v1/api-keys/${key.id}`,
+          headers: auth(admin),
+        })
+      ).statusCode,
+      200,
+    );
+    assert.equal(
+      (await api.app.inject({ url: '/api/v1/users', headers: auth(apiKey) })).statusCode,
+      401,
+    );
   });
 });

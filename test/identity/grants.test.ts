@@ -58,7 +58,9 @@ for (const engine of availableEngines()) {
     });
     const seen = (orgId: string, purpose: string) =>
       t.db.withContext({ orgId, actorType: 'user', purpose }, async (tx) =>
-        (await tx.query<{ id: string }>('select id from ward.grant_probe order by note')).rows.map((r) => r.id),
+        (await tx.query<{ id: string }>('select id from ward.grant_probe order by note')).rows.map(
+          (r) => r.id,
+        ),
       );
 
     test('without a grant the provider sees nothing', async () => {
@@ -81,26 +83,40 @@ for (const engine of availableEngines()) {
       assert.deepEqual(await seen(provider, 'HPAYMT'), [], 'another purpose is not covered');
       assert.deepEqual(await seen(stranger, 'TREAT'), [], 'a third organization sees nothing');
       // The grantee sees the grant; the stranger does not; only the owner may revoke.
-      const grants = (orgId: string) => t.db.withContext({ orgId, actorType: 'user' }, async (tx) => (await tx.query('select id from ward.access_grants')).rowCount);
+      const grants = (orgId: string) =>
+        t.db.withContext(
+          { orgId, actorType: 'user' },
+          async (tx) => (await tx.query('select id from ward.access_grants')).rowCount,
+        );
       assert.equal(await grants(provider), 1);
       assert.equal(await grants(stranger), 0);
       await assert.rejects(
-        t.db.withContext({ orgId: provider, actorType: 'user' }, (tx) => revokeGrant(tx, principal(provider), g.id)),
+        t.db.withContext({ orgId: provider, actorType: 'user' }, (tx) =>
+          revokeGrant(tx, principal(provider), g.id),
+        ),
         (e: unknown) => isWardError(e, 'not_found'),
       );
       // The grantee can neither extend a grant (no privilege on the column) nor touch the
       // columns it could update in its own grants (RLS lets it only read grants made to it).
       await assert.rejects(
         t.db.withContext({ orgId: provider, actorType: 'user' }, (tx) =>
-          tx.query("update ward.access_grants set valid_until = now() + interval '10 years' where id = $1", [g.id]),
+          tx.query(
+            "update ward.access_grants set valid_until = now() + interval '10 years' where id = $1",
+            [g.id],
+          ),
         ),
         (e: unknown) => pgCode(e) === '42501',
       );
       const unrevoke = await t.db.withContext({ orgId: provider, actorType: 'user' }, (tx) =>
-        tx.query('update ward.access_grants set revoked_at = null, revoked_by = null where id = $1', [g.id]),
+        tx.query(
+          'update ward.access_grants set revoked_at = null, revoked_by = null where id = $1',
+          [g.id],
+        ),
       );
       assert.equal(unrevoke.rowCount, 0, 'the grantee cannot modify the grant');
-      await t.db.withContext({ orgId: payer, actorType: 'user' }, (tx) => revokeGrant(tx, principal(payer), g.id));
+      await t.db.withContext({ orgId: payer, actorType: 'user' }, (tx) =>
+        revokeGrant(tx, principal(payer), g.id),
+      );
       assert.deepEqual(await seen(provider, 'TREAT'), []);
     });
 
@@ -117,7 +133,12 @@ for (const engine of availableEngines()) {
         }),
       );
       assert.deepEqual(await seen(provider, 'TREAT'), [patient]);
-      await t.db.asAdmin((tx) => tx.query("update ward.access_grants set valid_from = now() - interval '2 hours', valid_until = now() - interval '1 millisecond' where id = $1", [g.id]));
+      await t.db.asAdmin((tx) =>
+        tx.query(
+          "update ward.access_grants set valid_from = now() - interval '2 hours', valid_until = now() - interval '1 millisecond' where id = $1",
+          [g.id],
+        ),
+      );
       assert.deepEqual(await seen(provider, 'TREAT'), []);
     });
 
@@ -133,7 +154,9 @@ for (const engine of availableEngines()) {
       };
       const attempt = (over: Partial<typeof base>) =>
         assert.rejects(
-          t.db.withContext({ orgId: payer, actorType: 'user' }, (tx) => createGrant(tx, principal(payer), { ...base, ...over })),
+          t.db.withContext({ orgId: payer, actorType: 'user' }, (tx) =>
+            createGrant(tx, principal(payer), { ...base, ...over }),
+          ),
           (e: unknown) => isWardError(e, 'validation_failed'),
         );
       await attempt({ granteeOrganizationId: payer });

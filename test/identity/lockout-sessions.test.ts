@@ -1,6 +1,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { auth, countEvents, createTestApi, enrollTotp, goodPassword, login, seedOrg, tokenFor, type TestApi } from '../helpers/api.ts';
+import {
+  auth,
+  countEvents,
+  createTestApi,
+  enrollTotp,
+  goodPassword,
+  login,
+  seedOrg,
+  tokenFor,
+  type TestApi,
+} from '../helpers/api.ts';
 
 describe('brute force, lockout and session lifetime', () => {
   let api: TestApi;
@@ -16,56 +26,120 @@ describe('brute force, lockout and session lifetime', () => {
 
   test('repeated wrong passwords lock the account; the right one then fails too; unlock restores it', async () => {
     const email = org.users['doctor']!.email;
-    for (let i = 0; i < 5; i++) assert.equal((await login(api, email, `wrong guess number ${i}`, {}, '10.1.0.1')).status, 401);
+    for (let i = 0; i < 5; i++)
+      assert.equal(
+        (await login(api, email, `wrong guess number ${i}`, {}, '10.1.0.1')).status,
+        401,
+      );
     const during = await login(api, email, goodPassword, {}, '10.1.0.2');
     assert.equal(during.status, 401, 'the right password during lockout does not log in');
     assert.equal(during.body['code'], 'login_failed');
     assert.equal(await countEvents(api, 'auth.login', 'bad_password'), 5);
     assert.equal(await countEvents(api, 'auth.login', 'account_locked'), 1);
-    const alerts = await api.app.inject({ url: '/api/v1/security-alerts', headers: auth(adminToken) });
+    const alerts = await api.app.inject({
+      url: '/api/v1/security-alerts',
+      headers: auth(adminToken),
+    });
     assert.equal(alerts.statusCode, 200);
-    assert.ok(alerts.json<{ items: { kind: string }[] }>().items.some((a) => a.kind === 'auth.account_locked'));
-    const user = await api.app.inject({ url: `/api/v1/users/${org.users['doctor']!.id}`, headers: auth(adminToken) });
+    assert.ok(
+      alerts
+        .json<{ items: { kind: string }[] }>()
+        .items.some((a) => a.kind === 'auth.account_locked'),
+    );
+    const user = await api.app.inject({
+      url: `/api/v1/users/${org.users['doctor']!.id}`,
+      headers: auth(adminToken),
+    });
     assert.ok(user.json<{ lockedUntil: string | null }>().lockedUntil);
-    const unlock = await api.app.inject({ method: 'POST', url: `/api/v1/users/${org.users['doctor']!.id}/unlock`, headers: auth(adminToken) });
+    const unlock = await api.app.inject({
+      method: 'POST',
+      url: `/api/v1/users/${org.users['doctor']!.id}/unlock`,
+      headers: auth(adminToken),
+    });
     assert.equal(unlock.statusCode, 200);
     assert.equal((await login(api, email, goodPassword, {}, '10.1.0.3')).status, 200);
   });
 
   test('an unknown email is locked just like a real one', async () => {
-    for (let i = 0; i < 6; i++) await login(api, 'ghost@example.test', `guess ${i}`, {}, '10.2.0.1');
+    for (let i = 0; i < 6; i++)
+      await login(api, 'ghost@example.test', `guess ${i}`, {}, '10.2.0.1');
     assert.equal(await countEvents(api, 'auth.login', 'account_locked'), 1 + 1);
   });
 
   test('one address spraying many accounts is throttled with 429', async () => {
     let last = 0;
-    for (let i = 0; i < 31; i++) last = (await login(api, `spray${i}@example.test`, 'password guess', {}, '10.9.9.9')).status;
+    for (let i = 0; i < 31; i++)
+      last = (await login(api, `spray${i}@example.test`, 'password guess', {}, '10.9.9.9')).status;
     assert.equal(last, 429);
-    assert.equal((await login(api, org.users['nurse']!.email, goodPassword, {}, '10.9.9.9')).status, 429);
-    assert.equal((await login(api, org.users['nurse']!.email, goodPassword, {}, '10.9.9.10')).status, 200, 'other addresses are unaffected');
+    assert.equal(
+      (await login(api, org.users['nurse']!.email, goodPassword, {}, '10.9.9.9')).status,
+      429,
+    );
+    assert.equal(
+      (await login(api, org.users['nurse']!.email, goodPassword, {}, '10.9.9.10')).status,
+      200,
+      'other addresses are unaffected',
+    );
   });
 
   test('expired, idle, revoked and disabled-user sessions are refused on the next request', async () => {
-    const tokens = await Promise.all([1, 2, 3, 4].map(() => tokenFor(api, org.users['nurse']!.email)));
+    const tokens = await Promise.all(
+      [1, 2, 3, 4].map(() => tokenFor(api, org.users['nurse']!.email)),
+    );
     const [expired, idle, revoked, other] = tokens as [string, string, string, string];
-    const sid = (t: string) => `${t.slice(36, 44)}-${t.slice(44, 48)}-${t.slice(48, 52)}-${t.slice(52, 56)}-${t.slice(56, 68)}`;
+    const sid = (t: string) =>
+      `${t.slice(36, 44)}-${t.slice(44, 48)}-${t.slice(48, 52)}-${t.slice(52, 56)}-${t.slice(56, 68)}`;
     await api.t.db.asAdmin(async (tx) => {
-      await tx.query("update ward.sessions set expires_at = now() - interval '1 second' where id = $1", [sid(expired)]);
-      await tx.query("update ward.sessions set last_seen_at = now() - interval '16 minutes' where id = $1", [sid(idle)]);
+      await tx.query(
+        "update ward.sessions set expires_at = now() - interval '1 second' where id = $1",
+        [sid(expired)],
+      );
+      await tx.query(
+        "update ward.sessions set last_seen_at = now() - interval '16 minutes' where id = $1",
+        [sid(idle)],
+      );
     });
-    assert.equal((await api.app.inject({ url: '/api/v1/auth/me', headers: auth(expired) })).statusCode, 401);
-    assert.equal((await api.app.inject({ url: '/api/v1/auth/me', headers: auth(idle) })).statusCode, 401);
+    assert.equal(
+      (await api.app.inject({ url: '/api/v1/auth/me', headers: auth(expired) })).statusCode,
+      401,
+    );
+    assert.equal(
+      (await api.app.inject({ url: '/api/v1/auth/me', headers: auth(idle) })).statusCode,
+      401,
+    );
     assert.equal(await countEvents(api, 'auth.request', 'session_expired'), 1);
     assert.equal(await countEvents(api, 'auth.request', 'session_idle'), 1);
 
-    assert.equal((await api.app.inject({ method: 'POST', url: '/api/v1/auth/logout', headers: auth(revoked) })).statusCode, 200);
-    assert.equal((await api.app.inject({ url: '/api/v1/auth/me', headers: auth(revoked) })).statusCode, 401);
+    assert.equal(
+      (await api.app.inject({ method: 'POST', url: '/api/v1/auth/logout', headers: auth(revoked) }))
+        .statusCode,
+      200,
+    );
+    assert.equal(
+      (await api.app.inject({ url: '/api/v1/auth/me', headers: auth(revoked) })).statusCode,
+      401,
+    );
 
-    assert.equal((await api.app.inject({ url: '/api/v1/auth/me', headers: auth(other) })).statusCode, 200);
-    const disable = await api.app.inject({ method: 'PATCH', url: `/api/v1/users/${org.users['nurse']!.id}`, headers: auth(adminToken), payload: { status: 'disabled' } });
+    assert.equal(
+      (await api.app.inject({ url: '/api/v1/auth/me', headers: auth(other) })).statusCode,
+      200,
+    );
+    const disable = await api.app.inject({
+      method: 'PATCH',
+      url: `/api/v1/users/${org.users['nurse']!.id}`,
+      headers: auth(adminToken),
+      payload: { status: 'disabled' },
+    });
     assert.equal(disable.statusCode, 200);
-    assert.equal((await api.app.inject({ url: '/api/v1/auth/me', headers: auth(other) })).statusCode, 401);
-    assert.equal((await login(api, org.users['nurse']!.email)).status, 401, 'a disabled user cannot log in');
+    assert.equal(
+      (await api.app.inject({ url: '/api/v1/auth/me', headers: auth(other) })).statusCode,
+      401,
+    );
+    assert.equal(
+      (await login(api, org.users['nurse']!.email)).status,
+      401,
+      'a disabled user cannot log in',
+    );
   });
 
   test('sessions can be listed and revoked by their owner, not by another user', async () => {
@@ -75,13 +149,37 @@ describe('brute force, lockout and session lifetime', () => {
     const items = list.json<{ items: { id: string }[] }>().items;
     assert.ok(items.length >= 2);
     const bId = `${b.slice(36, 44)}-${b.slice(44, 48)}-${b.slice(48, 52)}-${b.slice(52, 56)}-${b.slice(56, 68)}`;
-    assert.equal((await api.app.inject({ method: 'DELETE', url: `/api/v1/auth/sessions/${bId}`, headers: auth(a) })).statusCode, 200);
-    assert.equal((await api.app.inject({ url: '/api/v1/auth/me', headers: auth(b) })).statusCode, 401);
+    assert.equal(
+      (
+        await api.app.inject({
+          method: 'DELETE',
+          url: `/api/v1/auth/sessions/${bId}`,
+          headers: auth(a),
+        })
+      ).statusCode,
+      200,
+    );
+    assert.equal(
+      (await api.app.inject({ url: '/api/v1/auth/me', headers: auth(b) })).statusCode,
+      401,
+    );
     // The admin's own session list does not include the doctor's, and cannot revoke them as "self".
-    const admins = await api.app.inject({ url: '/api/v1/auth/sessions', headers: auth(adminToken) });
+    const admins = await api.app.inject({
+      url: '/api/v1/auth/sessions',
+      headers: auth(adminToken),
+    });
     assert.ok(!admins.json<{ items: { id: string }[] }>().items.some((s) => s.id === bId));
     const aId = `${a.slice(36, 44)}-${a.slice(44, 48)}-${a.slice(48, 52)}-${a.slice(52, 56)}-${a.slice(56, 68)}`;
-    assert.equal((await api.app.inject({ method: 'DELETE', url: `/api/v1/auth/sessions/${aId}`, headers: auth(adminToken) })).statusCode, 404);
+    assert.equal(
+      (
+        await api.app.inject({
+          method: 'DELETE',
+          url: `/api/v1/auth/sessions/${aId}`,
+          headers: auth(adminToken),
+        })
+      ).statusCode,
+      404,
+    );
   });
 
   test('a password change ends the other sessions', async () => {
@@ -89,13 +187,29 @@ describe('brute force, lockout and session lifetime', () => {
     const email = fresh.users['doctor']!.email;
     const keep = await tokenFor(api, email);
     const other = await tokenFor(api, email);
-    const weak = await api.app.inject({ method: 'POST', url: '/api/v1/auth/password', headers: auth(keep), payload: { currentPassword: goodPassword, newPassword: 'passwordpassword' } });
+    const weak = await api.app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/password',
+      headers: auth(keep),
+      payload: { currentPassword: goodPassword, newPassword: 'passwordpassword' },
+    });
     assert.equal(weak.statusCode, 400);
-    const r = await api.app.inject({ method: 'POST', url: '/api/v1/auth/password', headers: auth(keep), payload: { currentPassword: goodPassword, newPassword: 'seven quiet harbor lanterns' } });
+    const r = await api.app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/password',
+      headers: auth(keep),
+      payload: { currentPassword: goodPassword, newPassword: 'seven quiet harbor lanterns' },
+    });
     assert.equal(r.statusCode, 200, r.body);
     assert.equal(r.json<{ sessionsEnded: number }>().sessionsEnded, 1);
-    assert.equal((await api.app.inject({ url: '/api/v1/auth/me', headers: auth(other) })).statusCode, 401);
-    assert.equal((await api.app.inject({ url: '/api/v1/auth/me', headers: auth(keep) })).statusCode, 200);
+    assert.equal(
+      (await api.app.inject({ url: '/api/v1/auth/me', headers: auth(other) })).statusCode,
+      401,
+    );
+    assert.equal(
+      (await api.app.inject({ url: '/api/v1/auth/me', headers: auth(keep) })).statusCode,
+      200,
+    );
     assert.equal((await login(api, email, 'seven quiet harbor lanterns')).status, 200);
   });
 
@@ -103,9 +217,18 @@ describe('brute force, lockout and session lifetime', () => {
     const fresh = await seedOrg(api, 'Legacy', ['doctor']);
     const { default: bcrypt } = await import('bcryptjs');
     const legacy = await bcrypt.hash('short legacy pw', 10);
-    await api.t.db.asAdmin((tx) => tx.query('update ward.users set password_hash = $2 where id = $1', [fresh.users['doctor']!.id, legacy]));
+    await api.t.db.asAdmin((tx) =>
+      tx.query('update ward.users set password_hash = $2 where id = $1', [
+        fresh.users['doctor']!.id,
+        legacy,
+      ]),
+    );
     assert.equal((await login(api, fresh.users['doctor']!.email, 'short legacy pw')).status, 200);
-    const r = await api.t.db.asAdmin((tx) => tx.query<{ h: string }>('select password_hash as h from ward.users where id = $1', [fresh.users['doctor']!.id]));
+    const r = await api.t.db.asAdmin((tx) =>
+      tx.query<{ h: string }>('select password_hash as h from ward.users where id = $1', [
+        fresh.users['doctor']!.id,
+      ]),
+    );
     assert.match(r.rows[0]!.h, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
     assert.equal((await login(api, fresh.users['doctor']!.email, 'short legacy pw')).status, 200);
     assert.equal((await login(api, fresh.users['doctor']!.email, 'wrong legacy pw')).status, 401);

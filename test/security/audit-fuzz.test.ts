@@ -76,15 +76,14 @@ describe('audit verification property (random logs × random single mutations)',
         await sealUntilCovered(t.db, fixtureSigner, [org.id]);
         const target = ids[m.pick % ids.length]!;
         const other = ids[m.pick2 % ids.length]!;
-        let outcome: Awaited<ReturnType<typeof verifyChain>> | undefined;
-        let expectedId: number | undefined = target;
+        const seen: { outcome?: Awaited<ReturnType<typeof verifyChain>>; expectedId?: number } = {};
         await t.db
           .asAdmin(async (tx) => {
             // The operator exported the newest checkpoint before the attack (external anchor).
             const head = await lastCheckpoint(tx, org.id);
             await tx.exec("SET LOCAL session_replication_role = 'replica'");
-            expectedId = await mutate(tx, m.kind, org.id, target, other);
-            outcome = await verifyChain(tx, {
+            seen.expectedId = await mutate(tx, m.kind, org.id, target, other);
+            seen.outcome = await verifyChain(tx, {
               orgId: org.id,
               trustedKeys: trusted,
               archivedMonths: new Set(),
@@ -95,8 +94,9 @@ describe('audit verification property (random logs × random single mutations)',
           .catch((e: unknown) => {
             if (e !== rollback) throw e;
           });
-        assert.ok(outcome?.failure, `${m.kind} of event ${target} went undetected`);
-        if (expectedId !== undefined) assert.equal(outcome.failure.eventId, expectedId, m.kind);
+        assert.ok(seen.outcome?.failure, `${m.kind} of event ${target} went undetected`);
+        if (seen.expectedId !== undefined)
+          assert.equal(seen.outcome.failure.eventId, seen.expectedId, m.kind);
       }),
       { numRuns: 40 },
     );

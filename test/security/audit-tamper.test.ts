@@ -17,7 +17,7 @@ const trusted = [{ keyId: fixtureSigner.keyId, publicKey: fixtureSigner.publicKe
 async function scenario(
   engine: 'pglite' | 'postgres',
   tamper: (db: Database, log: SealedLog) => Promise<void>,
-  verifyOpts: (db: Database, log: SealedLog) => Promise<object> = async () => ({}),
+  verifyOpts: (db: Database, log: SealedLog) => Promise<object> = () => Promise.resolve({}),
 ): Promise<{ report: VerifyReport; log: SealedLog }> {
   const t = await createTestDatabase({ engine });
   try {

@@ -36,7 +36,7 @@ const csvColumns: (keyof AuditEventView)[] = [
 /** RFC 4180 field: quoted when it holds a comma, quote or line break; arrays and objects as JSON. */
 function csvField(v: unknown): string {
   if (v === null || v === undefined) return '';
-  const s = typeof v === 'object' ? JSON.stringify(v) : String(v as string | number);
+  const s = typeof v === 'string' || typeof v === 'number' ? String(v) : JSON.stringify(v);
   return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
 }
 

@@ -57,7 +57,14 @@ export const auditVerifyCommand: Command = {
       : undefined;
     const progress = createProgress(io, 'verifying', 0);
     const report = await withRuntime(io, ({ db }) =>
-      verifyAuditLog(db, { orgId, trustedKeys, anchor, onProgress: (n) => progress.update(n) }),
+      verifyAuditLog(db, {
+        orgId,
+        trustedKeys,
+        anchor,
+        onProgress: (n) => {
+          progress.update(n);
+        },
+      }),
     );
     progress.finish();
     const lines = report.chains.map((c) =>

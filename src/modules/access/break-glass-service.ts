@@ -26,7 +26,8 @@ export async function startBreakGlass(
 ): Promise<BreakGlassView> {
   if (!p.sessionId) throw new WardError('forbidden', 'Break-glass is for people, not API keys');
   const reason = input.reason.trim();
-  if (reason.length < 20) throw new WardError('validation_failed', 'Say why, in at least 20 characters');
+  if (reason.length < 20)
+    throw new WardError('validation_failed', 'Say why, in at least 20 characters');
   const minutes = input.minutes ?? 30;
   if (!Number.isInteger(minutes) || minutes < 1 || minutes > breakGlassMaxMinutes) {
     throw new WardError('validation_failed', `minutes must be 1 to ${breakGlassMaxMinutes}`);
@@ -42,12 +43,27 @@ export async function startBreakGlass(
   await tx.query(
     `insert into ward.review_tasks (organization_id, id, kind, subject_id, subject_user_id, summary)
      values ($1, $2, 'break_glass_review', $3, $4, $5)`,
-    [p.orgId, taskId, id, p.userId, `Break-glass by user ${p.userId} for ${minutes} min: ${reason}`.slice(0, 2000)],
+    [
+      p.orgId,
+      taskId,
+      id,
+      p.userId,
+      `Break-glass by user ${p.userId} for ${minutes} min: ${reason}`.slice(0, 2000),
+    ],
   );
   const alert = await tx.query<{ id: string }>(
     `insert into ward.security_alerts (organization_id, kind, severity, subject_user_id, details)
      values ($1, 'access.break_glass', 'high', $2, $3::jsonb) returning id`,
-    [p.orgId, p.userId, JSON.stringify({ breakGlassId: id, reviewTaskId: taskId, minutes, patientId: input.patientId ?? null })],
+    [
+      p.orgId,
+      p.userId,
+      JSON.stringify({
+        breakGlassId: id,
+        reviewTaskId: taskId,
+        minutes,
+        patientId: input.patientId ?? null,
+      }),
+    ],
   );
   await record(tx, {
     action: 'E',
@@ -58,7 +74,12 @@ export async function startBreakGlass(
     ...(input.patientId ? { patientId: input.patientId } : {}),
     metadata: { minutes, reviewTaskId: taskId },
   });
-  return { id, expiresAt: expiresAt.toISOString(), reviewTaskId: taskId, alertId: (alert.rows[0] as { id: string }).id };
+  return {
+    id,
+    expiresAt: expiresAt.toISOString(),
+    reviewTaskId: taskId,
+    alertId: (alert.rows[0] as { id: string }).id,
+  };
 }
 
 /** Ends the caller's active break-glass sessions early. */
@@ -67,7 +88,13 @@ export async function endBreakGlass(tx: Tx, p: Principal): Promise<number> {
     `update ward.break_glass_sessions set ended_at = now() where user_id = $1 and ended_at is null and expires_at > now()`,
     [p.userId],
   );
-  await record(tx, { action: 'E', eventType: 'access.break_glass.end', entityType: 'User', entityId: p.userId, metadata: { ended: r.rowCount } });
+  await record(tx, {
+    action: 'E',
+    eventType: 'access.break_glass.end',
+    entityType: 'User',
+    entityId: p.userId,
+    metadata: { ended: r.rowCount },
+  });
   return r.rowCount;
 }
 
@@ -85,7 +112,10 @@ export interface ReviewTaskView {
 }
 
 /** Lists review tasks, open first. */
-export async function listReviewTasks(tx: Tx, status?: 'open' | 'closed'): Promise<ReviewTaskView[]> {
+export async function listReviewTasks(
+  tx: Tx,
+  status?: 'open' | 'closed',
+): Promise<ReviewTaskView[]> {
   const r = await tx.query<{
     id: string;
     kind: string;
@@ -119,16 +149,29 @@ export async function closeReviewTask(
   tx: Tx,
   p: Principal,
   id: string,
-  input: { resolution: 'appropriate' | 'inappropriate' | 'needs_follow_up'; notes?: string | undefined },
+  input: {
+    resolution: 'appropriate' | 'inappropriate' | 'needs_follow_up';
+    notes?: string | undefined;
+  },
 ): Promise<void> {
-  const t = await tx.query<{ subject_user_id: string | null; status: string }>('select subject_user_id, status from ward.review_tasks where id = $1 for update', [id]);
+  const t = await tx.query<{ subject_user_id: string | null; status: string }>(
+    'select subject_user_id, status from ward.review_tasks where id = $1 for update',
+    [id],
+  );
   const task = t.rows[0];
   if (!task) throw new WardError('not_found');
   if (task.status === 'closed') throw new WardError('conflict', 'The task is already closed');
-  if (task.subject_user_id === p.userId) throw new WardError('forbidden', 'Nobody reviews their own emergency access');
+  if (task.subject_user_id === p.userId)
+    throw new WardError('forbidden', 'Nobody reviews their own emergency access');
   await tx.query(
     `update ward.review_tasks set status = 'closed', resolution = $2, notes = $3, closed_by = $4, closed_at = now() where id = $1`,
     [id, input.resolution, input.notes ?? null, p.userId],
   );
-  await record(tx, { action: 'U', eventType: 'access.review_task.close', entityType: 'ReviewTask', entityId: id, metadata: { resolution: input.resolution } });
+  await record(tx, {
+    action: 'U',
+    eventType: 'access.review_task.close',
+    entityType: 'ReviewTask',
+    entityId: id,
+    metadata: { resolution: input.resolution },
+  });
 }

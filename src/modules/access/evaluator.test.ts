@@ -8,15 +8,49 @@ import { purposeCodes, type PurposeCode } from './purposes.ts';
 
 // Baseline permissions of the built-in roles, as migration 0005 seeds them.
 const rolePermissions: Record<string, string[]> = {
-  admin: ['organization:read', 'organization:update', 'user:read', 'user:create', 'user:update', 'role:read', 'role:manage', 'access_policy:manage', 'key:manage', 'api_key:manage', 'session:revoke', 'grant:manage'],
-  doctor: ['patient:create', 'patient:read', 'patient:update', 'patient:search', 'case:read', 'case:update', 'diagnosis:create', 'diagnosis:update', 'break_glass:invoke'],
-  nurse: ['patient:create', 'patient:read', 'patient:search', 'case:read', 'diagnosis:read', 'break_glass:invoke'],
+  admin: [
+    'organization:read',
+    'organization:update',
+    'user:read',
+    'user:create',
+    'user:update',
+    'role:read',
+    'role:manage',
+    'access_policy:manage',
+    'key:manage',
+    'api_key:manage',
+    'session:revoke',
+    'grant:manage',
+  ],
+  doctor: [
+    'patient:create',
+    'patient:read',
+    'patient:update',
+    'patient:search',
+    'case:read',
+    'case:update',
+    'diagnosis:create',
+    'diagnosis:update',
+    'break_glass:invoke',
+  ],
+  nurse: [
+    'patient:create',
+    'patient:read',
+    'patient:search',
+    'case:read',
+    'diagnosis:read',
+    'break_glass:invoke',
+  ],
   auditor: ['audit:read', 'report:read', 'review_task:close'],
   analyst: ['analytics:read', 'report:read'],
   reviewer: ['prior_auth:read', 'prior_auth:decide', 'patient:read', 'claim:read'],
 };
 
-function principal(role: string, purpose: PurposeCode | undefined, extra: Partial<Principal> = {}): Principal {
+function principal(
+  role: string,
+  purpose: PurposeCode | undefined,
+  extra: Partial<Principal> = {},
+): Principal {
   return {
     orgId: '11111111-1111-4111-8111-111111111111',
     userId: '22222222-2222-4222-8222-222222222222',
@@ -77,11 +111,17 @@ describe('role × permission × purpose matrix', () => {
 
 describe('minimum necessary fields', () => {
   test('doctors see every field for treatment; nurses not the SSN; reviewers billing fields only', () => {
-    assert.ok(evaluate(principal('doctor', 'TREAT'), { permission: 'patient:read' }, []).fields.includes('ssn'));
+    assert.ok(
+      evaluate(principal('doctor', 'TREAT'), { permission: 'patient:read' }, []).fields.includes(
+        'ssn',
+      ),
+    );
     const nurse = evaluate(principal('nurse', 'TREAT'), { permission: 'patient:read' }, []).fields;
     assert.ok(nurse.includes('firstName') && !nurse.includes('ssn'));
     assert.deepEqual(
-      [...evaluate(principal('reviewer', 'HPAYMT'), { permission: 'patient:read' }, []).fields].sort(),
+      [
+        ...evaluate(principal('reviewer', 'HPAYMT'), { permission: 'patient:read' }, []).fields,
+      ].sort(),
       ['dateOfBirth', 'firstName', 'insurance', 'lastName'],
     );
   });
@@ -92,50 +132,126 @@ describe('minimum necessary fields', () => {
   });
 });
 
-const policy = (name: string, doc: unknown): CompiledPolicy => compilePolicy(name, validatePolicyDocument(doc));
+const policy = (name: string, doc: unknown): CompiledPolicy =>
+  compilePolicy(name, validatePolicyDocument(doc));
 
 describe('organization policies', () => {
   test('deny overrides the role baseline and names the policy', () => {
-    const p = policy('no-agents-on-patients', { effect: 'deny', actions: ['patient:*'], actor: { principalTypes: ['agent'] } });
-    const agent = principal('nurse', 'TREAT', { principalType: 'agent', actorType: 'agent', sessionId: undefined, apiKeyId: 'k' });
+    const p = policy('no-agents-on-patients', {
+      effect: 'deny',
+      actions: ['patient:*'],
+      actor: { principalTypes: ['agent'] },
+    });
+    const agent = principal('nurse', 'TREAT', {
+      principalType: 'agent',
+      actorType: 'agent',
+      sessionId: undefined,
+      apiKeyId: 'k',
+    });
     const d = evaluate(agent, { permission: 'patient:read' }, [p]);
-    assert.deepEqual([d.allow, d.reason, d.policies], [false, 'policy_denied', ['no-agents-on-patients']]);
-    assert.equal(evaluate(principal('nurse', 'TREAT'), { permission: 'patient:read' }, [p]).allow, true);
+    assert.deepEqual(
+      [d.allow, d.reason, d.policies],
+      [false, 'policy_denied', ['no-agents-on-patients']],
+    );
+    assert.equal(
+      evaluate(principal('nurse', 'TREAT'), { permission: 'patient:read' }, [p]).allow,
+      true,
+    );
   });
 
   test('care-team restriction denies non-members only', () => {
-    const p = policy('care-team-only', { effect: 'deny', actions: ['case:read'], actor: { roles: ['nurse'] }, resource: { careTeam: 'non-member' } });
+    const p = policy('care-team-only', {
+      effect: 'deny',
+      actions: ['case:read'],
+      actor: { roles: ['nurse'] },
+      resource: { careTeam: 'non-member' },
+    });
     const nurse = principal('nurse', 'TREAT');
-    assert.equal(evaluate(nurse, { permission: 'case:read', resource: { careTeam: [] } }, [p]).allow, false);
-    assert.equal(evaluate(nurse, { permission: 'case:read', resource: { careTeam: [nurse.userId] } }, [p]).allow, true);
+    assert.equal(
+      evaluate(nurse, { permission: 'case:read', resource: { careTeam: [] } }, [p]).allow,
+      false,
+    );
+    assert.equal(
+      evaluate(nurse, { permission: 'case:read', resource: { careTeam: [nurse.userId] } }, [p])
+        .allow,
+      true,
+    );
   });
 
   test('allow widens purposes and fields but never grants a permission', () => {
-    const p = policy('research-dob', { effect: 'allow', actions: ['patient:read'], purposes: ['HRESCH'], fields: ['dateOfBirth'] });
+    const p = policy('research-dob', {
+      effect: 'allow',
+      actions: ['patient:read'],
+      purposes: ['HRESCH'],
+      fields: ['dateOfBirth'],
+    });
     const d = evaluate(principal('doctor', 'HRESCH'), { permission: 'patient:read' }, [p]);
     assert.deepEqual([d.allow, d.fields], [true, ['dateOfBirth']]);
-    assert.equal(evaluate(principal('analyst', 'HRESCH'), { permission: 'patient:read' }, [p]).reason, 'missing_permission');
+    assert.equal(
+      evaluate(principal('analyst', 'HRESCH'), { permission: 'patient:read' }, [p]).reason,
+      'missing_permission',
+    );
   });
 
   test('limit narrows the fields', () => {
-    const p = policy('no-ssn', { effect: 'limit', actions: ['patient:read'], fields: ['firstName', 'lastName'] });
-    assert.deepEqual([...evaluate(principal('doctor', 'TREAT'), { permission: 'patient:read' }, [p]).fields].sort(), ['firstName', 'lastName']);
+    const p = policy('no-ssn', {
+      effect: 'limit',
+      actions: ['patient:read'],
+      fields: ['firstName', 'lastName'],
+    });
+    assert.deepEqual(
+      [
+        ...evaluate(principal('doctor', 'TREAT'), { permission: 'patient:read' }, [p]).fields,
+      ].sort(),
+      ['firstName', 'lastName'],
+    );
   });
 
   test('time windows match inside the window only, wrapping midnight', () => {
-    const p = policy('nights', { effect: 'deny', actions: ['patient:read'], time: { utcHours: { from: 22, to: 6 } } });
+    const p = policy('nights', {
+      effect: 'deny',
+      actions: ['patient:read'],
+      time: { utcHours: { from: 22, to: 6 } },
+    });
     const at = (h: number) => new Date(Date.UTC(2026, 0, 1, h));
-    assert.equal(evaluate(principal('doctor', 'TREAT'), { permission: 'patient:read', now: at(23) }, [p]).allow, false);
-    assert.equal(evaluate(principal('doctor', 'TREAT'), { permission: 'patient:read', now: at(3) }, [p]).allow, false);
-    assert.equal(evaluate(principal('doctor', 'TREAT'), { permission: 'patient:read', now: at(12) }, [p]).allow, true);
+    assert.equal(
+      evaluate(principal('doctor', 'TREAT'), { permission: 'patient:read', now: at(23) }, [p])
+        .allow,
+      false,
+    );
+    assert.equal(
+      evaluate(principal('doctor', 'TREAT'), { permission: 'patient:read', now: at(3) }, [p]).allow,
+      false,
+    );
+    assert.equal(
+      evaluate(principal('doctor', 'TREAT'), { permission: 'patient:read', now: at(12) }, [p])
+        .allow,
+      true,
+    );
   });
 
   test('invalid documents are rejected with every problem named', () => {
-    assert.throws(() => validatePolicyDocument({ effect: 'maybe', actions: [] }), /effect.*actions/s);
-    assert.throws(() => validatePolicyDocument({ effect: 'allow', actions: ['patient:read'], extra: 1 }), /\/extra is not a known property/);
-    assert.throws(() => validatePolicyDocument({ effect: 'deny', actions: ['patient:read'], fields: ['ssn'] }), /no meaning on a deny/);
-    assert.throws(() => validatePolicyDocument({ effect: 'limit', actions: ['patient:read'] }), /required on a limit/);
-    assert.throws(() => validatePolicyDocument({ effect: 'allow', actions: ['patient:read'], purposes: ['FUN'] }), /not a known purpose/);
+    assert.throws(
+      () => validatePolicyDocument({ effect: 'maybe', actions: [] }),
+      /effect.*actions/s,
+    );
+    assert.throws(
+      () => validatePolicyDocument({ effect: 'allow', actions: ['patient:read'], extra: 1 }),
+      /\/extra is not a known property/,
+    );
+    assert.throws(
+      () => validatePolicyDocument({ effect: 'deny', actions: ['patient:read'], fields: ['ssn'] }),
+      /no meaning on a deny/,
+    );
+    assert.throws(
+      () => validatePolicyDocument({ effect: 'limit', actions: ['patient:read'] }),
+      /required on a limit/,
+    );
+    assert.throws(
+      () =>
+        validatePolicyDocument({ effect: 'allow', actions: ['patient:read'], purposes: ['FUN'] }),
+      /not a known purpose/,
+    );
     assert.throws(() => validatePolicyDocument([]), /JSON object/);
   });
 
@@ -160,35 +276,67 @@ describe('MFA, break-glass and agents', () => {
     assert.equal(evaluate(admin, { permission: 'user:create' }, []).reason, 'mfa_required');
     assert.equal(evaluate(admin, { permission: 'self:mfa_enroll' }, []).allow, true);
     const restricted = principal('doctor', 'TREAT', { restricted: 'mfa_enrollment' });
-    assert.equal(evaluate(restricted, { permission: 'patient:read' }, []).reason, 'mfa_enrollment_required');
-    assert.equal(evaluate(restricted, { permission: 'self:sessions' }, []).reason, 'mfa_enrollment_required');
+    assert.equal(
+      evaluate(restricted, { permission: 'patient:read' }, []).reason,
+      'mfa_enrollment_required',
+    );
+    assert.equal(
+      evaluate(restricted, { permission: 'self:sessions' }, []).reason,
+      'mfa_enrollment_required',
+    );
   });
 
   test('break-glass opens clinical reads for ETREAT, over deny policies, until it expires', () => {
     const p = policy('deny-all-reads', { effect: 'deny', actions: ['patient:*'] });
     const now = new Date('2026-11-22T10:00:00Z');
-    const active = principal('nurse', 'ETREAT', { breakGlassUntil: new Date('2026-11-22T10:30:00Z') });
+    const active = principal('nurse', 'ETREAT', {
+      breakGlassUntil: new Date('2026-11-22T10:30:00Z'),
+    });
     const d = evaluate(active, { permission: 'patient:read', now }, [p]);
     assert.deepEqual([d.allow, d.breakGlass, d.reason], [true, true, 'break_glass']);
     assert.ok(d.fields.length > 0);
-    assert.equal(evaluate(active, { permission: 'patient:update', now }, [p]).allow, false, 'break-glass is read-only');
-    const expired = principal('nurse', 'ETREAT', { breakGlassUntil: new Date('2026-11-22T09:59:59Z') });
-    assert.equal(evaluate(expired, { permission: 'patient:read', now }, []).reason, 'break_glass_required');
-    const notClinical = principal('reviewer', 'ETREAT', { breakGlassUntil: new Date('2026-11-22T10:30:00Z') });
+    assert.equal(
+      evaluate(active, { permission: 'patient:update', now }, [p]).allow,
+      false,
+      'break-glass is read-only',
+    );
+    const expired = principal('nurse', 'ETREAT', {
+      breakGlassUntil: new Date('2026-11-22T09:59:59Z'),
+    });
+    assert.equal(
+      evaluate(expired, { permission: 'patient:read', now }, []).reason,
+      'break_glass_required',
+    );
+    const notClinical = principal('reviewer', 'ETREAT', {
+      breakGlassUntil: new Date('2026-11-22T10:30:00Z'),
+    });
     assert.equal(evaluate(notClinical, { permission: 'patient:read', now }, []).allow, false);
   });
 
   test('API-key callers cannot use self-service routes', () => {
-    const agent = principal('nurse', 'TREAT', { sessionId: undefined, apiKeyId: 'k', actorType: 'agent', principalType: 'agent' });
+    const agent = principal('nurse', 'TREAT', {
+      sessionId: undefined,
+      apiKeyId: 'k',
+      actorType: 'agent',
+      principalType: 'agent',
+    });
     assert.equal(evaluate(agent, { permission: 'self:sessions' }, []).reason, 'not_for_api_keys');
   });
 
   test('property: no purpose outside the baseline or an allow policy reaches PHI', () => {
     fc.assert(
-      fc.property(fc.constantFrom(...Object.keys(rolePermissions)), fc.constantFrom(...purposeCodes), (role, purpose) => {
-        const d = evaluate(principal(role, purpose), { permission: 'patient:read' }, []);
-        if (d.allow) assert.ok(['TREAT', 'CAREMGT', 'HPAYMT', 'COVAUTH', 'PATRQT'].includes(purpose), `${role} ${purpose}`);
-      }),
+      fc.property(
+        fc.constantFrom(...Object.keys(rolePermissions)),
+        fc.constantFrom(...purposeCodes),
+        (role, purpose) => {
+          const d = evaluate(principal(role, purpose), { permission: 'patient:read' }, []);
+          if (d.allow)
+            assert.ok(
+              ['TREAT', 'CAREMGT', 'HPAYMT', 'COVAUTH', 'PATRQT'].includes(purpose),
+              `${role} ${purpose}`,
+            );
+        },
+      ),
     );
   });
 });

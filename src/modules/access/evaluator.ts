@@ -1,6 +1,12 @@
 import type { PolicyDocument } from './policy-document.ts';
 import { mfaRequiredFor, type Principal } from './principal.ts';
-import { baselineFields, baselinePurposes, phiResources, type PatientPhiField, type PurposeCode } from './purposes.ts';
+import {
+  baselineFields,
+  baselinePurposes,
+  phiResources,
+  type PatientPhiField,
+  type PurposeCode,
+} from './purposes.ts';
 
 /** What a route asks the evaluator. */
 export interface AccessRequest {
@@ -55,7 +61,9 @@ export function compilePolicy(name: string, doc: PolicyDocument): CompiledPolicy
   const purposes = doc.purposes ? new Set(doc.purposes) : undefined;
   const roles = doc.actor?.roles ? new Set(doc.actor.roles) : undefined;
   const types = doc.actor?.principalTypes ? new Set<string>(doc.actor.principalTypes) : undefined;
-  const users = doc.actor?.userIds ? new Set(doc.actor.userIds.map((u) => u.toLowerCase())) : undefined;
+  const users = doc.actor?.userIds
+    ? new Set(doc.actor.userIds.map((u) => u.toLowerCase()))
+    : undefined;
   const careTeam = doc.resource?.careTeam;
   const hours = doc.time?.utcHours;
   return {
@@ -77,7 +85,10 @@ export function compilePolicy(name: string, doc: PolicyDocument): CompiledPolicy
       }
       if (hours) {
         const h = now.getUTCHours();
-        const inside = hours.from <= hours.to ? h >= hours.from && h < hours.to : h >= hours.from || h < hours.to;
+        const inside =
+          hours.from <= hours.to
+            ? h >= hours.from && h < hours.to
+            : h >= hours.from || h < hours.to;
         if (!inside) return false;
       }
       return true;
@@ -91,25 +102,45 @@ export function compilePolicy(name: string, doc: PolicyDocument): CompiledPolicy
  * purpose baseline (widened by allow policies), then minimum-necessary fields (widened by
  * allow, narrowed by limit policies). RLS enforces tenancy underneath, whatever this says.
  */
-export function evaluate(p: Principal, r: AccessRequest, policies: readonly CompiledPolicy[]): Decision {
+export function evaluate(
+  p: Principal,
+  r: AccessRequest,
+  policies: readonly CompiledPolicy[],
+): Decision {
   const now = r.now ?? new Date();
   // What a session that still owes MFA may do: enroll, see who it is, leave.
-  const selfMfa = r.permission.startsWith('self:mfa') || r.permission === 'self:me' || r.permission === 'self:logout';
+  const selfMfa =
+    r.permission.startsWith('self:mfa') ||
+    r.permission === 'self:me' ||
+    r.permission === 'self:logout';
   if (p.restricted === 'mfa_enrollment' && !selfMfa) return deny('mfa_enrollment_required');
   if (p.sessionId && mfaRequiredFor(p) && !p.mfaVerified && !selfMfa) return deny('mfa_required');
   if (r.permission.startsWith('self:')) {
-    return p.sessionId ? { allow: true, reason: 'self_service', fields: [], breakGlass: false, policies: [] } : deny('not_for_api_keys');
+    return p.sessionId
+      ? { allow: true, reason: 'self_service', fields: [], breakGlass: false, policies: [] }
+      : deny('not_for_api_keys');
   }
   const resource = r.permission.split(':')[0] ?? '';
   const phi = phiResources.has(resource);
   const purpose = p.purpose;
   if (phi && !purpose) return deny('purpose_required');
-  const breakGlassActive = purpose === 'ETREAT' && p.breakGlassUntil !== null && p.breakGlassUntil > now;
+  const breakGlassActive =
+    purpose === 'ETREAT' && p.breakGlassUntil !== null && p.breakGlassUntil > now;
   if (purpose === 'ETREAT' && !breakGlassActive) return deny('break_glass_required');
-  if (breakGlassActive && breakGlassPermissions.has(r.permission) && p.permissions.has('break_glass:invoke')) {
+  if (
+    breakGlassActive &&
+    breakGlassPermissions.has(r.permission) &&
+    p.permissions.has('break_glass:invoke')
+  ) {
     // Break-glass overrides the organization's deny policies by design; it is audited,
     // alerted and reviewed instead.
-    return { allow: true, reason: 'break_glass', fields: fieldsFor(p, 'ETREAT', []), breakGlass: true, policies: [] };
+    return {
+      allow: true,
+      reason: 'break_glass',
+      fields: fieldsFor(p, 'ETREAT', []),
+      breakGlass: true,
+      policies: [],
+    };
   }
   // ETREAT is only ever the break-glass path above: emergency reads by those allowed to invoke it.
   if (purpose === 'ETREAT') return deny('break_glass_required');
@@ -117,9 +148,18 @@ export function evaluate(p: Principal, r: AccessRequest, policies: readonly Comp
 
   const matching = policies.filter((x) => x.matches(p, r, purpose, now));
   const denied = matching.filter((x) => x.effect === 'deny');
-  if (denied.length > 0) return deny('policy_denied', denied.map((x) => x.name));
+  if (denied.length > 0)
+    return deny(
+      'policy_denied',
+      denied.map((x) => x.name),
+    );
   const allows = matching.filter((x) => x.effect === 'allow');
-  if (phi && purpose && !(baselinePurposes[resource] ?? []).includes(purpose) && allows.length === 0) {
+  if (
+    phi &&
+    purpose &&
+    !(baselinePurposes[resource] ?? []).includes(purpose) &&
+    allows.length === 0
+  ) {
     return deny('purpose_not_permitted');
   }
   const limits = matching.filter((x) => x.effect === 'limit');
@@ -134,7 +174,11 @@ export function evaluate(p: Principal, r: AccessRequest, policies: readonly Comp
   };
 }
 
-function fieldsFor(p: Principal, purpose: PurposeCode | undefined, allows: readonly CompiledPolicy[]): PatientPhiField[] {
+function fieldsFor(
+  p: Principal,
+  purpose: PurposeCode | undefined,
+  allows: readonly CompiledPolicy[],
+): PatientPhiField[] {
   const out = new Set<PatientPhiField>();
   if (purpose) {
     for (const role of p.roles) for (const f of baselineFields[role]?.[purpose] ?? []) out.add(f);

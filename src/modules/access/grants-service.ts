@@ -32,7 +32,16 @@ export interface GrantInput {
   readonly justificationId: string;
 }
 
-const grantablePermissions = new Set(['patient:read', 'case:read', 'diagnosis:read', 'image:read', 'treatment_plan:read', 'policy_record:read', 'prior_auth:read', 'claim:read']);
+const grantablePermissions = new Set([
+  'patient:read',
+  'case:read',
+  'diagnosis:read',
+  'image:read',
+  'treatment_plan:read',
+  'policy_record:read',
+  'prior_auth:read',
+  'claim:read',
+]);
 
 /**
  * Grants another organization access to one of this organization's patients. Grants are
@@ -40,35 +49,74 @@ const grantablePermissions = new Set(['patient:read', 'case:read', 'diagnosis:re
  * `ward.grant_allows()`, the evaluator through the grantee's own role permissions.
  */
 export async function createGrant(tx: Tx, p: Principal, input: GrantInput): Promise<GrantView> {
-  if (!isUuid(input.granteeOrganizationId) || !isUuid(input.patientId) || !isUuid(input.justificationId)) {
-    throw new WardError('validation_failed', 'Organization, patient and justification ids must be UUIDs');
+  if (
+    !isUuid(input.granteeOrganizationId) ||
+    !isUuid(input.patientId) ||
+    !isUuid(input.justificationId)
+  ) {
+    throw new WardError(
+      'validation_failed',
+      'Organization, patient and justification ids must be UUIDs',
+    );
   }
-  if (input.granteeOrganizationId === p.orgId) throw new WardError('validation_failed', 'An organization does not grant to itself');
+  if (input.granteeOrganizationId === p.orgId)
+    throw new WardError('validation_failed', 'An organization does not grant to itself');
   const bad = input.permissions.filter((x) => !grantablePermissions.has(x));
-  if (bad.length > 0 || input.permissions.length === 0) throw new WardError('validation_failed', `Not grantable: ${bad.join(', ') || '(none given)'}`);
+  if (bad.length > 0 || input.permissions.length === 0)
+    throw new WardError('validation_failed', `Not grantable: ${bad.join(', ') || '(none given)'}`);
   const purposes = input.purposes.map((x) => parsePurpose(x));
   if (purposes.length === 0 || purposes.some((x) => x === undefined || x === 'ETREAT')) {
-    throw new WardError('validation_failed', 'purposes must be known purpose-of-use codes (not ETREAT)');
+    throw new WardError(
+      'validation_failed',
+      'purposes must be known purpose-of-use codes (not ETREAT)',
+    );
   }
   const from = input.validFrom ? new Date(input.validFrom) : new Date();
   const until = new Date(input.validUntil);
-  if (Number.isNaN(from.getTime()) || Number.isNaN(until.getTime()) || until <= from || until.getTime() - from.getTime() > 366 * 86_400_000) {
+  if (
+    Number.isNaN(from.getTime()) ||
+    Number.isNaN(until.getTime()) ||
+    until <= from ||
+    until.getTime() - from.getTime() > 366 * 86_400_000
+  ) {
     throw new WardError('validation_failed', 'validUntil must follow validFrom, within a year');
   }
   const r = await tx.query<GrantRow>(
     `insert into ward.access_grants (organization_id, grantee_organization_id, patient_id, permissions, purposes,
                                      valid_from, valid_until, justification_type, justification_id, created_by)
      values ($1, $2, $3, $4::text[], $5::text[], $6, $7, $8, $9, $10) returning ${grantColumns}`,
-    [p.orgId, input.granteeOrganizationId, input.patientId, [...new Set(input.permissions)], [...new Set(purposes)], from, until, input.justificationType, input.justificationId, p.userId],
+    [
+      p.orgId,
+      input.granteeOrganizationId,
+      input.patientId,
+      [...new Set(input.permissions)],
+      [...new Set(purposes)],
+      from,
+      until,
+      input.justificationType,
+      input.justificationId,
+      p.userId,
+    ],
   );
   const g = toView(r.rows[0] as GrantRow);
-  await record(tx, { action: 'C', eventType: 'access.grant.create', entityType: 'AccessGrant', entityId: g.id, patientId: g.patientId, metadata: { grantee: g.granteeOrganizationId, permissions: g.permissions } });
+  await record(tx, {
+    action: 'C',
+    eventType: 'access.grant.create',
+    entityType: 'AccessGrant',
+    entityId: g.id,
+    patientId: g.patientId,
+    metadata: { grantee: g.granteeOrganizationId, permissions: g.permissions },
+  });
   return g;
 }
 
 /** Grants this organization made, and grants made to it. */
 export async function listGrants(tx: Tx): Promise<GrantView[]> {
-  return (await tx.query<GrantRow>(`select ${grantColumns} from ward.access_grants order by created_at desc limit 500`)).rows.map(toView);
+  return (
+    await tx.query<GrantRow>(
+      `select ${grantColumns} from ward.access_grants order by created_at desc limit 500`,
+    )
+  ).rows.map(toView);
 }
 
 /** Revokes a grant this organization made. */
@@ -78,7 +126,12 @@ export async function revokeGrant(tx: Tx, p: Principal, id: string): Promise<voi
     [id, p.userId, p.orgId],
   );
   if (r.rowCount === 0) throw new WardError('not_found');
-  await record(tx, { action: 'U', eventType: 'access.grant.revoke', entityType: 'AccessGrant', entityId: id });
+  await record(tx, {
+    action: 'U',
+    eventType: 'access.grant.revoke',
+    entityType: 'AccessGrant',
+    entityId: id,
+  });
 }
 
 interface GrantRow {

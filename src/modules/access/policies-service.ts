@@ -37,23 +37,43 @@ const view = (r: Row): AccessPolicyView => ({
 
 /** Lists the organization's policies. */
 export async function listPolicies(tx: Tx): Promise<AccessPolicyView[]> {
-  return (await tx.query<Row>(`select ${columns} from ward.access_policies order by name`)).rows.map(view);
+  return (
+    await tx.query<Row>(`select ${columns} from ward.access_policies order by name`)
+  ).rows.map(view);
 }
 
 /** Creates a policy after validating its document. */
 export async function createPolicy(
   tx: Tx,
   p: Principal,
-  input: { name: string; description?: string | undefined; document: unknown; enabled?: boolean | undefined },
+  input: {
+    name: string;
+    description?: string | undefined;
+    document: unknown;
+    enabled?: boolean | undefined;
+  },
 ): Promise<AccessPolicyView> {
   const doc = validatePolicyDocument(input.document);
   const r = await tx.query<Row>(
     `insert into ward.access_policies (organization_id, name, description, document, enabled, created_by, updated_by)
      values ($1, $2, $3, $4::jsonb, $5, $6, $6) returning ${columns}`,
-    [p.orgId, input.name, input.description ?? '', JSON.stringify(doc), input.enabled ?? true, p.userId],
+    [
+      p.orgId,
+      input.name,
+      input.description ?? '',
+      JSON.stringify(doc),
+      input.enabled ?? true,
+      p.userId,
+    ],
   );
   const created = view(r.rows[0] as Row);
-  await record(tx, { action: 'C', eventType: 'access.policy.create', entityType: 'AccessPolicy', entityId: created.id, metadata: { name: created.name, effect: doc.effect } });
+  await record(tx, {
+    action: 'C',
+    eventType: 'access.policy.create',
+    entityType: 'AccessPolicy',
+    entityId: created.id,
+    metadata: { name: created.name, effect: doc.effect },
+  });
   return created;
 }
 
@@ -69,11 +89,22 @@ export async function updatePolicy(
     `update ward.access_policies set description = coalesce($2, description), document = coalesce($3::jsonb, document),
             enabled = coalesce($4, enabled), updated_by = $5
       where id = $1 returning ${columns}`,
-    [id, input.description ?? null, doc ? JSON.stringify(doc) : null, input.enabled ?? null, p.userId],
+    [
+      id,
+      input.description ?? null,
+      doc ? JSON.stringify(doc) : null,
+      input.enabled ?? null,
+      p.userId,
+    ],
   );
   const row = r.rows[0];
   if (!row) throw new WardError('not_found');
-  await record(tx, { action: 'U', eventType: 'access.policy.update', entityType: 'AccessPolicy', entityId: id });
+  await record(tx, {
+    action: 'U',
+    eventType: 'access.policy.update',
+    entityType: 'AccessPolicy',
+    entityId: id,
+  });
   return view(row);
 }
 
@@ -81,5 +112,10 @@ export async function updatePolicy(
 export async function deletePolicy(tx: Tx, id: string): Promise<void> {
   const r = await tx.query('delete from ward.access_policies where id = $1', [id]);
   if (r.rowCount === 0) throw new WardError('not_found');
-  await record(tx, { action: 'D', eventType: 'access.policy.delete', entityType: 'AccessPolicy', entityId: id });
+  await record(tx, {
+    action: 'D',
+    eventType: 'access.policy.delete',
+    entityType: 'AccessPolicy',
+    entityId: id,
+  });
 }

@@ -37,14 +37,24 @@ type Problems = string[];
 /** Validates an untrusted document; throws `validation_failed` listing every problem. */
 export function validatePolicyDocument(input: unknown): PolicyDocument {
   const problems: Problems = [];
-  if (!isObject(input)) throw new WardError('validation_failed', 'The policy document must be a JSON object');
-  only(input, ['effect', 'actions', 'purposes', 'actor', 'resource', 'time', 'fields'], '', problems);
-  if (!['allow', 'deny', 'limit'].includes(input['effect'] as string)) problems.push('/effect must be allow, deny or limit');
+  if (!isObject(input))
+    throw new WardError('validation_failed', 'The policy document must be a JSON object');
+  only(
+    input,
+    ['effect', 'actions', 'purposes', 'actor', 'resource', 'time', 'fields'],
+    '',
+    problems,
+  );
+  if (!['allow', 'deny', 'limit'].includes(input['effect'] as string))
+    problems.push('/effect must be allow, deny or limit');
   const actions = stringList(input['actions'], '/actions', problems, 1);
-  for (const a of actions) if (!/^[a-z][a-z_]*:([a-z][a-z_]*|\*)$/.test(a)) problems.push(`/actions: "${a}" is not resource:action or resource:*`);
+  for (const a of actions)
+    if (!/^[a-z][a-z_]*:([a-z][a-z_]*|\*)$/.test(a))
+      problems.push(`/actions: "${a}" is not resource:action or resource:*`);
   if (input['purposes'] !== undefined) {
     for (const p of stringList(input['purposes'], '/purposes', problems, 1)) {
-      if (!(purposeCodes as readonly string[]).includes(p)) problems.push(`/purposes: "${p}" is not a known purpose of use`);
+      if (!(purposeCodes as readonly string[]).includes(p))
+        problems.push(`/purposes: "${p}" is not a known purpose of use`);
     }
   }
   const actor = input['actor'];
@@ -55,7 +65,8 @@ export function validatePolicyDocument(input: unknown): PolicyDocument {
       if (actor['roles'] !== undefined) stringList(actor['roles'], '/actor/roles', problems, 1);
       if (actor['principalTypes'] !== undefined) {
         for (const t of stringList(actor['principalTypes'], '/actor/principalTypes', problems, 1)) {
-          if (!['human', 'service', 'agent'].includes(t)) problems.push(`/actor/principalTypes: "${t}" is not human, service or agent`);
+          if (!['human', 'service', 'agent'].includes(t))
+            problems.push(`/actor/principalTypes: "${t}" is not human, service or agent`);
         }
       }
       if (actor['userIds'] !== undefined) {
@@ -70,31 +81,39 @@ export function validatePolicyDocument(input: unknown): PolicyDocument {
     if (!isObject(resource)) problems.push('/resource must be an object');
     else {
       only(resource, ['careTeam'], '/resource', problems);
-      if (!['member', 'non-member'].includes(resource['careTeam'] as string)) problems.push('/resource/careTeam must be member or non-member');
+      if (!['member', 'non-member'].includes(resource['careTeam'] as string))
+        problems.push('/resource/careTeam must be member or non-member');
     }
   }
   const time = input['time'];
   if (time !== undefined) {
     const hours = isObject(time) ? time['utcHours'] : undefined;
-    if (!isObject(time) || !isObject(hours)) problems.push('/time must be { "utcHours": { "from": h, "to": h } }');
+    if (!isObject(time) || !isObject(hours))
+      problems.push('/time must be { "utcHours": { "from": h, "to": h } }');
     else {
       only(time, ['utcHours'], '/time', problems);
       only(hours, ['from', 'to'], '/time/utcHours', problems);
       for (const k of ['from', 'to']) {
         const v = hours[k];
-        if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 24) problems.push(`/time/utcHours/${k} must be an hour 0–24`);
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 24)
+          problems.push(`/time/utcHours/${k} must be an hour 0–24`);
       }
     }
   }
   if (input['fields'] !== undefined) {
     if (input['effect'] === 'deny') problems.push('/fields has no meaning on a deny policy');
     for (const f of stringList(input['fields'], '/fields', problems, 0)) {
-      if (!(patientPhiFields as readonly string[]).includes(f)) problems.push(`/fields: "${f}" is not a patient PHI field`);
+      if (!(patientPhiFields as readonly string[]).includes(f))
+        problems.push(`/fields: "${f}" is not a patient PHI field`);
     }
   } else if (input['effect'] === 'limit') {
     problems.push('/fields is required on a limit policy');
   }
-  if (problems.length > 0) throw new WardError('validation_failed', `Invalid policy document: ${problems.slice(0, 10).join('; ')}`);
+  if (problems.length > 0)
+    throw new WardError(
+      'validation_failed',
+      `Invalid policy document: ${problems.slice(0, 10).join('; ')}`,
+    );
   return input as unknown as PolicyDocument;
 }
 
@@ -103,11 +122,17 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 function only(o: Record<string, unknown>, keys: string[], path: string, problems: Problems): void {
-  for (const k of Object.keys(o)) if (!keys.includes(k)) problems.push(`${path}/${k} is not a known property`);
+  for (const k of Object.keys(o))
+    if (!keys.includes(k)) problems.push(`${path}/${k} is not a known property`);
 }
 
 function stringList(v: unknown, path: string, problems: Problems, min: number): string[] {
-  if (!Array.isArray(v) || v.length < min || v.length > 100 || !v.every((x) => typeof x === 'string' && x.length <= 100)) {
+  if (
+    !Array.isArray(v) ||
+    v.length < min ||
+    v.length > 100 ||
+    !v.every((x) => typeof x === 'string' && x.length <= 100)
+  ) {
     problems.push(`${path} must be a list of ${min}–100 short strings`);
     return [];
   }

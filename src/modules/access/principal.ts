@@ -47,11 +47,16 @@ export function readSettings(raw: unknown): OrganizationSettings {
   const o = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
   const int = (k: keyof OrganizationSettings, min: number, max: number): number => {
     const v = o[k];
-    return typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max ? v : (defaultSettings[k] as number);
+    return typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max
+      ? v
+      : (defaultSettings[k] as number);
   };
   const roles = o['mfaRequiredRoles'];
   return {
-    mfaRequiredRoles: Array.isArray(roles) && roles.every((r) => typeof r === 'string') ? (roles as string[]) : defaultSettings.mfaRequiredRoles,
+    mfaRequiredRoles:
+      Array.isArray(roles) && roles.every((r) => typeof r === 'string')
+        ? roles
+        : defaultSettings.mfaRequiredRoles,
     sessionIdleMinutes: int('sessionIdleMinutes', 1, 24 * 60),
     sessionAbsoluteMinutes: int('sessionAbsoluteMinutes', 5, 30 * 24 * 60),
     lockoutThreshold: int('lockoutThreshold', 3, 100),
@@ -60,6 +65,10 @@ export function readSettings(raw: unknown): OrganizationSettings {
 }
 
 /** True when the organization requires MFA of any of the principal's roles. */
-export function mfaRequiredFor(p: Pick<Principal, 'roles' | 'settings' | 'principalType'>): boolean {
-  return p.principalType === 'human' && p.roles.some((r) => p.settings.mfaRequiredRoles.includes(r));
+export function mfaRequiredFor(
+  p: Pick<Principal, 'roles' | 'settings' | 'principalType'>,
+): boolean {
+  return (
+    p.principalType === 'human' && p.roles.some((r) => p.settings.mfaRequiredRoles.includes(r))
+  );
 }

@@ -76,7 +76,9 @@ const billing: readonly PatientPhiField[] = ['firstName', 'lastName', 'dateOfBir
  * each purpose. A role and purpose not listed sees no PHI fields. Organization policies can
  * narrow these (`limit`) or widen them for a purpose (`allow` with `fields`).
  */
-export const baselineFields: Readonly<Record<string, Partial<Record<PurposeCode, readonly PatientPhiField[]>>>> = {
+export const baselineFields: Readonly<
+  Record<string, Partial<Record<PurposeCode, readonly PatientPhiField[]>>>
+> = {
   doctor: { TREAT: all, ETREAT: all, CAREMGT: withoutSsn, PATRQT: all },
   nurse: { TREAT: withoutSsn, ETREAT: withoutSsn, CAREMGT: withoutSsn },
   reviewer: { HPAYMT: billing, COVAUTH: billing },

@@ -27,9 +27,9 @@ export interface RouteCall<B, P, Q> {
   readonly params: P;
   readonly query: Q;
   /** Re-evaluates with facts about the target (care team…); throws a 403 on deny. */
-  authorize(request: AccessRequest): Decision;
+  readonly authorize: (request: AccessRequest) => Decision;
   /** Records an audit event in this transaction, with the request's IP and user agent. */
-  audit(event: AuditEventInput): Promise<void>;
+  readonly audit: (event: AuditEventInput) => Promise<void>;
 }
 
 /** A route that requires a principal and a permission. */
@@ -157,12 +157,12 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
               body: req.body as B,
               params: req.params as P,
               query: req.query as Q,
-              authorize(r) {
+              authorize: (r) => {
                 const d = evaluate(principal, r, policies);
                 if (!d.allow) throw new Denied(d, principal);
                 return d;
               },
-              async audit(event) {
+              audit: async (event) => {
                 await record(tx, { ...client, ...event });
               },
             });

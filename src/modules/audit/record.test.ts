@@ -55,7 +55,7 @@ for (const engine of availableEngines()) {
         }),
       );
       const r = await t.db.withContext(ctx(), (tx) =>
-        tx.query<Record<string, unknown>>('select * from audit.events where id = $1', [id]),
+        tx.query('select * from audit.events where id = $1', [id]),
       );
       const e = r.rows[0]!;
       assert.equal(e['organization_id'], a.orgId);
@@ -117,9 +117,8 @@ for (const engine of availableEngines()) {
 
     test('every asSystem call writes a system.access event in its own transaction', async () => {
       const before = (await countFor('system.access')) ?? 0;
-      await t.db.asSystem(
-        { name: 'test.job', reason: 'testing the recorder' },
-        async () => undefined,
+      await t.db.asSystem({ name: 'test.job', reason: 'testing the recorder' }, () =>
+        Promise.resolve(undefined),
       );
       assert.equal(await countFor('system.access'), before + 1);
     });

@@ -30,13 +30,26 @@ export async function createApiKey(
   tx: Tx,
   d: AuthDeps,
   p: Principal,
-  input: { principalId: string; name: string; scopes: readonly string[]; expiresAt: string; totpCode?: string | undefined },
+  input: {
+    principalId: string;
+    name: string;
+    scopes: readonly string[];
+    expiresAt: string;
+    totpCode?: string | undefined;
+  },
 ): Promise<{ apiKey: string; key: ApiKeyView }> {
   await requireFreshCode(tx, d, p, input.totpCode);
   const expires = new Date(input.expiresAt);
   const now = Date.now();
-  if (Number.isNaN(expires.getTime()) || expires.getTime() <= now || expires.getTime() > now + maxLifetimeDays * 86_400_000) {
-    throw new WardError('validation_failed', `expiresAt must be in the future and within ${maxLifetimeDays} days`);
+  if (
+    Number.isNaN(expires.getTime()) ||
+    expires.getTime() <= now ||
+    expires.getTime() > now + maxLifetimeDays * 86_400_000
+  ) {
+    throw new WardError(
+      'validation_failed',
+      `expiresAt must be in the future and within ${maxLifetimeDays} days`,
+    );
   }
   const target = await tx.query<{ principal_type: string; permissions: string[] }>(
     `select u.principal_type,
@@ -48,32 +61,65 @@ export async function createApiKey(
   );
   const t = target.rows[0];
   if (!t) throw new WardError('not_found', 'The principal does not exist');
-  if (t.principal_type === 'human') throw new WardError('validation_failed', 'API keys are for service accounts and agents, not people');
+  if (t.principal_type === 'human')
+    throw new WardError(
+      'validation_failed',
+      'API keys are for service accounts and agents, not people',
+    );
   const held = new Set(t.permissions);
   const beyond = input.scopes.filter((s) => !held.has(s));
-  if (beyond.length > 0) throw new WardError('validation_failed', `The principal's roles do not hold: ${beyond.join(', ')}`);
+  if (beyond.length > 0)
+    throw new WardError(
+      'validation_failed',
+      `The principal's roles do not hold: ${beyond.join(', ')}`,
+    );
   const minted = mintToken('api_key', p.orgId, randomUUID());
   const r = await tx.query<KeyRow>(
     `insert into ward.api_keys (organization_id, id, principal_id, name, token_hash, scopes, expires_at, created_by)
      values ($1, $2, $3, $4, $5, $6::text[], $7, $8) returning ${keyColumns}`,
-    [p.orgId, minted.id, input.principalId, input.name.trim(), minted.hash, [...new Set(input.scopes)], expires, p.userId],
+    [
+      p.orgId,
+      minted.id,
+      input.principalId,
+      input.name.trim(),
+      minted.hash,
+      [...new Set(input.scopes)],
+      expires,
+      p.userId,
+    ],
   );
   const key = toView(r.rows[0] as KeyRow);
-  await record(tx, { action: 'C', eventType: 'auth.api_key.create', entityType: 'ApiKey', entityId: key.id, metadata: { principalId: key.principalId, scopes: key.scopes } });
+  await record(tx, {
+    action: 'C',
+    eventType: 'auth.api_key.create',
+    entityType: 'ApiKey',
+    entityId: key.id,
+    metadata: { principalId: key.principalId, scopes: key.scopes },
+  });
   return { apiKey: minted.token, key };
 }
 
 /** Lists the organization's API keys. */
 export async function listApiKeys(tx: Tx): Promise<ApiKeyView[]> {
-  const r = await tx.query<KeyRow>(`select ${keyColumns} from ward.api_keys order by created_at desc limit 500`);
+  const r = await tx.query<KeyRow>(
+    `select ${keyColumns} from ward.api_keys order by created_at desc limit 500`,
+  );
   return r.rows.map(toView);
 }
 
 /** Revokes a key at once. */
 export async function revokeApiKey(tx: Tx, id: string): Promise<void> {
-  const r = await tx.query('update ward.api_keys set revoked_at = now() where id = $1 and revoked_at is null', [id]);
+  const r = await tx.query(
+    'update ward.api_keys set revoked_at = now() where id = $1 and revoked_at is null',
+    [id],
+  );
   if (r.rowCount === 0) throw new WardError('not_found');
-  await record(tx, { action: 'E', eventType: 'auth.api_key.revoke', entityType: 'ApiKey', entityId: id });
+  await record(tx, {
+    action: 'E',
+    eventType: 'auth.api_key.revoke',
+    entityType: 'ApiKey',
+    entityId: id,
+  });
 }
 
 interface KeyRow {
@@ -86,7 +132,8 @@ interface KeyRow {
   last_used_at: Date | null;
   created_at: Date;
 }
-const keyColumns = 'id, principal_id, name, scopes, expires_at, revoked_at, last_used_at, created_at';
+const keyColumns =
+  'id, principal_id, name, scopes, expires_at, revoked_at, last_used_at, created_at';
 
 function toView(r: KeyRow): ApiKeyView {
   return {

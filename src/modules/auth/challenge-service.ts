@@ -13,17 +13,40 @@ const challengeMinutes = 5;
 const maxAttempts = 5;
 
 /** Creates the MFA challenge that a correct password earns (the `mfaToken`). */
-export async function createChallenge(d: AuthDeps, acct: LoginAccount, client: ClientInfo): Promise<{ token: string; expiresAt: string }> {
+export async function createChallenge(
+  d: AuthDeps,
+  acct: LoginAccount,
+  client: ClientInfo,
+): Promise<{ token: string; expiresAt: string }> {
   const minted = mintToken('mfa_challenge', acct.orgId, randomUUID());
   const expiresAt = new Date(nowMs(d) + challengeMinutes * 60_000);
-  await d.db.withContext({ orgId: acct.orgId, userId: acct.userId, actorType: 'user', requestId: client.requestId }, async (tx) => {
-    await tx.query(
-      `insert into ward.login_challenges (organization_id, id, user_id, token_hash, ip, user_agent, expires_at)
+  await d.db.withContext(
+    { orgId: acct.orgId, userId: acct.userId, actorType: 'user', requestId: client.requestId },
+    async (tx) => {
+      await tx.query(
+        `insert into ward.login_challenges (organization_id, id, user_id, token_hash, ip, user_agent, expires_at)
        values ($1, $2, $3, $4, $5::inet, $6, $7)`,
-      [acct.orgId, minted.id, acct.userId, minted.hash, client.ip ?? null, client.userAgent?.slice(0, 512) ?? null, expiresAt],
-    );
-    await record(tx, { action: 'E', eventType: 'auth.login.password_ok', actorType: 'user', actorId: acct.userId, ip: client.ip, userAgent: client.userAgent, metadata: { mfaRequired: true } });
-  });
+        [
+          acct.orgId,
+          minted.id,
+          acct.userId,
+          minted.hash,
+          client.ip ?? null,
+          client.userAgent?.slice(0, 512) ?? null,
+          expiresAt,
+        ],
+      );
+      await record(tx, {
+        action: 'E',
+        eventType: 'auth.login.password_ok',
+        actorType: 'user',
+        actorId: acct.userId,
+        ip: client.ip,
+        userAgent: client.userAgent,
+        metadata: { mfaRequired: true },
+      });
+    },
+  );
   return { token: minted.token, expiresAt: expiresAt.toISOString() };
 }
 
@@ -41,7 +64,14 @@ export async function completeChallenge(
   const ctx = { orgId: parsed.orgId, actorType: 'user' as const, requestId: client.requestId };
   let failure: { reason: string; userId?: string } | undefined;
   const session = await d.db.withContext(ctx, async (tx) => {
-    const r = await tx.query<{ user_id: string; token_hash: Buffer; attempts: number; expires_at: Date; consumed_at: Date | null; settings: unknown }>(
+    const r = await tx.query<{
+      user_id: string;
+      token_hash: Buffer;
+      attempts: number;
+      expires_at: Date;
+      consumed_at: Date | null;
+      settings: unknown;
+    }>(
       `select c.user_id, c.token_hash, c.attempts, c.expires_at, c.consumed_at, o.settings
          from ward.login_challenges c join ward.organizations o on o.id = c.organization_id
         where c.id = $1 for update of c`,
@@ -59,21 +89,32 @@ export async function completeChallenge(
     let method: 'password+totp' | 'password+recovery' | undefined;
     if (input.code !== undefined) {
       const factor = await findTotpFactor(tx, d.codec, parsed.orgId, ch.user_id);
-      const step = factor?.confirmed ? verifyTotp(factor.secret, input.code, nowMs(d), factor.lastUsedStep) : undefined;
+      const step = factor?.confirmed
+        ? verifyTotp(factor.secret, input.code, nowMs(d), factor.lastUsedStep)
+        : undefined;
       factor?.secret.fill(0);
       if (factor && step !== undefined) {
         await useTotpStep(tx, factor.id, step);
         method = 'password+totp';
       }
     } else if (input.recoveryCode !== undefined) {
-      if (await consumeRecoveryCode(tx, ch.user_id, hashSecret(normalizeRecoveryCode(input.recoveryCode)))) method = 'password+recovery';
+      if (
+        await consumeRecoveryCode(
+          tx,
+          ch.user_id,
+          hashSecret(normalizeRecoveryCode(input.recoveryCode)),
+        )
+      )
+        method = 'password+recovery';
     }
     if (!method) {
       // Count the attempt in a transaction that commits even though this one fails.
       failure = { reason: 'bad_second_factor', userId: ch.user_id };
       return undefined;
     }
-    await tx.query('update ward.login_challenges set consumed_at = now() where id = $1', [parsed.id]);
+    await tx.query('update ward.login_challenges set consumed_at = now() where id = $1', [
+      parsed.id,
+    ]);
     const issued = await openSession(tx, d, {
       orgId: parsed.orgId,
       userId: ch.user_id,
@@ -83,13 +124,28 @@ export async function completeChallenge(
       authMethod: method,
       settings: readSettings(ch.settings),
     });
-    await record(tx, { action: 'E', eventType: 'auth.login', outcome: '0', entityType: 'Session', entityId: issued.sessionId, actorType: 'user', actorId: ch.user_id, ip: client.ip, userAgent: client.userAgent, metadata: { method } });
+    await record(tx, {
+      action: 'E',
+      eventType: 'auth.login',
+      outcome: '0',
+      entityType: 'Session',
+      entityId: issued.sessionId,
+      actorType: 'user',
+      actorId: ch.user_id,
+      ip: client.ip,
+      userAgent: client.userAgent,
+      metadata: { method },
+    });
     return issued;
   });
   if (session) return session;
   const f = failure ?? { reason: 'unknown_challenge' };
   if (f.userId) {
-    await d.db.withContext(ctx, (tx) => tx.query('update ward.login_challenges set attempts = attempts + 1 where id = $1', [parsed.id]));
+    await d.db.withContext(ctx, (tx) =>
+      tx.query('update ward.login_challenges set attempts = attempts + 1 where id = $1', [
+        parsed.id,
+      ]),
+    );
   }
   await recordDetached(d.db, f.userId ? ctx : undefined, {
     action: 'E',

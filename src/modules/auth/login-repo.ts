@@ -19,7 +19,10 @@ export interface LoginAccount {
  * Finds the account for an email across organizations. Runs in an `asSystem` transaction:
  * before the user is found there is no tenant to scope the search to.
  */
-export async function findLoginAccount(q: Queryable, email: string): Promise<LoginAccount | undefined> {
+export async function findLoginAccount(
+  q: Queryable,
+  email: string,
+): Promise<LoginAccount | undefined> {
   const r = await q.query<{
     organization_id: string;
     id: string;
@@ -62,7 +65,12 @@ export async function findLoginAccount(q: Queryable, email: string): Promise<Log
 }
 
 /** Records a successful login on the user row and clears its failure counters. */
-export async function noteLoginSuccess(q: Queryable, userId: string, ip: string | undefined, newHash?: string): Promise<void> {
+export async function noteLoginSuccess(
+  q: Queryable,
+  userId: string,
+  ip: string | undefined,
+  newHash?: string,
+): Promise<void> {
   await q.query(
     `update ward.users set failed_login_attempts = 0, locked_until = null, last_login_at = now(),
             last_login_ip = $2::inet,
@@ -74,6 +82,14 @@ export async function noteLoginSuccess(q: Queryable, userId: string, ip: string 
 }
 
 /** Mirrors the throttle's account state onto the user row, for administrators to see. */
-export async function noteLoginFailure(q: Queryable, userId: string, failures: number, lockedUntil: Date | null): Promise<void> {
-  await q.query('update ward.users set failed_login_attempts = $2, locked_until = $3 where id = $1', [userId, failures, lockedUntil]);
+export async function noteLoginFailure(
+  q: Queryable,
+  userId: string,
+  failures: number,
+  lockedUntil: Date | null,
+): Promise<void> {
+  await q.query(
+    'update ward.users set failed_login_attempts = $2, locked_until = $3 where id = $1',
+    [userId, failures, lockedUntil],
+  );
 }

@@ -3,9 +3,19 @@ import { WardError } from '../../platform/errors.ts';
 import { record, recordDetached } from '../audit/record.ts';
 import { mfaRequiredFor, readSettings, type OrganizationSettings } from '../access/principal.ts';
 import { nowMs, type AuthDeps, type ClientInfo } from './deps.ts';
-import { findLoginAccount, noteLoginFailure, noteLoginSuccess, type LoginAccount } from './login-repo.ts';
+import {
+  findLoginAccount,
+  noteLoginFailure,
+  noteLoginSuccess,
+  type LoginAccount,
+} from './login-repo.ts';
 import { findTotpFactor, useTotpStep } from './mfa-repo.ts';
-import { isBcryptHash, rehashPassword, verifyAgainstDummy, verifyStoredPassword } from './passwords.ts';
+import {
+  isBcryptHash,
+  rehashPassword,
+  verifyAgainstDummy,
+  verifyStoredPassword,
+} from './passwords.ts';
 import { createChallenge } from './challenge-service.ts';
 import { openSession, type IssuedSession } from './session-service.ts';
 import { clearThrottle, countFailure, readThrottle } from './throttle-repo.ts';
@@ -22,7 +32,8 @@ const ipWindowMinutes = 15;
 const ipBlockMinutes = 15;
 const accountWindowMinutes = 15;
 
-const keyFor = (kind: 'ip' | 'acct', value: string) => createHash('sha256').update(`${kind}:${value}`).digest();
+const keyFor = (kind: 'ip' | 'acct', value: string) =>
+  createHash('sha256').update(`${kind}:${value}`).digest();
 
 /**
  * Password login (and, when `totpCode` is given, both factors at once). Every failure looks
@@ -40,18 +51,26 @@ export async function login(
   const acctKey = keyFor('acct', email);
   const { account, throttle } = await d.db.asSystem(
     { name: 'auth.login', reason: 'a login has no tenant until its account is found' },
-    async (tx) => ({ account: await findLoginAccount(tx, email), throttle: await readThrottle(tx, [ipKey, acctKey]) }),
+    async (tx) => ({
+      account: await findLoginAccount(tx, email),
+      throttle: await readThrottle(tx, [ipKey, acctKey]),
+    }),
   );
   const now = new Date(nowMs(d));
   const ipBlocked = throttle.get(ipKey.toString('hex'))?.blockedUntil;
   if (ipBlocked && ipBlocked > now) {
     await audit(d, account, client, 'ip_throttled', email);
-    throw new WardError('rate_limited', 'Too many failed logins from this address; try again later');
+    throw new WardError(
+      'rate_limited',
+      'Too many failed logins from this address; try again later',
+    );
   }
   const settings = readSettings(account?.settings);
   const acctBlocked = throttle.get(acctKey.toString('hex'))?.blockedUntil;
   const stored = account?.passwordHash ?? null;
-  const passwordOk = stored ? await verifyStoredPassword(stored, input.password) : await verifyAgainstDummy(input.password);
+  const passwordOk = stored
+    ? await verifyStoredPassword(stored, input.password)
+    : await verifyAgainstDummy(input.password);
 
   let reason: string | undefined;
   if (acctBlocked && acctBlocked > now) reason = 'account_locked';
@@ -66,31 +85,40 @@ export async function login(
   const acct = account as LoginAccount;
 
   if (acct.mfaConfirmed && input.totpCode === undefined) {
-    await d.db.asSystem({ name: 'auth.login-reset', reason: 'clear the account throttle after a correct password' }, (tx) =>
-      clearThrottle(tx, acctKey),
+    await d.db.asSystem(
+      { name: 'auth.login-reset', reason: 'clear the account throttle after a correct password' },
+      (tx) => clearThrottle(tx, acctKey),
     );
     const challenge = await createChallenge(d, acct, client);
     return { mfaRequired: true, mfaToken: challenge.token, expiresAt: challenge.expiresAt };
   }
 
-  const ctx = { orgId: acct.orgId, userId: acct.userId, actorType: 'user' as const, requestId: client.requestId };
-  let codeOk = true;
+  const ctx = {
+    orgId: acct.orgId,
+    userId: acct.userId,
+    actorType: 'user' as const,
+    requestId: client.requestId,
+  };
   const result = await d.db.withContext(ctx, async (tx) => {
     let method: 'password' | 'password+totp' = 'password';
     if (acct.mfaConfirmed) {
       const factor = await findTotpFactor(tx, d.codec, acct.orgId, acct.userId);
-      const step = factor ? verifyTotp(factor.secret, input.totpCode ?? '', nowMs(d), factor.lastUsedStep) : undefined;
+      const step = factor
+        ? verifyTotp(factor.secret, input.totpCode ?? '', nowMs(d), factor.lastUsedStep)
+        : undefined;
       factor?.secret.fill(0);
-      if (!factor || step === undefined) {
-        codeOk = false;
-        return undefined;
-      }
+      // A wrong second factor: nothing is written, the caller counts a failure.
+      if (!factor || step === undefined) return undefined;
       await useTotpStep(tx, factor.id, step);
       method = 'password+totp';
     }
-    const upgraded = acct.passwordHash && isBcryptHash(acct.passwordHash) ? await rehashPassword(input.password) : undefined;
+    const upgraded =
+      acct.passwordHash && isBcryptHash(acct.passwordHash)
+        ? await rehashPassword(input.password)
+        : undefined;
     await noteLoginSuccess(tx, acct.userId, client.ip, upgraded);
-    const needsEnrollment = !acct.mfaConfirmed && mfaRequiredFor({ roles: acct.roles, settings, principalType: 'human' });
+    const needsEnrollment =
+      !acct.mfaConfirmed && mfaRequiredFor({ roles: acct.roles, settings, principalType: 'human' });
     const session = await openSession(tx, d, {
       orgId: acct.orgId,
       userId: acct.userId,
@@ -110,13 +138,18 @@ export async function login(
       actorId: acct.userId,
       ip: client.ip,
       userAgent: client.userAgent,
-      metadata: { method, passwordUpgraded: upgraded !== undefined, mfaEnrollmentRequired: needsEnrollment },
+      metadata: {
+        method,
+        passwordUpgraded: upgraded !== undefined,
+        mfaEnrollmentRequired: needsEnrollment,
+      },
     });
     return session;
   });
-  if (!codeOk || !result) return fail(d, acct, settings, client, 'bad_totp_code', email, ipKey, acctKey);
-  await d.db.asSystem({ name: 'auth.login-reset', reason: 'clear the account throttle after a successful login' }, (tx) =>
-    clearThrottle(tx, acctKey),
+  if (!result) return fail(d, acct, settings, client, 'bad_totp_code', email, ipKey, acctKey);
+  await d.db.asSystem(
+    { name: 'auth.login-reset', reason: 'clear the account throttle after a successful login' },
+    (tx) => clearThrottle(tx, acctKey),
   );
   return { ...result, mfaRequired: false };
 }
@@ -135,26 +168,50 @@ async function fail(
     { name: 'auth.login-throttle', reason: 'count a failed login against its address and account' },
     async (tx) => {
       await countFailure(tx, ipKey, ipThreshold, ipWindowMinutes, ipBlockMinutes);
-      const acct = await countFailure(tx, acctKey, settings.lockoutThreshold, accountWindowMinutes, settings.lockoutMinutes);
+      const acct = await countFailure(
+        tx,
+        acctKey,
+        settings.lockoutThreshold,
+        accountWindowMinutes,
+        settings.lockoutMinutes,
+      );
       if (account) await noteLoginFailure(tx, account.userId, acct.failures, acct.blockedUntil);
       return acct.failures === settings.lockoutThreshold ? acct.blockedUntil : null;
     },
   );
   await audit(d, account, client, reason, email);
   if (locked && account) {
-    await d.db.withContext({ orgId: account.orgId, actorType: 'system', requestId: client.requestId }, async (tx) => {
-      await tx.query(
-        `insert into ward.security_alerts (organization_id, kind, severity, subject_user_id, details)
+    await d.db.withContext(
+      { orgId: account.orgId, actorType: 'system', requestId: client.requestId },
+      async (tx) => {
+        await tx.query(
+          `insert into ward.security_alerts (organization_id, kind, severity, subject_user_id, details)
          values ($1, 'auth.account_locked', 'medium', $2, $3::jsonb)`,
-        [account.orgId, account.userId, JSON.stringify({ lockedUntil: locked.toISOString(), threshold: settings.lockoutThreshold })],
-      );
-    });
+          [
+            account.orgId,
+            account.userId,
+            JSON.stringify({
+              lockedUntil: locked.toISOString(),
+              threshold: settings.lockoutThreshold,
+            }),
+          ],
+        );
+      },
+    );
   }
   throw new WardError('login_failed');
 }
 
-async function audit(d: AuthDeps, account: LoginAccount | undefined, client: ClientInfo, reason: string, email: string): Promise<void> {
-  const ctx = account ? { orgId: account.orgId, actorType: 'user' as const, requestId: client.requestId } : undefined;
+async function audit(
+  d: AuthDeps,
+  account: LoginAccount | undefined,
+  client: ClientInfo,
+  reason: string,
+  email: string,
+): Promise<void> {
+  const ctx = account
+    ? { orgId: account.orgId, actorType: 'user' as const, requestId: client.requestId }
+    : undefined;
   await recordDetached(d.db, ctx, {
     action: 'E',
     eventType: 'auth.login',

@@ -15,15 +15,27 @@ export interface TotpFactor {
 }
 
 /** Reads and decrypts a user's TOTP factor. */
-export async function findTotpFactor(q: Queryable, codec: FieldCodec, orgId: string, userId: string): Promise<TotpFactor | undefined> {
-  const r = await q.query<{ id: string; secret_encrypted: Buffer; confirmed_at: Date | null; last_used_step: string | number | null }>(
+export async function findTotpFactor(
+  q: Queryable,
+  codec: FieldCodec,
+  orgId: string,
+  userId: string,
+): Promise<TotpFactor | undefined> {
+  const r = await q.query<{
+    id: string;
+    secret_encrypted: Buffer;
+    confirmed_at: Date | null;
+    last_used_step: string | number | null;
+  }>(
     `select id, secret_encrypted, confirmed_at, last_used_step from ward.mfa_factors
       where user_id = $1 and kind = 'totp' for update`,
     [userId],
   );
   const row = r.rows[0];
   if (!row) return undefined;
-  const secret = base32Decode(await codec.decrypt(q, { orgId, ...totpSecretPlace, rowId: row.id }, row.secret_encrypted));
+  const secret = base32Decode(
+    await codec.decrypt(q, { orgId, ...totpSecretPlace, rowId: row.id }, row.secret_encrypted),
+  );
   return {
     id: row.id,
     secret,
@@ -33,10 +45,23 @@ export async function findTotpFactor(q: Queryable, codec: FieldCodec, orgId: str
 }
 
 /** Stores a new, unconfirmed TOTP factor (replacing an unconfirmed one). */
-export async function insertTotpFactor(q: Queryable, codec: FieldCodec, orgId: string, userId: string, secret: Buffer): Promise<string> {
-  await q.query(`delete from ward.mfa_factors where user_id = $1 and kind = 'totp' and confirmed_at is null`, [userId]);
+export async function insertTotpFactor(
+  q: Queryable,
+  codec: FieldCodec,
+  orgId: string,
+  userId: string,
+  secret: Buffer,
+): Promise<string> {
+  await q.query(
+    `delete from ward.mfa_factors where user_id = $1 and kind = 'totp' and confirmed_at is null`,
+    [userId],
+  );
   const id = randomUUID();
-  const sealed = await codec.encrypt(q, { orgId, ...totpSecretPlace, rowId: id }, base32Encode(secret));
+  const sealed = await codec.encrypt(
+    q,
+    { orgId, ...totpSecretPlace, rowId: id },
+    base32Encode(secret),
+  );
   await q.query(
     `insert into ward.mfa_factors (organization_id, id, user_id, kind, secret_encrypted) values ($1, $2, $3, 'totp', $4)`,
     [orgId, id, userId, sealed],
@@ -59,7 +84,12 @@ export async function deleteMfa(q: Queryable, userId: string): Promise<void> {
 }
 
 /** Replaces a user's recovery codes with new hashes. */
-export async function replaceRecoveryCodes(q: Queryable, orgId: string, userId: string, hashes: readonly Buffer[]): Promise<void> {
+export async function replaceRecoveryCodes(
+  q: Queryable,
+  orgId: string,
+  userId: string,
+  hashes: readonly Buffer[],
+): Promise<void> {
   await q.query('delete from ward.recovery_codes where user_id = $1', [userId]);
   await q.query(
     `insert into ward.recovery_codes (organization_id, user_id, code_hash) select $1, $2, h from unnest($3::bytea[]) as h`,
@@ -68,7 +98,11 @@ export async function replaceRecoveryCodes(q: Queryable, orgId: string, userId: 
 }
 
 /** Consumes an unused recovery code by hash; returns whether one was consumed. */
-export async function consumeRecoveryCode(q: Queryable, userId: string, hash: Buffer): Promise<boolean> {
+export async function consumeRecoveryCode(
+  q: Queryable,
+  userId: string,
+  hash: Buffer,
+): Promise<boolean> {
   const r = await q.query(
     `update ward.recovery_codes set used_at = now() where user_id = $1 and code_hash = $2 and used_at is null`,
     [userId, hash],

@@ -5,7 +5,14 @@ import { record } from '../audit/record.ts';
 import { mfaRequiredFor, type Principal } from '../access/principal.ts';
 import { normalizeRecoveryCode } from './challenge-service.ts';
 import { nowMs, type AuthDeps } from './deps.ts';
-import { deleteMfa, findTotpFactor, insertTotpFactor, remainingRecoveryCodes, replaceRecoveryCodes, useTotpStep } from './mfa-repo.ts';
+import {
+  deleteMfa,
+  findTotpFactor,
+  insertTotpFactor,
+  remainingRecoveryCodes,
+  replaceRecoveryCodes,
+  useTotpStep,
+} from './mfa-repo.ts';
 import { markSessionVerified } from './sessions-repo.ts';
 import { hashSecret } from './tokens.ts';
 import { base32Encode, newTotpSecret, otpauthUri, verifyTotp } from './totp.ts';
@@ -13,13 +20,24 @@ import { base32Encode, newTotpSecret, otpauthUri, verifyTotp } from './totp.ts';
 const recoveryCodeCount = 10;
 
 /** Starts TOTP enrollment: a new secret, encrypted at rest, shown to the user once. */
-export async function startTotpEnrollment(tx: Tx, d: AuthDeps, p: Principal, email: string): Promise<{ secret: string; otpauthUri: string }> {
+export async function startTotpEnrollment(
+  tx: Tx,
+  d: AuthDeps,
+  p: Principal,
+  email: string,
+): Promise<{ secret: string; otpauthUri: string }> {
   const existing = await findTotpFactor(tx, d.codec, p.orgId, p.userId);
   existing?.secret.fill(0);
-  if (existing?.confirmed) throw new WardError('conflict', 'An authenticator is already enrolled; remove it first');
+  if (existing?.confirmed)
+    throw new WardError('conflict', 'An authenticator is already enrolled; remove it first');
   const secret = newTotpSecret();
   await insertTotpFactor(tx, d.codec, p.orgId, p.userId, secret);
-  await record(tx, { action: 'E', eventType: 'auth.mfa.enroll_start', entityType: 'User', entityId: p.userId });
+  await record(tx, {
+    action: 'E',
+    eventType: 'auth.mfa.enroll_start',
+    entityType: 'User',
+    entityId: p.userId,
+  });
   const out = { secret: base32Encode(secret), otpauthUri: otpauthUri(secret, email, 'Ward') };
   secret.fill(0);
   return out;
@@ -29,7 +47,12 @@ export async function startTotpEnrollment(tx: Tx, d: AuthDeps, p: Principal, ema
  * Confirms enrollment with a first code, issues recovery codes (shown once, stored hashed)
  * and lifts the session's enrollment restriction: the user has just proved both factors.
  */
-export async function confirmTotpEnrollment(tx: Tx, d: AuthDeps, p: Principal, code: string): Promise<{ recoveryCodes: string[] }> {
+export async function confirmTotpEnrollment(
+  tx: Tx,
+  d: AuthDeps,
+  p: Principal,
+  code: string,
+): Promise<{ recoveryCodes: string[] }> {
   const factor = await findTotpFactor(tx, d.codec, p.orgId, p.userId);
   if (!factor || factor.confirmed) {
     factor?.secret.fill(0);
@@ -40,49 +63,96 @@ export async function confirmTotpEnrollment(tx: Tx, d: AuthDeps, p: Principal, c
   if (step === undefined) throw new WardError('validation_failed', 'The code is not valid');
   await useTotpStep(tx, factor.id, step);
   const codes = Array.from({ length: recoveryCodeCount }, () => formatRecoveryCode(randomBytes(8)));
-  await replaceRecoveryCodes(tx, p.orgId, p.userId, codes.map((c) => hashSecret(normalizeRecoveryCode(c))));
+  await replaceRecoveryCodes(
+    tx,
+    p.orgId,
+    p.userId,
+    codes.map((c) => hashSecret(normalizeRecoveryCode(c))),
+  );
   if (p.sessionId) await markSessionVerified(tx, p.sessionId);
-  await record(tx, { action: 'E', eventType: 'auth.mfa.enroll', entityType: 'User', entityId: p.userId, metadata: { recoveryCodes: codes.length } });
+  await record(tx, {
+    action: 'E',
+    eventType: 'auth.mfa.enroll',
+    entityType: 'User',
+    entityId: p.userId,
+    metadata: { recoveryCodes: codes.length },
+  });
   return { recoveryCodes: codes };
 }
 
 /** Removes the caller's authenticator after a fresh code; refused where the organization requires MFA. */
 export async function removeTotp(tx: Tx, d: AuthDeps, p: Principal, code: string): Promise<void> {
-  if (mfaRequiredFor(p)) throw new WardError('conflict', 'Your organization requires MFA for your role');
+  if (mfaRequiredFor(p))
+    throw new WardError('conflict', 'Your organization requires MFA for your role');
   await requireFreshCode(tx, d, p, code);
   await deleteMfa(tx, p.userId);
-  await record(tx, { action: 'E', eventType: 'auth.mfa.remove', entityType: 'User', entityId: p.userId });
+  await record(tx, {
+    action: 'E',
+    eventType: 'auth.mfa.remove',
+    entityType: 'User',
+    entityId: p.userId,
+  });
 }
 
 /** Issues a new set of recovery codes after a fresh code. */
-export async function regenerateRecoveryCodes(tx: Tx, d: AuthDeps, p: Principal, code: string): Promise<{ recoveryCodes: string[] }> {
+export async function regenerateRecoveryCodes(
+  tx: Tx,
+  d: AuthDeps,
+  p: Principal,
+  code: string,
+): Promise<{ recoveryCodes: string[] }> {
   await requireFreshCode(tx, d, p, code);
   const codes = Array.from({ length: recoveryCodeCount }, () => formatRecoveryCode(randomBytes(8)));
-  await replaceRecoveryCodes(tx, p.orgId, p.userId, codes.map((c) => hashSecret(normalizeRecoveryCode(c))));
-  await record(tx, { action: 'E', eventType: 'auth.mfa.recovery_codes', entityType: 'User', entityId: p.userId });
+  await replaceRecoveryCodes(
+    tx,
+    p.orgId,
+    p.userId,
+    codes.map((c) => hashSecret(normalizeRecoveryCode(c))),
+  );
+  await record(tx, {
+    action: 'E',
+    eventType: 'auth.mfa.recovery_codes',
+    entityType: 'User',
+    entityId: p.userId,
+  });
   return { recoveryCodes: codes };
 }
 
 /** MFA status of the caller. */
-export async function mfaStatus(tx: Tx, d: AuthDeps, p: Principal): Promise<{ enrolled: boolean; required: boolean; recoveryCodesLeft: number }> {
+export async function mfaStatus(
+  tx: Tx,
+  d: AuthDeps,
+  p: Principal,
+): Promise<{ enrolled: boolean; required: boolean; recoveryCodesLeft: number }> {
   const factor = await findTotpFactor(tx, d.codec, p.orgId, p.userId);
   factor?.secret.fill(0);
-  return { enrolled: factor?.confirmed ?? false, required: mfaRequiredFor(p), recoveryCodesLeft: await remainingRecoveryCodes(tx, p.userId) };
+  return {
+    enrolled: factor?.confirmed ?? false,
+    required: mfaRequiredFor(p),
+    recoveryCodesLeft: await remainingRecoveryCodes(tx, p.userId),
+  };
 }
 
 /**
  * Step-up: when the user has an authenticator, a sensitive action (password change, API key
  * creation, MFA removal) needs a current code as well as an MFA-verified session.
  */
-export async function requireFreshCode(tx: Tx, d: AuthDeps, p: Principal, code: string | undefined): Promise<void> {
+export async function requireFreshCode(
+  tx: Tx,
+  d: AuthDeps,
+  p: Principal,
+  code: string | undefined,
+): Promise<void> {
   const factor = await findTotpFactor(tx, d.codec, p.orgId, p.userId);
   if (!factor?.confirmed) {
     factor?.secret.fill(0);
     return;
   }
-  const step = code === undefined ? undefined : verifyTotp(factor.secret, code, nowMs(d), factor.lastUsedStep);
+  const step =
+    code === undefined ? undefined : verifyTotp(factor.secret, code, nowMs(d), factor.lastUsedStep);
   factor.secret.fill(0);
-  if (!p.mfaVerified || step === undefined) throw new WardError('mfa_required', 'A current authenticator code is required');
+  if (!p.mfaVerified || step === undefined)
+    throw new WardError('mfa_required', 'A current authenticator code is required');
   await useTotpStep(tx, factor.id, step);
 }
 

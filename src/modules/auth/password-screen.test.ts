@@ -4,7 +4,11 @@ import { isWardError } from '../../platform/errors.ts';
 import { screenPassword } from './password-screen.ts';
 
 const rejected = (p: string, ctx = {}) =>
-  assert.throws(() => screenPassword(p, ctx), (e: unknown) => isWardError(e, 'validation_failed'), p);
+  assert.throws(
+    () => screenPassword(p, ctx),
+    (e: unknown) => isWardError(e, 'validation_failed'),
+    p,
+  );
 
 test('common, repeated and contextual passwords are rejected', () => {
   rejected('1qaz2wsx3edc4rfv');
@@ -18,7 +22,13 @@ test('common, repeated and contextual passwords are rejected', () => {
 });
 
 test('long, unremarkable passphrases pass', () => {
-  for (const p of ['correct horse battery staple', 'violet-kettle-harbor-97', 'Nine lives of a quiet harbor cat']) {
-    assert.doesNotThrow(() => screenPassword(p, { email: 'drsmith@clinic.test', organizationName: 'Acme Clinic' }));
+  for (const p of [
+    'correct horse battery staple',
+    'violet-kettle-harbor-97',
+    'Nine lives of a quiet harbor cat',
+  ]) {
+    assert.doesNotThrow(() =>
+      screenPassword(p, { email: 'drsmith@clinic.test', organizationName: 'Acme Clinic' }),
+    );
   }
 });

@@ -8,7 +8,9 @@ import { WardError } from '../../platform/errors.ts';
  * words from the account's own context. Length is checked separately; there are no
  * composition rules.
  */
-const common: ReadonlySet<string> = new Set(dictionary['passwords-common'].map((p) => p.toLowerCase()));
+const common: ReadonlySet<string> = new Set(
+  dictionary['passwords-common'].map((p) => p.toLowerCase()),
+);
 
 /** Context words a password must not be built from (the email's local part, the org name). */
 export interface ScreenContext {
@@ -39,7 +41,10 @@ export function screenPassword(password: string, context: ScreenContext = {}): v
 
 function contextWords(c: ScreenContext): string[] {
   const words: string[] = [];
-  const local = c.email?.split('@')[0]?.toLowerCase().replace(/[^\p{L}\p{N}]/gu, '');
+  const local = c.email
+    ?.split('@')[0]
+    ?.toLowerCase()
+    .replace(/[^\p{L}\p{N}]/gu, '');
   if (local) words.push(local);
   const org = c.organizationName?.toLowerCase().replace(/[^\p{L}\p{N}]/gu, '');
   if (org) words.push(org);

@@ -26,14 +26,25 @@ export async function changePassword(
     [p.userId],
   );
   const row = r.rows[0];
-  if (!row?.password_hash || !(await verifyStoredPassword(row.password_hash, input.currentPassword))) {
+  if (
+    !row?.password_hash ||
+    !(await verifyStoredPassword(row.password_hash, input.currentPassword))
+  ) {
     throw new WardError('validation_failed', 'The current password is not correct');
   }
   await requireFreshCode(tx, d, p, input.totpCode);
   screenPassword(input.newPassword, { email: row.email, organizationName: row.org_name });
   const hash = await hashPassword(input.newPassword);
-  await tx.query('update ward.users set password_hash = $2, password_changed_at = now() where id = $1', [p.userId, hash]);
+  await tx.query(
+    'update ward.users set password_hash = $2, password_changed_at = now() where id = $1',
+    [p.userId, hash],
+  );
   const ended = await revokeAllFor(tx, p.userId, 'password_changed', p.sessionId);
-  await record(tx, { action: 'U', eventType: 'auth.password.change', entityType: 'User', entityId: p.userId });
+  await record(tx, {
+    action: 'U',
+    eventType: 'auth.password.change',
+    entityType: 'User',
+    entityId: p.userId,
+  });
   return { sessionsEnded: ended };
 }

@@ -4,7 +4,14 @@ import { WardError } from '../../platform/errors.ts';
 import { record } from '../audit/record.ts';
 import type { OrganizationSettings, Principal } from '../access/principal.ts';
 import { nowMs, type AuthDeps, type ClientInfo } from './deps.ts';
-import { findSession, insertSession, listSessions, revokeSession, revokeUserSessions, type SessionView } from './sessions-repo.ts';
+import {
+  findSession,
+  insertSession,
+  listSessions,
+  revokeSession,
+  revokeUserSessions,
+  type SessionView,
+} from './sessions-repo.ts';
 import { mintToken } from './tokens.ts';
 
 /** A new session as the client receives it: the token is shown once and never stored. */
@@ -55,7 +62,12 @@ export async function openSession(
  * Rotates the caller's session token. The new session inherits the old one's MFA state and
  * absolute expiry, so refreshing can neither skip MFA nor extend a session past its limit.
  */
-export async function refreshSession(tx: Tx, d: AuthDeps, p: Principal, client: ClientInfo): Promise<IssuedSession> {
+export async function refreshSession(
+  tx: Tx,
+  d: AuthDeps,
+  p: Principal,
+  client: ClientInfo,
+): Promise<IssuedSession> {
   if (!p.sessionId) throw new WardError('forbidden', 'Only sessions can be refreshed');
   const current = await findSession(tx, p.sessionId);
   if (!current) throw new WardError('unauthenticated');
@@ -86,7 +98,12 @@ export async function refreshSession(tx: Tx, d: AuthDeps, p: Principal, client: 
 export async function logout(tx: Tx, p: Principal): Promise<void> {
   if (!p.sessionId) throw new WardError('forbidden', 'API keys have no session to end');
   await revokeSession(tx, p.sessionId, 'logout');
-  await record(tx, { action: 'E', eventType: 'auth.logout', entityType: 'Session', entityId: p.sessionId });
+  await record(tx, {
+    action: 'E',
+    eventType: 'auth.logout',
+    entityType: 'Session',
+    entityId: p.sessionId,
+  });
 }
 
 /** Lists a user's live sessions. */
@@ -95,16 +112,42 @@ export function sessionsOf(tx: Tx, userId: string): Promise<SessionView[]> {
 }
 
 /** Revokes one session of the organization; a user may revoke only their own. */
-export async function revokeOne(tx: Tx, p: Principal, sessionId: string, asAdmin: boolean): Promise<void> {
+export async function revokeOne(
+  tx: Tx,
+  p: Principal,
+  sessionId: string,
+  asAdmin: boolean,
+): Promise<void> {
   const s = await findSession(tx, sessionId);
   if (!s || s.revokedAt || (!asAdmin && s.userId !== p.userId)) throw new WardError('not_found');
-  await revokeSession(tx, sessionId, asAdmin && s.userId !== p.userId ? 'revoked_by_admin' : 'revoked_by_user');
-  await record(tx, { action: 'E', eventType: 'auth.session.revoke', entityType: 'Session', entityId: sessionId, metadata: { userId: s.userId } });
+  await revokeSession(
+    tx,
+    sessionId,
+    asAdmin && s.userId !== p.userId ? 'revoked_by_admin' : 'revoked_by_user',
+  );
+  await record(tx, {
+    action: 'E',
+    eventType: 'auth.session.revoke',
+    entityType: 'Session',
+    entityId: sessionId,
+    metadata: { userId: s.userId },
+  });
 }
 
 /** Revokes all of a user's sessions (disable, password change, admin action). */
-export async function revokeAllFor(tx: Tx, userId: string, reason: string, keep?: string): Promise<number> {
+export async function revokeAllFor(
+  tx: Tx,
+  userId: string,
+  reason: string,
+  keep?: string,
+): Promise<number> {
   const n = await revokeUserSessions(tx, userId, reason, keep);
-  await record(tx, { action: 'E', eventType: 'auth.session.revoke_all', entityType: 'User', entityId: userId, metadata: { reason, count: n } });
+  await record(tx, {
+    action: 'E',
+    eventType: 'auth.session.revoke_all',
+    entityType: 'User',
+    entityId: userId,
+    metadata: { reason, count: n },
+  });
   return n;
 }

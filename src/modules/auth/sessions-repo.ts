@@ -28,7 +28,8 @@ interface SessionRow {
   revoked_at: Date | null;
 }
 
-const columns = 'id, user_id, host(ip) as ip, user_agent, mfa_verified, auth_method, created_at, last_seen_at, expires_at, revoked_at';
+const columns =
+  'id, user_id, host(ip) as ip, user_agent, mfa_verified, auth_method, created_at, last_seen_at, expires_at, revoked_at';
 
 function toView(r: SessionRow): SessionView {
   return {
@@ -65,7 +66,18 @@ export async function insertSession(
     `insert into ward.sessions (organization_id, id, user_id, token_hash, ip, user_agent, mfa_verified, restricted,
                                 auth_method, expires_at)
      values ($1, $2, $3, $4, $5::inet, $6, $7, $8, $9, $10) returning expires_at`,
-    [s.orgId, s.id, s.userId, s.tokenHash, s.ip ?? null, s.userAgent?.slice(0, 512) ?? null, s.mfaVerified, s.restricted, s.authMethod, s.expiresAt],
+    [
+      s.orgId,
+      s.id,
+      s.userId,
+      s.tokenHash,
+      s.ip ?? null,
+      s.userAgent?.slice(0, 512) ?? null,
+      s.mfaVerified,
+      s.restricted,
+      s.authMethod,
+      s.expiresAt,
+    ],
   );
   return firstRow(r).expires_at;
 }
@@ -81,8 +93,14 @@ export async function listSessions(q: Queryable, userId: string): Promise<Sessio
 }
 
 /** Reads one session of the organization. */
-export async function findSession(q: Queryable, id: string): Promise<(SessionView & { restricted: string | null }) | undefined> {
-  const r = await q.query<SessionRow & { restricted: string | null }>(`select ${columns}, restricted from ward.sessions where id = $1`, [id]);
+export async function findSession(
+  q: Queryable,
+  id: string,
+): Promise<(SessionView & { restricted: string | null }) | undefined> {
+  const r = await q.query<SessionRow & { restricted: string | null }>(
+    `select ${columns}, restricted from ward.sessions where id = $1`,
+    [id],
+  );
   const row = r.rows[0];
   return row ? { ...toView(row), restricted: row.restricted } : undefined;
 }
@@ -97,7 +115,12 @@ export async function revokeSession(q: Queryable, id: string, reason: string): P
 }
 
 /** Revokes every live session of a user, except `keep`; returns how many. */
-export async function revokeUserSessions(q: Queryable, userId: string, reason: string, keep?: string): Promise<number> {
+export async function revokeUserSessions(
+  q: Queryable,
+  userId: string,
+  reason: string,
+  keep?: string,
+): Promise<number> {
   const r = await q.query(
     `update ward.sessions set revoked_at = now(), revoked_reason = $2
       where user_id = $1 and revoked_at is null and ($3::uuid is null or id <> $3::uuid)`,
@@ -108,5 +131,7 @@ export async function revokeUserSessions(q: Queryable, userId: string, reason: s
 
 /** Marks a session MFA-verified and lifts its enrollment restriction. */
 export async function markSessionVerified(q: Queryable, id: string): Promise<void> {
-  await q.query('update ward.sessions set mfa_verified = true, restricted = null where id = $1', [id]);
+  await q.query('update ward.sessions set mfa_verified = true, restricted = null where id = $1', [
+    id,
+  ]);
 }

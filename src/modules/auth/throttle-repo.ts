@@ -7,12 +7,25 @@ export interface ThrottleState {
 }
 
 /** Reads the state of several keys at once. */
-export async function readThrottle(q: Queryable, keys: readonly Buffer[]): Promise<Map<string, ThrottleState>> {
-  const r = await q.query<{ key_hash: Buffer; failures: number; blocked_until: Date | null; window_started_at: Date }>(
+export async function readThrottle(
+  q: Queryable,
+  keys: readonly Buffer[],
+): Promise<Map<string, ThrottleState>> {
+  const r = await q.query<{
+    key_hash: Buffer;
+    failures: number;
+    blocked_until: Date | null;
+    window_started_at: Date;
+  }>(
     `select key_hash, failures, blocked_until, window_started_at from ward.auth_throttle where key_hash = any($1::bytea[])`,
     [keys],
   );
-  return new Map(r.rows.map((x) => [x.key_hash.toString('hex'), { failures: x.failures, blockedUntil: x.blocked_until }]));
+  return new Map(
+    r.rows.map((x) => [
+      x.key_hash.toString('hex'),
+      { failures: x.failures, blockedUntil: x.blocked_until },
+    ]),
+  );
 }
 
 /**

@@ -13,7 +13,11 @@ import { isUuid } from '../../platform/db/index.ts';
  */
 export type TokenKind = 'session' | 'api_key' | 'mfa_challenge';
 
-const prefixes: Record<TokenKind, string> = { session: 'wst_', api_key: 'wak_', mfa_challenge: 'wmf_' };
+const prefixes: Record<TokenKind, string> = {
+  session: 'wst_',
+  api_key: 'wak_',
+  mfa_challenge: 'wmf_',
+};
 const secretBytes = 32;
 
 /** A freshly minted token and what to store of it. */
@@ -32,7 +36,8 @@ export interface ParsedToken {
 }
 
 const hex = (uuid: string) => uuid.replaceAll('-', '');
-const uuidFromHex = (h: string) => `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+const uuidFromHex = (h: string) =>
+  `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 
 /** SHA-256 of a token secret: the only form in which secrets are stored. */
 export function hashSecret(secret: string | Buffer): Buffer {
@@ -42,7 +47,11 @@ export function hashSecret(secret: string | Buffer): Buffer {
 /** Mints a token of `kind` for row `id` in organization `orgId`. */
 export function mintToken(kind: TokenKind, orgId: string, id: string): MintedToken {
   const secret = randomBytes(secretBytes).toString('base64url');
-  return { token: `${prefixes[kind]}${hex(orgId)}${hex(id)}${secret}`, id, hash: hashSecret(secret) };
+  return {
+    token: `${prefixes[kind]}${hex(orgId)}${hex(id)}${secret}`,
+    id,
+    hash: hashSecret(secret),
+  };
 }
 
 /** Parses a presented token; undefined when it is not well-formed (never throws). */

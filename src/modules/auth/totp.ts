@@ -19,11 +19,11 @@ export function base32Encode(bytes: Buffer): string {
     value = (value << 8) | b;
     bits += 8;
     while (bits >= 5) {
-      out += base32Alphabet[(value >>> (bits - 5)) & 31];
+      out += base32Alphabet.charAt((value >>> (bits - 5)) & 31);
       bits -= 5;
     }
   }
-  if (bits > 0) out += base32Alphabet[(value << (5 - bits)) & 31];
+  if (bits > 0) out += base32Alphabet.charAt((value << (5 - bits)) & 31);
   return out;
 }
 
@@ -52,7 +52,12 @@ export function newTotpSecret(): Buffer {
 }
 
 /** HOTP value for `counter` (RFC 4226 §5.3 dynamic truncation). */
-export function hotp(secret: Buffer, counter: bigint, digits = totpDigits, algorithm = 'sha1'): string {
+export function hotp(
+  secret: Buffer,
+  counter: bigint,
+  digits = totpDigits,
+  algorithm = 'sha1',
+): string {
   const msg = Buffer.alloc(8);
   msg.writeBigUInt64BE(counter);
   const mac = createHmac(algorithm, secret).update(msg).digest();
@@ -75,14 +80,20 @@ export function totpCode(secret: Buffer, nowMs: number = Date.now()): string {
  * Checks `code` against the steps now-1, now, now+1 that are later than `lastUsedStep`.
  * @returns the matching step, or undefined
  */
-export function verifyTotp(secret: Buffer, code: string, nowMs: number, lastUsedStep: bigint | null): bigint | undefined {
+export function verifyTotp(
+  secret: Buffer,
+  code: string,
+  nowMs: number,
+  lastUsedStep: bigint | null,
+): bigint | undefined {
   if (!/^\d{6}$/.test(code)) return undefined;
   const now = totpStep(nowMs);
   let matched: bigint | undefined;
   // Check every candidate (no early exit) so timing does not reveal which step matched.
   for (const step of [now - 1n, now, now + 1n]) {
     const ok = constantTimeEqual(hotp(secret, step), code);
-    if (ok && (lastUsedStep === null || step > lastUsedStep) && matched === undefined) matched = step;
+    if (ok && (lastUsedStep === null || step > lastUsedStep) && matched === undefined)
+      matched = step;
   }
   return matched;
 }

@@ -107,14 +107,20 @@ export async function createUser(db: Database, input: CreateUserInput): Promise<
     throw new WardError('validation_failed', 'A person needs a password');
   }
   if (principalType !== 'human' && input.password !== undefined) {
-    throw new WardError('validation_failed', 'Service accounts and agents authenticate with API keys, not passwords');
+    throw new WardError(
+      'validation_failed',
+      'Service accounts and agents authenticate with API keys, not passwords',
+    );
   }
   const ctx = { orgId: input.orgId, userId: input.createdBy, actorType: 'system' as const };
   return db.withContext(ctx, (tx) => createUserInTx(tx, { ...input, email, principalType }));
 }
 
 /** Creates a user inside the caller's transaction (the API's route runs it under its principal). */
-export async function createUserInTx(tx: Tx, input: CreateUserInput & { principalType: PrincipalType }): Promise<User> {
+export async function createUserInTx(
+  tx: Tx,
+  input: CreateUserInput & { principalType: PrincipalType },
+): Promise<User> {
   const email = input.email.trim().toLowerCase();
   const principalType = input.principalType;
   try {
@@ -123,7 +129,8 @@ export async function createUserInTx(tx: Tx, input: CreateUserInput & { principa
       if (!org) {
         throw new WardError('not_found', 'The organization does not exist');
       }
-      if (input.password !== undefined) screenPassword(input.password, { email, organizationName: org.name });
+      if (input.password !== undefined)
+        screenPassword(input.password, { email, organizationName: org.name });
       const passwordHash = input.password === undefined ? null : await hashPassword(input.password);
       const id = await insertUser(tx, {
         orgId: input.orgId,
@@ -146,7 +153,13 @@ export async function createUserInTx(tx: Tx, input: CreateUserInput & { principa
         );
       const user = await findUser(tx, id);
       if (!user) throw new WardError('internal', 'created user is not readable');
-      await record(tx, { action: 'C', eventType: 'user.create', entityType: 'User', entityId: id, metadata: { role: input.role, principalType } });
+      await record(tx, {
+        action: 'C',
+        eventType: 'user.create',
+        entityType: 'User',
+        entityId: id,
+        metadata: { role: input.role, principalType },
+      });
       return user;
     }
   } catch (e) {

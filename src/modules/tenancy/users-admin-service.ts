@@ -56,7 +56,10 @@ const view = (r: Row): UserAdminView => ({
 
 /** Lists the organization's users (RLS scopes the query). */
 export async function listUsers(tx: Tx, after?: string, limit = 100): Promise<UserAdminView[]> {
-  const r = await tx.query<Row>(`${select} where ($1::text is null or u.email > $1) order by u.email limit $2`, [after ?? null, limit]);
+  const r = await tx.query<Row>(
+    `${select} where ($1::text is null or u.email > $1) order by u.email limit $2`,
+    [after ?? null, limit],
+  );
   return r.rows.map(view);
 }
 
@@ -76,9 +79,14 @@ export async function updateUser(
   tx: Tx,
   p: Principal,
   id: string,
-  input: { status?: 'active' | 'disabled' | undefined; displayName?: string | undefined; licenseNumber?: string | undefined },
+  input: {
+    status?: 'active' | 'disabled' | undefined;
+    displayName?: string | undefined;
+    licenseNumber?: string | undefined;
+  },
 ): Promise<UserAdminView> {
-  if (input.status === 'disabled' && id === p.userId) throw new WardError('conflict', 'You cannot disable yourself');
+  if (input.status === 'disabled' && id === p.userId)
+    throw new WardError('conflict', 'You cannot disable yourself');
   const r = await tx.query(
     `update ward.users set status = coalesce($2::ward.user_status, status), display_name = coalesce($3, display_name),
             license_number = coalesce($4, license_number) where id = $1`,
@@ -86,15 +94,30 @@ export async function updateUser(
   );
   if (r.rowCount === 0) throw new WardError('not_found');
   if (input.status === 'disabled') await revokeAllFor(tx, id, 'user_disabled');
-  await record(tx, { action: 'U', eventType: 'user.update', entityType: 'User', entityId: id, metadata: { status: input.status ?? null } });
+  await record(tx, {
+    action: 'U',
+    eventType: 'user.update',
+    entityType: 'User',
+    entityId: id,
+    metadata: { status: input.status ?? null },
+  });
   return getUser(tx, id);
 }
 
 /** Assigns or removes a role by name. */
-export async function setUserRole(tx: Tx, p: Principal, id: string, role: string, assign: boolean): Promise<UserAdminView> {
-  const roleRow = await tx.query<{ id: string }>('select id from ward.roles where name = $1', [role]);
+export async function setUserRole(
+  tx: Tx,
+  p: Principal,
+  id: string,
+  role: string,
+  assign: boolean,
+): Promise<UserAdminView> {
+  const roleRow = await tx.query<{ id: string }>('select id from ward.roles where name = $1', [
+    role,
+  ]);
   const roleId = roleRow.rows[0]?.id;
-  if (!roleId) throw new WardError('validation_failed', `The organization has no role named "${role}"`);
+  if (!roleId)
+    throw new WardError('validation_failed', `The organization has no role named "${role}"`);
   await getUser(tx, id);
   if (assign) {
     await tx.query(
@@ -104,7 +127,13 @@ export async function setUserRole(tx: Tx, p: Principal, id: string, role: string
   } else {
     await tx.query('delete from ward.user_roles where user_id = $1 and role_id = $2', [id, roleId]);
   }
-  await record(tx, { action: 'U', eventType: assign ? 'user.role.assign' : 'user.role.remove', entityType: 'User', entityId: id, metadata: { role } });
+  await record(tx, {
+    action: 'U',
+    eventType: assign ? 'user.role.assign' : 'user.role.remove',
+    entityType: 'User',
+    entityId: id,
+    metadata: { role },
+  });
   return getUser(tx, id);
 }
 
@@ -114,7 +143,10 @@ export async function setUserRole(tx: Tx, p: Principal, id: string, role: string
  */
 export async function unlockUser(tx: Tx, id: string): Promise<UserAdminView> {
   await getUser(tx, id);
-  await tx.query('update ward.users set failed_login_attempts = 0, locked_until = null where id = $1', [id]);
+  await tx.query(
+    'update ward.users set failed_login_attempts = 0, locked_until = null where id = $1',
+    [id],
+  );
   await tx.query('select ward.clear_account_throttle($1)', [id]);
   await record(tx, { action: 'U', eventType: 'user.unlock', entityType: 'User', entityId: id });
   return getUser(tx, id);

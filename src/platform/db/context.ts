@@ -66,7 +66,8 @@ export interface PreludeCall {
 }
 
 function renderCall(call: PreludeCall): string {
-  if (!/^[a-z_]+\.[a-z_]+$/.test(call.fn)) throw new WardError('internal', 'invalid prelude function');
+  if (!/^[a-z_]+\.[a-z_]+$/.test(call.fn))
+    throw new WardError('internal', 'invalid prelude function');
   const args = call.args.map((a) => {
     if ('uuid' in a) {
       if (!isUuid(a.uuid)) throw new WardError('internal', 'invalid prelude argument');

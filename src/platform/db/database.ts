@@ -47,7 +47,10 @@ export class Database {
     call: PreludeCall,
     fn: (tx: Tx, authRow: Readonly<Record<string, unknown>> | undefined) => Promise<T>,
   ): Promise<T> {
-    return this.#driver.transaction((tx, rows) => fn(tx, rows[0]), contextPrelude(ctx, 'ward_app', call));
+    return this.#driver.transaction(
+      (tx, rows) => fn(tx, rows[0]),
+      contextPrelude(ctx, 'ward_app', call),
+    );
   }
 
   /**

@@ -47,8 +47,7 @@ export function createPostgresDriver(opts: PostgresOptions): Driver {
       try {
         // BEGIN and the prelude travel as one simple-protocol round trip.
         const opened = (await client.query(prelude ? `BEGIN; ${prelude}` : 'BEGIN')) as
-          | pg.QueryResult
-          | pg.QueryResult[];
+          pg.QueryResult | pg.QueryResult[];
         const last = Array.isArray(opened) ? opened.at(-1) : opened;
         const result = await fn(wrap(client), (last?.rows ?? []) as Record<string, unknown>[]);
         await client.query('COMMIT');

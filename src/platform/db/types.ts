@@ -36,7 +36,10 @@ export interface Driver {
    * Runs `fn` inside BEGIN … COMMIT (ROLLBACK when it throws). `prelude` runs first, in the
    * same round trip as BEGIN; `fn` receives the rows of the prelude's last statement.
    */
-  transaction<T>(fn: (tx: Tx, preludeRows: readonly Record<string, unknown>[]) => Promise<T>, prelude?: string): Promise<T>;
+  transaction<T>(
+    fn: (tx: Tx, preludeRows: readonly Record<string, unknown>[]) => Promise<T>,
+    prelude?: string,
+  ): Promise<T>;
   /** Runs one statement outside any explicit transaction (health checks, DDL that needs it). */
   query<R = Record<string, unknown>>(
     text: string,

@@ -4,8 +4,16 @@
  */
 
 /** A closed object: the listed properties, the required ones, nothing else. */
-export function object(properties: Record<string, unknown>, required: readonly string[] = Object.keys(properties)) {
-  return { type: 'object', properties, required: [...required], additionalProperties: false } as const;
+export function object(
+  properties: Record<string, unknown>,
+  required: readonly string[] = Object.keys(properties),
+) {
+  return {
+    type: 'object',
+    properties,
+    required: [...required],
+    additionalProperties: false,
+  } as const;
 }
 
 export const uuid = { type: 'string', format: 'uuid' } as const;
@@ -27,7 +35,10 @@ export const problem = {
     code: { type: 'string' },
     detail: { type: 'string' },
     instance: { type: 'string' },
-    errors: { type: 'array', items: object({ path: { type: 'string' }, message: { type: 'string' } }) },
+    errors: {
+      type: 'array',
+      items: object({ path: { type: 'string' }, message: { type: 'string' } }),
+    },
   },
   required: ['type', 'title', 'status', 'code'],
 } as const;

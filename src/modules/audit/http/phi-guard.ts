@@ -29,10 +29,11 @@ const actionByMethod: Record<string, AuditAction> = {
  * transaction back before that); a failed or denied response with no event gets exactly one,
  * written in its own transaction. Registered at the root so it covers every module's routes.
  */
-export const phiGuard: FastifyPluginAsync<{ db: Database }> = async (app, opts) => {
+export const phiGuard: FastifyPluginAsync<{ db: Database }> = (app, opts) => {
   app.decorateRequest('auditTracker', undefined);
-  app.addHook('onRequest', async (req) => {
+  app.addHook('onRequest', (req, _reply, done) => {
     if (req.routeOptions.config.phi === true) req.auditTracker = { recorded: 0, detached: 0 };
+    done();
   });
   app.addHook('onSend', async (req, reply, payload) => {
     const tracker = req.auditTracker;
@@ -47,6 +48,7 @@ export const phiGuard: FastifyPluginAsync<{ db: Database }> = async (app, opts) 
     await recordFailure(opts.db, req, reply, reply.statusCode, reasonOf(payload));
     return payload;
   });
+  return Promise.resolve();
 };
 // Like fastify-plugin: hooks added by this plugin apply to the whole app, not a child scope.
 Object.assign(phiGuard, { [Symbol.for('skip-override')]: true });

@@ -24,7 +24,12 @@ export function registerGetEventProof(app: FastifyInstance, s: SecuredDeps): voi
     handler: async ({ tx, params, audit }) => {
       const id = Number(params.id);
       const proof = await inclusionProof(tx, id);
-      await audit({ action: 'R', eventType: 'audit.proof', entityType: 'AuditEvent', entityId: String(id) });
+      await audit({
+        action: 'R',
+        eventType: 'audit.proof',
+        entityType: 'AuditEvent',
+        entityId: String(id),
+      });
       return proof;
     },
   });

@@ -4,7 +4,13 @@ import type { FastifyPluginAsync } from 'fastify';
 import { availableEngines } from '../../../../test/helpers/db.ts';
 import { fixtureSigner } from '../../../../test/helpers/fixtures.ts';
 import { sealUntilCovered } from '../../../../test/helpers/audit.ts';
-import { auth, createTestApi, seedOrg, tokenFor, type TestApi } from '../../../../test/helpers/api.ts';
+import {
+  auth,
+  createTestApi,
+  seedOrg,
+  tokenFor,
+  type TestApi,
+} from '../../../../test/helpers/api.ts';
 import { securedRoute, type SecuredDeps } from '../../access/secured-route.ts';
 import { leafHash } from '../leaf.ts';
 import { verifyInclusion } from '../merkle.ts';
@@ -23,7 +29,12 @@ function phiTestRoutes(deps: SecuredDeps): FastifyPluginAsync {
       phi: true,
       schema,
       handler: async ({ audit }) => {
-        await audit({ action: 'R', eventType: 'patient.read', patientId: patient, phiFields: ['ssn'] });
+        await audit({
+          action: 'R',
+          eventType: 'patient.read',
+          patientId: patient,
+          phiFields: ['ssn'],
+        });
         return { ok: true };
       },
     });
@@ -61,16 +72,30 @@ for (const engine of availableEngines()) {
     const get = (url: string, user?: string, purpose?: string) =>
       api.app.inject({ method: 'GET', url, headers: user ? auth(tokens[user]!, purpose) : {} });
     const total = async () =>
-      (await api.t.db.asAdmin((tx) => tx.query<{ n: number }>('select count(*)::int as n from audit.events'))).rows[0]!.n;
+      (
+        await api.t.db.asAdmin((tx) =>
+          tx.query<{ n: number }>('select count(*)::int as n from audit.events'),
+        )
+      ).rows[0]!.n;
     const count = async (eventType: string) =>
-      (await api.t.db.asAdmin((tx) => tx.query<{ n: number }>('select count(*)::int as n from audit.events where event_type = $1', [eventType]))).rows[0]!.n;
+      (
+        await api.t.db.asAdmin((tx) =>
+          tx.query<{ n: number }>(
+            'select count(*)::int as n from audit.events where event_type = $1',
+            [eventType],
+          ),
+        )
+      ).rows[0]!.n;
 
     test('audit routes refuse without authentication (401) or permission (403)', async () => {
       const r = await get('/api/v1/audit/events');
       assert.equal(r.statusCode, 401);
       assert.match(String(r.headers['content-type']), /application\/problem\+json/);
       assert.equal((await get('/api/v1/audit/events', 'doctor-a', 'HOPERAT')).statusCode, 403);
-      assert.equal((await get('/api/v1/audit/events/1/proof', 'doctor-a', 'HOPERAT')).statusCode, 403);
+      assert.equal(
+        (await get('/api/v1/audit/events/1/proof', 'doctor-a', 'HOPERAT')).statusCode,
+        403,
+      );
     });
 
     test('an audited PHI route succeeds with exactly one event', async () => {
@@ -96,7 +121,9 @@ for (const engine of availableEngines()) {
       assert.equal((await get('/api/v1/test/phi-audited', 'doctor-a', 'HRESCH')).statusCode, 403);
       assert.equal((await total()) - before, 1);
       const denial = await api.t.db.asAdmin((tx) =>
-        tx.query<{ org: string; outcome: string }>("select organization_id::text as org, outcome from audit.events where event_type = 'access.denied' order by id desc limit 1"),
+        tx.query<{ org: string; outcome: string }>(
+          "select organization_id::text as org, outcome from audit.events where event_type = 'access.denied' order by id desc limit 1",
+        ),
       );
       assert.deepEqual(denial.rows[0], { org: a.orgId, outcome: '4' });
       before = await total();
@@ -107,11 +134,20 @@ for (const engine of availableEngines()) {
     test('auditors list their own events with filters and cursor pagination', async () => {
       const bad = await get('/api/v1/audit/events?eventType=x', 'auditor-a', 'HCOMPL');
       assert.equal(bad.statusCode, 400, 'unknown filters are rejected');
-      const own = await api.t.db.asAdmin((tx) => tx.query<{ n: number }>('select count(*)::int as n from audit.events where organization_id = $1', [a.orgId]));
+      const own = await api.t.db.asAdmin((tx) =>
+        tx.query<{ n: number }>(
+          'select count(*)::int as n from audit.events where organization_id = $1',
+          [a.orgId],
+        ),
+      );
       const seen: number[] = [];
       let cursor: string | null = null;
       do {
-        const r = await get(`/api/v1/audit/events?limit=25${cursor ? `&cursor=${cursor}` : ''}`, 'auditor-a', 'HCOMPL');
+        const r = await get(
+          `/api/v1/audit/events?limit=25${cursor ? `&cursor=${cursor}` : ''}`,
+          'auditor-a',
+          'HCOMPL',
+        );
         assert.equal(r.statusCode, 200);
         const page = r.json<{ items: { id: number }[]; nextCursor: string | null }>();
         seen.push(...page.items.map((i) => i.id));
@@ -119,25 +155,60 @@ for (const engine of availableEngines()) {
       } while (cursor && seen.length < 2000);
       assert.equal(new Set(seen).size, seen.length, 'no event twice across pages');
       assert.ok(seen.length >= own.rows[0]!.n, 'all of the organization’s events are listed');
-      const byPatient = await get(`/api/v1/audit/events?patientId=${patient}&action=R`, 'auditor-a', 'HCOMPL');
+      const byPatient = await get(
+        `/api/v1/audit/events?patientId=${patient}&action=R`,
+        'auditor-a',
+        'HCOMPL',
+      );
       const items = byPatient.json<{ items: { patientId: string }[] }>().items;
       assert.ok(items.length >= 1 && items.every((i) => i.patientId === patient));
       const other = await get(`/api/v1/audit/events?patientId=${patient}`, 'auditor-b', 'HCOMPL');
-      assert.equal(other.json<{ items: unknown[] }>().items.length, 0, 'tenant B sees none of A’s events');
+      assert.equal(
+        other.json<{ items: unknown[] }>().items.length,
+        0,
+        'tenant B sees none of A’s events',
+      );
     });
 
     test('an inclusion proof verifies with only the checkpoint and the public key', async () => {
       await sealUntilCovered(api.t.db, fixtureSigner, [a.orgId]);
-      const list = await get(`/api/v1/audit/events?patientId=${patient}&limit=1`, 'auditor-a', 'HCOMPL');
+      const list = await get(
+        `/api/v1/audit/events?patientId=${patient}&limit=1`,
+        'auditor-a',
+        'HCOMPL',
+      );
       const id = list.json<{ items: { id: number }[] }>().items[0]!.id;
       await sealUntilCovered(api.t.db, fixtureSigner, [a.orgId]);
       const r = await get(`/api/v1/audit/events/${id}/proof`, 'auditor-a', 'HCOMPL');
       assert.equal(r.statusCode, 200, r.body);
-      const p = r.json<{ leaf: string; leafIndex: number; treeSize: number; auditPath: string[]; checkpoint: { payload: string; signature: string } }>();
+      const p = r.json<{
+        leaf: string;
+        leafIndex: number;
+        treeSize: number;
+        auditPath: string[];
+        checkpoint: { payload: string; signature: string };
+      }>();
       const payload = JSON.parse(p.checkpoint.payload) as { root: string };
-      assert.ok(verifyInclusion(leafHash(Buffer.from(p.leaf, 'base64')), p.leafIndex, p.treeSize, p.auditPath.map((h) => Buffer.from(h, 'hex')), Buffer.from(payload.root, 'hex')));
-      assert.ok(verifySignature(fixtureSigner.publicKey, Buffer.from(p.checkpoint.payload), Buffer.from(p.checkpoint.signature, 'base64')));
-      assert.equal((await get(`/api/v1/audit/events/${id}/proof`, 'auditor-b', 'HCOMPL')).statusCode, 404);
+      assert.ok(
+        verifyInclusion(
+          leafHash(Buffer.from(p.leaf, 'base64')),
+          p.leafIndex,
+          p.treeSize,
+          p.auditPath.map((h) => Buffer.from(h, 'hex')),
+          Buffer.from(payload.root, 'hex'),
+        ),
+      );
+      assert.ok(
+        verifySignature(
+          fixtureSigner.publicKey,
+          Buffer.from(p.checkpoint.payload),
+          Buffer.from(p.checkpoint.signature, 'base64'),
+        ),
+      );
+      assert.equal(
+        (await get(`/api/v1/audit/events/${id}/proof`, 'auditor-b', 'HCOMPL')).statusCode,
+        404,
+      );
     });
   });
 }

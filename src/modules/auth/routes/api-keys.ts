@@ -1,5 +1,13 @@
 import type { FastifyInstance } from 'fastify';
-import { dateTime, errorResponses, idParams, nullableDateTime, object, stringList, uuid } from '../../../platform/http/schemas.ts';
+import {
+  dateTime,
+  errorResponses,
+  idParams,
+  nullableDateTime,
+  object,
+  stringList,
+  uuid,
+} from '../../../platform/http/schemas.ts';
 import { securedRoute, type SecuredDeps } from '../../access/secured-route.ts';
 import { createApiKey, listApiKeys, revokeApiKey } from '../api-key-service.ts';
 import type { AuthDeps } from '../deps.ts';
@@ -17,7 +25,13 @@ const keySchema = object({
 
 /** API keys for service accounts and AI agents. */
 export function registerApiKeyRoutes(app: FastifyInstance, s: SecuredDeps, d: AuthDeps): void {
-  securedRoute<{ principalId: string; name: string; scopes: string[]; expiresAt: string; totpCode?: string }>(app, s, {
+  securedRoute<{
+    principalId: string;
+    name: string;
+    scopes: string[];
+    expiresAt: string;
+    totpCode?: string;
+  }>(app, s, {
     method: 'POST',
     url: '/api-keys',
     permission: 'api_key:manage',
@@ -29,7 +43,12 @@ export function registerApiKeyRoutes(app: FastifyInstance, s: SecuredDeps, d: Au
         {
           principalId: uuid,
           name: { type: 'string', minLength: 1, maxLength: 100 },
-          scopes: { type: 'array', items: { type: 'string', pattern: '^[a-z][a-z_]*:[a-z][a-z_]*$' }, minItems: 1, maxItems: 100 },
+          scopes: {
+            type: 'array',
+            items: { type: 'string', pattern: '^[a-z][a-z_]*:[a-z][a-z_]*$' },
+            minItems: 1,
+            maxItems: 100,
+          },
           expiresAt: dateTime,
           totpCode: { type: 'string', pattern: '^[0-9]{6}$' },
         },
@@ -44,7 +63,11 @@ export function registerApiKeyRoutes(app: FastifyInstance, s: SecuredDeps, d: Au
     method: 'GET',
     url: '/api-keys',
     permission: 'api_key:read',
-    schema: { operationId: 'listApiKeys', tags: ['api-keys'], response: { 200: object({ items: { type: 'array', items: keySchema } }), ...errorResponses } },
+    schema: {
+      operationId: 'listApiKeys',
+      tags: ['api-keys'],
+      response: { 200: object({ items: { type: 'array', items: keySchema } }), ...errorResponses },
+    },
     handler: async ({ tx }) => ({ items: await listApiKeys(tx) }),
   });
 
@@ -52,7 +75,12 @@ export function registerApiKeyRoutes(app: FastifyInstance, s: SecuredDeps, d: Au
     method: 'DELETE',
     url: '/api-keys/:id',
     permission: 'api_key:manage',
-    schema: { operationId: 'revokeApiKey', tags: ['api-keys'], params: idParams, response: { 200: object({}), ...errorResponses } },
+    schema: {
+      operationId: 'revokeApiKey',
+      tags: ['api-keys'],
+      params: idParams,
+      response: { 200: object({}), ...errorResponses },
+    },
     handler: async ({ tx, params }) => {
       await revokeApiKey(tx, params.id);
       return {};

@@ -5,7 +5,13 @@ import type { AuthDeps } from '../deps.ts';
 import { login } from '../login-service.ts';
 
 const tokenResponse = object(
-  { accessToken: { type: 'string' }, expiresAt: dateTime, mfaRequired: { type: 'boolean' }, mfaToken: { type: 'string' }, mfaEnrollmentRequired: { type: 'boolean' } },
+  {
+    accessToken: { type: 'string' },
+    expiresAt: dateTime,
+    mfaRequired: { type: 'boolean' },
+    mfaToken: { type: 'string' },
+    mfaEnrollmentRequired: { type: 'boolean' },
+  },
   ['expiresAt'],
 );
 
@@ -30,10 +36,19 @@ export function registerLoginRoutes(app: FastifyInstance, d: AuthDeps): void {
       },
     },
     async (req) => {
-      const r = await login(d, req.body, { ip: req.ip, userAgent: req.headers['user-agent'], requestId: req.id });
+      const r = await login(d, req.body, {
+        ip: req.ip,
+        userAgent: req.headers['user-agent'],
+        requestId: req.id,
+      });
       return r.mfaRequired
         ? { mfaRequired: true, mfaToken: r.mfaToken, expiresAt: r.expiresAt }
-        : { accessToken: r.accessToken, expiresAt: r.expiresAt, mfaRequired: false, mfaEnrollmentRequired: r.mfaEnrollmentRequired };
+        : {
+            accessToken: r.accessToken,
+            expiresAt: r.expiresAt,
+            mfaRequired: false,
+            mfaEnrollmentRequired: r.mfaEnrollmentRequired,
+          };
     },
   );
 
@@ -45,14 +60,28 @@ export function registerLoginRoutes(app: FastifyInstance, d: AuthDeps): void {
         tags: ['auth'],
         summary: 'Complete an MFA login with a TOTP code or a recovery code',
         body: {
-          ...object({ mfaToken: { type: 'string', maxLength: 200 }, code: { type: 'string', pattern: '^[0-9]{6}$' }, recoveryCode: { type: 'string', maxLength: 40 } }, ['mfaToken']),
+          ...object(
+            {
+              mfaToken: { type: 'string', maxLength: 200 },
+              code: { type: 'string', pattern: '^[0-9]{6}$' },
+              recoveryCode: { type: 'string', maxLength: 40 },
+            },
+            ['mfaToken'],
+          ),
           oneOf: [{ required: ['code'] }, { required: ['recoveryCode'] }],
         },
-        response: { 200: object({ accessToken: { type: 'string' }, expiresAt: dateTime }), ...errorResponses },
+        response: {
+          200: object({ accessToken: { type: 'string' }, expiresAt: dateTime }),
+          ...errorResponses,
+        },
       },
     },
     async (req) => {
-      const s = await completeChallenge(d, req.body, { ip: req.ip, userAgent: req.headers['user-agent'], requestId: req.id });
+      const s = await completeChallenge(d, req.body, {
+        ip: req.ip,
+        userAgent: req.headers['user-agent'],
+        requestId: req.id,
+      });
       return { accessToken: s.accessToken, expiresAt: s.expiresAt };
     },
   );

@@ -3,9 +3,25 @@ import type { SecuredDeps } from '../../access/secured-route.ts';
 import { securedRoute } from '../../access/secured-route.ts';
 import { mfaRequiredFor } from '../../access/principal.ts';
 import { WardError } from '../../../platform/errors.ts';
-import { dateTime, empty, errorResponses, idParams, nullableDateTime, nullableString, object, stringList, uuid } from '../../../platform/http/schemas.ts';
+import {
+  dateTime,
+  empty,
+  errorResponses,
+  idParams,
+  nullableDateTime,
+  nullableString,
+  object,
+  stringList,
+  uuid,
+} from '../../../platform/http/schemas.ts';
 import type { AuthDeps } from '../deps.ts';
-import { confirmTotpEnrollment, mfaStatus, regenerateRecoveryCodes, removeTotp, startTotpEnrollment } from '../mfa-service.ts';
+import {
+  confirmTotpEnrollment,
+  mfaStatus,
+  regenerateRecoveryCodes,
+  removeTotp,
+  startTotpEnrollment,
+} from '../mfa-service.ts';
 import { changePassword } from '../password-service.ts';
 import { logout, refreshSession, revokeOne, sessionsOf } from '../session-service.ts';
 
@@ -50,7 +66,9 @@ export function registerSelfRoutes(app: FastifyInstance, s: SecuredDeps, d: Auth
       },
     },
     handler: async ({ tx, principal: p }) => {
-      const r = await tx.query<{ email: string }>('select email from ward.users where id = $1', [p.userId]);
+      const r = await tx.query<{ email: string }>('select email from ward.users where id = $1', [
+        p.userId,
+      ]);
       return {
         userId: p.userId,
         organizationId: p.orgId,
@@ -80,9 +98,20 @@ export function registerSelfRoutes(app: FastifyInstance, s: SecuredDeps, d: Auth
     method: 'POST',
     url: '/auth/refresh',
     permission: 'self:sessions',
-    schema: { operationId: 'refreshSession', tags: ['auth'], response: { 200: object({ accessToken: { type: 'string' }, expiresAt: dateTime }), ...errorResponses } },
+    schema: {
+      operationId: 'refreshSession',
+      tags: ['auth'],
+      response: {
+        200: object({ accessToken: { type: 'string' }, expiresAt: dateTime }),
+        ...errorResponses,
+      },
+    },
     handler: async ({ tx, principal, req }) => {
-      const issued = await refreshSession(tx, d, principal, { ip: req.ip, userAgent: req.headers['user-agent'], requestId: req.id });
+      const issued = await refreshSession(tx, d, principal, {
+        ip: req.ip,
+        userAgent: req.headers['user-agent'],
+        requestId: req.id,
+      });
       return { accessToken: issued.accessToken, expiresAt: issued.expiresAt };
     },
   });
@@ -91,7 +120,14 @@ export function registerSelfRoutes(app: FastifyInstance, s: SecuredDeps, d: Auth
     method: 'GET',
     url: '/auth/sessions',
     permission: 'self:sessions',
-    schema: { operationId: 'listMySessions', tags: ['auth'], response: { 200: object({ items: { type: 'array', items: sessionSchema } }), ...errorResponses } },
+    schema: {
+      operationId: 'listMySessions',
+      tags: ['auth'],
+      response: {
+        200: object({ items: { type: 'array', items: sessionSchema } }),
+        ...errorResponses,
+      },
+    },
     handler: async ({ tx, principal }) => ({ items: await sessionsOf(tx, principal.userId) }),
   });
 
@@ -99,7 +135,12 @@ export function registerSelfRoutes(app: FastifyInstance, s: SecuredDeps, d: Auth
     method: 'DELETE',
     url: '/auth/sessions/:id',
     permission: 'self:sessions',
-    schema: { operationId: 'revokeMySession', tags: ['auth'], params: idParams, response: { 200: empty, ...errorResponses } },
+    schema: {
+      operationId: 'revokeMySession',
+      tags: ['auth'],
+      params: idParams,
+      response: { 200: empty, ...errorResponses },
+    },
     handler: async ({ tx, principal, params }) => {
       await revokeOne(tx, principal, params.id, false);
       return {};
@@ -113,7 +154,14 @@ export function registerSelfRoutes(app: FastifyInstance, s: SecuredDeps, d: Auth
     schema: {
       operationId: 'changePassword',
       tags: ['auth'],
-      body: object({ currentPassword: { type: 'string', maxLength: 1024 }, newPassword: { type: 'string', maxLength: 1024 }, totpCode: code }, ['currentPassword', 'newPassword']),
+      body: object(
+        {
+          currentPassword: { type: 'string', maxLength: 1024 },
+          newPassword: { type: 'string', maxLength: 1024 },
+          totpCode: code,
+        },
+        ['currentPassword', 'newPassword'],
+      ),
       response: { 200: object({ sessionsEnded: { type: 'integer' } }), ...errorResponses },
     },
     handler: ({ tx, principal, body }) => changePassword(tx, d, principal, body),
@@ -126,7 +174,14 @@ export function registerSelfRoutes(app: FastifyInstance, s: SecuredDeps, d: Auth
     schema: {
       operationId: 'mfaStatus',
       tags: ['auth'],
-      response: { 200: object({ enrolled: { type: 'boolean' }, required: { type: 'boolean' }, recoveryCodesLeft: { type: 'integer' } }), ...errorResponses },
+      response: {
+        200: object({
+          enrolled: { type: 'boolean' },
+          required: { type: 'boolean' },
+          recoveryCodesLeft: { type: 'integer' },
+        }),
+        ...errorResponses,
+      },
     },
     handler: ({ tx, principal }) => mfaStatus(tx, d, principal),
   });
@@ -135,10 +190,19 @@ export function registerSelfRoutes(app: FastifyInstance, s: SecuredDeps, d: Auth
     method: 'POST',
     url: '/auth/mfa/totp',
     permission: 'self:mfa_enroll',
-    schema: { operationId: 'startTotpEnrollment', tags: ['auth'], response: { 200: object({ secret: { type: 'string' }, otpauthUri: { type: 'string' } }), ...errorResponses } },
+    schema: {
+      operationId: 'startTotpEnrollment',
+      tags: ['auth'],
+      response: {
+        200: object({ secret: { type: 'string' }, otpauthUri: { type: 'string' } }),
+        ...errorResponses,
+      },
+    },
     handler: async ({ tx, principal }) => {
       if (!principal.sessionId) throw new WardError('forbidden');
-      const r = await tx.query<{ email: string }>('select email from ward.users where id = $1', [principal.userId]);
+      const r = await tx.query<{ email: string }>('select email from ward.users where id = $1', [
+        principal.userId,
+      ]);
       return startTotpEnrollment(tx, d, principal, r.rows[0]?.email ?? principal.userId);
     },
   });
@@ -147,7 +211,12 @@ export function registerSelfRoutes(app: FastifyInstance, s: SecuredDeps, d: Auth
     method: 'POST',
     url: '/auth/mfa/totp/confirm',
     permission: 'self:mfa_enroll',
-    schema: { operationId: 'confirmTotpEnrollment', tags: ['auth'], body: object({ code }), response: { 200: object({ recoveryCodes: stringList }), ...errorResponses } },
+    schema: {
+      operationId: 'confirmTotpEnrollment',
+      tags: ['auth'],
+      body: object({ code }),
+      response: { 200: object({ recoveryCodes: stringList }), ...errorResponses },
+    },
     handler: ({ tx, principal, body }) => confirmTotpEnrollment(tx, d, principal, body.code),
   });
 
@@ -155,7 +224,12 @@ export function registerSelfRoutes(app: FastifyInstance, s: SecuredDeps, d: Auth
     method: 'POST',
     url: '/auth/mfa/totp/remove',
     permission: 'self:mfa_manage',
-    schema: { operationId: 'removeTotp', tags: ['auth'], body: object({ code }), response: { 200: empty, ...errorResponses } },
+    schema: {
+      operationId: 'removeTotp',
+      tags: ['auth'],
+      body: object({ code }),
+      response: { 200: empty, ...errorResponses },
+    },
     handler: async ({ tx, principal, body }) => {
       await removeTotp(tx, d, principal, body.code);
       return {};
@@ -166,7 +240,12 @@ export function registerSelfRoutes(app: FastifyInstance, s: SecuredDeps, d: Auth
     method: 'POST',
     url: '/auth/mfa/recovery-codes',
     permission: 'self:mfa_manage',
-    schema: { operationId: 'regenerateRecoveryCodes', tags: ['auth'], body: object({ code }), response: { 200: object({ recoveryCodes: stringList }), ...errorResponses } },
+    schema: {
+      operationId: 'regenerateRecoveryCodes',
+      tags: ['auth'],
+      body: object({ code }),
+      response: { 200: object({ recoveryCodes: stringList }), ...errorResponses },
+    },
     handler: ({ tx, principal, body }) => regenerateRecoveryCodes(tx, d, principal, body.code),
   });
 }

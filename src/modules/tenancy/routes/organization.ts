@@ -1,7 +1,14 @@
 import type { FastifyInstance } from 'fastify';
 import type { Tx } from '../../../platform/db/index.ts';
 import { WardError } from '../../../platform/errors.ts';
-import { dateTime, errorResponses, nullableString, object, stringList, uuid } from '../../../platform/http/schemas.ts';
+import {
+  dateTime,
+  errorResponses,
+  nullableString,
+  object,
+  stringList,
+  uuid,
+} from '../../../platform/http/schemas.ts';
 import { readSettings, type OrganizationSettings } from '../../access/principal.ts';
 import { securedRoute, type SecuredDeps } from '../../access/secured-route.ts';
 import { updateOrganizationSettings } from '../settings-service.ts';
@@ -14,24 +21,50 @@ export const settingsSchema = object({
   lockoutMinutes: { type: 'integer', minimum: 1, maximum: 1440 },
 });
 
-const orgSchema = object({ id: uuid, name: { type: 'string' }, type: { type: 'string' }, taxId: nullableString, status: { type: 'string' }, settings: settingsSchema, createdAt: dateTime });
+const orgSchema = object({
+  id: uuid,
+  name: { type: 'string' },
+  type: { type: 'string' },
+  taxId: nullableString,
+  status: { type: 'string' },
+  settings: settingsSchema,
+  createdAt: dateTime,
+});
 
 /** The caller's own organization: profile and security settings. */
 export function registerOrganizationRoutes(app: FastifyInstance, s: SecuredDeps): void {
   const read = async (tx: Tx) => {
-    const r = await tx.query<{ id: string; name: string; type: string; tax_id: string | null; status: string; settings: unknown; created_at: Date }>(
-      'select id, name, type, tax_id, status, settings, created_at from ward.organizations',
-    );
+    const r = await tx.query<{
+      id: string;
+      name: string;
+      type: string;
+      tax_id: string | null;
+      status: string;
+      settings: unknown;
+      created_at: Date;
+    }>('select id, name, type, tax_id, status, settings, created_at from ward.organizations');
     const o = r.rows[0];
     if (!o) throw new WardError('not_found');
-    return { id: o.id, name: o.name, type: o.type, taxId: o.tax_id, status: o.status, settings: readSettings(o.settings), createdAt: o.created_at.toISOString() };
+    return {
+      id: o.id,
+      name: o.name,
+      type: o.type,
+      taxId: o.tax_id,
+      status: o.status,
+      settings: readSettings(o.settings),
+      createdAt: o.created_at.toISOString(),
+    };
   };
 
   securedRoute(app, s, {
     method: 'GET',
     url: '/organization',
     permission: 'organization:read',
-    schema: { operationId: 'getOrganization', tags: ['organization'], response: { 200: orgSchema, ...errorResponses } },
+    schema: {
+      operationId: 'getOrganization',
+      tags: ['organization'],
+      response: { 200: orgSchema, ...errorResponses },
+    },
     handler: ({ tx }) => read(tx),
   });
 

@@ -1,5 +1,14 @@
 import type { FastifyInstance } from 'fastify';
-import { dateTime, errorResponses, idParams, nullableDateTime, nullableString, object, stringList, uuid } from '../../../platform/http/schemas.ts';
+import {
+  dateTime,
+  errorResponses,
+  idParams,
+  nullableDateTime,
+  nullableString,
+  object,
+  stringList,
+  uuid,
+} from '../../../platform/http/schemas.ts';
 import { securedRoute, type SecuredDeps } from '../../access/secured-route.ts';
 import { revokeAllFor, sessionsOf } from '../../auth/session-service.ts';
 import { sessionSchema } from '../../auth/routes/self.ts';
@@ -39,8 +48,17 @@ export function registerUserRoutes(app: FastifyInstance, s: SecuredDeps): void {
     schema: {
       operationId: 'listUsers',
       tags: ['users'],
-      querystring: object({ after: { type: 'string', maxLength: 254 }, limit: { type: 'integer', minimum: 1, maximum: 200 } }, []),
-      response: { 200: object({ items: { type: 'array', items: userSchema }, nextCursor: nullableString }), ...errorResponses },
+      querystring: object(
+        {
+          after: { type: 'string', maxLength: 254 },
+          limit: { type: 'integer', minimum: 1, maximum: 200 },
+        },
+        [],
+      ),
+      response: {
+        200: object({ items: { type: 'array', items: userSchema }, nextCursor: nullableString }),
+        ...errorResponses,
+      },
     },
     handler: async ({ tx, query }) => {
       const limit = query.limit ?? 100;
@@ -71,7 +89,12 @@ export function registerUserRoutes(app: FastifyInstance, s: SecuredDeps): void {
       response: { 201: userSchema, ...errorResponses },
     },
     handler: async ({ tx, principal, body }) => {
-      const created = await createUserInTx(tx, { ...body, orgId: principal.orgId, createdBy: principal.userId, principalType: body.principalType ?? 'human' });
+      const created = await createUserInTx(tx, {
+        ...body,
+        orgId: principal.orgId,
+        createdBy: principal.userId,
+        principalType: body.principalType ?? 'human',
+      });
       return getUser(tx, created.id);
     },
   });
@@ -80,11 +103,19 @@ export function registerUserRoutes(app: FastifyInstance, s: SecuredDeps): void {
     method: 'GET',
     url: '/users/:id',
     permission: 'user:read',
-    schema: { operationId: 'getUser', tags: ['users'], params: idParams, response: { 200: userSchema, ...errorResponses } },
+    schema: {
+      operationId: 'getUser',
+      tags: ['users'],
+      params: idParams,
+      response: { 200: userSchema, ...errorResponses },
+    },
     handler: ({ tx, params }) => getUser(tx, params.id),
   });
 
-  securedRoute<{ status?: 'active' | 'disabled'; displayName?: string; licenseNumber?: string }, { id: string }>(app, s, {
+  securedRoute<
+    { status?: 'active' | 'disabled'; displayName?: string; licenseNumber?: string },
+    { id: string }
+  >(app, s, {
     method: 'PATCH',
     url: '/users/:id',
     permission: 'user:update',
@@ -92,7 +123,14 @@ export function registerUserRoutes(app: FastifyInstance, s: SecuredDeps): void {
       operationId: 'updateUser',
       tags: ['users'],
       params: idParams,
-      body: object({ status: { type: 'string', enum: ['active', 'disabled'] }, displayName: { type: 'string', maxLength: 200 }, licenseNumber: { type: 'string', maxLength: 64 } }, []),
+      body: object(
+        {
+          status: { type: 'string', enum: ['active', 'disabled'] },
+          displayName: { type: 'string', maxLength: 200 },
+          licenseNumber: { type: 'string', maxLength: 64 },
+        },
+        [],
+      ),
       response: { 200: userSchema, ...errorResponses },
     },
     handler: ({ tx, principal, params, body }) => updateUser(tx, principal, params.id, body),
@@ -102,7 +140,12 @@ export function registerUserRoutes(app: FastifyInstance, s: SecuredDeps): void {
     method: 'POST',
     url: '/users/:id/unlock',
     permission: 'user:update',
-    schema: { operationId: 'unlockUser', tags: ['users'], params: idParams, response: { 200: userSchema, ...errorResponses } },
+    schema: {
+      operationId: 'unlockUser',
+      tags: ['users'],
+      params: idParams,
+      response: { 200: userSchema, ...errorResponses },
+    },
     handler: ({ tx, params }) => unlockUser(tx, params.id),
   });
 
@@ -110,23 +153,45 @@ export function registerUserRoutes(app: FastifyInstance, s: SecuredDeps): void {
     method: 'POST',
     url: '/users/:id/roles',
     permission: 'role:manage',
-    schema: { operationId: 'assignRole', tags: ['users'], params: idParams, body: object({ role: { type: 'string', maxLength: 63 } }), response: { 200: userSchema, ...errorResponses } },
-    handler: ({ tx, principal, params, body }) => setUserRole(tx, principal, params.id, body.role, true),
+    schema: {
+      operationId: 'assignRole',
+      tags: ['users'],
+      params: idParams,
+      body: object({ role: { type: 'string', maxLength: 63 } }),
+      response: { 200: userSchema, ...errorResponses },
+    },
+    handler: ({ tx, principal, params, body }) =>
+      setUserRole(tx, principal, params.id, body.role, true),
   });
 
   securedRoute<{ role: string }, { id: string }>(app, s, {
     method: 'POST',
     url: '/users/:id/roles/remove',
     permission: 'role:manage',
-    schema: { operationId: 'removeRole', tags: ['users'], params: idParams, body: object({ role: { type: 'string', maxLength: 63 } }), response: { 200: userSchema, ...errorResponses } },
-    handler: ({ tx, principal, params, body }) => setUserRole(tx, principal, params.id, body.role, false),
+    schema: {
+      operationId: 'removeRole',
+      tags: ['users'],
+      params: idParams,
+      body: object({ role: { type: 'string', maxLength: 63 } }),
+      response: { 200: userSchema, ...errorResponses },
+    },
+    handler: ({ tx, principal, params, body }) =>
+      setUserRole(tx, principal, params.id, body.role, false),
   });
 
   securedRoute<unknown, { id: string }>(app, s, {
     method: 'GET',
     url: '/users/:id/sessions',
     permission: 'session:read',
-    schema: { operationId: 'listUserSessions', tags: ['users'], params: idParams, response: { 200: object({ items: { type: 'array', items: sessionSchema } }), ...errorResponses } },
+    schema: {
+      operationId: 'listUserSessions',
+      tags: ['users'],
+      params: idParams,
+      response: {
+        200: object({ items: { type: 'array', items: sessionSchema } }),
+        ...errorResponses,
+      },
+    },
     handler: async ({ tx, params }) => {
       await getUser(tx, params.id);
       return { items: await sessionsOf(tx, params.id) };
@@ -137,7 +202,12 @@ export function registerUserRoutes(app: FastifyInstance, s: SecuredDeps): void {
     method: 'POST',
     url: '/users/:id/sessions/revoke',
     permission: 'session:revoke',
-    schema: { operationId: 'revokeUserSessions', tags: ['users'], params: idParams, response: { 200: object({ revoked: { type: 'integer' } }), ...errorResponses } },
+    schema: {
+      operationId: 'revokeUserSessions',
+      tags: ['users'],
+      params: idParams,
+      response: { 200: object({ revoked: { type: 'integer' } }), ...errorResponses },
+    },
     handler: async ({ tx, params }) => {
       await getUser(tx, params.id);
       return { revoked: await revokeAllFor(tx, params.id, 'revoked_by_admin') };
