@@ -10,6 +10,7 @@ import { availableEngines, createTestDatabase, type TestDatabase } from './helpe
 const bin = path.resolve('bin/ward.mjs');
 // A fixed test key: PostgreSQL deployments must configure one (Ward refuses to start without).
 const testMasterKey = Buffer.alloc(32, 7).toString('base64');
+const testSigningKey = Buffer.alloc(32, 8).toString('base64');
 const cleanup: (() => Promise<void>)[] = [];
 after(async () => {
   for (const c of cleanup) await c();
@@ -101,6 +102,7 @@ describe('ward serve', () => {
       const { child, info } = await start(['serve', '--port', '0', '--json'], {
         DATABASE_URL: migrated.url,
         WARD_MASTER_KEY: testMasterKey,
+        WARD_AUDIT_SIGNING_KEY: testSigningKey,
       });
       assert.equal(info['engine'], 'postgres');
       assert.equal((await fetch(`${String(info['address'])}/readyz`)).status, 200);

@@ -5,7 +5,7 @@ import type { Principal } from '../access/principal.ts';
 import type { AuthDeps } from './deps.ts';
 import { requireFreshCode } from './mfa-service.ts';
 import { screenPassword } from './password-screen.ts';
-import { hashPassword, verifyStoredPassword } from './passwords.ts';
+import { checkPasswordPolicy, hashPassword, verifyStoredPassword } from './passwords.ts';
 import { revokeAllFor } from './session-service.ts';
 
 /**
@@ -33,6 +33,7 @@ export async function changePassword(
     throw new WardError('validation_failed', 'The current password is not correct');
   }
   await requireFreshCode(tx, d, p, input.totpCode);
+  checkPasswordPolicy(input.newPassword);
   screenPassword(input.newPassword, { email: row.email, organizationName: row.org_name });
   const hash = await hashPassword(input.newPassword);
   await tx.query(

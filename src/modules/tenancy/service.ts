@@ -3,7 +3,7 @@ import { record } from '../audit/record.ts';
 import { screenPassword } from '../auth/password-screen.ts';
 import { isUuid } from '../../platform/db/index.ts';
 import { isWardError, WardError } from '../../platform/errors.ts';
-import { hashPassword } from '../auth/passwords.ts';
+import { checkPasswordPolicy, hashPassword } from '../auth/passwords.ts';
 import {
   organizationTypes,
   principalTypes,
@@ -129,8 +129,11 @@ export async function createUserInTx(
       if (!org) {
         throw new WardError('not_found', 'The organization does not exist');
       }
-      if (input.password !== undefined)
+      if (input.password !== undefined) {
+        // Length first: its message is the one a person can act on.
+        checkPasswordPolicy(input.password);
         screenPassword(input.password, { email, organizationName: org.name });
+      }
       const passwordHash = input.password === undefined ? null : await hashPassword(input.password);
       const id = await insertUser(tx, {
         orgId: input.orgId,
