@@ -25,7 +25,7 @@ Buffer.from('ward.pkcs11.mac-key.v1', 'latin1').copy(macKeyLabel);
 
 /**
  * A KEK that never leaves a PKCS#11 token (SoftHSM2 in tests, an HSM in production), driven
- * through OpenSC's `pkcs11-tool` (see docs/decisions/2025-pkcs11-through-pkcs11-tool.md).
+ * through OpenSC's `pkcs11-tool` (see docs/decisions/2026-11-22-pkcs11-through-pkcs11-tool.md).
  * Wrapping is encrypt-then-MAC: the token encrypts the key with AES-CBC-PAD under the token
  * key; an HMAC-SHA-256 over the wrap context, IV and ciphertext authenticates it, keyed by a
  * MAC key the token derives (AES-ECB of a fixed label under the same token key) and that is
