@@ -8,6 +8,8 @@ import type { BenchResult, Workload } from './types.ts';
 const workloads: Record<string, () => Promise<{ run: Workload }>> = {
   patient: () => import('./workloads/patient.ts'),
   auth: () => import('./workloads/auth.ts'),
+  crypto: () => import('./workloads/crypto.ts'),
+  audit: () => import('./workloads/audit.ts'),
 };
 
 function usage(): string {
