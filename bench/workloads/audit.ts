@@ -11,18 +11,7 @@ import { createOrganization, createUser } from '../../src/modules/tenancy/servic
 import { Database } from '../../src/platform/db/database.ts';
 import { migrate } from '../../src/platform/db/migrate.ts';
 import { createPostgresDriver } from '../../src/platform/db/postgres.ts';
-
-/** One benchmark line, as the harness prints it. */
-export interface BenchResult {
-  workload: string;
-  op: string;
-  ward_ops_s: number;
-  bare_ops_s: number;
-  ratio: number;
-  p50_ms: number;
-  p99_ms: number;
-  rss_mb: number;
-}
+import type { BenchResult, WorkloadOptions } from '../types.ts';
 
 const rss = () => Math.round(process.memoryUsage().rss / 1_048_576);
 const pct = (xs: number[], p: number) => {
@@ -54,7 +43,7 @@ async function throughput(ms: number, workers: number, op: () => Promise<unknown
  * patient X in the last 90 days" over 10 million events (200,000 with --quick), through RLS
  * vs the same query as a superuser without RLS.
  */
-export async function run(opts: { databaseUrl: string; quick: boolean }): Promise<BenchResult[]> {
+export async function run(opts: WorkloadOptions): Promise<BenchResult[]> {
   const name = `ward_bench_audit_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: opts.databaseUrl });
   await admin.connect();

@@ -16,23 +16,12 @@ import {
   patientRegistry,
   syntheticPatient,
 } from '../../test/helpers/phi-table.ts';
-
-/** One benchmark line, as the harness prints it. */
-export interface BenchResult {
-  workload: string;
-  op: string;
-  ward_ops_s: number;
-  bare_ops_s: number;
-  ratio: number;
-  p50_ms: number;
-  p99_ms: number;
-  rss_mb: number;
-}
+import type { BenchResult, WorkloadOptions } from '../types.ts';
 
 const clients = 16;
 
 /** Runs the crypto workload against a scratch database on `databaseUrl`. */
-export async function run(opts: { databaseUrl: string; quick: boolean }): Promise<BenchResult[]> {
+export async function run(opts: WorkloadOptions): Promise<BenchResult[]> {
   const seconds = opts.quick ? 2 : 6;
   const name = `ward_bench_crypto_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: opts.databaseUrl });

@@ -85,15 +85,5 @@ export const inclusionProofSchema = {
   },
 } as const;
 
-/** Problem document (RFC 9457) for error responses. */
-export const problemSchema = {
-  type: 'object',
-  properties: {
-    type: { type: 'string' },
-    title: { type: 'string' },
-    status: { type: 'integer' },
-    code: { type: 'string' },
-    detail: { type: 'string' },
-    instance: { type: 'string' },
-  },
-} as const;
+/** Problem document (RFC 9457) for error responses: the platform's one definition. */
+export { problem as problemSchema } from '../../../platform/http/schemas.ts';
