@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Driver, QueryResult, Tx } from './types.ts';
 
@@ -6,6 +7,19 @@ import type { Driver, QueryResult, Tx } from './types.ts';
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 // Dates stay text (YYYY-MM-DD): a calendar date must not shift with the server's time zone.
 pg.types.setTypeParser(pg.types.builtins.DATE, (v) => v);
+
+const statementNames = new Map<string, string>();
+const maxNamedStatements = 2_000;
+
+/** A stable name for a statement text (its SHA-1); names are cached up to a bound, computed beyond it. */
+function statementName(text: string): string {
+  let name = statementNames.get(text);
+  if (name === undefined) {
+    name = `w${createHash('sha1').update(text).digest('hex').slice(0, 24)}`;
+    if (statementNames.size < maxNamedStatements) statementNames.set(text, name);
+  }
+  return name;
+}
 
 /** Options for the PostgreSQL pool. */
 export interface PostgresOptions {
@@ -25,10 +39,15 @@ export function createPostgresDriver(opts: PostgresOptions): Driver {
   // An idle client that loses its connection must not crash the process.
   pool.on('error', () => undefined);
 
-  const wrap = (client: pg.PoolClient): Tx => ({
+  const wrap = (client: pg.PoolClient, prepared: boolean): Tx => ({
     engine: 'postgres',
     async query<R>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
-      const r = await client.query(text, params as unknown[] | undefined);
+      const values = params as unknown[] | undefined;
+      // Request transactions run the same few hundred statements over and over: as named
+      // (server-side prepared) statements PostgreSQL parses and plans each once per connection.
+      const r = prepared
+        ? await client.query({ name: statementName(text), text, values })
+        : await client.query(text, values);
       return { rows: r.rows as R[], rowCount: r.rowCount ?? r.rows.length };
     },
     async exec(script: string): Promise<void> {
@@ -49,7 +68,12 @@ export function createPostgresDriver(opts: PostgresOptions): Driver {
         const opened = (await client.query(prelude ? `BEGIN; ${prelude}` : 'BEGIN')) as
           pg.QueryResult | pg.QueryResult[];
         const last = Array.isArray(opened) ? opened.at(-1) : opened;
-        const result = await fn(wrap(client), (last?.rows ?? []) as Record<string, unknown>[]);
+        // Only context transactions (requests, jobs) prepare; admin work (migrations, DDL) does not,
+        // so a schema change never meets a statement planned against the old schema.
+        const result = await fn(
+          wrap(client, prelude !== undefined),
+          (last?.rows ?? []) as Record<string, unknown>[],
+        );
         await client.query('COMMIT');
         return result;
       } catch (e) {
