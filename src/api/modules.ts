@@ -8,6 +8,7 @@ import { registerApiKeyRoutes } from '../modules/auth/routes/api-keys.ts';
 import { registerLoginRoutes } from '../modules/auth/routes/login.ts';
 import { registerSelfRoutes } from '../modules/auth/routes/self.ts';
 import { registerOrganizationRoutes } from '../modules/tenancy/routes/organization.ts';
+import { registerRoleRoutes } from '../modules/tenancy/routes/roles.ts';
 import { registerUserRoutes } from '../modules/tenancy/routes/users.ts';
 import type { WardRuntime } from '../runtime/open-ward.ts';
 
@@ -26,6 +27,7 @@ export function apiModules(
     registerApiKeyRoutes(app, secured, auth);
     registerUserRoutes(app, secured);
     registerOrganizationRoutes(app, secured);
+    registerRoleRoutes(app, secured);
     registerAccessRoutes(app, secured);
     registerAuditRoutes(app, secured);
     return Promise.resolve();

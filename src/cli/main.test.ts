@@ -138,6 +138,44 @@ describe(`ward CLI (${defaultEngine()})`, () => {
     assert.match(badRole.stderr, /no role named/);
   });
 
+  test('org update changes security settings and keeps MFA required for admin', async () => {
+    const org = lastJson<{ id: string }>(
+      await runCli(
+        ['org', 'create', '--name', 'Settings Clinic', '--type', 'provider', '--json'],
+        env,
+      ),
+    );
+    const ok = await runCli(
+      [
+        'org',
+        'update',
+        '--id',
+        org.id,
+        '--mfa-roles',
+        'admin,doctor',
+        '--idle-minutes',
+        '10',
+        '--json',
+      ],
+      env,
+    );
+    assert.equal(ok.code, 0, ok.stderr);
+    const settings = lastJson<{
+      settings: { mfaRequiredRoles: string[]; sessionIdleMinutes: number };
+    }>(ok).settings;
+    assert.deepEqual(settings.mfaRequiredRoles, ['admin', 'doctor']);
+    assert.equal(settings.sessionIdleMinutes, 10);
+    const lift = await runCli(['org', 'update', '--id', org.id, '--mfa-roles', 'doctor'], env);
+    assert.equal(lift.code, 1);
+    assert.match(lift.stderr, /MFA stays required for admin/);
+    assert.equal((await runCli(['org', 'update', '--id', org.id], env)).code, 2);
+    const other = await runCli(
+      ['org', 'update', '--id', '00000000-0000-4000-8000-000000000009', '--idle-minutes', '5'],
+      env,
+    );
+    assert.equal(other.code, 1, 'an unknown organization is not found');
+  });
+
   test('a user cannot be created in an organization that does not exist', async () => {
     const r = await runCli(
       [

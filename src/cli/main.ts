@@ -24,7 +24,7 @@ import {
   keysShredCommand,
   keysStatusCommand,
 } from './commands/keys.ts';
-import { orgCreateCommand } from './commands/org.ts';
+import { orgCreateCommand, orgUpdateCommand } from './commands/org.ts';
 import { serveCommand } from './commands/serve.ts';
 import { userCreateCommand } from './commands/user.ts';
 
@@ -37,6 +37,7 @@ export const commands: readonly Command[] = [
   dbRollbackCommand,
   dbDiagramCommand,
   orgCreateCommand,
+  orgUpdateCommand,
   userCreateCommand,
   keysStatusCommand,
   keysRotateCommand,

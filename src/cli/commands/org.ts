@@ -1,4 +1,6 @@
 import { createOrganization } from '../../modules/tenancy/service.ts';
+import { updateOrganizationSettings } from '../../modules/tenancy/settings-service.ts';
+import { isUuid } from '../../platform/db/index.ts';
 import { WardError } from '../../platform/errors.ts';
 import { emit, str, type Command } from '../command.ts';
 import { withRuntime } from '../runtime.ts';
@@ -29,3 +31,70 @@ export const orgCreateCommand: Command = {
     return 0;
   },
 };
+
+function intOption(v: string | undefined, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n)) throw new WardError('bad_request', `--${name} must be an integer`);
+  return n;
+}
+
+export const orgUpdateCommand: Command = {
+  path: ['org', 'update'],
+  summary: "Change an organization's security settings (MFA per role, session timeouts, lockout)",
+  usage:
+    '--id ID [--mfa-roles admin,doctor,…] [--idle-minutes N] [--absolute-minutes N] [--lockout-threshold N] [--lockout-minutes N] [--json]',
+  options: {
+    id: { type: 'string' },
+    'mfa-roles': { type: 'string' },
+    'idle-minutes': { type: 'string' },
+    'absolute-minutes': { type: 'string' },
+    'lockout-threshold': { type: 'string' },
+    'lockout-minutes': { type: 'string' },
+    json: { type: 'boolean' },
+  },
+  async run(values, _p, io) {
+    const id = str(values, 'id');
+    if (!id || !isUuid(id)) throw new WardError('bad_request', '--id must be an organization id');
+    const roles = str(values, 'mfa-roles');
+    const patch = {
+      ...(roles !== undefined
+        ? {
+            mfaRequiredRoles: roles
+              .split(',')
+              .map((r) => r.trim())
+              .filter(Boolean),
+          }
+        : {}),
+      ...optional('sessionIdleMinutes', intOption(str(values, 'idle-minutes'), 'idle-minutes')),
+      ...optional(
+        'sessionAbsoluteMinutes',
+        intOption(str(values, 'absolute-minutes'), 'absolute-minutes'),
+      ),
+      ...optional(
+        'lockoutThreshold',
+        intOption(str(values, 'lockout-threshold'), 'lockout-threshold'),
+      ),
+      ...optional('lockoutMinutes', intOption(str(values, 'lockout-minutes'), 'lockout-minutes')),
+    };
+    if (Object.keys(patch).length === 0)
+      throw new WardError('bad_request', 'Nothing to change: give at least one setting');
+    // Runs under the organization's own context (RLS applies), as the operator's system actor.
+    const settings = await withRuntime(io, ({ db }) =>
+      db.withContext({ orgId: id, actorType: 'system' }, (tx) =>
+        updateOrganizationSettings(tx, id, patch),
+      ),
+    );
+    emit(
+      io,
+      values['json'] === true,
+      { id, settings },
+      `updated organization ${id}: ${JSON.stringify(settings)}`,
+    );
+    return 0;
+  },
+};
+
+function optional<K extends string>(key: K, value: number | undefined): Partial<Record<K, number>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, number>);
+}

@@ -1,0 +1,132 @@
+import type { Tx } from '../../platform/db/index.ts';
+import { WardError } from '../../platform/errors.ts';
+import { record } from '../audit/record.ts';
+import type { Principal } from '../access/principal.ts';
+
+/** A role with its permissions. */
+export interface RoleView {
+  readonly id: string;
+  readonly name: string;
+  readonly description: string;
+  readonly builtin: boolean;
+  readonly permissions: readonly string[];
+}
+
+interface Row {
+  id: string;
+  name: string;
+  description: string;
+  is_builtin: boolean;
+  permissions: string[];
+}
+
+const select = `select r.id, r.name, r.description, r.is_builtin,
+       array(select rp.permission_id from ward.role_permissions rp
+              where rp.organization_id = r.organization_id and rp.role_id = r.id order by rp.permission_id) as permissions
+  from ward.roles r`;
+
+const view = (r: Row): RoleView => ({
+  id: r.id,
+  name: r.name,
+  description: r.description,
+  builtin: r.is_builtin,
+  permissions: r.permissions,
+});
+
+/** Lists the organization's roles (built-in and its own). */
+export async function listRoles(tx: Tx): Promise<RoleView[]> {
+  return (await tx.query<Row>(`${select} order by r.is_builtin desc, r.name`)).rows.map(view);
+}
+
+async function getRole(tx: Tx, id: string): Promise<RoleView> {
+  const row = (await tx.query<Row>(`${select} where r.id = $1`, [id])).rows[0];
+  if (!row) throw new WardError('not_found');
+  return view(row);
+}
+
+/**
+ * Checks that every permission exists, and that the caller holds it: an administrator cannot
+ * mint a role more powerful than themselves (admins hold no PHI permissions, so they cannot
+ * create a role that reads PHI and assign it to themselves).
+ */
+async function checkGrantable(
+  tx: Tx,
+  p: Principal,
+  permissions: readonly string[],
+): Promise<string[]> {
+  const unique = [...new Set(permissions)];
+  const known = await tx.query<{ id: string }>(
+    'select id from ward.permissions where id = any($1::text[])',
+    [unique],
+  );
+  const unknown = unique.filter((x) => !known.rows.some((k) => k.id === x));
+  if (unknown.length > 0)
+    throw new WardError('validation_failed', `Unknown permissions: ${unknown.join(', ')}`);
+  const beyond = unique.filter((x) => !p.permissions.has(x));
+  if (beyond.length > 0)
+    throw new WardError(
+      'forbidden',
+      `You cannot grant permissions you do not hold: ${beyond.join(', ')}`,
+    );
+  return unique;
+}
+
+/** Creates an organization-defined role. */
+export async function createRole(
+  tx: Tx,
+  p: Principal,
+  input: { name: string; description?: string | undefined; permissions: readonly string[] },
+): Promise<RoleView> {
+  const permissions = await checkGrantable(tx, p, input.permissions);
+  const r = await tx.query<{ id: string }>(
+    'insert into ward.roles (organization_id, name, description, is_builtin) values ($1, $2, $3, false) returning id',
+    [p.orgId, input.name, input.description ?? ''],
+  );
+  const id = (r.rows[0] as { id: string }).id;
+  await tx.query(
+    'insert into ward.role_permissions (organization_id, role_id, permission_id) select $1, $2, x from unnest($3::text[]) as x',
+    [p.orgId, id, permissions],
+  );
+  await record(tx, {
+    action: 'C',
+    eventType: 'role.create',
+    entityType: 'Role',
+    entityId: id,
+    metadata: { name: input.name, permissions },
+  });
+  return getRole(tx, id);
+}
+
+/**
+ * Replaces a role's permissions. Built-in roles may be tightened (permissions removed) but not
+ * widened beyond the caller's own permissions; the change applies to sessions on their next request.
+ */
+export async function setRolePermissions(
+  tx: Tx,
+  p: Principal,
+  id: string,
+  permissions: readonly string[],
+): Promise<RoleView> {
+  const before = await getRole(tx, id);
+  const added = permissions.filter((x) => !before.permissions.includes(x));
+  await checkGrantable(tx, p, added);
+  const wanted = [...new Set(permissions)];
+  await tx.query(
+    'delete from ward.role_permissions where role_id = $1 and not (permission_id = any($2::text[]))',
+    [id, wanted],
+  );
+  await tx.query(
+    `insert into ward.role_permissions (organization_id, role_id, permission_id)
+     select $1, $2, x from unnest($3::text[]) as x on conflict do nothing`,
+    [p.orgId, id, wanted],
+  );
+  const removed = before.permissions.filter((x) => !wanted.includes(x));
+  await record(tx, {
+    action: 'U',
+    eventType: 'role.permissions',
+    entityType: 'Role',
+    entityId: id,
+    metadata: { added, removed },
+  });
+  return getRole(tx, id);
+}

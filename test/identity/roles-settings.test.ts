@@ -1,0 +1,138 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import {
+  auth,
+  createTestApi,
+  enrollTotp,
+  seedOrg,
+  tokenFor,
+  type TestApi,
+} from '../helpers/api.ts';
+
+describe('organization-defined roles and security settings', () => {
+  let api: TestApi;
+  let org: Awaited<ReturnType<typeof seedOrg>>;
+  let admin: string;
+  before(async () => {
+    api = await createTestApi();
+    org = await seedOrg(api, 'Roles', ['admin', 'doctor', 'auditor']);
+    admin = await tokenFor(api, org.users['admin']!.email);
+    await enrollTotp(api, admin);
+  });
+  after(async () => api.close());
+
+  test('an admin creates a role from permissions it holds, and assigns it', async () => {
+    const created = await api.app.inject({
+      method: 'POST',
+      url: '/api/v1/roles',
+      headers: auth(admin),
+      payload: {
+        name: 'key-officer',
+        description: 'Rotates keys',
+        permissions: ['key:read', 'key:manage'],
+      },
+    });
+    assert.equal(created.statusCode, 201, created.body);
+    const roles = await api.app.inject({ url: '/api/v1/roles', headers: auth(admin) });
+    const names = roles
+      .json<{ items: { name: string; builtin: boolean }[] }>()
+      .items.map((r) => r.name);
+    assert.ok(names.includes('key-officer') && names.includes('doctor'));
+    const assign = await api.app.inject({
+      method: 'POST',
+      url: `/api/v1/users/${org.users['auditor']!.id}/roles`,
+      headers: auth(admin),
+      payload: { role: 'key-officer' },
+    });
+    assert.equal(assign.statusCode, 200);
+    assert.deepEqual(assign.json<{ roles: string[] }>().roles, ['auditor', 'key-officer']);
+  });
+
+  test('an admin cannot mint a role with permissions it lacks (no PHI through the back door)', async () => {
+    const r = await api.app.inject({
+      method: 'POST',
+      url: '/api/v1/roles',
+      headers: auth(admin),
+      payload: { name: 'sneaky', permissions: ['patient:read'] },
+    });
+    assert.equal(r.statusCode, 403);
+    const unknown = await api.app.inject({
+      method: 'POST',
+      url: '/api/v1/roles',
+      headers: auth(admin),
+      payload: { name: 'odd', permissions: ['nothing:here'] },
+    });
+    assert.equal(unknown.statusCode, 400);
+    const doctor = await tokenFor(api, org.users['doctor']!.email);
+    assert.equal(
+      (
+        await api.app.inject({
+          method: 'POST',
+          url: '/api/v1/roles',
+          headers: auth(doctor),
+          payload: { name: 'mine', permissions: [] },
+        })
+      ).statusCode,
+      403,
+    );
+  });
+
+  test('tightening a built-in role takes effect on the next request', async () => {
+    const doctor = await tokenFor(api, org.users['doctor']!.email);
+    assert.equal(
+      (await api.app.inject({ url: '/api/v1/organization', headers: auth(doctor) })).statusCode,
+      200,
+    );
+    const roles = (await api.app.inject({ url: '/api/v1/roles', headers: auth(admin) })).json<{
+      items: { id: string; name: string; permissions: string[] }[];
+    }>().items;
+    const doctorRole = roles.find((r) => r.name === 'doctor')!;
+    const tightened = doctorRole.permissions.filter((x) => x !== 'organization:read');
+    const r = await api.app.inject({
+      method: 'PUT',
+      url: `/api/v1/roles/${doctorRole.id}/permissions`,
+      headers: auth(admin),
+      payload: { permissions: tightened },
+    });
+    assert.equal(r.statusCode, 200, r.body);
+    assert.equal(
+      (await api.app.inject({ url: '/api/v1/organization', headers: auth(doctor) })).statusCode,
+      403,
+    );
+    const widen = await api.app.inject({
+      method: 'PUT',
+      url: `/api/v1/roles/${doctorRole.id}/permissions`,
+      headers: auth(admin),
+      payload: { permissions: [...tightened, 'audit:verify'] },
+    });
+    assert.equal(widen.statusCode, 403, 'widening beyond the admin’s own permissions is refused');
+  });
+
+  test('MFA can be required for more roles but never lifted for admin', async () => {
+    const existing = await tokenFor(api, org.users['auditor']!.email);
+    const lift = await api.app.inject({
+      method: 'PATCH',
+      url: '/api/v1/organization/settings',
+      headers: auth(admin),
+      payload: { mfaRequiredRoles: ['doctor'] },
+    });
+    assert.equal(lift.statusCode, 400);
+    const add = await api.app.inject({
+      method: 'PATCH',
+      url: '/api/v1/organization/settings',
+      headers: auth(admin),
+      payload: { mfaRequiredRoles: ['admin', 'auditor'] },
+    });
+    assert.equal(add.statusCode, 200, add.body);
+    const r = await api.app.inject({ url: '/api/v1/roles', headers: auth(existing) });
+    assert.equal(r.statusCode, 403, 'an existing auditor session now owes MFA');
+    assert.match(r.json<{ detail: string }>().detail, /mfa_required/);
+    const fresh = await tokenFor(api, org.users['auditor']!.email);
+    const f = await api.app.inject({ url: '/api/v1/roles', headers: auth(fresh) });
+    assert.match(
+      f.json<{ detail: string }>().detail,
+      /mfa_enrollment_required/,
+      'a new login must enroll first',
+    );
+  });
+});
