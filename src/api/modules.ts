@@ -7,6 +7,7 @@ import type { AuthDeps } from '../modules/auth/deps.ts';
 import { registerApiKeyRoutes } from '../modules/auth/routes/api-keys.ts';
 import { registerLoginRoutes } from '../modules/auth/routes/login.ts';
 import { registerSelfRoutes } from '../modules/auth/routes/self.ts';
+import { registerClinicalRoutes } from '../modules/clinical/index.ts';
 import { registerOrganizationRoutes } from '../modules/tenancy/routes/organization.ts';
 import { registerRoleRoutes } from '../modules/tenancy/routes/roles.ts';
 import { registerUserRoutes } from '../modules/tenancy/routes/users.ts';
@@ -32,5 +33,9 @@ export function apiModules(
     registerAuditRoutes(app, secured);
     return Promise.resolve();
   };
-  return [identity];
+  const clinical: FastifyPluginAsync = (app: FastifyInstance) => {
+    registerClinicalRoutes(app, secured, rt.crypto.codec);
+    return Promise.resolve();
+  };
+  return [identity, clinical];
 }

@@ -14,6 +14,7 @@ export const errorCodes = {
   conflict: { status: 409, title: 'The request conflicts with the current state' },
   already_exists: { status: 409, title: 'A resource with these identifying values exists' },
   precondition_failed: { status: 412, title: 'The resource has changed since it was read' },
+  precondition_required: { status: 428, title: 'The request must be conditional (If-Match)' },
   payload_too_large: { status: 413, title: 'The request body is too large' },
   unsupported_media_type: { status: 415, title: 'The content type is not supported' },
   rate_limited: { status: 429, title: 'Too many requests' },

@@ -7,6 +7,7 @@ import { fixtureCrypto } from './crypto.ts';
 import { record } from '../../src/modules/audit/record.ts';
 import { signerFromSeed, type CheckpointSigner } from '../../src/modules/audit/signer.ts';
 import { sealUntilCovered } from './audit.ts';
+import { createPatient } from '../../src/modules/clinical/patients-service.ts';
 
 /** A fixed checkpoint signer for tests (its seed is public: never use it for real data). */
 export const fixtureSigner: CheckpointSigner = signerFromSeed(
@@ -138,6 +139,75 @@ export async function seedTenant(db: Database, label: string): Promise<TenantFix
       [org.id, partner.id],
     );
   });
+  // Clinical rows (migration 0006): a patient with encrypted PHI, a case, an AI-suggested
+  // diagnosis, a plan with a prescription and an image's metadata.
+  await db.withContext(
+    { orgId: org.id, userId: doctor.id, actorType: 'user', purpose: 'TREAT' },
+    async (tx) => {
+      const patient = await createPatient(
+        tx,
+        fixtureCrypto.codec,
+        org.id,
+        doctor.id,
+        {
+          mrn: `MRN-${label}`,
+          firstName: `Fixture ${label}`,
+          lastName: 'Synthetic',
+          dateOfBirth: '1970-01-01',
+          ssn: '900-00-0001',
+          email: `patient-${label.toLowerCase()}@example.test`,
+          phone: '555-010-0100',
+          address: { line1: '1 Fixture Way', city: 'Testville' },
+          emergencyContact: { name: 'Fixture Contact' },
+          insurance: { payer: 'Fixture Mutual', memberId: `M-${label}` },
+        },
+        { fields: [], clinical: false },
+      );
+      const patientId = patient.value.id;
+      const caseId = (await tx.query<{ id: string }>('select gen_random_uuid() as id')).rows[0]!.id;
+      const complaint = await fixtureCrypto.codec.encrypt(
+        tx,
+        {
+          orgId: org.id,
+          table: 'clinical.medical_cases',
+          column: 'chief_complaint_encrypted',
+          rowId: caseId,
+        },
+        'Fixture headache for three days',
+      );
+      await tx.query(
+        `insert into clinical.medical_cases (organization_id, id, patient_id, chief_complaint_encrypted,
+                                             assigned_clinicians, opened_by)
+         values ($1, $2, $3, $4, array[$5::uuid], $5)`,
+        [org.id, caseId, patientId, complaint, doctor.id],
+      );
+      await tx.query(
+        `insert into clinical.diagnoses (organization_id, case_id, patient_id, icd10_version, icd10_code,
+                                         source, model_id, model_version, confidence, suggested_by)
+         values ($1, $2, $3, '2026', 'R51.9', 'ai', 'fixture-model', '1.0', 0.5, $4)`,
+        [org.id, caseId, patientId, doctor.id],
+      );
+      const plan = await tx.query<{ id: string }>(
+        `insert into clinical.treatment_plans (organization_id, id, case_id, patient_id, title, author_id)
+         values ($1, gen_random_uuid(), $2, $3, 'Fixture plan', $4) returning id`,
+        [org.id, caseId, patientId, doctor.id],
+      );
+      await tx.query(
+        `insert into clinical.prescriptions (organization_id, id, plan_id, patient_id, medication_id, dose,
+                                             route, frequency, start_date, prescriber_id)
+         select $1, gen_random_uuid(), $2, $3, m.id, '500 mg', 'oral', 'every 6 hours', current_date, $4
+           from clinical.medications m where m.name = 'Acetaminophen' limit 1`,
+        [org.id, plan.rows[0]!.id, patientId, doctor.id],
+      );
+      await tx.query(
+        `insert into clinical.medical_images (organization_id, id, case_id, patient_id, modality, content_type,
+                                              size_bytes, sha256, storage_key, uploaded_by)
+         values ($1, gen_random_uuid(), $2, $3, 'MR', 'application/dicom', 4, sha256('test'::bytea),
+                 'fixture/' || gen_random_uuid(), $4)`,
+        [org.id, caseId, patientId, doctor.id],
+      );
+    },
+  );
   // Audit events become checkpoints only when sealed; seal so both audit tables have rows.
   await sealUntilCovered(db, fixtureSigner, [org.id]);
   return {

@@ -14,6 +14,12 @@ export interface AccessRequest {
   readonly permission: string;
   /** Facts about the target the policies may test (loaded by the route when needed). */
   readonly resource?: { readonly careTeam?: readonly string[] };
+  /**
+   * Patient PHI fields the request would use (search keys, values written): all must be
+   * visible to the caller, or the request is denied. This is what keeps a search from
+   * becoming an oracle for a field the caller may not read.
+   */
+  readonly fields?: readonly PatientPhiField[];
   readonly now?: Date;
 }
 
@@ -133,11 +139,13 @@ export function evaluate(
     p.permissions.has('break_glass:invoke')
   ) {
     // Break-glass overrides the organization's deny policies by design; it is audited,
-    // alerted and reviewed instead.
+    // alerted and reviewed instead. It never widens the fields a role may see.
+    const emergencyFields = fieldsFor(p, 'ETREAT', []);
+    if (r.fields?.some((f) => !emergencyFields.includes(f))) return deny('field_not_permitted');
     return {
       allow: true,
       reason: 'break_glass',
-      fields: fieldsFor(p, 'ETREAT', []),
+      fields: emergencyFields,
       breakGlass: true,
       policies: [],
     };
@@ -165,6 +173,11 @@ export function evaluate(
   const limits = matching.filter((x) => x.effect === 'limit');
   let fields = fieldsFor(p, purpose, allows);
   for (const l of limits) fields = fields.filter((f) => l.fields?.has(f));
+  if (r.fields?.some((f) => !fields.includes(f)))
+    return deny(
+      'field_not_permitted',
+      [...allows, ...limits].map((x) => x.name),
+    );
   return {
     allow: true,
     reason: allows.length > 0 ? 'policy_allowed' : 'role_permission',

@@ -3,5 +3,6 @@
 // A module that adds `*_encrypted` or `*_bidx` columns adds its import here.
 import './encrypted-columns.ts';
 import '../auth/encrypted-columns.ts';
+import '../clinical/encrypted-columns.ts';
 
 export { columnRegistry } from './registry.ts';

@@ -1,0 +1,142 @@
+import { firstRow, type Queryable } from '../../platform/db/index.ts';
+
+export type CaseStatus = 'open' | 'in_review' | 'diagnosed' | 'treatment' | 'closed';
+export type CasePriority = 'low' | 'normal' | 'high' | 'urgent';
+
+/** A stored medical case. */
+export interface CaseRow {
+  id: string;
+  organization_id: string;
+  patient_id: string;
+  status: CaseStatus;
+  priority: CasePriority;
+  chief_complaint_encrypted: Buffer;
+  symptoms: unknown[];
+  vitals: Record<string, unknown>;
+  tags: string[];
+  assigned_clinicians: string[];
+  opened_by: string | null;
+  closed_at: Date | null;
+  version: number;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const columns = `id, organization_id, patient_id, status, priority, chief_complaint_encrypted,
+  symptoms, vitals, tags, assigned_clinicians, opened_by, closed_at, version, created_at, updated_at`;
+
+/** Inserts a case whose id the caller chose (it is bound into the chief complaint's ciphertext). */
+export async function insertCase(
+  q: Queryable,
+  c: {
+    orgId: string;
+    id: string;
+    patientId: string;
+    priority: CasePriority;
+    chiefComplaint: Buffer;
+    symptoms: unknown[];
+    vitals: Record<string, unknown>;
+    tags: readonly string[];
+    assignedClinicians: readonly string[];
+    openedBy: string;
+  },
+): Promise<CaseRow> {
+  const r = await q.query<CaseRow>(
+    `insert into clinical.medical_cases (organization_id, id, patient_id, priority, chief_complaint_encrypted,
+                                         symptoms, vitals, tags, assigned_clinicians, opened_by)
+     values ($1, $2, $3, $4::clinical.case_priority, $5, $6::jsonb, $7::jsonb, $8::text[], $9::uuid[], $10)
+     returning ${columns}`,
+    [
+      c.orgId,
+      c.id,
+      c.patientId,
+      c.priority,
+      c.chiefComplaint,
+      JSON.stringify(c.symptoms),
+      JSON.stringify(c.vitals),
+      c.tags,
+      c.assignedClinicians,
+      c.openedBy,
+    ],
+  );
+  return firstRow(r);
+}
+
+/** One case of the organization, or undefined. */
+export async function findCase(
+  q: Queryable,
+  orgId: string,
+  id: string,
+): Promise<CaseRow | undefined> {
+  const r = await q.query<CaseRow>(
+    `select ${columns} from clinical.medical_cases where organization_id = $1 and id = $2`,
+    [orgId, id],
+  );
+  return r.rows[0];
+}
+
+/** A page of a patient's cases (or all the organization's) in creation order after the cursor. */
+export async function listCases(
+  q: Queryable,
+  orgId: string,
+  patientId: string | undefined,
+  after: { createdAt: string; id: string } | undefined,
+  limit: number,
+): Promise<CaseRow[]> {
+  const r = await q.query<CaseRow>(
+    `select ${columns} from clinical.medical_cases
+      where organization_id = $1 and ($2::uuid is null or patient_id = $2)
+        and ($3::timestamptz is null or (created_at, id) > ($3::timestamptz, $4::uuid))
+      order by created_at, id limit $5`,
+    [orgId, patientId ?? null, after?.createdAt ?? null, after?.id ?? null, limit],
+  );
+  return r.rows;
+}
+
+/** Moves a case to `status` (the trigger re-checks the transition); undefined when stale. */
+export async function updateCaseStatus(
+  q: Queryable,
+  orgId: string,
+  id: string,
+  from: CaseStatus,
+  to: CaseStatus,
+): Promise<CaseRow | undefined> {
+  const r = await q.query<CaseRow>(
+    `update clinical.medical_cases
+        set status = $4::clinical.case_status,
+            closed_at = case when $4::clinical.case_status = 'closed' then now() else null end,
+            version = version + 1
+      where organization_id = $1 and id = $2 and status = $3::clinical.case_status
+      returning ${columns}`,
+    [orgId, id, from, to],
+  );
+  return r.rows[0];
+}
+
+/** Replaces a case's care team. */
+export async function updateCareTeam(
+  q: Queryable,
+  orgId: string,
+  id: string,
+  clinicians: readonly string[],
+): Promise<CaseRow | undefined> {
+  const r = await q.query<CaseRow>(
+    `update clinical.medical_cases set assigned_clinicians = $3::uuid[], version = version + 1
+      where organization_id = $1 and id = $2 returning ${columns}`,
+    [orgId, id, clinicians],
+  );
+  return r.rows[0];
+}
+
+/** Which of `userIds` are active users of the organization (care teams name real staff). */
+export async function existingUsers(
+  q: Queryable,
+  orgId: string,
+  userIds: readonly string[],
+): Promise<string[]> {
+  const r = await q.query<{ id: string }>(
+    'select id from ward.users where organization_id = $1 and id = any($2::uuid[])',
+    [orgId, userIds],
+  );
+  return r.rows.map((x) => x.id);
+}

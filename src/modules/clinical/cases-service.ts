@@ -1,0 +1,163 @@
+import { randomUUID } from 'node:crypto';
+import type { Tx } from '../../platform/db/index.ts';
+import { WardError } from '../../platform/errors.ts';
+import type { FieldCodec } from '../crypto/codec.ts';
+import * as repo from './cases-repo.ts';
+import { chiefComplaintColumn } from './encrypted-columns.ts';
+import { findPatient } from './patients-repo.ts';
+
+/** A case as the API shows it. */
+export interface CaseView {
+  id: string;
+  patientId: string;
+  status: repo.CaseStatus;
+  priority: repo.CasePriority;
+  chiefComplaint?: string;
+  symptoms: unknown[];
+  vitals: Record<string, unknown>;
+  tags: string[];
+  assignedClinicians: string[];
+  openedBy: string | null;
+  closedAt: string | null;
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** What opening a case takes. */
+export interface CaseCreate {
+  patientId: string;
+  chiefComplaint: string;
+  priority?: repo.CasePriority;
+  symptoms?: unknown[];
+  vitals?: Record<string, unknown>;
+  tags?: string[];
+  assignedClinicians?: string[];
+}
+
+const table = `${chiefComplaintColumn.schema}.${chiefComplaintColumn.table}`;
+
+// The workflow (mirrored by clinical.case_transition_allowed in the database).
+const next: Readonly<Record<repo.CaseStatus, readonly repo.CaseStatus[]>> = {
+  open: ['in_review', 'closed'],
+  in_review: ['open', 'diagnosed', 'closed'],
+  diagnosed: ['treatment', 'closed'],
+  treatment: ['closed'],
+  closed: [],
+};
+
+/** Whether the workflow allows moving a case from `from` to `to`. */
+export function canTransition(from: repo.CaseStatus, to: repo.CaseStatus): boolean {
+  return next[from].includes(to);
+}
+
+/** The care team of a row, for `authorize({ resource: { careTeam } })`. */
+export function careTeamOf(row: repo.CaseRow): readonly string[] {
+  return row.assigned_clinicians;
+}
+
+/** The API view; the chief complaint is decrypted only when `withComplaint`. */
+export async function caseView(
+  tx: Tx,
+  codec: FieldCodec,
+  row: repo.CaseRow,
+  withComplaint: boolean,
+): Promise<CaseView> {
+  const view: CaseView = {
+    id: row.id,
+    patientId: row.patient_id,
+    status: row.status,
+    priority: row.priority,
+    symptoms: row.symptoms,
+    vitals: row.vitals,
+    tags: row.tags,
+    assignedClinicians: row.assigned_clinicians,
+    openedBy: row.opened_by,
+    closedAt: row.closed_at?.toISOString() ?? null,
+    version: row.version,
+    createdAt: row.created_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
+  };
+  if (withComplaint) {
+    view.chiefComplaint = await codec.decrypt(
+      tx,
+      { orgId: row.organization_id, table, column: chiefComplaintColumn.column, rowId: row.id },
+      row.chief_complaint_encrypted,
+    );
+  }
+  return view;
+}
+
+async function checkTeam(tx: Tx, orgId: string, team: readonly string[]): Promise<void> {
+  const unique = [...new Set(team.map((x) => x.toLowerCase()))];
+  if (unique.length !== team.length)
+    throw new WardError('validation_failed', 'The care team lists a clinician twice');
+  const found = await repo.existingUsers(tx, orgId, unique);
+  if (found.length !== unique.length)
+    throw new WardError('validation_failed', 'The care team names an unknown user');
+}
+
+/** Opens a case for a patient of the organization; the opener joins the care team. */
+export async function openCase(
+  tx: Tx,
+  codec: FieldCodec,
+  orgId: string,
+  openedBy: string,
+  input: CaseCreate,
+): Promise<repo.CaseRow> {
+  if (!(await findPatient(tx, orgId, input.patientId))) throw new WardError('not_found');
+  const team = input.assignedClinicians ?? [openedBy];
+  await checkTeam(tx, orgId, team);
+  const id = randomUUID();
+  const complaint = await codec.encrypt(
+    tx,
+    { orgId, table, column: chiefComplaintColumn.column, rowId: id },
+    input.chiefComplaint,
+  );
+  return repo.insertCase(tx, {
+    orgId,
+    id,
+    patientId: input.patientId,
+    priority: input.priority ?? 'normal',
+    chiefComplaint: complaint,
+    symptoms: input.symptoms ?? [],
+    vitals: input.vitals ?? {},
+    tags: input.tags ?? [],
+    assignedClinicians: team,
+    openedBy,
+  });
+}
+
+/** Loads a case of the organization or fails with a 404. */
+export async function loadCase(tx: Tx, orgId: string, id: string): Promise<repo.CaseRow> {
+  const row = await repo.findCase(tx, orgId, id);
+  if (!row) throw new WardError('not_found');
+  return row;
+}
+
+/** Moves a case along the workflow; an invalid transition is a 409 and changes nothing. */
+export async function transitionCase(
+  tx: Tx,
+  row: repo.CaseRow,
+  to: repo.CaseStatus,
+): Promise<repo.CaseRow> {
+  if (!canTransition(row.status, to))
+    throw new WardError('conflict', `A case cannot move from ${row.status} to ${to}`, {
+      reason: 'invalid_transition',
+    });
+  const updated = await repo.updateCaseStatus(tx, row.organization_id, row.id, row.status, to);
+  if (!updated) throw new WardError('conflict', 'The case changed concurrently');
+  return updated;
+}
+
+/** Replaces the care team with users of the organization. */
+export async function setCareTeam(
+  tx: Tx,
+  row: repo.CaseRow,
+  clinicians: readonly string[],
+): Promise<repo.CaseRow> {
+  await checkTeam(tx, row.organization_id, clinicians);
+  const updated = await repo.updateCareTeam(tx, row.organization_id, row.id, clinicians);
+  if (!updated) throw new WardError('not_found');
+  return updated;
+}

@@ -1,0 +1,70 @@
+import { blindIndexBits } from '../crypto/blind-index.ts';
+import { columnRegistry, type BlindIndexColumn, type EncryptedColumn } from '../crypto/registry.ts';
+
+// Sized for ten million patients per organization: 40 bits keeps coincidental matches per
+// lookup below 1 in 1024 while one index value alone never singles out a person.
+const patientIndexBits = blindIndexBits(10_000_000);
+
+const patientColumn = (
+  column: string,
+  kind: EncryptedColumn['kind'],
+  purpose: string,
+): EncryptedColumn =>
+  columnRegistry.encrypted({
+    schema: 'clinical',
+    table: 'patients',
+    column,
+    idColumn: 'id',
+    kind,
+    purpose,
+  });
+
+const patientIndex = (
+  column: string,
+  kind: BlindIndexColumn['kind'],
+  purpose: string,
+): BlindIndexColumn =>
+  columnRegistry.blindIndex({
+    schema: 'clinical',
+    table: 'patients',
+    column,
+    kind,
+    bits: patientIndexBits,
+    purpose,
+  });
+
+/** Seed 1's nine encrypted patient fields, keyed by their API names. */
+export const patientColumns = {
+  firstName: patientColumn('first_name_encrypted', 'text', 'Patient first name (seed 1)'),
+  lastName: patientColumn('last_name_encrypted', 'text', 'Patient last name (seed 1)'),
+  dateOfBirth: patientColumn('date_of_birth_encrypted', 'date', 'Patient date of birth (seed 1)'),
+  ssn: patientColumn('ssn_encrypted', 'text', 'Social Security Number (seed 1)'),
+  email: patientColumn('email_encrypted', 'text', 'Patient email address (seed 1)'),
+  phone: patientColumn('phone_encrypted', 'text', 'Patient phone number (seed 1)'),
+  address: patientColumn('address_encrypted', 'json', 'Patient address (seed 1)'),
+  emergencyContact: patientColumn(
+    'emergency_contact_encrypted',
+    'json',
+    'Emergency contact (seed 1)',
+  ),
+  insurance: patientColumn('insurance_encrypted', 'json', 'Insurance details (seed 1)'),
+} as const;
+
+/** Exact-match search indexes over patient identifiers. */
+export const patientIndexes = {
+  mrn: patientIndex('mrn_bidx', 'mrn', 'Patient search by MRN'),
+  ssn: patientIndex('ssn_bidx', 'ssn', 'Patient search by SSN'),
+  email: patientIndex('email_bidx', 'email', 'Patient search by email'),
+  phone: patientIndex('phone_bidx', 'phone', 'Patient search by phone'),
+  nameDob: patientIndex('name_dob_bidx', 'name_dob', 'Patient search by last name + birth date'),
+} as const;
+
+/** A case's chief complaint: clinical free text that routinely identifies the patient. */
+export const chiefComplaintColumn = columnRegistry.encrypted({
+  schema: 'clinical',
+  table: 'medical_cases',
+  column: 'chief_complaint_encrypted',
+  idColumn: 'id',
+  kind: 'text',
+  purpose: 'Medical case chief complaint (clinical free text)',
+});

@@ -1,0 +1,15 @@
+import type { FastifyInstance } from 'fastify';
+import type { SecuredDeps } from '../access/secured-route.ts';
+import type { FieldCodec } from '../crypto/codec.ts';
+import { registerCaseRoutes } from './routes/cases.ts';
+import { registerPatientRoutes } from './routes/patients.ts';
+
+/** Mounts the clinical domain's routes (under /api/v1). */
+export function registerClinicalRoutes(
+  app: FastifyInstance,
+  s: SecuredDeps,
+  codec: FieldCodec,
+): void {
+  registerPatientRoutes(app, s, codec);
+  registerCaseRoutes(app, s, codec);
+}

@@ -1,0 +1,297 @@
+import { randomUUID } from 'node:crypto';
+import type { Tx } from '../../platform/db/index.ts';
+import { WardError } from '../../platform/errors.ts';
+import type { PatientPhiField } from '../access/purposes.ts';
+import { nameDobValue, normalizeForIndex } from '../crypto/blind-index.ts';
+import type { FieldCodec } from '../crypto/codec.ts';
+import { patientIndexes } from './encrypted-columns.ts';
+import {
+  clinicalFields,
+  isIsoDate,
+  jsonPhiFields,
+  patientsTable,
+  phiColumn,
+  type Visibility,
+} from './patient-fields.ts';
+import type {
+  PatientCreate,
+  PatientPatch,
+  PatientPhi,
+  PatientSearch,
+  PatientView,
+} from './patient-model.ts';
+import * as repo from './patients-repo.ts';
+
+/** A patient view plus the audit facts of producing it. */
+export interface Disclosure<T> {
+  readonly value: T;
+  /** PHI and clinical fields returned to the caller (names, never values). */
+  readonly disclosed: readonly string[];
+}
+
+/** The PHI fields a create or patch would write (for the evaluator's field check). */
+export function phiFieldsIn(input: PatientPatch): PatientPhiField[] {
+  return (Object.keys(phiColumn) as PatientPhiField[]).filter((f) => input[f] !== undefined);
+}
+
+function validate(input: PatientPatch): void {
+  if (input.dateOfBirth !== undefined && !isIsoDate(input.dateOfBirth))
+    throw new WardError('validation_failed', 'dateOfBirth must be a calendar date (YYYY-MM-DD)');
+  if (input.dateOfBirth !== undefined && input.dateOfBirth > new Date().toISOString().slice(0, 10))
+    throw new WardError('validation_failed', 'dateOfBirth may not be in the future');
+  if (input.dateOfDeath !== undefined && input.dateOfDeath !== null) {
+    if (!isIsoDate(input.dateOfDeath))
+      throw new WardError('validation_failed', 'dateOfDeath must be a calendar date (YYYY-MM-DD)');
+  }
+  // Identifiers must normalize (names the kind only, never the value).
+  if (typeof input.ssn === 'string') normalizeForIndex('ssn', input.ssn);
+  if (typeof input.email === 'string') normalizeForIndex('email', input.email);
+  if (typeof input.phone === 'string') normalizeForIndex('phone', input.phone);
+}
+
+function plain(field: PatientPhiField, value: unknown): string | null {
+  if (value === null || value === undefined) return null;
+  return jsonPhiFields.has(field) || typeof value !== 'string' ? JSON.stringify(value) : value;
+}
+
+/** Encrypts the given PHI fields of one row and computes the blind indexes they feed. */
+async function sealPhi(
+  tx: Tx,
+  codec: FieldCodec,
+  orgId: string,
+  id: string,
+  phi: Partial<PatientPhi>,
+  nameDob: { lastName: string; dateOfBirth: string } | undefined,
+): Promise<repo.PatientColumns> {
+  const fields = (Object.keys(phi) as PatientPhiField[]).filter((f) => phi[f] !== undefined);
+  const plainByColumn: Record<string, string | null> = {};
+  for (const f of fields) plainByColumn[phiColumn[f]] = plain(f, phi[f]);
+  const sealed = await codec.encryptRow(
+    tx,
+    { orgId, table: patientsTable, rowId: id },
+    plainByColumn,
+  );
+  const out: Record<string, Buffer | null> = { ...sealed };
+  const index = async (column: repo.PatientIndexColumn, value: string | null | undefined) => {
+    if (value === undefined) return;
+    const d = Object.values(patientIndexes).find((x) => x.column === column);
+    if (!d) throw new Error(`no blind index ${column}`);
+    out[column] = value === null ? null : await codec.blindIndex(tx, orgId, d, value);
+  };
+  await index('ssn_bidx', phi.ssn);
+  await index('email_bidx', phi.email);
+  await index('phone_bidx', phi.phone);
+  if (nameDob) await index('name_dob_bidx', nameDobValue(nameDob.lastName, nameDob.dateOfBirth));
+  return out;
+}
+
+function clinicalColumns(input: PatientPatch): repo.PatientColumns {
+  const out: Record<string, unknown> = {};
+  if (input.allergies !== undefined) out['allergies'] = input.allergies;
+  if (input.vitals !== undefined) out['vitals'] = input.vitals;
+  if (input.conditions !== undefined) out['conditions'] = input.conditions;
+  if (input.status !== undefined) out['status'] = input.status;
+  if (input.dateOfDeath !== undefined) out['date_of_death'] = input.dateOfDeath;
+  if (input.riskCategory !== undefined) out['risk_category'] = input.riskCategory;
+  return out;
+}
+
+/** Decrypts exactly the visible fields of a row into the API view. */
+export async function toView(
+  tx: Tx,
+  codec: FieldCodec,
+  row: repo.PatientRow,
+  vis: Visibility,
+): Promise<Disclosure<PatientView>> {
+  const decrypted = await codec.decryptRow(
+    tx,
+    { orgId: row.organization_id, table: patientsTable, rowId: row.id },
+    repo.ciphertexts(row),
+    vis.fields.map((f) => phiColumn[f]),
+  );
+  const view: Record<string, unknown> = {
+    id: row.id,
+    mrn: row.mrn,
+    version: row.version,
+    status: row.status,
+    dateOfDeath: row.date_of_death,
+    riskCategory: row.risk_category,
+    createdAt: row.created_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
+  };
+  const disclosed: string[] = [];
+  for (const f of vis.fields) {
+    const v = decrypted[phiColumn[f]] ?? null;
+    view[f] = v !== null && jsonPhiFields.has(f) ? (JSON.parse(v) as unknown) : v;
+    disclosed.push(f);
+  }
+  if (vis.clinical) {
+    view['allergies'] = row.allergies;
+    view['vitals'] = row.vitals;
+    view['conditions'] = row.conditions;
+    disclosed.push(...clinicalFields);
+  }
+  return { value: view as PatientView, disclosed };
+}
+
+/** Registers a patient: PHI sealed to the new row, identifiers indexed for search. */
+export async function createPatient(
+  tx: Tx,
+  codec: FieldCodec,
+  orgId: string,
+  createdBy: string | null,
+  input: PatientCreate,
+  vis: Visibility,
+): Promise<Disclosure<PatientView>> {
+  validate(input);
+  const id = randomUUID();
+  const phi: Partial<PatientPhi> = {};
+  for (const f of phiFieldsIn(input)) (phi as Record<string, unknown>)[f] = input[f];
+  const sealed = await sealPhi(tx, codec, orgId, id, phi, input);
+  const mrnIndex = await codec.blindIndex(tx, orgId, patientIndexes.mrn, input.mrn);
+  const row = await repo.insertPatient(tx, orgId, id, createdBy, {
+    mrn: input.mrn,
+    mrn_bidx: mrnIndex,
+    ...sealed,
+    ...clinicalColumns(input),
+  });
+  return toView(tx, codec, row, vis);
+}
+
+/** Reads one patient of the organization with only the visible fields decrypted. */
+export async function readPatient(
+  tx: Tx,
+  codec: FieldCodec,
+  orgId: string,
+  id: string,
+  vis: Visibility,
+): Promise<Disclosure<PatientView>> {
+  const row = await repo.findPatient(tx, orgId, id);
+  if (!row) throw new WardError('not_found');
+  return toView(tx, codec, row, vis);
+}
+
+/** The PHI fields a search by these keys uses (the caller must be allowed to see them). */
+export function searchKey(s: PatientSearch): {
+  readonly by: 'mrn' | 'ssn' | 'email' | 'phone' | 'nameDob';
+  readonly fields: PatientPhiField[];
+} {
+  const given = (['mrn', 'ssn', 'email', 'phone', 'lastName', 'dateOfBirth'] as const).filter(
+    (k) => s[k] !== undefined,
+  );
+  const one = given.length === 1 ? given[0] : undefined;
+  if (one === 'mrn') return { by: 'mrn', fields: [] };
+  if (one === 'ssn' || one === 'email' || one === 'phone') return { by: one, fields: [one] };
+  if (given.length === 2 && given.includes('lastName') && given.includes('dateOfBirth'))
+    return { by: 'nameDob', fields: ['lastName', 'dateOfBirth'] };
+  throw new WardError(
+    'validation_failed',
+    'Search by exactly one of mrn, ssn, email, phone, or lastName with dateOfBirth',
+  );
+}
+
+const searchLimit = 50;
+const indexColumn = {
+  mrn: 'mrn_bidx',
+  ssn: 'ssn_bidx',
+  email: 'email_bidx',
+  phone: 'phone_bidx',
+  nameDob: 'name_dob_bidx',
+} as const satisfies Record<ReturnType<typeof searchKey>['by'], repo.PatientIndexColumn>;
+
+/**
+ * Finds patients by one identifier through its blind index, then re-checks each candidate
+ * (a truncated index can match by coincidence) before returning the visible fields.
+ */
+export async function searchPatients(
+  tx: Tx,
+  codec: FieldCodec,
+  orgId: string,
+  s: PatientSearch,
+  vis: Visibility,
+): Promise<Disclosure<PatientView[]>> {
+  const { by } = searchKey(s);
+  if (by === 'nameDob' && !isIsoDate(s.dateOfBirth ?? ''))
+    throw new WardError('validation_failed', 'dateOfBirth must be a calendar date (YYYY-MM-DD)');
+  const value = by === 'nameDob' ? nameDobValue(s.lastName ?? '', s.dateOfBirth ?? '') : s[by];
+  const index = patientIndexes[by];
+  const wanted = normalizeForIndex(index.kind, value ?? '');
+  const hash = await codec.blindIndex(tx, orgId, index, value ?? '');
+  const candidates = await repo.findPatientsByIndex(tx, orgId, indexColumn[by], hash, searchLimit);
+  const out: PatientView[] = [];
+  const disclosed = new Set<string>();
+  for (const row of candidates) {
+    if (!(await confirms(tx, codec, row, by, index.kind, wanted))) continue;
+    const v = await toView(tx, codec, row, vis);
+    out.push(v.value);
+    for (const f of v.disclosed) disclosed.add(f);
+  }
+  return { value: out, disclosed: [...disclosed] };
+}
+
+async function confirms(
+  tx: Tx,
+  codec: FieldCodec,
+  row: repo.PatientRow,
+  by: ReturnType<typeof searchKey>['by'],
+  kind: Parameters<typeof normalizeForIndex>[0],
+  wanted: string,
+): Promise<boolean> {
+  if (by === 'mrn') return normalizeForIndex(kind, row.mrn) === wanted;
+  const fields: PatientPhiField[] = by === 'nameDob' ? ['lastName', 'dateOfBirth'] : [by];
+  const d = await codec.decryptRow(
+    tx,
+    { orgId: row.organization_id, table: patientsTable, rowId: row.id },
+    repo.ciphertexts(row),
+    fields.map((f) => phiColumn[f]),
+  );
+  const stored =
+    by === 'nameDob'
+      ? nameDobValue(d.last_name_encrypted ?? '', d.date_of_birth_encrypted ?? '')
+      : d[phiColumn[by]];
+  return stored !== null && normalizeForIndex(kind, stored) === wanted;
+}
+
+/**
+ * Applies a patch if the caller read the current version (optimistic concurrency): a stale
+ * version is a 412 and changes nothing. Blind indexes follow the fields they cover.
+ */
+export async function updatePatient(
+  tx: Tx,
+  codec: FieldCodec,
+  orgId: string,
+  id: string,
+  expectedVersion: number,
+  patch: PatientPatch,
+  vis: Visibility,
+): Promise<Disclosure<PatientView>> {
+  validate(patch);
+  const current = await repo.findPatient(tx, orgId, id);
+  if (!current) throw new WardError('not_found');
+  if (current.version !== expectedVersion) throw new WardError('precondition_failed');
+  const phi: Partial<PatientPhi> = {};
+  for (const f of phiFieldsIn(patch)) (phi as Record<string, unknown>)[f] = patch[f];
+  let nameDob: { lastName: string; dateOfBirth: string } | undefined;
+  if (patch.lastName !== undefined || patch.dateOfBirth !== undefined) {
+    // The combined index needs both halves; the unchanged one is read server-side only.
+    const d = await codec.decryptRow(
+      tx,
+      { orgId, table: patientsTable, rowId: id },
+      repo.ciphertexts(current),
+      ['last_name_encrypted', 'date_of_birth_encrypted'],
+    );
+    nameDob = {
+      lastName: patch.lastName ?? d.last_name_encrypted ?? '',
+      dateOfBirth: patch.dateOfBirth ?? d.date_of_birth_encrypted ?? '',
+    };
+  }
+  const sealed = await sealPhi(tx, codec, orgId, id, phi, nameDob);
+  const cols: repo.PatientColumns = { ...sealed, ...clinicalColumns(patch) };
+  if (patch.mrn !== undefined) {
+    cols.mrn = patch.mrn;
+    cols.mrn_bidx = await codec.blindIndex(tx, orgId, patientIndexes.mrn, patch.mrn);
+  }
+  const row = await repo.updatePatient(tx, orgId, id, expectedVersion, cols);
+  if (!row) throw new WardError('precondition_failed');
+  return toView(tx, codec, row, vis);
+}

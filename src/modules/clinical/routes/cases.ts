@@ -1,0 +1,185 @@
+import type { FastifyInstance } from 'fastify';
+import {
+  dateTime,
+  errorResponses,
+  idParams,
+  nullableDateTime,
+  nullableString,
+  object,
+  uuid,
+} from '../../../platform/http/schemas.ts';
+import { securedRoute, type SecuredDeps } from '../../access/secured-route.ts';
+import type { FieldCodec } from '../../crypto/codec.ts';
+import type { CaseStatus } from '../cases-repo.ts';
+import {
+  careTeamOf,
+  caseView,
+  loadCase,
+  openCase,
+  setCareTeam,
+  transitionCase,
+  type CaseCreate,
+} from '../cases-service.ts';
+
+const tags = ['clinical'];
+const statuses = ['open', 'in_review', 'diagnosed', 'treatment', 'closed'];
+const team = { type: 'array', items: uuid, maxItems: 50 } as const;
+
+const caseSchema = object(
+  {
+    id: uuid,
+    patientId: uuid,
+    status: { type: 'string', enum: statuses },
+    priority: { type: 'string' },
+    chiefComplaint: { type: 'string' },
+    symptoms: { type: 'array' },
+    vitals: { type: 'object', additionalProperties: true },
+    tags: { type: 'array', items: { type: 'string' } },
+    assignedClinicians: { type: 'array', items: uuid },
+    openedBy: nullableString,
+    closedAt: nullableDateTime,
+    version: { type: 'integer' },
+    createdAt: dateTime,
+    updatedAt: dateTime,
+  },
+  [
+    'id',
+    'patientId',
+    'status',
+    'priority',
+    'symptoms',
+    'vitals',
+    'tags',
+    'assignedClinicians',
+    'version',
+    'createdAt',
+    'updatedAt',
+  ],
+);
+
+const createBody = object(
+  {
+    patientId: uuid,
+    chiefComplaint: { type: 'string', minLength: 1, maxLength: 4000 },
+    priority: { type: 'string', enum: ['low', 'normal', 'high', 'urgent'] },
+    symptoms: { type: 'array', maxItems: 100 },
+    vitals: { type: 'object', maxProperties: 50 },
+    tags: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 40 }, maxItems: 50 },
+    assignedClinicians: team,
+  },
+  ['patientId', 'chiefComplaint'],
+);
+
+/** Medical cases: open, read (care-team aware), move through the workflow, set the care team. */
+export function registerCaseRoutes(app: FastifyInstance, s: SecuredDeps, codec: FieldCodec) {
+  securedRoute<CaseCreate>(app, s, {
+    method: 'POST',
+    url: '/cases',
+    permission: 'case:create',
+    phi: true,
+    status: 201,
+    schema: {
+      operationId: 'openCase',
+      tags,
+      body: createBody,
+      response: { 201: caseSchema, ...errorResponses },
+    },
+    handler: async ({ tx, principal, body, audit }) => {
+      const row = await openCase(tx, codec, principal.orgId, principal.userId, body);
+      await audit({
+        action: 'C',
+        eventType: 'case.create',
+        entityType: 'MedicalCase',
+        entityId: row.id,
+        patientId: row.patient_id,
+        phiFields: ['chiefComplaint'],
+      });
+      return caseView(tx, codec, row, true);
+    },
+  });
+
+  securedRoute<unknown, { id: string }>(app, s, {
+    method: 'GET',
+    url: '/cases/:id',
+    permission: 'case:read',
+    phi: true,
+    schema: {
+      operationId: 'getCase',
+      tags,
+      params: idParams,
+      response: { 200: caseSchema, ...errorResponses },
+    },
+    handler: async ({ tx, principal, params, authorize, audit }) => {
+      const row = await loadCase(tx, principal.orgId, params.id);
+      authorize({ permission: 'case:read', resource: { careTeam: careTeamOf(row) } });
+      const view = await caseView(tx, codec, row, true);
+      await audit({
+        action: 'R',
+        eventType: 'case.read',
+        entityType: 'MedicalCase',
+        entityId: row.id,
+        patientId: row.patient_id,
+        phiFields: ['chiefComplaint'],
+      });
+      return view;
+    },
+  });
+
+  securedRoute<{ status: CaseStatus }, { id: string }>(app, s, {
+    method: 'POST',
+    url: '/cases/:id/transition',
+    permission: 'case:update',
+    phi: true,
+    schema: {
+      operationId: 'transitionCase',
+      tags,
+      params: idParams,
+      body: object({ status: { type: 'string', enum: statuses } }),
+      response: { 200: caseSchema, ...errorResponses },
+    },
+    handler: async ({ tx, principal, params, body, authorize, audit }) => {
+      const row = await loadCase(tx, principal.orgId, params.id);
+      authorize({ permission: 'case:update', resource: { careTeam: careTeamOf(row) } });
+      const moved = await transitionCase(tx, row, body.status);
+      await audit({
+        action: 'U',
+        eventType: 'case.transition',
+        entityType: 'MedicalCase',
+        entityId: row.id,
+        patientId: row.patient_id,
+        phiFields: [],
+        metadata: { from: row.status, to: moved.status },
+      });
+      return caseView(tx, codec, moved, false);
+    },
+  });
+
+  securedRoute<{ assignedClinicians: string[] }, { id: string }>(app, s, {
+    method: 'PUT',
+    url: '/cases/:id/care-team',
+    permission: 'case:update',
+    phi: true,
+    schema: {
+      operationId: 'setCareTeam',
+      tags,
+      params: idParams,
+      body: object({ assignedClinicians: team }),
+      response: { 200: caseSchema, ...errorResponses },
+    },
+    handler: async ({ tx, principal, params, body, authorize, audit }) => {
+      const row = await loadCase(tx, principal.orgId, params.id);
+      authorize({ permission: 'case:update', resource: { careTeam: careTeamOf(row) } });
+      const updated = await setCareTeam(tx, row, body.assignedClinicians);
+      await audit({
+        action: 'U',
+        eventType: 'case.care_team',
+        entityType: 'MedicalCase',
+        entityId: row.id,
+        patientId: row.patient_id,
+        phiFields: [],
+        metadata: { careTeamSize: updated.assigned_clinicians.length },
+      });
+      return caseView(tx, codec, updated, false);
+    },
+  });
+}

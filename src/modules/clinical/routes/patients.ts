@@ -1,0 +1,153 @@
+import type { FastifyInstance } from 'fastify';
+import { errorResponses, idParams, object, problem } from '../../../platform/http/schemas.ts';
+import { securedRoute, type SecuredDeps } from '../../access/secured-route.ts';
+import type { FieldCodec } from '../../crypto/codec.ts';
+import { visibilityFor } from '../patient-fields.ts';
+import type { PatientCreate, PatientPatch, PatientSearch } from '../patient-model.ts';
+import {
+  createPatient,
+  phiFieldsIn,
+  readPatient,
+  searchKey,
+  searchPatients,
+  updatePatient,
+} from '../patients-service.ts';
+import { etagOf, ifMatchVersion } from './etag.ts';
+import {
+  patientCreateBody,
+  patientPatchBody,
+  patientSchema,
+  patientSearchBody,
+} from './patient-schemas.ts';
+
+const tags = ['clinical'];
+
+/**
+ * The patient routes of the core contract. Each PHI response records exactly one audit event
+ * naming the fields it returned; a caller may neither write nor search by a field it may not
+ * see (the evaluator's field check), so no route is an oracle for a hidden field.
+ */
+export function registerPatientRoutes(app: FastifyInstance, s: SecuredDeps, codec: FieldCodec) {
+  securedRoute<PatientCreate>(app, s, {
+    method: 'POST',
+    url: '/patients',
+    permission: 'patient:create',
+    phi: true,
+    status: 201,
+    schema: {
+      operationId: 'createPatient',
+      tags,
+      body: patientCreateBody,
+      response: { 201: patientSchema, ...errorResponses },
+    },
+    handler: async ({ tx, principal, body, authorize, audit, reply }) => {
+      const written = phiFieldsIn(body);
+      const d = authorize({ permission: 'patient:create', fields: written });
+      const vis = visibilityFor(d.fields, principal);
+      const r = await createPatient(tx, codec, principal.orgId, principal.userId, body, vis);
+      await audit({
+        action: 'C',
+        eventType: 'patient.create',
+        entityType: 'Patient',
+        entityId: r.value.id,
+        patientId: r.value.id,
+        phiFields: r.disclosed,
+        metadata: { fieldsWritten: written },
+      });
+      void reply.header('etag', etagOf(r.value.version));
+      return r.value;
+    },
+  });
+
+  securedRoute<unknown, { id: string }>(app, s, {
+    method: 'GET',
+    url: '/patients/:id',
+    permission: 'patient:read',
+    phi: true,
+    schema: {
+      operationId: 'getPatient',
+      tags,
+      params: idParams,
+      response: { 200: patientSchema, ...errorResponses },
+    },
+    handler: async ({ tx, principal, decision, params, audit, reply }) => {
+      const vis = visibilityFor(decision.fields, principal);
+      const r = await readPatient(tx, codec, principal.orgId, params.id, vis);
+      await audit({
+        action: 'R',
+        eventType: 'patient.read',
+        entityType: 'Patient',
+        entityId: r.value.id,
+        patientId: r.value.id,
+        phiFields: r.disclosed,
+      });
+      void reply.header('etag', etagOf(r.value.version));
+      return r.value;
+    },
+  });
+
+  securedRoute<PatientSearch>(app, s, {
+    method: 'POST',
+    url: '/patients/search',
+    permission: 'patient:search',
+    phi: true,
+    schema: {
+      operationId: 'searchPatients',
+      tags,
+      body: patientSearchBody,
+      response: {
+        200: object({ items: { type: 'array', items: patientSchema } }),
+        ...errorResponses,
+      },
+    },
+    handler: async ({ tx, principal, body, authorize, audit }) => {
+      const key = searchKey(body);
+      const d = authorize({ permission: 'patient:search', fields: key.fields });
+      const vis = visibilityFor(d.fields, principal);
+      const r = await searchPatients(tx, codec, principal.orgId, body, vis);
+      const ids = r.value.map((p) => p.id);
+      await audit({
+        action: 'E',
+        eventType: 'patient.search',
+        entityType: 'Patient',
+        ...(ids.length === 1 && ids[0] ? { entityId: ids[0], patientId: ids[0] } : {}),
+        phiFields: r.disclosed,
+        // The key's name, never its value; the ids of every patient disclosed.
+        metadata: { searchBy: key.by, matches: ids.length, patientIds: ids },
+      });
+      return { items: r.value };
+    },
+  });
+
+  securedRoute<PatientPatch, { id: string }>(app, s, {
+    method: 'PATCH',
+    url: '/patients/:id',
+    permission: 'patient:update',
+    phi: true,
+    schema: {
+      operationId: 'updatePatient',
+      tags,
+      params: idParams,
+      body: patientPatchBody,
+      response: { 200: patientSchema, ...errorResponses, 412: problem, 428: problem },
+    },
+    handler: async ({ req, tx, principal, body, params, authorize, audit, reply }) => {
+      const expected = ifMatchVersion(req);
+      const written = phiFieldsIn(body);
+      const d = authorize({ permission: 'patient:update', fields: written });
+      const vis = visibilityFor(d.fields, principal);
+      const r = await updatePatient(tx, codec, principal.orgId, params.id, expected, body, vis);
+      await audit({
+        action: 'U',
+        eventType: 'patient.update',
+        entityType: 'Patient',
+        entityId: r.value.id,
+        patientId: r.value.id,
+        phiFields: r.disclosed,
+        metadata: { fieldsWritten: written, version: r.value.version },
+      });
+      void reply.header('etag', etagOf(r.value.version));
+      return r.value;
+    },
+  });
+}
