@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema } from 'fastify';
 import type { Database, PreludeCall, Tx } from '../../platform/db/index.ts';
 import { WardError } from '../../platform/errors.ts';
+import type { RateLimiter } from '../../platform/http/rate-limit.ts';
 import { record, recordDetached, type AuditEventInput } from '../audit/record.ts';
 import { runTracked, type AuditTracker } from '../audit/request-tracker.ts';
 import { parseToken, type ParsedToken } from '../auth/tokens.ts';
@@ -14,6 +15,8 @@ import { parsePurpose, type PurposeCode } from './purposes.ts';
 export interface SecuredDeps {
   readonly db: Database;
   readonly policies: PolicyCache;
+  /** Per-principal rate limit, checked right after authentication (none when omitted). */
+  readonly limiter?: RateLimiter | undefined;
 }
 
 /** What a secured handler receives: everything runs inside the request's one transaction. */
@@ -137,6 +140,7 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
             const outcome = principalFromRow(row, token, purpose);
             if ('failure' in outcome) throw new AuthFailed(outcome);
             const principal = outcome.principal;
+            deps.limiter?.enforce(`${principal.orgId}:${principal.userId}`);
             req.wardContext = {
               orgId: principal.orgId,
               userId: principal.userId,
