@@ -10,6 +10,12 @@ import {
   uuid,
 } from '../../../platform/http/schemas.ts';
 import {
+  pageQueryProperties,
+  pageSchema,
+  type PageQuery,
+} from '../../../platform/http/pagination.ts';
+import { alertStatuses, listAlerts, type AlertStatus } from '../alerts-service.ts';
+import {
   closeReviewTask,
   endBreakGlass,
   listReviewTasks,
@@ -67,19 +73,17 @@ const alertSchema = object({
 
 /** Access policies, break-glass, privacy reviews, security alerts and cross-organization grants. */
 export function registerAccessRoutes(app: FastifyInstance, s: SecuredDeps): void {
-  securedRoute(app, s, {
+  securedRoute<unknown, unknown, PageQuery>(app, s, {
     method: 'GET',
     url: '/access-policies',
     permission: 'access_policy:read',
     schema: {
       operationId: 'listAccessPolicies',
       tags: ['access'],
-      response: {
-        200: object({ items: { type: 'array', items: policySchema } }),
-        ...errorResponses,
-      },
+      querystring: object(pageQueryProperties, []),
+      response: { 200: pageSchema(policySchema), ...errorResponses },
     },
-    handler: async ({ tx }) => ({ items: await listPolicies(tx) }),
+    handler: ({ tx, query }) => listPolicies(tx, query),
   });
 
   securedRoute<{ name: string; description?: string; document: unknown; enabled?: boolean }>(
@@ -188,20 +192,20 @@ export function registerAccessRoutes(app: FastifyInstance, s: SecuredDeps): void
     handler: async ({ tx, principal }) => ({ ended: await endBreakGlass(tx, principal) }),
   });
 
-  securedRoute<unknown, unknown, { status?: 'open' | 'closed' }>(app, s, {
+  securedRoute<unknown, unknown, PageQuery & { status?: 'open' | 'closed' }>(app, s, {
     method: 'GET',
     url: '/access/review-tasks',
     permission: 'review_task:read',
     schema: {
       operationId: 'listReviewTasks',
       tags: ['access'],
-      querystring: object({ status: { type: 'string', enum: ['open', 'closed'] } }, []),
-      response: {
-        200: object({ items: { type: 'array', items: reviewSchema } }),
-        ...errorResponses,
-      },
+      querystring: object(
+        { status: { type: 'string', enum: ['open', 'closed'] }, ...pageQueryProperties },
+        [],
+      ),
+      response: { 200: pageSchema(reviewSchema), ...errorResponses },
     },
-    handler: async ({ tx, query }) => ({ items: await listReviewTasks(tx, query.status) }),
+    handler: ({ tx, query }) => listReviewTasks(tx, query.status, query),
   });
 
   securedRoute<
@@ -230,7 +234,7 @@ export function registerAccessRoutes(app: FastifyInstance, s: SecuredDeps): void
     },
   });
 
-  securedRoute<unknown, unknown, { status?: 'open' | 'acknowledged' | 'resolved' }>(app, s, {
+  securedRoute<unknown, unknown, PageQuery & { status?: AlertStatus }>(app, s, {
     method: 'GET',
     url: '/security-alerts',
     permission: 'alert:read',
@@ -238,40 +242,12 @@ export function registerAccessRoutes(app: FastifyInstance, s: SecuredDeps): void
       operationId: 'listSecurityAlerts',
       tags: ['access'],
       querystring: object(
-        { status: { type: 'string', enum: ['open', 'acknowledged', 'resolved'] } },
+        { status: { type: 'string', enum: [...alertStatuses] }, ...pageQueryProperties },
         [],
       ),
-      response: {
-        200: object({ items: { type: 'array', items: alertSchema } }),
-        ...errorResponses,
-      },
+      response: { 200: pageSchema(alertSchema), ...errorResponses },
     },
-    handler: async ({ tx, query }) => {
-      const r = await tx.query<{
-        id: string;
-        kind: string;
-        severity: string;
-        subject_user_id: string | null;
-        details: Record<string, unknown>;
-        status: string;
-        created_at: Date;
-      }>(
-        `select id, kind, severity, subject_user_id, details, status, created_at from ward.security_alerts
-          where ($1::text is null or status = $1) order by created_at desc limit 500`,
-        [query.status ?? null],
-      );
-      return {
-        items: r.rows.map((a) => ({
-          id: a.id,
-          kind: a.kind,
-          severity: a.severity,
-          subjectUserId: a.subject_user_id,
-          details: a.details,
-          status: a.status,
-          createdAt: a.created_at.toISOString(),
-        })),
-      };
-    },
+    handler: ({ tx, query }) => listAlerts(tx, query.status, query),
   });
 
   securedRoute<GrantInput>(app, s, {
@@ -308,19 +284,17 @@ export function registerAccessRoutes(app: FastifyInstance, s: SecuredDeps): void
     handler: ({ tx, principal, body }) => createGrant(tx, principal, body),
   });
 
-  securedRoute(app, s, {
+  securedRoute<unknown, unknown, PageQuery>(app, s, {
     method: 'GET',
     url: '/access/grants',
     permission: 'grant:read',
     schema: {
       operationId: 'listGrants',
       tags: ['access'],
-      response: {
-        200: object({ items: { type: 'array', items: grantSchema } }),
-        ...errorResponses,
-      },
+      querystring: object(pageQueryProperties, []),
+      response: { 200: pageSchema(grantSchema), ...errorResponses },
     },
-    handler: async ({ tx }) => ({ items: await listGrants(tx) }),
+    handler: ({ tx, query }) => listGrants(tx, query),
   });
 
   securedRoute<unknown, { id: string }>(app, s, {
