@@ -54,6 +54,14 @@ export async function listPolicies(tx: Tx, q: PageQuery = {}): Promise<Page<Acce
   return toPage(r.rows, limit, 'access-policies', (x) => [x.name], view);
 }
 
+/** Reads one policy; one the caller cannot see is `not_found`. */
+export async function getPolicy(tx: Tx, id: string): Promise<AccessPolicyView> {
+  const r = await tx.query<Row>(`select ${columns} from ward.access_policies where id = $1`, [id]);
+  const row = r.rows[0];
+  if (!row) throw new WardError('not_found');
+  return view(row);
+}
+
 /** Creates a policy after validating its document. */
 export async function createPolicy(
   tx: Tx,

@@ -22,7 +22,13 @@ import {
   startBreakGlass,
 } from '../break-glass-service.ts';
 import { createGrant, listGrants, revokeGrant, type GrantInput } from '../grants-service.ts';
-import { createPolicy, deletePolicy, listPolicies, updatePolicy } from '../policies-service.ts';
+import {
+  createPolicy,
+  deletePolicy,
+  getPolicy,
+  listPolicies,
+  updatePolicy,
+} from '../policies-service.ts';
 import { securedRoute, type SecuredDeps } from '../secured-route.ts';
 
 const policySchema = object({
@@ -71,6 +77,8 @@ const alertSchema = object({
   createdAt: dateTime,
 });
 
+const policiesTable = { schema: 'ward', table: 'access_policies' } as const;
+
 /** Access policies, break-glass, privacy reviews, security alerts and cross-organization grants. */
 export function registerAccessRoutes(app: FastifyInstance, s: SecuredDeps): void {
   securedRoute<unknown, unknown, PageQuery>(app, s, {
@@ -112,6 +120,20 @@ export function registerAccessRoutes(app: FastifyInstance, s: SecuredDeps): void
     },
   );
 
+  securedRoute<unknown, { id: string }>(app, s, {
+    method: 'GET',
+    url: '/access-policies/:id',
+    permission: 'access_policy:read',
+    versioned: { ...policiesTable, id: ({ params }) => params.id },
+    schema: {
+      operationId: 'getAccessPolicy',
+      tags: ['access'],
+      params: idParams,
+      response: { 200: policySchema, ...errorResponses },
+    },
+    handler: ({ tx, params }) => getPolicy(tx, params.id),
+  });
+
   securedRoute<{ description?: string; document?: unknown; enabled?: boolean }, { id: string }>(
     app,
     s,
@@ -119,6 +141,7 @@ export function registerAccessRoutes(app: FastifyInstance, s: SecuredDeps): void
       method: 'PATCH',
       url: '/access-policies/:id',
       permission: 'access_policy:manage',
+      versioned: { ...policiesTable, id: ({ params }) => params.id },
       schema: {
         operationId: 'updateAccessPolicy',
         tags: ['access'],
