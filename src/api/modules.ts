@@ -11,7 +11,14 @@ import { registerClinicalRoutes } from '../modules/clinical/index.ts';
 import { registerOrganizationRoutes } from '../modules/tenancy/routes/organization.ts';
 import { registerRoleRoutes } from '../modules/tenancy/routes/roles.ts';
 import { registerUserRoutes } from '../modules/tenancy/routes/users.ts';
+import { RateLimiter, type RateLimitRule } from '../platform/http/rate-limit.ts';
 import type { WardRuntime } from '../runtime/open-ward.ts';
+
+/** Options for the API modules. */
+export interface ApiModuleOptions {
+  /** Per-principal rate limit applied after authentication (none when omitted). */
+  readonly principalRateLimit?: RateLimitRule | undefined;
+}
 
 /**
  * The API's route plugins, mounted under /api/v1, built from one runtime. Every secured route
@@ -19,8 +26,13 @@ import type { WardRuntime } from '../runtime/open-ward.ts';
  */
 export function apiModules(
   rt: Pick<WardRuntime, 'db' | 'crypto' | 'logger'>,
+  opts: ApiModuleOptions = {},
 ): FastifyPluginAsync[] {
-  const secured: SecuredDeps = { db: rt.db, policies: new PolicyCache() };
+  const secured: SecuredDeps = {
+    db: rt.db,
+    policies: new PolicyCache(),
+    limiter: opts.principalRateLimit ? new RateLimiter(opts.principalRateLimit) : undefined,
+  };
   const auth: AuthDeps = { db: rt.db, codec: rt.crypto.codec, logger: rt.logger };
   const identity: FastifyPluginAsync = (app: FastifyInstance) => {
     registerLoginRoutes(app, auth);

@@ -12,6 +12,7 @@ import { ensurePartitions } from '../modules/audit/partitions.ts';
 import { seal } from '../modules/audit/sealer.ts';
 import { devKeyWarning, loadAuditSigner } from '../modules/audit/signing-key.ts';
 import { startJobs } from '../platform/jobs/job-runner.ts';
+import { ruleFromEnv } from '../platform/http/rate-limit.ts';
 
 /** A running server and how to stop it. */
 export interface RunningServer {
@@ -33,6 +34,10 @@ export interface ServeOptions {
   /** How often the audit sealer runs (default 10 s; WARD_AUDIT_SEAL_INTERVAL_MS). */
   readonly sealIntervalMs?: number;
 }
+
+// Generous defaults: a busy integration should not hit them, a runaway loop or scraper will.
+const ipDefault = { burst: 300, perMinute: 1200 };
+const principalDefault = { burst: 200, perMinute: 600 };
 
 /**
  * Opens the database, makes sure the schema is current, builds the app and listens. On the
@@ -59,7 +64,17 @@ export async function startServer(config: WardConfig, opts: ServeOptions): Promi
     await runtime.crypto.verify(db);
     const audit = loadAuditSigner(config);
     if (audit.file) logger.warn({ file: audit.file }, devKeyWarning(audit.file));
-    const app = await buildApp({ db, logger, plugins: [phiGuard], modules: apiModules(runtime) });
+    const env = opts.env ?? process.env;
+    const app = await buildApp({
+      db,
+      logger,
+      plugins: [phiGuard],
+      modules: apiModules(runtime, {
+        principalRateLimit: ruleFromEnv(env, 'WARD_RATE_LIMIT_PRINCIPAL', principalDefault),
+      }),
+      ipRateLimit: ruleFromEnv(env, 'WARD_RATE_LIMIT_IP', ipDefault),
+      metrics: { token: env['WARD_METRICS_TOKEN'] || undefined },
+    });
     const address = await app.listen({ host: opts.host, port: opts.port });
     // Background jobs: the audit sealer and partition upkeep (DESIGN.md section 5).
     const jobs = startJobs(

@@ -14,7 +14,16 @@ export const errorCodes = {
   conflict: { status: 409, title: 'The request conflicts with the current state' },
   already_exists: { status: 409, title: 'A resource with these identifying values exists' },
   precondition_failed: { status: 412, title: 'The resource has changed since it was read' },
-  precondition_required: { status: 428, title: 'The request must be conditional (If-Match)' },
+  precondition_required: { status: 428, title: 'This update requires an If-Match header' },
+  idempotency_key_reused: {
+    status: 422,
+    title: 'The Idempotency-Key was already used with a different request',
+  },
+  idempotency_key_in_use: {
+    status: 409,
+    title: 'A request with this Idempotency-Key is still in progress',
+  },
+  invalid_cursor: { status: 400, title: 'The pagination cursor is not valid for this list' },
   payload_too_large: { status: 413, title: 'The request body is too large' },
   unsupported_media_type: { status: 415, title: 'The content type is not supported' },
   rate_limited: { status: 429, title: 'Too many requests' },

@@ -210,6 +210,15 @@ export async function seedTenant(db: Database, label: string): Promise<TenantFix
   );
   // Audit events become checkpoints only when sealed; seal so both audit tables have rows.
   await sealUntilCovered(db, fixtureSigner, [org.id]);
+  // An idempotency key (migration 0007); visible only to the principal that used it.
+  await db.withContext({ orgId: org.id, userId: admin.id, actorType: 'user' }, async (tx) => {
+    await tx.query(
+      `insert into ward.idempotency_keys
+         (organization_id, principal_id, idempotency_key, route, request_hash, status_code, expires_at)
+       values ($1, $2, 'fixture-key', 'POST /api/v1/users', $3, 201, now() + interval '1 day')`,
+      [org.id, admin.id, createHash('sha256').update(label).digest()],
+    );
+  });
   return {
     orgId: org.id,
     adminId: admin.id,

@@ -128,12 +128,16 @@ describe('access decisions through the pipeline', () => {
     );
     assert.deepEqual(ev.rows[0]?.m.policies, ['no-nurse-reads']);
     const id = created.json<{ id: string }>().id;
+    const read = await api.app.inject({
+      url: `/api/v1/access-policies/${id}`,
+      headers: auth(admin),
+    });
     assert.equal(
       (
         await api.app.inject({
           method: 'PATCH',
           url: `/api/v1/access-policies/${id}`,
-          headers: auth(admin),
+          headers: { ...auth(admin), 'if-match': String(read.headers.etag) },
           payload: { enabled: false },
         })
       ).statusCode,

@@ -124,10 +124,14 @@ describe('brute force, lockout and session lifetime', () => {
       (await api.app.inject({ url: '/api/v1/auth/me', headers: auth(other) })).statusCode,
       200,
     );
+    const current = await api.app.inject({
+      url: `/api/v1/users/${org.users['nurse']!.id}`,
+      headers: auth(adminToken),
+    });
     const disable = await api.app.inject({
       method: 'PATCH',
       url: `/api/v1/users/${org.users['nurse']!.id}`,
-      headers: auth(adminToken),
+      headers: { ...auth(adminToken), 'if-match': String(current.headers.etag) },
       payload: { status: 'disabled' },
     });
     assert.equal(disable.statusCode, 200);

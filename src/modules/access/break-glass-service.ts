@@ -1,6 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { Tx } from '../../platform/db/index.ts';
 import { WardError } from '../../platform/errors.ts';
+import {
+  decodeCursor,
+  newestFirstAfter,
+  pageLimit,
+  toPage,
+  type Page,
+  type PageQuery,
+} from '../../platform/http/pagination.ts';
 import { record } from '../audit/record.ts';
 import type { Principal } from './principal.ts';
 
@@ -111,11 +119,14 @@ export interface ReviewTaskView {
   readonly closedAt: string | null;
 }
 
-/** Lists review tasks, open first. */
+/** Lists review tasks (optionally of one status), newest first, a page at a time. */
 export async function listReviewTasks(
   tx: Tx,
   status?: 'open' | 'closed',
-): Promise<ReviewTaskView[]> {
+  q: PageQuery = {},
+): Promise<Page<ReviewTaskView>> {
+  const limit = pageLimit(q);
+  const after = decodeCursor('review-tasks', q.cursor, 2);
   const r = await tx.query<{
     id: string;
     kind: string;
@@ -126,22 +137,31 @@ export async function listReviewTasks(
     resolution: string | null;
     created_at: Date;
     closed_at: Date | null;
+    sort_at: string;
   }>(
-    `select id, kind, subject_id, subject_user_id, status, summary, resolution, created_at, closed_at
-       from ward.review_tasks where ($1::text is null or status = $1) order by status desc, created_at limit 500`,
-    [status ?? null],
+    `select id, kind, subject_id, subject_user_id, status, summary, resolution, created_at, closed_at,
+            created_at::text as sort_at
+       from ward.review_tasks where ($1::text is null or status = $1) and ${newestFirstAfter(2)}
+      order by created_at desc, id desc limit $4`,
+    [status ?? null, after?.[0] ?? null, after?.[1] ?? null, limit + 1],
   );
-  return r.rows.map((x) => ({
-    id: x.id,
-    kind: x.kind,
-    subjectId: x.subject_id,
-    subjectUserId: x.subject_user_id,
-    status: x.status,
-    summary: x.summary,
-    resolution: x.resolution,
-    createdAt: x.created_at.toISOString(),
-    closedAt: x.closed_at?.toISOString() ?? null,
-  }));
+  return toPage(
+    r.rows,
+    limit,
+    'review-tasks',
+    (x) => [x.sort_at, x.id],
+    (x) => ({
+      id: x.id,
+      kind: x.kind,
+      subjectId: x.subject_id,
+      subjectUserId: x.subject_user_id,
+      status: x.status,
+      summary: x.summary,
+      resolution: x.resolution,
+      createdAt: x.created_at.toISOString(),
+      closedAt: x.closed_at?.toISOString() ?? null,
+    }),
+  );
 }
 
 /** Closes a review task with a resolution; a reviewer may not close a review of their own access. */

@@ -1,6 +1,14 @@
 import type { Tx } from '../../platform/db/index.ts';
 import { isUuid } from '../../platform/db/index.ts';
 import { WardError } from '../../platform/errors.ts';
+import {
+  decodeCursor,
+  newestFirstAfter,
+  pageLimit,
+  toPage,
+  type Page,
+  type PageQuery,
+} from '../../platform/http/pagination.ts';
 import { record } from '../audit/record.ts';
 import type { Principal } from './principal.ts';
 import { parsePurpose } from './purposes.ts';
@@ -110,13 +118,16 @@ export async function createGrant(tx: Tx, p: Principal, input: GrantInput): Prom
   return g;
 }
 
-/** Grants this organization made, and grants made to it. */
-export async function listGrants(tx: Tx): Promise<GrantView[]> {
-  return (
-    await tx.query<GrantRow>(
-      `select ${grantColumns} from ward.access_grants order by created_at desc limit 500`,
-    )
-  ).rows.map(toView);
+/** Grants this organization made, and grants made to it, newest first, a page at a time. */
+export async function listGrants(tx: Tx, q: PageQuery = {}): Promise<Page<GrantView>> {
+  const limit = pageLimit(q);
+  const after = decodeCursor('access-grants', q.cursor, 2);
+  const r = await tx.query<GrantRow & { sort_at: string }>(
+    `select ${grantColumns}, created_at::text as sort_at from ward.access_grants
+      where ${newestFirstAfter(1)} order by created_at desc, id desc limit $3`,
+    [after?.[0] ?? null, after?.[1] ?? null, limit + 1],
+  );
+  return toPage(r.rows, limit, 'access-grants', (x) => [x.sort_at, x.id], toView);
 }
 
 /** Revokes a grant this organization made. */

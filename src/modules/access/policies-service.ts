@@ -1,4 +1,11 @@
 import type { Tx } from '../../platform/db/index.ts';
+import {
+  decodeCursor,
+  pageLimit,
+  toPage,
+  type Page,
+  type PageQuery,
+} from '../../platform/http/pagination.ts';
 import { WardError } from '../../platform/errors.ts';
 import { record } from '../audit/record.ts';
 import type { Principal } from './principal.ts';
@@ -35,11 +42,24 @@ const view = (r: Row): AccessPolicyView => ({
   updatedAt: r.updated_at.toISOString(),
 });
 
-/** Lists the organization's policies. */
-export async function listPolicies(tx: Tx): Promise<AccessPolicyView[]> {
-  return (
-    await tx.query<Row>(`select ${columns} from ward.access_policies order by name`)
-  ).rows.map(view);
+/** Lists the organization's policies by name, a page at a time. */
+export async function listPolicies(tx: Tx, q: PageQuery = {}): Promise<Page<AccessPolicyView>> {
+  const limit = pageLimit(q);
+  const after = decodeCursor('access-policies', q.cursor, 1);
+  const r = await tx.query<Row>(
+    `select ${columns} from ward.access_policies where ($1::text is null or name > $1)
+      order by name limit $2`,
+    [after?.[0] ?? null, limit + 1],
+  );
+  return toPage(r.rows, limit, 'access-policies', (x) => [x.name], view);
+}
+
+/** Reads one policy; one the caller cannot see is `not_found`. */
+export async function getPolicy(tx: Tx, id: string): Promise<AccessPolicyView> {
+  const r = await tx.query<Row>(`select ${columns} from ward.access_policies where id = $1`, [id]);
+  const row = r.rows[0];
+  if (!row) throw new WardError('not_found');
+  return view(row);
 }
 
 /** Creates a policy after validating its document. */

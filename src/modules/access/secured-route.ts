@@ -1,6 +1,14 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema } from 'fastify';
 import type { Database, PreludeCall, Tx } from '../../platform/db/index.ts';
 import { WardError } from '../../platform/errors.ts';
+import type { RateLimiter } from '../../platform/http/rate-limit.ts';
+import {
+  etagFor,
+  requireIfMatch,
+  rowVersion,
+  type VersionedTable,
+} from '../../platform/http/etag.ts';
+import { problem } from '../../platform/http/schemas.ts';
 import { record, recordDetached, type AuditEventInput } from '../audit/record.ts';
 import { runTracked, type AuditTracker } from '../audit/request-tracker.ts';
 import { parseToken, type ParsedToken } from '../auth/tokens.ts';
@@ -14,6 +22,8 @@ import { parsePurpose, type PurposeCode } from './purposes.ts';
 export interface SecuredDeps {
   readonly db: Database;
   readonly policies: PolicyCache;
+  /** Per-principal rate limit, checked right after authentication (none when omitted). */
+  readonly limiter?: RateLimiter | undefined;
 }
 
 /** What a secured handler receives: everything runs inside the request's one transaction. */
@@ -41,6 +51,13 @@ export interface SecuredRouteSpec<B, P, Q, R> {
   readonly phi?: boolean;
   readonly status?: number;
   readonly schema: FastifySchema & { response: Record<number | string, unknown> };
+  /**
+   * The route reads or updates one versioned row: responses carry its `ETag`, and a PATCH,
+   * PUT or DELETE requires a matching `If-Match` (checked under the row lock).
+   */
+  readonly versioned?: VersionedTable & {
+    readonly id: (call: { params: P; principal: Principal }) => string;
+  };
   handler(call: RouteCall<B, P, Q>): Promise<R>;
 }
 
@@ -102,7 +119,7 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
     method: spec.method,
     url: spec.url,
     config: { phi: spec.phi === true },
-    schema: { ...spec.schema, security: [{ bearer: [] }] },
+    schema: withVersionedDocs(spec),
     handler: async (req, reply) => {
       // Shared with the audit module's PHI guard, so a request's events are counted once,
       // including the detached ones written for failures.
@@ -137,6 +154,7 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
             const outcome = principalFromRow(row, token, purpose);
             if ('failure' in outcome) throw new AuthFailed(outcome);
             const principal = outcome.principal;
+            deps.limiter?.enforce(`${principal.orgId}:${principal.userId}`);
             req.wardContext = {
               orgId: principal.orgId,
               userId: principal.userId,
@@ -148,6 +166,13 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
             const policies = await deps.policies.get(tx, principal.orgId, principal.policyVersion);
             const decision = evaluate(principal, { permission: spec.permission }, policies);
             if (!decision.allow) throw new Denied(decision, principal);
+            const versioned = spec.versioned;
+            const target = versioned?.id({ params: req.params as P, principal });
+            const kind = versioned ? `${versioned.schema}.${versioned.table}` : '';
+            if (versioned && target !== undefined && spec.method !== 'GET') {
+              const before = await rowVersion(tx, versioned, target, true);
+              requireIfMatch(req, etagFor(kind, target, before));
+            }
             const value = await spec.handler({
               req,
               reply,
@@ -166,6 +191,10 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
                 await record(tx, { ...client, ...event });
               },
             });
+            if (versioned && target !== undefined && spec.method !== 'DELETE') {
+              const after = await rowVersion(tx, versioned, target, false);
+              reply.header('etag', etagFor(kind, target, after));
+            }
             if (spec.phi && tracker.recorded === 0) {
               // The guarantee: PHI never leaves without its audit event; the transaction
               // (and so the response) fails instead.
@@ -232,4 +261,24 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
       });
     },
   });
+}
+
+/** Adds the bearer requirement and, for versioned updates, `If-Match`, 412 and 428 to the docs. */
+function withVersionedDocs<B, P, Q, R>(spec: SecuredRouteSpec<B, P, Q, R>): FastifySchema {
+  const schema: FastifySchema = { ...spec.schema, security: [{ bearer: [] }] };
+  if (!spec.versioned || spec.method === 'GET') return schema;
+  return {
+    ...schema,
+    headers: {
+      type: 'object',
+      properties: {
+        'if-match': {
+          type: 'string',
+          maxLength: 1024,
+          description: 'The ETag from the last read; required (428 without, 412 when stale)',
+        },
+      },
+    },
+    response: { ...spec.schema.response, 412: problem, 428: problem },
+  };
 }

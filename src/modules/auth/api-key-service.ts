@@ -1,6 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { Tx } from '../../platform/db/index.ts';
 import { WardError } from '../../platform/errors.ts';
+import {
+  decodeCursor,
+  newestFirstAfter,
+  pageLimit,
+  toPage,
+  type Page,
+  type PageQuery,
+} from '../../platform/http/pagination.ts';
 import { record } from '../audit/record.ts';
 import type { Principal } from '../access/principal.ts';
 import type { AuthDeps } from './deps.ts';
@@ -99,12 +107,16 @@ export async function createApiKey(
   return { apiKey: minted.token, key };
 }
 
-/** Lists the organization's API keys. */
-export async function listApiKeys(tx: Tx): Promise<ApiKeyView[]> {
-  const r = await tx.query<KeyRow>(
-    `select ${keyColumns} from ward.api_keys order by created_at desc limit 500`,
+/** Lists the organization's API keys, newest first, a page at a time. */
+export async function listApiKeys(tx: Tx, q: PageQuery = {}): Promise<Page<ApiKeyView>> {
+  const limit = pageLimit(q);
+  const after = decodeCursor('api-keys', q.cursor, 2);
+  const r = await tx.query<KeyRow & { sort_at: string }>(
+    `select ${keyColumns}, created_at::text as sort_at from ward.api_keys
+      where ${newestFirstAfter(1)} order by created_at desc, id desc limit $3`,
+    [after?.[0] ?? null, after?.[1] ?? null, limit + 1],
   );
-  return r.rows.map(toView);
+  return toPage(r.rows, limit, 'api-keys', (x) => [x.sort_at, x.id], toView);
 }
 
 /** Revokes a key at once. */

@@ -1,5 +1,5 @@
 import { contextPrelude, type PreludeCall, type RequestContext } from './context.ts';
-import type { Driver, EngineKind, QueryResult, Tx } from './types.ts';
+import type { Driver, EngineKind, PoolStats, QueryResult, Tx } from './types.ts';
 
 /** A named reason for a system job to run without row-level security. */
 export interface SystemJob {
@@ -81,6 +81,11 @@ export class Database {
   /** Runs one statement outside a transaction as the connecting role (health checks). */
   ping(): Promise<QueryResult<{ ok: number }>> {
     return this.#driver.query<{ ok: number }>('select 1 as ok');
+  }
+
+  /** Connection pool counts for metrics; undefined on the embedded engine. */
+  poolStats(): PoolStats | undefined {
+    return this.#driver.stats?.();
   }
 
   /** Registers a recorder that is called inside every `asSystem` transaction. */

@@ -95,5 +95,6 @@ export function createPostgresDriver(opts: PostgresOptions): Driver {
     async close(): Promise<void> {
       await pool.end();
     },
+    stats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
   };
 }

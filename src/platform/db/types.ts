@@ -46,6 +46,15 @@ export interface Driver {
     params?: readonly unknown[],
   ): Promise<QueryResult<R>>;
   close(): Promise<void>;
+  /** Connection pool counts, for metrics (engines without a pool leave it out). */
+  stats?(): PoolStats;
+}
+
+/** Connection pool counts. */
+export interface PoolStats {
+  readonly total: number;
+  readonly idle: number;
+  readonly waiting: number;
 }
 
 /** The first row of a result that must have one (an INSERT … RETURNING, a count). */

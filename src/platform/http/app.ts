@@ -7,7 +7,9 @@ import Fastify, {
 import type { Database } from '../db/index.ts';
 import type { Logger } from '../log.ts';
 import { WardError } from '../errors.ts';
+import { registerMetrics, type MetricsOptions } from './metrics.ts';
 import { registerOpenApi } from './openapi.ts';
+import { RateLimiter, type RateLimitRule } from './rate-limit.ts';
 import { sendProblem } from './problem.ts';
 import './request-context.ts';
 
@@ -24,7 +26,14 @@ export interface AppDeps {
   readonly modules?: readonly FastifyPluginAsync[];
   /** Largest accepted JSON body, in bytes. */
   readonly bodyLimit?: number;
+  /** Per-client-IP limit applied before authentication (none when omitted). */
+  readonly ipRateLimit?: RateLimitRule | undefined;
+  /** `GET /metrics` settings; `false` leaves the endpoint out. */
+  readonly metrics?: MetricsOptions | false;
 }
+
+// Probes and scrapes are cheap and come from infrastructure; they are not rate limited.
+const unlimited = new Set(['/healthz', '/readyz', '/metrics']);
 
 const requestIdPattern = /^[A-Za-z0-9._:-]{8,128}$/;
 
@@ -57,6 +66,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     reply.header('referrer-policy', 'no-referrer');
     reply.header('x-frame-options', 'DENY');
   });
+  if (deps.ipRateLimit) {
+    const limiter = new RateLimiter(deps.ipRateLimit);
+    app.addHook('onRequest', (req, _reply, done) => {
+      try {
+        if (!unlimited.has(req.routeOptions.url ?? '')) limiter.enforce(`ip:${req.ip}`);
+        done();
+      } catch (e) {
+        done(e as Error);
+      }
+    });
+  }
   // The API speaks JSON only; any other body type is a 415, not a string handed to a route.
   app.removeContentTypeParser('text/plain');
   // The request-context contract (request-context.ts); the auth module's hook fills it in.
@@ -79,6 +99,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   );
 
+  if (deps.metrics !== false) registerMetrics(app, deps.db, deps.metrics ?? {});
   await registerOpenApi(app);
   for (const plugin of deps.plugins ?? []) {
     await app.register(plugin, { db: deps.db });

@@ -67,6 +67,8 @@ export function sendProblem(e: unknown, req: FastifyRequest, reply: FastifyReply
       message: v.message ?? 'invalid',
     }));
   }
+  const retryAfter = we.meta['retryAfterSeconds'];
+  if (we.code === 'rate_limited') reply.header('retry-after', String(retryAfter ?? 60));
   if (we.status >= 500) req.log.error({ err: we.cause ?? we }, 'request failed');
   else req.log.info({ code: we.code }, 'request rejected');
   return reply.status(we.status).type('application/problem+json').send(problem);

@@ -10,13 +10,25 @@ import {
   uuid,
 } from '../../../platform/http/schemas.ts';
 import {
+  pageQueryProperties,
+  pageSchema,
+  type PageQuery,
+} from '../../../platform/http/pagination.ts';
+import { alertStatuses, listAlerts, type AlertStatus } from '../alerts-service.ts';
+import {
   closeReviewTask,
   endBreakGlass,
   listReviewTasks,
   startBreakGlass,
 } from '../break-glass-service.ts';
 import { createGrant, listGrants, revokeGrant, type GrantInput } from '../grants-service.ts';
-import { createPolicy, deletePolicy, listPolicies, updatePolicy } from '../policies-service.ts';
+import {
+  createPolicy,
+  deletePolicy,
+  getPolicy,
+  listPolicies,
+  updatePolicy,
+} from '../policies-service.ts';
 import { securedRoute, type SecuredDeps } from '../secured-route.ts';
 
 const policySchema = object({
@@ -65,21 +77,21 @@ const alertSchema = object({
   createdAt: dateTime,
 });
 
+const policiesTable = { schema: 'ward', table: 'access_policies' } as const;
+
 /** Access policies, break-glass, privacy reviews, security alerts and cross-organization grants. */
 export function registerAccessRoutes(app: FastifyInstance, s: SecuredDeps): void {
-  securedRoute(app, s, {
+  securedRoute<unknown, unknown, PageQuery>(app, s, {
     method: 'GET',
     url: '/access-policies',
     permission: 'access_policy:read',
     schema: {
       operationId: 'listAccessPolicies',
       tags: ['access'],
-      response: {
-        200: object({ items: { type: 'array', items: policySchema } }),
-        ...errorResponses,
-      },
+      querystring: object(pageQueryProperties, []),
+      response: { 200: pageSchema(policySchema), ...errorResponses },
     },
-    handler: async ({ tx }) => ({ items: await listPolicies(tx) }),
+    handler: ({ tx, query }) => listPolicies(tx, query),
   });
 
   securedRoute<{ name: string; description?: string; document: unknown; enabled?: boolean }>(
@@ -108,6 +120,20 @@ export function registerAccessRoutes(app: FastifyInstance, s: SecuredDeps): void
     },
   );
 
+  securedRoute<unknown, { id: string }>(app, s, {
+    method: 'GET',
+    url: '/access-policies/:id',
+    permission: 'access_policy:read',
+    versioned: { ...policiesTable, id: ({ params }) => params.id },
+    schema: {
+      operationId: 'getAccessPolicy',
+      tags: ['access'],
+      params: idParams,
+      response: { 200: policySchema, ...errorResponses },
+    },
+    handler: ({ tx, params }) => getPolicy(tx, params.id),
+  });
+
   securedRoute<{ description?: string; document?: unknown; enabled?: boolean }, { id: string }>(
     app,
     s,
@@ -115,6 +141,7 @@ export function registerAccessRoutes(app: FastifyInstance, s: SecuredDeps): void
       method: 'PATCH',
       url: '/access-policies/:id',
       permission: 'access_policy:manage',
+      versioned: { ...policiesTable, id: ({ params }) => params.id },
       schema: {
         operationId: 'updateAccessPolicy',
         tags: ['access'],
@@ -188,20 +215,20 @@ export function registerAccessRoutes(app: FastifyInstance, s: SecuredDeps): void
     handler: async ({ tx, principal }) => ({ ended: await endBreakGlass(tx, principal) }),
   });
 
-  securedRoute<unknown, unknown, { status?: 'open' | 'closed' }>(app, s, {
+  securedRoute<unknown, unknown, PageQuery & { status?: 'open' | 'closed' }>(app, s, {
     method: 'GET',
     url: '/access/review-tasks',
     permission: 'review_task:read',
     schema: {
       operationId: 'listReviewTasks',
       tags: ['access'],
-      querystring: object({ status: { type: 'string', enum: ['open', 'closed'] } }, []),
-      response: {
-        200: object({ items: { type: 'array', items: reviewSchema } }),
-        ...errorResponses,
-      },
+      querystring: object(
+        { status: { type: 'string', enum: ['open', 'closed'] }, ...pageQueryProperties },
+        [],
+      ),
+      response: { 200: pageSchema(reviewSchema), ...errorResponses },
     },
-    handler: async ({ tx, query }) => ({ items: await listReviewTasks(tx, query.status) }),
+    handler: ({ tx, query }) => listReviewTasks(tx, query.status, query),
   });
 
   securedRoute<
@@ -230,7 +257,7 @@ export function registerAccessRoutes(app: FastifyInstance, s: SecuredDeps): void
     },
   });
 
-  securedRoute<unknown, unknown, { status?: 'open' | 'acknowledged' | 'resolved' }>(app, s, {
+  securedRoute<unknown, unknown, PageQuery & { status?: AlertStatus }>(app, s, {
     method: 'GET',
     url: '/security-alerts',
     permission: 'alert:read',
@@ -238,40 +265,12 @@ export function registerAccessRoutes(app: FastifyInstance, s: SecuredDeps): void
       operationId: 'listSecurityAlerts',
       tags: ['access'],
       querystring: object(
-        { status: { type: 'string', enum: ['open', 'acknowledged', 'resolved'] } },
+        { status: { type: 'string', enum: [...alertStatuses] }, ...pageQueryProperties },
         [],
       ),
-      response: {
-        200: object({ items: { type: 'array', items: alertSchema } }),
-        ...errorResponses,
-      },
+      response: { 200: pageSchema(alertSchema), ...errorResponses },
     },
-    handler: async ({ tx, query }) => {
-      const r = await tx.query<{
-        id: string;
-        kind: string;
-        severity: string;
-        subject_user_id: string | null;
-        details: Record<string, unknown>;
-        status: string;
-        created_at: Date;
-      }>(
-        `select id, kind, severity, subject_user_id, details, status, created_at from ward.security_alerts
-          where ($1::text is null or status = $1) order by created_at desc limit 500`,
-        [query.status ?? null],
-      );
-      return {
-        items: r.rows.map((a) => ({
-          id: a.id,
-          kind: a.kind,
-          severity: a.severity,
-          subjectUserId: a.subject_user_id,
-          details: a.details,
-          status: a.status,
-          createdAt: a.created_at.toISOString(),
-        })),
-      };
-    },
+    handler: ({ tx, query }) => listAlerts(tx, query.status, query),
   });
 
   securedRoute<GrantInput>(app, s, {
@@ -308,19 +307,17 @@ export function registerAccessRoutes(app: FastifyInstance, s: SecuredDeps): void
     handler: ({ tx, principal, body }) => createGrant(tx, principal, body),
   });
 
-  securedRoute(app, s, {
+  securedRoute<unknown, unknown, PageQuery>(app, s, {
     method: 'GET',
     url: '/access/grants',
     permission: 'grant:read',
     schema: {
       operationId: 'listGrants',
       tags: ['access'],
-      response: {
-        200: object({ items: { type: 'array', items: grantSchema } }),
-        ...errorResponses,
-      },
+      querystring: object(pageQueryProperties, []),
+      response: { 200: pageSchema(grantSchema), ...errorResponses },
     },
-    handler: async ({ tx }) => ({ items: await listGrants(tx) }),
+    handler: ({ tx, query }) => listGrants(tx, query),
   });
 
   securedRoute<unknown, { id: string }>(app, s, {

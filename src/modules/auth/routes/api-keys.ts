@@ -9,6 +9,11 @@ import {
   uuid,
 } from '../../../platform/http/schemas.ts';
 import { securedRoute, type SecuredDeps } from '../../access/secured-route.ts';
+import {
+  pageQueryProperties,
+  pageSchema,
+  type PageQuery,
+} from '../../../platform/http/pagination.ts';
 import { createApiKey, listApiKeys, revokeApiKey } from '../api-key-service.ts';
 import type { AuthDeps } from '../deps.ts';
 
@@ -59,16 +64,17 @@ export function registerApiKeyRoutes(app: FastifyInstance, s: SecuredDeps, d: Au
     handler: ({ tx, principal, body }) => createApiKey(tx, d, principal, body),
   });
 
-  securedRoute(app, s, {
+  securedRoute<unknown, unknown, PageQuery>(app, s, {
     method: 'GET',
     url: '/api-keys',
     permission: 'api_key:read',
     schema: {
       operationId: 'listApiKeys',
       tags: ['api-keys'],
-      response: { 200: object({ items: { type: 'array', items: keySchema } }), ...errorResponses },
+      querystring: object(pageQueryProperties, []),
+      response: { 200: pageSchema(keySchema), ...errorResponses },
     },
-    handler: async ({ tx }) => ({ items: await listApiKeys(tx) }),
+    handler: ({ tx, query }) => listApiKeys(tx, query),
   });
 
   securedRoute<unknown, { id: string }>(app, s, {

@@ -21,6 +21,8 @@ export const settingsSchema = object({
   lockoutMinutes: { type: 'integer', minimum: 1, maximum: 1440 },
 });
 
+const orgTable = { schema: 'ward', table: 'organizations' } as const;
+
 const orgSchema = object({
   id: uuid,
   name: { type: 'string' },
@@ -60,6 +62,7 @@ export function registerOrganizationRoutes(app: FastifyInstance, s: SecuredDeps)
     method: 'GET',
     url: '/organization',
     permission: 'organization:read',
+    versioned: { ...orgTable, id: ({ principal }) => principal.orgId },
     schema: {
       operationId: 'getOrganization',
       tags: ['organization'],
@@ -72,6 +75,7 @@ export function registerOrganizationRoutes(app: FastifyInstance, s: SecuredDeps)
     method: 'PATCH',
     url: '/organization/settings',
     permission: 'organization:update',
+    versioned: { ...orgTable, id: ({ principal }) => principal.orgId },
     schema: {
       operationId: 'updateOrganizationSettings',
       tags: ['organization'],

@@ -30,6 +30,8 @@ const userSchema = object({
   createdAt: dateTime,
 });
 
+const usersTable = { schema: 'ward', table: 'users' } as const;
+
 interface CreateBody {
   email: string;
   role: string;
@@ -103,6 +105,7 @@ export function registerUserRoutes(app: FastifyInstance, s: SecuredDeps): void {
     method: 'GET',
     url: '/users/:id',
     permission: 'user:read',
+    versioned: { ...usersTable, id: ({ params }) => params.id },
     schema: {
       operationId: 'getUser',
       tags: ['users'],
@@ -119,6 +122,7 @@ export function registerUserRoutes(app: FastifyInstance, s: SecuredDeps): void {
     method: 'PATCH',
     url: '/users/:id',
     permission: 'user:update',
+    versioned: { ...usersTable, id: ({ params }) => params.id },
     schema: {
       operationId: 'updateUser',
       tags: ['users'],

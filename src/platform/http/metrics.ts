@@ -1,0 +1,84 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Database } from '../db/index.ts';
+import { WardError } from '../errors.ts';
+
+/** How /metrics is exposed. */
+export interface MetricsOptions {
+  /** When set, scrapes must send `Authorization: Bearer <token>` (WARD_METRICS_TOKEN). */
+  readonly token?: string | undefined;
+}
+
+/**
+ * Registers Prometheus metrics and `GET /metrics`. Requests are labelled by route template
+ * (`/api/v1/users/:id`), method and status — never by raw URL, which could carry identifiers.
+ * Each app has its own registry, so several apps in one process (tests) do not collide.
+ */
+export function registerMetrics(
+  app: FastifyInstance,
+  db: Database,
+  opts: MetricsOptions = {},
+): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'ward_' });
+  const labelNames = ['method', 'route', 'status_code'] as const;
+  const requests = new Counter({
+    name: 'ward_http_requests_total',
+    help: 'HTTP requests by route template and status',
+    labelNames,
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'ward_http_request_duration_seconds',
+    help: 'HTTP request latency by route template and status',
+    labelNames,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'ward_db_pool_connections',
+    help: 'Database pool connections by state (PostgreSQL engine only)',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    collect() {
+      const stats = db.poolStats();
+      if (!stats) return;
+      this.set({ state: 'total' }, stats.total);
+      this.set({ state: 'idle' }, stats.idle);
+      this.set({ state: 'waiting' }, stats.waiting);
+    },
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    // Unmatched requests share one label so that probing random paths cannot grow the series.
+    const route = req.routeOptions.url ?? 'unmatched';
+    const labels = { method: req.method, route, status_code: String(reply.statusCode) };
+    requests.inc(labels);
+    duration.observe(labels, reply.elapsedTime / 1000);
+  });
+
+  const expected = opts.token ? Buffer.from(`Bearer ${opts.token}`) : undefined;
+  app.get(
+    '/metrics',
+    {
+      schema: {
+        operationId: 'getMetrics',
+        tags: ['operations'],
+        summary: 'Prometheus metrics (text exposition format)',
+        response: { 200: { type: 'string' } },
+      },
+    },
+    async (req, reply) => {
+      if (expected) {
+        const given = Buffer.from(req.headers.authorization ?? '');
+        if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+          throw new WardError('unauthenticated');
+        }
+      }
+      reply.type(registry.contentType);
+      return registry.metrics();
+    },
+  );
+  return registry;
+}

@@ -1,0 +1,32 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { RateLimiter, ruleFromEnv } from './rate-limit.ts';
+
+test('a bucket admits its burst, refuses with a Retry-After, and refills over time', () => {
+  const l = new RateLimiter({ burst: 3, perMinute: 60 });
+  const t0 = 1_000_000;
+  for (let i = 0; i < 3; i++) assert.equal(l.take('a', t0).allowed, true);
+  const refused = l.take('a', t0);
+  assert.equal(refused.allowed, false);
+  assert.equal(refused.retryAfterSeconds, 1);
+  assert.equal(l.take('b', t0).allowed, true, 'keys are independent');
+  assert.equal(l.take('a', t0 + 1000).allowed, true, 'one token per second refills');
+  assert.throws(() => l.enforce('a', t0 + 1000), { code: 'rate_limited' });
+});
+
+test('memory stays bounded: the least recently used key is dropped', () => {
+  const l = new RateLimiter({ burst: 1, perMinute: 1 }, 100);
+  for (let i = 0; i < 10_000; i++) l.take(`ip-${i}`, 0);
+  assert.equal(l.size, 100);
+});
+
+test('rules come from the environment; 0 per minute disables; nonsense is refused', () => {
+  const fallback = { burst: 5, perMinute: 10 };
+  assert.deepEqual(ruleFromEnv({}, 'X', fallback), fallback);
+  assert.deepEqual(ruleFromEnv({ X_BURST: '2', X_PER_MINUTE: '7' }, 'X', fallback), {
+    burst: 2,
+    perMinute: 7,
+  });
+  assert.equal(ruleFromEnv({ X_PER_MINUTE: '0' }, 'X', fallback), undefined);
+  assert.throws(() => ruleFromEnv({ X_BURST: 'many' }, 'X', fallback), { code: 'config_invalid' });
+});

@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { apiModules } from '../../src/api/modules.ts';
+import { phiGuard } from '../../src/modules/audit/http/phi-guard.ts';
+import { buildApp } from '../../src/platform/http/app.ts';
+import {
+  auth,
+  createTestApi,
+  enrollTotp,
+  seedOrg,
+  tokenFor,
+  type TestApi,
+} from '../helpers/api.ts';
+
+describe('metrics and rate limits', () => {
+  let api: TestApi;
+  before(async () => {
+    api = await createTestApi();
+  });
+  after(() => api.close());
+
+  test('/metrics labels requests by route template, never by raw URL', async () => {
+    const id = '3f1c8a3e-9a64-4c1e-9a53-8c0c9d0b7a11';
+    await api.app.inject({ url: `/api/v1/users/${id}` });
+    await api.app.inject({ url: '/no/such/path/123-45-6789' });
+    const m = await api.app.inject({ url: '/metrics' });
+    assert.equal(m.statusCode, 200);
+    assert.match(String(m.headers['content-type']), /^text\/plain/);
+    assert.match(
+      m.body,
+      /ward_http_requests_total\{method="GET",route="\/api\/v1\/users\/:id",status_code="401"\} 1/,
+    );
+    assert.match(m.body, /route="unmatched"/);
+    assert.doesNotMatch(m.body, new RegExp(id));
+    assert.doesNotMatch(m.body, /123-45-6789/);
+    assert.match(m.body, /ward_process_cpu_seconds_total/);
+    assert.match(m.body, /ward_http_request_duration_seconds_bucket/);
+  });
+
+  test('per-IP and per-principal limits answer 429 problem+json with Retry-After', async () => {
+    const org = await seedOrg(api, 'Limits', ['admin']);
+    const email = org.users['admin']?.email ?? '';
+    const token = await tokenFor(api, email);
+    await enrollTotp(api, token);
+    const app = await buildApp({
+      db: api.t.db,
+      logger: api.rt.logger,
+      plugins: [phiGuard],
+      modules: apiModules(api.rt, { principalRateLimit: { burst: 2, perMinute: 1 } }),
+      ipRateLimit: { burst: 5, perMinute: 1 },
+      metrics: { token: 'scrape-secret' },
+    });
+    try {
+      const get = (ip: string) =>
+        app.inject({ url: '/api/v1/users', headers: auth(token), remoteAddress: ip });
+      assert.equal((await get('10.1.0.1')).statusCode, 200);
+      assert.equal((await get('10.1.0.2')).statusCode, 200);
+      const byPrincipal = await get('10.1.0.3');
+      assert.equal(byPrincipal.statusCode, 429, 'the principal limit follows the token across IPs');
+      assert.equal(byPrincipal.headers['content-type'], 'application/problem+json; charset=utf-8');
+      assert.equal(byPrincipal.json<{ code: string }>().code, 'rate_limited');
+      assert.ok(Number(byPrincipal.headers['retry-after']) >= 1);
+
+      const anon = (ip: string) => app.inject({ url: '/api/v1/users', remoteAddress: ip });
+      for (let i = 0; i < 5; i++) assert.equal((await anon('10.2.0.1')).statusCode, 401);
+      const byIp = await anon('10.2.0.1');
+      assert.equal(byIp.statusCode, 429);
+      assert.ok(Number(byIp.headers['retry-after']) >= 1);
+      assert.equal((await anon('10.2.0.2')).statusCode, 401, 'other addresses are unaffected');
+      assert.equal(
+        (await app.inject({ url: '/healthz', remoteAddress: '10.2.0.1' })).statusCode,
+        200,
+      );
+
+      assert.equal((await app.inject({ url: '/metrics' })).statusCode, 401);
+      const scraped = await app.inject({
+        url: '/metrics',
+        headers: { authorization: 'Bearer scrape-secret' },
+      });
+      assert.equal(scraped.statusCode, 200);
+    } finally {
+      await app.close();
+    }
+  });
+});
