@@ -110,17 +110,22 @@ describe('organization-defined roles and security settings', () => {
 
   test('MFA can be required for more roles but never lifted for admin', async () => {
     const existing = await tokenFor(api, org.users['auditor']!.email);
+    // Settings updates are conditional: read the current ETag first.
+    const etag = async () =>
+      String(
+        (await api.app.inject({ url: '/api/v1/organization', headers: auth(admin) })).headers.etag,
+      );
     const lift = await api.app.inject({
       method: 'PATCH',
       url: '/api/v1/organization/settings',
-      headers: auth(admin),
+      headers: { ...auth(admin), 'if-match': await etag() },
       payload: { mfaRequiredRoles: ['doctor'] },
     });
     assert.equal(lift.statusCode, 400);
     const add = await api.app.inject({
       method: 'PATCH',
       url: '/api/v1/organization/settings',
-      headers: auth(admin),
+      headers: { ...auth(admin), 'if-match': await etag() },
       payload: { mfaRequiredRoles: ['admin', 'auditor'] },
     });
     assert.equal(add.statusCode, 200, add.body);
