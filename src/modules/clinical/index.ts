@@ -3,6 +3,7 @@ import type { SecuredDeps } from '../access/secured-route.ts';
 import type { FieldCodec } from '../crypto/codec.ts';
 import { registerCaseRoutes } from './routes/cases.ts';
 import { registerDiagnosisRoutes } from './routes/diagnoses.ts';
+import { registerPlanRoutes } from './routes/plans.ts';
 import { registerPatientRoutes } from './routes/patients.ts';
 
 /** Mounts the clinical domain's routes (under /api/v1). */
@@ -14,4 +15,5 @@ export function registerClinicalRoutes(
   registerPatientRoutes(app, s, codec);
   registerCaseRoutes(app, s, codec);
   registerDiagnosisRoutes(app, s);
+  registerPlanRoutes(app, s);
 }
