@@ -2,6 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import type { SecuredDeps } from '../access/secured-route.ts';
 import type { FieldCodec } from '../crypto/codec.ts';
 import { registerCaseRoutes } from './routes/cases.ts';
+import { registerDiagnosisRoutes } from './routes/diagnoses.ts';
+import { registerPlanRoutes } from './routes/plans.ts';
 import { registerPatientRoutes } from './routes/patients.ts';
 
 /** Mounts the clinical domain's routes (under /api/v1). */
@@ -12,4 +14,6 @@ export function registerClinicalRoutes(
 ): void {
   registerPatientRoutes(app, s, codec);
   registerCaseRoutes(app, s, codec);
+  registerDiagnosisRoutes(app, s);
+  registerPlanRoutes(app, s);
 }

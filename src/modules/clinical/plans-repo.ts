@@ -1,0 +1,158 @@
+import { firstRow, type Queryable } from '../../platform/db/index.ts';
+
+/** A stored treatment plan. */
+export interface PlanRow {
+  id: string;
+  case_id: string;
+  patient_id: string;
+  title: string;
+  goals: unknown[];
+  interventions: unknown[];
+  schedule: Record<string, unknown>;
+  status: 'draft' | 'active' | 'completed' | 'cancelled';
+  author_id: string;
+  reviewer_id: string | null;
+  reviewed_at: Date | null;
+  version: number;
+  created_at: Date;
+}
+
+/** A stored prescription with its medication's name. */
+export interface PrescriptionRow {
+  id: string;
+  plan_id: string;
+  medication_id: string;
+  medication_name: string;
+  dose: string;
+  route: string;
+  frequency: string;
+  start_date: string;
+  end_date: string | null;
+  prescriber_id: string;
+  created_at: Date;
+}
+
+const planColumns = `id, case_id, patient_id, title, goals, interventions, schedule, status, author_id,
+  reviewer_id, reviewed_at, version, created_at`;
+
+/** Inserts a draft plan. */
+export async function insertPlan(
+  q: Queryable,
+  p: {
+    orgId: string;
+    caseId: string;
+    patientId: string;
+    title: string;
+    goals: unknown[];
+    interventions: unknown[];
+    schedule: Record<string, unknown>;
+    authorId: string;
+  },
+): Promise<PlanRow> {
+  const r = await q.query<PlanRow>(
+    `insert into clinical.treatment_plans (organization_id, id, case_id, patient_id, title, goals,
+                                           interventions, schedule, author_id)
+     values ($1, gen_random_uuid(), $2, $3, $4, $5::jsonb, $6::jsonb, $7::jsonb, $8)
+     returning ${planColumns}`,
+    [
+      p.orgId,
+      p.caseId,
+      p.patientId,
+      p.title,
+      JSON.stringify(p.goals),
+      JSON.stringify(p.interventions),
+      JSON.stringify(p.schedule),
+      p.authorId,
+    ],
+  );
+  return firstRow(r);
+}
+
+/** One plan of the organization, or undefined. */
+export async function findPlan(
+  q: Queryable,
+  orgId: string,
+  id: string,
+): Promise<PlanRow | undefined> {
+  const r = await q.query<PlanRow>(
+    `select ${planColumns} from clinical.treatment_plans where organization_id = $1 and id = $2`,
+    [orgId, id],
+  );
+  return r.rows[0];
+}
+
+/** Inserts a prescription into a plan. */
+export async function insertPrescription(
+  q: Queryable,
+  p: {
+    orgId: string;
+    planId: string;
+    patientId: string;
+    medicationId: string;
+    dose: string;
+    route: string;
+    frequency: string;
+    startDate: string;
+    endDate: string | null;
+    prescriberId: string;
+  },
+): Promise<string> {
+  const r = await q.query<{ id: string }>(
+    `insert into clinical.prescriptions (organization_id, id, plan_id, patient_id, medication_id, dose, route,
+                                         frequency, start_date, end_date, prescriber_id)
+     values ($1, gen_random_uuid(), $2, $3, $4, $5, $6, $7, $8::date, $9::date, $10) returning id`,
+    [
+      p.orgId,
+      p.planId,
+      p.patientId,
+      p.medicationId,
+      p.dose,
+      p.route,
+      p.frequency,
+      p.startDate,
+      p.endDate,
+      p.prescriberId,
+    ],
+  );
+  return firstRow(r).id;
+}
+
+/** A plan's prescriptions in order of writing. */
+export async function listPrescriptions(
+  q: Queryable,
+  orgId: string,
+  planId: string,
+): Promise<PrescriptionRow[]> {
+  const r = await q.query<PrescriptionRow>(
+    `select p.id, p.plan_id, p.medication_id, m.name || ' ' || m.strength || ' ' || m.form as medication_name,
+            p.dose, p.route, p.frequency, p.start_date::text as start_date, p.end_date::text as end_date,
+            p.prescriber_id, p.created_at
+       from clinical.prescriptions p join clinical.medications m on m.id = p.medication_id
+      where p.organization_id = $1 and p.plan_id = $2 order by p.created_at, p.id`,
+    [orgId, planId],
+  );
+  return r.rows;
+}
+
+/** A catalog medication. */
+export interface MedicationRow {
+  id: string;
+  name: string;
+  rxnorm_code: string | null;
+  form: string;
+  strength: string;
+}
+
+/** Catalog medications whose name starts with `prefix` (case-insensitive), by name. */
+export async function searchMedications(
+  q: Queryable,
+  prefix: string,
+  limit: number,
+): Promise<MedicationRow[]> {
+  const r = await q.query<MedicationRow>(
+    `select id, name, rxnorm_code, form, strength from clinical.medications
+      where lower(name) like $1 || '%' order by name, strength limit $2`,
+    [prefix.toLowerCase().replace(/[%_\\]/g, (c) => `\\${c}`), limit],
+  );
+  return r.rows;
+}

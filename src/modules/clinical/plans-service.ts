@@ -1,0 +1,129 @@
+import type { Tx } from '../../platform/db/index.ts';
+import { WardError } from '../../platform/errors.ts';
+import type { CaseRow } from './cases-repo.ts';
+import { isIsoDate } from './patient-fields.ts';
+import * as repo from './plans-repo.ts';
+
+/** What writing a plan takes. */
+export interface PlanCreate {
+  title: string;
+  goals?: unknown[];
+  interventions?: unknown[];
+  schedule?: Record<string, unknown>;
+}
+
+/** What prescribing takes. */
+export interface PrescriptionCreate {
+  medicationId: string;
+  dose: string;
+  route: string;
+  frequency: string;
+  startDate: string;
+  endDate?: string;
+}
+
+/** The API view of a plan. */
+export function planView(p: repo.PlanRow) {
+  return {
+    id: p.id,
+    caseId: p.case_id,
+    patientId: p.patient_id,
+    title: p.title,
+    goals: p.goals,
+    interventions: p.interventions,
+    schedule: p.schedule,
+    status: p.status,
+    authorId: p.author_id,
+    reviewerId: p.reviewer_id,
+    reviewedAt: p.reviewed_at?.toISOString() ?? null,
+    version: p.version,
+    createdAt: p.created_at.toISOString(),
+  };
+}
+
+/** The API view of a prescription. */
+export function prescriptionView(p: repo.PrescriptionRow) {
+  return {
+    id: p.id,
+    planId: p.plan_id,
+    medicationId: p.medication_id,
+    medicationName: p.medication_name,
+    dose: p.dose,
+    route: p.route,
+    frequency: p.frequency,
+    startDate: p.start_date,
+    endDate: p.end_date,
+    prescriberId: p.prescriber_id,
+    createdAt: p.created_at.toISOString(),
+  };
+}
+
+/** Writes a draft plan for an open case. */
+export async function writePlan(
+  tx: Tx,
+  c: CaseRow,
+  authorId: string,
+  input: PlanCreate,
+): Promise<repo.PlanRow> {
+  if (c.status === 'closed') throw new WardError('conflict', 'The case is closed');
+  return repo.insertPlan(tx, {
+    orgId: c.organization_id,
+    caseId: c.id,
+    patientId: c.patient_id,
+    title: input.title,
+    goals: input.goals ?? [],
+    interventions: input.interventions ?? [],
+    schedule: input.schedule ?? {},
+    authorId,
+  });
+}
+
+/** Loads a plan of the organization or fails with a 404. */
+export async function loadPlan(tx: Tx, orgId: string, id: string): Promise<repo.PlanRow> {
+  const p = await repo.findPlan(tx, orgId, id);
+  if (!p) throw new WardError('not_found');
+  return p;
+}
+
+/** Adds a prescription to a plan that is not finished; dates must be real and ordered. */
+export async function prescribe(
+  tx: Tx,
+  orgId: string,
+  plan: repo.PlanRow,
+  prescriberId: string,
+  input: PrescriptionCreate,
+): Promise<repo.PrescriptionRow[]> {
+  if (plan.status === 'completed' || plan.status === 'cancelled')
+    throw new WardError('conflict', `The plan is ${plan.status}`);
+  if (!isIsoDate(input.startDate) || (input.endDate !== undefined && !isIsoDate(input.endDate)))
+    throw new WardError('validation_failed', 'Dates must be calendar dates (YYYY-MM-DD)');
+  if (input.endDate !== undefined && input.endDate < input.startDate)
+    throw new WardError('validation_failed', 'endDate is before startDate');
+  await repo.insertPrescription(tx, {
+    orgId,
+    planId: plan.id,
+    patientId: plan.patient_id,
+    medicationId: input.medicationId,
+    dose: input.dose,
+    route: input.route,
+    frequency: input.frequency,
+    startDate: input.startDate,
+    endDate: input.endDate ?? null,
+    prescriberId,
+  });
+  return repo.listPrescriptions(tx, orgId, plan.id);
+}
+
+/** A plan's prescriptions. */
+export function planPrescriptions(
+  tx: Tx,
+  orgId: string,
+  planId: string,
+): Promise<repo.PrescriptionRow[]> {
+  return repo.listPrescriptions(tx, orgId, planId);
+}
+
+/** Searches the medication catalog by name prefix. */
+export function findMedications(tx: Tx, prefix: string): Promise<repo.MedicationRow[]> {
+  return repo.searchMedications(tx, prefix, 25);
+}
