@@ -13,6 +13,7 @@ import { seal } from '../modules/audit/sealer.ts';
 import { devKeyWarning, loadAuditSigner } from '../modules/audit/signing-key.ts';
 import { startJobs } from '../platform/jobs/job-runner.ts';
 import { ruleFromEnv } from '../platform/http/rate-limit.ts';
+import { purgeExpiredKeys } from '../platform/http/idempotency.ts';
 
 /** A running server and how to stop it. */
 export interface RunningServer {
@@ -85,6 +86,16 @@ export async function startServer(config: WardConfig, opts: ServeOptions): Promi
           run: () => seal(db, audit.signer),
         },
         { name: 'audit.partitions', intervalMs: 3_600_000, run: () => ensurePartitions(db) },
+        {
+          name: 'idempotency.purge',
+          intervalMs: 3_600_000,
+          run: async () => {
+            await db.asSystem(
+              { name: 'idempotency.purge', reason: 'delete expired idempotency keys' },
+              purgeExpiredKeys,
+            );
+          },
+        },
       ],
       {
         onError: (job, err) => {

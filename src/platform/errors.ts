@@ -23,6 +23,10 @@ export const errorCodes = {
     status: 409,
     title: 'A request with this Idempotency-Key is still in progress',
   },
+  idempotency_replay_unavailable: {
+    status: 409,
+    title: 'The first request succeeded, but its result holds a secret that is shown only once',
+  },
   invalid_cursor: { status: 400, title: 'The pagination cursor is not valid for this list' },
   payload_too_large: { status: 413, title: 'The request body is too large' },
   unsupported_media_type: { status: 415, title: 'The content type is not supported' },

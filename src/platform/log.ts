@@ -27,9 +27,10 @@ interface LoggableRequest {
 }
 
 function serializeRequest(req: LoggableRequest): Record<string, unknown> {
-  const route = typeof req.routeOptions?.url === 'string' ? req.routeOptions.url : undefined;
-  const url = typeof req.url === 'string' ? req.url.split('?')[0] : undefined;
-  return { id: req.id, method: req.method, route: route ?? url };
+  // The route template only: a path that matched no route is not logged, since it is
+  // attacker- or client-chosen text that could carry an identifier.
+  const route = typeof req.routeOptions?.url === 'string' ? req.routeOptions.url : '(unmatched)';
+  return { id: req.id, method: req.method, route };
 }
 
 function serializeResponse(res: { statusCode?: unknown }): Record<string, unknown> {

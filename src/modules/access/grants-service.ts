@@ -130,6 +130,17 @@ export async function listGrants(tx: Tx, q: PageQuery = {}): Promise<Page<GrantV
   return toPage(r.rows, limit, 'access-grants', (x) => [x.sort_at, x.id], toView);
 }
 
+/** Reads one grant; one the caller cannot see is `not_found`. */
+export async function getGrant(tx: Tx, id: string): Promise<GrantView> {
+  const r = await tx.query<GrantRow>(
+    `select ${grantColumns} from ward.access_grants where id = $1`,
+    [id],
+  );
+  const row = r.rows[0];
+  if (!row) throw new WardError('not_found');
+  return toView(row);
+}
+
 /** Revokes a grant this organization made. */
 export async function revokeGrant(tx: Tx, p: Principal, id: string): Promise<void> {
   const r = await tx.query(

@@ -9,6 +9,12 @@ import {
   type VersionedTable,
 } from '../../platform/http/etag.ts';
 import { problem } from '../../platform/http/schemas.ts';
+import {
+  claimKey,
+  completeKey,
+  idempotencyKeyOf,
+  requestHash,
+} from '../../platform/http/idempotency.ts';
 import { record, recordDetached, type AuditEventInput } from '../audit/record.ts';
 import { runTracked, type AuditTracker } from '../audit/request-tracker.ts';
 import { parseToken, type ParsedToken } from '../auth/tokens.ts';
@@ -57,6 +63,15 @@ export interface SecuredRouteSpec<B, P, Q, R> {
    */
   readonly versioned?: VersionedTable & {
     readonly id: (call: { params: P; principal: Principal }) => string;
+  };
+  /**
+   * A create that honours `Idempotency-Key`: the created resource's id is stored with the key
+   * in the create's own transaction, and a retry is answered by `replay` re-reading it (so no
+   * response body, which could hold PHI, is ever stored). `replay` may throw to refuse.
+   */
+  readonly idempotent?: {
+    readonly idOf: (result: R) => string;
+    readonly replay: (call: RouteCall<B, P, Q>, resourceId: string) => Promise<R>;
   };
   handler(call: RouteCall<B, P, Q>): Promise<R>;
 }
@@ -173,7 +188,7 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
               const before = await rowVersion(tx, versioned, target, true);
               requireIfMatch(req, etagFor(kind, target, before));
             }
-            const value = await spec.handler({
+            const call: RouteCall<B, P, Q> = {
               req,
               reply,
               tx,
@@ -190,7 +205,29 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
               audit: async (event) => {
                 await record(tx, { ...client, ...event });
               },
-            });
+            };
+            const idem = spec.idempotent;
+            const key = idem ? idempotencyKeyOf(req) : undefined;
+            let value: R | undefined;
+            if (idem && key !== undefined) {
+              const claim = await claimKey(
+                tx,
+                { orgId: principal.orgId, principalId: principal.userId },
+                key,
+                `${spec.method} ${req.routeOptions.url ?? spec.url}`,
+                requestHash(req.body),
+                spec.status ?? 200,
+              );
+              if (claim.kind === 'replay') {
+                value = await idem.replay(call, claim.resourceId);
+                reply.header('idempotent-replayed', 'true');
+              } else {
+                value = await spec.handler(call);
+                await completeKey(tx, principal.userId, key, idem.idOf(value));
+              }
+            } else {
+              value = await spec.handler(call);
+            }
             if (versioned && target !== undefined && spec.method !== 'DELETE') {
               const after = await rowVersion(tx, versioned, target, false);
               reply.header('etag', etagFor(kind, target, after));
@@ -266,6 +303,23 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
 /** Adds the bearer requirement and, for versioned updates, `If-Match`, 412 and 428 to the docs. */
 function withVersionedDocs<B, P, Q, R>(spec: SecuredRouteSpec<B, P, Q, R>): FastifySchema {
   const schema: FastifySchema = { ...spec.schema, security: [{ bearer: [] }] };
+  if (spec.idempotent) {
+    return {
+      ...schema,
+      headers: {
+        type: 'object',
+        properties: {
+          'idempotency-key': {
+            type: 'string',
+            pattern: '^[A-Za-z0-9._:~-]{1,128}$',
+            description:
+              'Retries with the same key and body return the first result (Idempotent-Replayed: true) for 24 h',
+          },
+        },
+      },
+      response: { ...spec.schema.response, 422: problem },
+    };
+  }
   if (!spec.versioned || spec.method === 'GET') return schema;
   return {
     ...schema,

@@ -21,7 +21,13 @@ import {
   listReviewTasks,
   startBreakGlass,
 } from '../break-glass-service.ts';
-import { createGrant, listGrants, revokeGrant, type GrantInput } from '../grants-service.ts';
+import {
+  createGrant,
+  getGrant,
+  listGrants,
+  revokeGrant,
+  type GrantInput,
+} from '../grants-service.ts';
 import {
   createPolicy,
   deletePolicy,
@@ -115,6 +121,10 @@ export function registerAccessRoutes(app: FastifyInstance, s: SecuredDeps): void
           ['name', 'document'],
         ),
         response: { 201: policySchema, ...errorResponses },
+      },
+      idempotent: {
+        idOf: (p) => (p as { id: string }).id,
+        replay: ({ tx }, id) => getPolicy(tx, id),
       },
       handler: ({ tx, principal, body }) => createPolicy(tx, principal, body),
     },
@@ -304,6 +314,7 @@ export function registerAccessRoutes(app: FastifyInstance, s: SecuredDeps): void
       ),
       response: { 201: grantSchema, ...errorResponses },
     },
+    idempotent: { idOf: (g) => (g as { id: string }).id, replay: ({ tx }, id) => getGrant(tx, id) },
     handler: ({ tx, principal, body }) => createGrant(tx, principal, body),
   });
 

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { WardError } from '../../../platform/errors.ts';
 import {
   dateTime,
   errorResponses,
@@ -60,6 +61,19 @@ export function registerApiKeyRoutes(app: FastifyInstance, s: SecuredDeps, d: Au
         ['principalId', 'name', 'scopes', 'expiresAt'],
       ),
       response: { 201: object({ apiKey: { type: 'string' }, key: keySchema }), ...errorResponses },
+    },
+    // The secret exists only in the first response (only its hash is stored), so a retry must
+    // not create a second key and cannot replay the first: it is refused, naming the key to
+    // revoke. Storing the secret, even encrypted, would make it recoverable from the database.
+    idempotent: {
+      idOf: (r) => (r as { key: { id: string } }).key.id,
+      replay: (_call, id) =>
+        Promise.reject(
+          new WardError(
+            'idempotency_replay_unavailable',
+            `API key ${id} was created by the first request; revoke it and create a new one if its secret was lost`,
+          ),
+        ),
     },
     handler: ({ tx, principal, body }) => createApiKey(tx, d, principal, body),
   });

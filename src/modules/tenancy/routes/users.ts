@@ -90,6 +90,7 @@ export function registerUserRoutes(app: FastifyInstance, s: SecuredDeps): void {
       ),
       response: { 201: userSchema, ...errorResponses },
     },
+    idempotent: { idOf: (u) => (u as { id: string }).id, replay: ({ tx }, id) => getUser(tx, id) },
     handler: async ({ tx, principal, body }) => {
       const created = await createUserInTx(tx, {
         ...body,

@@ -1,0 +1,161 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { totpCode, base32Decode } from '../../src/modules/auth/totp.ts';
+import { purgeExpiredKeys } from '../../src/platform/http/idempotency.ts';
+import {
+  auth,
+  createTestApi,
+  enrollTotp,
+  seedOrg,
+  tokenFor,
+  type TestApi,
+} from '../helpers/api.ts';
+
+describe('Idempotency-Key on creates', () => {
+  let api: TestApi;
+  let admin: string;
+  let secret: Buffer;
+  let orgId: string;
+  before(async () => {
+    api = await createTestApi();
+    const org = await seedOrg(api, 'Idem', ['admin']);
+    orgId = org.orgId;
+    admin = await tokenFor(api, org.users['admin']!.email);
+    secret = base32Decode((await enrollTotp(api, admin, Date.now() - 30_000)).secret);
+  });
+  after(() => api.close());
+
+  const countUsers = async (email: string) =>
+    (
+      await api.t.db.asAdmin((tx) =>
+        tx.query<{ n: number }>('select count(*)::int as n from ward.users where email = $1', [
+          email,
+        ]),
+      )
+    ).rows[0]?.n;
+
+  const create = (key: string | undefined, payload: object) =>
+    api.app.inject({
+      method: 'POST',
+      url: '/api/v1/users',
+      headers: { ...auth(admin), ...(key ? { 'idempotency-key': key } : {}) },
+      payload,
+    });
+
+  test('a retry returns the first result; a different body is 422; nothing is created twice', async () => {
+    const body = {
+      email: 'idem.one@example.test',
+      role: 'nurse',
+      password: 'plum orchard seventeen lanterns',
+    };
+    const first = await create('key-1', body);
+    assert.equal(first.statusCode, 201, first.body);
+    assert.equal(first.headers['idempotent-replayed'], undefined);
+    const again = await create('key-1', body);
+    assert.equal(again.statusCode, 201);
+    assert.equal(again.headers['idempotent-replayed'], 'true');
+    assert.deepEqual(again.json(), first.json());
+    assert.equal(await countUsers(body.email), 1);
+
+    const other = await create('key-1', { ...body, email: 'idem.two@example.test' });
+    assert.equal(other.statusCode, 422);
+    assert.equal(other.json<{ code: string }>().code, 'idempotency_key_reused');
+    assert.equal(await countUsers('idem.two@example.test'), 0);
+    for (const bad of ['has space', 'x'.repeat(129), 'ünï']) {
+      assert.equal((await create(bad, body)).statusCode, 400, `key ${JSON.stringify(bad)}`);
+    }
+    // The store holds hashes and ids only, no response bodies.
+    const stored = await api.t.db.asAdmin((tx) =>
+      tx.query<{ row: string }>(
+        "select row_to_json(k)::text as row from ward.idempotency_keys k where idempotency_key = 'key-1'",
+      ),
+    );
+    assert.doesNotMatch(stored.rows[0]?.row ?? '', /idem\.one/);
+  });
+
+  test('concurrent retries with one key create once', async () => {
+    const body = {
+      email: 'idem.race@example.test',
+      role: 'nurse',
+      password: 'plum orchard seventeen lanterns',
+    };
+    const results = await Promise.all(Array.from({ length: 5 }, () => create('race-key', body)));
+    assert.deepEqual(
+      results.map((r) => r.statusCode),
+      [201, 201, 201, 201, 201],
+      results.map((r) => r.body).join('\n'),
+    );
+    assert.equal(new Set(results.map((r) => r.json<{ id: string }>().id)).size, 1);
+    assert.equal(await countUsers(body.email), 1);
+  });
+
+  test('policies and grants replay; an API key is never created twice nor its secret replayed', async () => {
+    const policy = { name: 'idem-policy', document: { effect: 'deny', actions: ['x:read'] } };
+    const p = (k: string) =>
+      api.app.inject({
+        method: 'POST',
+        url: '/api/v1/access-policies',
+        headers: { ...auth(admin), 'idempotency-key': k },
+        payload: policy,
+      });
+    const p1 = await p('pol-1');
+    const p2 = await p('pol-1');
+    assert.equal(p1.statusCode, 201, p1.body);
+    assert.equal(p2.headers['idempotent-replayed'], 'true');
+    assert.equal(p2.json<{ id: string }>().id, p1.json<{ id: string }>().id);
+
+    const agent = await create(undefined, {
+      email: 'idem.agent@example.test',
+      role: 'auditor',
+      principalType: 'agent',
+    });
+    const keyBody = {
+      principalId: agent.json<{ id: string }>().id,
+      name: 'idem key',
+      scopes: ['user:read'],
+      expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
+      totpCode: totpCode(secret),
+    };
+    const k = () =>
+      api.app.inject({
+        method: 'POST',
+        url: '/api/v1/api-keys',
+        headers: { ...auth(admin), 'idempotency-key': 'apikey-1' },
+        payload: keyBody,
+      });
+    const k1 = await k();
+    assert.equal(k1.statusCode, 201, k1.body);
+    const k2 = await k();
+    assert.equal(k2.statusCode, 409);
+    assert.equal(k2.json<{ code: string }>().code, 'idempotency_replay_unavailable');
+    assert.doesNotMatch(k2.body, new RegExp(k1.json<{ apiKey: string }>().apiKey));
+    const keys = await api.t.db.asAdmin((tx) =>
+      tx.query<{ n: number }>(
+        "select count(*)::int as n from ward.api_keys where name = 'idem key' and organization_id = $1",
+        [orgId],
+      ),
+    );
+    assert.equal(keys.rows[0]?.n, 1);
+  });
+
+  test('expired keys are purged by the job and no longer replay', async () => {
+    const body = { email: 'idem.old@example.test', role: 'nurse' };
+    assert.equal((await create('old-key', body)).statusCode, 201);
+    await api.t.db.asAdmin((tx) =>
+      tx.query(
+        "update ward.idempotency_keys set expires_at = now() - interval '1 second' where idempotency_key = 'old-key'",
+      ),
+    );
+    const purged = await api.t.db.asSystem(
+      { name: 'idempotency.purge', reason: 'test' },
+      purgeExpiredKeys,
+    );
+    assert.ok(purged >= 1);
+    const retry = await create('old-key', body);
+    assert.equal(
+      retry.statusCode,
+      409,
+      'after expiry the create runs again (and hits the unique email)',
+    );
+  });
+});
