@@ -164,6 +164,8 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
           fn: token.kind === 'api_key' ? 'ward.authenticate_api_key' : 'ward.authenticate_session',
           args: [{ uuid: token.id }, { bytes: token.hash }],
         };
+        // Events recorded in the request transaction vanish if it rolls back: remember the count.
+        const recordedBefore = tracker.recorded;
         try {
           const result = await deps.db.withAuthenticatedContext(ctx, call, async (tx, row) => {
             const outcome = principalFromRow(row, token, purpose);
@@ -293,6 +295,9 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
               reason: e.decision.reason,
             });
           }
+          // Any other failure rolled the transaction back, and with it the events the handler
+          // recorded: uncount them so the PHI guard records the failure in its own transaction.
+          tracker.recorded = recordedBefore;
           throw e;
         }
       });

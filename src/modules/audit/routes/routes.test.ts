@@ -12,6 +12,7 @@ import {
   type TestApi,
 } from '../../../../test/helpers/api.ts';
 import { securedRoute, type SecuredDeps } from '../../access/secured-route.ts';
+import { WardError } from '../../../platform/errors.ts';
 import { leafHash } from '../leaf.ts';
 import { verifyInclusion } from '../merkle.ts';
 import { verifySignature } from '../signer.ts';
@@ -47,6 +48,22 @@ function phiTestRoutes(deps: SecuredDeps): FastifyPluginAsync {
       handler: async ({ tx }) => {
         await tx.query('select 1');
         return { ssn: '123-45-6789' };
+      },
+    });
+    securedRoute(app, deps, {
+      method: 'GET',
+      url: '/test/phi-audit-then-fail',
+      permission: 'patient:read',
+      phi: true,
+      schema,
+      handler: async ({ audit }) => {
+        await audit({
+          action: 'R',
+          eventType: 'patient.read',
+          patientId: patient,
+          phiFields: ['ssn'],
+        });
+        throw new WardError('conflict', 'The record changed underneath');
       },
     });
     app.get('/test/phi-bypass', { config: { phi: true } }, async () => ({ ssn: '123-45-6789' }));
@@ -114,6 +131,21 @@ for (const engine of availableEngines()) {
         assert.doesNotMatch(r.body, /123-45-6789/);
         assert.equal((await count('http.failed')) - before, 1, 'the failure itself is audited');
       }
+    });
+
+    test('a PHI handler that audits and then fails leaves exactly one event: the failure', async () => {
+      const before = await total();
+      const reads = await count('patient.read');
+      const r = await get('/api/v1/test/phi-audit-then-fail', 'doctor-a', 'TREAT');
+      assert.equal(r.statusCode, 409);
+      assert.equal((await total()) - before, 1);
+      assert.equal(await count('patient.read'), reads, 'the rolled-back read event is gone');
+      const last = await api.t.db.asAdmin((tx) =>
+        tx.query<{ event_type: string; outcome: string; org: string }>(
+          'select event_type, outcome, organization_id::text as org from audit.events order by id desc limit 1',
+        ),
+      );
+      assert.deepEqual(last.rows[0], { event_type: 'http.denied', outcome: '4', org: a.orgId });
     });
 
     test('a denied or unauthenticated PHI request leaves exactly one event', async () => {
