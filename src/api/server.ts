@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { WardConfig } from '../platform/config.ts';
 import { migrate, migrationStatus } from '../platform/db/migrate.ts';
 import type { Database } from '../platform/db/index.ts';
-import { openWard } from '../runtime/open-ward.ts';
+import { openWard, type WardRuntime } from '../runtime/open-ward.ts';
 import { WardError } from '../platform/errors.ts';
 import { buildApp } from '../platform/http/app.ts';
 import { createLogger, type Logger } from '../platform/log.ts';
@@ -34,6 +34,11 @@ export interface ServeOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** How often the audit sealer runs (default 10 s; WARD_AUDIT_SEAL_INTERVAL_MS). */
   readonly sealIntervalMs?: number;
+  /**
+   * Runs once the schema is current and the KEK verified, before the server listens (the
+   * demo seeds its data here, on the same connection: the embedded engine has only one).
+   */
+  readonly prepare?: (runtime: WardRuntime) => Promise<void>;
 }
 
 // Generous defaults: a busy integration should not hit them, a runaway loop or scraper will.
@@ -63,6 +68,7 @@ export async function startServer(config: WardConfig, opts: ServeOptions): Promi
     // No KEK, or one that cannot unwrap the stored keys: refuse to start rather than serve
     // errors, ciphertext or garbage.
     await runtime.crypto.verify(db);
+    if (opts.prepare) await opts.prepare(runtime);
     const audit = loadAuditSigner(config);
     if (audit.file) logger.warn({ file: audit.file }, devKeyWarning(audit.file));
     const env = opts.env ?? process.env;

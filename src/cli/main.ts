@@ -14,7 +14,7 @@ import {
   auditVerifyCommand,
 } from './commands/audit.ts';
 import { auditExportCommand } from './commands/audit-export.ts';
-import { demoCommand } from './commands/demo.ts';
+import { demoCommand, demoTotpCommand } from './commands/demo.ts';
 import { keysInventoryCommand } from './commands/keys-inventory.ts';
 import {
   keysRetireCommand,
@@ -32,6 +32,7 @@ import { userCreateCommand } from './commands/user.ts';
 export const commands: readonly Command[] = [
   serveCommand,
   demoCommand,
+  demoTotpCommand,
   dbMigrateCommand,
   dbStatusCommand,
   dbRollbackCommand,

@@ -118,3 +118,11 @@ export async function remainingRecoveryCodes(q: Queryable, userId: string): Prom
   );
   return r.rows[0]?.n ?? 0;
 }
+
+/**
+ * Marks a factor confirmed without a code. Only for factors an operator provisions and hands
+ * over out of band (the demo's admin); a user's own enrollment is confirmed by `useTotpStep`.
+ */
+export async function confirmProvisionedFactor(q: Queryable, factorId: string): Promise<void> {
+  await q.query('update ward.mfa_factors set confirmed_at = now() where id = $1', [factorId]);
+}

@@ -85,3 +85,11 @@ export async function findUser(q: Queryable, id: string): Promise<User | undefin
   const row = r.rows[0];
   return row ? toUser(row) : undefined;
 }
+
+/** Replaces a user's password hash (an operator reset; the user's own change is password-service). */
+export async function setPasswordHash(q: Queryable, userId: string, hash: string): Promise<void> {
+  await q.query(
+    'update ward.users set password_hash = $2, password_changed_at = now() where id = $1',
+    [userId, hash],
+  );
+}
