@@ -26,6 +26,8 @@ import {
 } from './commands/keys.ts';
 import { orgCreateCommand, orgUpdateCommand } from './commands/org.ts';
 import { serveCommand } from './commands/serve.ts';
+import { seedCommand } from './commands/seed.ts';
+import { icd10ImportCommand } from './commands/icd10.ts';
 import { userCreateCommand } from './commands/user.ts';
 
 /** Every command, in the order --help lists them. */
@@ -40,6 +42,8 @@ export const commands: readonly Command[] = [
   orgCreateCommand,
   orgUpdateCommand,
   userCreateCommand,
+  seedCommand,
+  icd10ImportCommand,
   keysStatusCommand,
   keysRotateCommand,
   keysRewrapCommand,
