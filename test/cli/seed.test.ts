@@ -36,7 +36,7 @@ async function count(t: CliTarget, sql: string, params: unknown[] = []): Promise
   try {
     return await rt.db.asAdmin(async (tx) => {
       const r = await tx.query<{ n: number }>(sql, params);
-      return Number(r.rows[0]?.n ?? 0);
+      return r.rows[0]?.n ?? 0;
     });
   } finally {
     await rt.close();

@@ -159,7 +159,7 @@ export async function ensureDemo(
       email: spec.email,
       role: spec.role,
       organization: orgNames[spec.org],
-      password: password ?? '',
+      password,
     });
   }
   if (!adminId) throw new Error('the demo has no admin');

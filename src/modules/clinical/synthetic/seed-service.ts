@@ -7,7 +7,7 @@ import { nameDobValue } from '../../crypto/blind-index.ts';
 import type { FieldCodec } from '../../crypto/codec.ts';
 import { findOrganization } from '../../tenancy/organizations-repo.ts';
 import { patientIndexes } from '../encrypted-columns.ts';
-import { jsonPhiFields, patientsTable, phiColumn } from '../patient-fields.ts';
+import { patientsTable, phiColumn } from '../patient-fields.ts';
 import type { PatientPhiField } from '../../access/purposes.ts';
 import * as bulk from './bulk-repo.ts';
 import { generatePatient, type SyntheticPatient } from './generate.ts';
@@ -161,7 +161,8 @@ async function sealPatient(
   const plain: Record<string, string | null> = {};
   for (const f of phiFields) {
     const v = p.phi[f];
-    plain[phiColumn[f]] = v === null ? null : jsonPhiFields.has(f) ? JSON.stringify(v) : String(v);
+    // JSON fields (address, contact, insurance) are stored as their JSON text, like the API does.
+    plain[phiColumn[f]] = v === null ? null : typeof v === 'string' ? v : JSON.stringify(v);
   }
   const sealed: Record<string, Buffer | null> = {
     ...(await codec.encryptRow(tx, { orgId, table: patientsTable, rowId: id }, plain)),
