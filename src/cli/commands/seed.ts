@@ -85,6 +85,9 @@ export const seedCommand: Command = {
           `${result.patients} patients, ${result.cases} cases, ${result.diagnoses} diagnoses, ` +
           `${result.plans} plans, ${result.prescriptions} prescriptions`,
         `${rows} rows in ${seconds.toFixed(2)} s (${rowsPerSecond} rows/s, ${result.batches} batches). All data is synthetic.`,
+        ...(org === undefined
+          ? ['These patients belong to the demo clinic; `ward demo` prints its logins.']
+          : []),
       ].join('\n'),
     );
     return 0;
