@@ -7,6 +7,15 @@ import { createProgress } from '../progress.ts';
 import { requireMigrated } from '../migrated.ts';
 import { withRuntime } from '../runtime.ts';
 
+/** UTF-8 when the bytes are valid UTF-8 (ASCII, as CMS ships it, always is), else Latin-1. */
+function decode(bytes: Buffer): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    return bytes.toString('latin1');
+  }
+}
+
 export const icd10ImportCommand: Command = {
   path: ['icd10', 'import'],
   summary:
@@ -29,7 +38,7 @@ export const icd10ImportCommand: Command = {
       );
     let text: string;
     try {
-      text = fs.readFileSync(file, 'latin1');
+      text = decode(fs.readFileSync(file));
     } catch (e) {
       const code = (e as { code?: unknown }).code;
       throw new WardError(

@@ -99,7 +99,7 @@ export async function seedSyntheticPatients(
         entityType: 'Organization',
         entityId: opts.orgId,
         actorType: 'system',
-        phiFields: phiFields.map((f) => phiColumn[f]),
+        phiFields: [...phiFields, 'chiefComplaint'],
         metadata: { synthetic: true, mrnPrefix: prefix, firstIndex: from, lastIndex: to - 1, ...c },
       });
       return c;
