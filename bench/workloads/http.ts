@@ -127,7 +127,8 @@ async function startServer(
         DATABASE_URL: databaseUrl,
         WARD_MASTER_KEY: benchMasterKey,
         WARD_AUDIT_SIGNING_KEY: benchSigningKey,
-        WARD_POOL_SIZE: String(concurrency),
+        // One connection per client, like the bare side's pool, unless the run says otherwise.
+        WARD_POOL_SIZE: process.env['WARD_POOL_SIZE'] ?? String(concurrency),
         // The default log level (info: one line per request): what a deployment runs with.
         WARD_LOG_LEVEL: process.env['WARD_LOG_LEVEL'] ?? 'info',
         // Rate limits are a defence, not the thing measured: 32 clients from one IP and one
@@ -211,7 +212,8 @@ function memoryLine(op: string, mb: number): BenchResult {
  * (bearer token, purpose of use, policy, RLS, encryption, blind indexes, audit), 32
  * concurrent keep-alive clients; bare = the same rows inserted and selected by id through a
  * `pg` pool of 32. Server memory is the child's resident set, read from /proc.
- * `WARD_BENCH_PROFILE=<dir>` writes a V8 CPU profile of the server to `dir`.
+ * `WARD_BENCH_PROFILE=<dir>` writes a V8 CPU profile of the server to `dir`; `WARD_POOL_SIZE`
+ * and `WARD_LOG_LEVEL` are passed to the server (defaults 32 and info).
  */
 export async function run(opts: WorkloadOptions): Promise<BenchResult[]> {
   const total = opts.quick ? 2_000 : 20_000;
