@@ -109,7 +109,12 @@ function client(base: URL) {
       req.on('error', reject);
       req.end(payload);
     });
-  return { send, close: () => agent.destroy() };
+  return {
+    send,
+    close: () => {
+      agent.destroy();
+    },
+  };
 }
 
 /** Starts `ward serve` on an ephemeral loopback port; resolves once it prints its address. */
@@ -141,7 +146,7 @@ async function startServer(
   );
   let out = '';
   let err = '';
-  child.stderr?.on('data', (c: Buffer) => {
+  child.stderr.on('data', (c: Buffer) => {
     if (err.length < 10_000) err += c.toString();
   });
   const line = await new Promise<string>((resolve, reject) => {
@@ -154,18 +159,18 @@ async function startServer(
       if (found) {
         clearTimeout(timer);
         // Keep draining the log lines so the server never blocks on a full pipe.
-        child.stdout?.off('data', onData);
-        child.stdout?.resume();
+        child.stdout.off('data', onData);
+        child.stdout.resume();
         resolve(found);
       }
     };
-    child.stdout?.on('data', onData);
+    child.stdout.on('data', onData);
     child.on('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`ward serve exited with ${code}: ${err}`));
     });
   });
-  const address = new URL(String((JSON.parse(line) as { address: string }).address));
+  const address = new URL((JSON.parse(line) as { address: string }).address);
   return { child, address };
 }
 

@@ -125,7 +125,7 @@ export async function run(opts: WorkloadOptions): Promise<BenchResult[]> {
     );
     const size = sizes.rows[0] ?? {};
     const cipher = (column: string, tag: number) =>
-      `substring(decode(lpad(to_hex(${tag}), 2, '0'), 'hex') || h || h || h || h from 1 for ${Number(size[column] ?? 40)})`;
+      `substring(decode(lpad(to_hex(${tag}), 2, '0'), 'hex') || h || h || h || h from 1 for ${Math.trunc(size[column] ?? 40)})`;
     const bidx = (tag: string) => `substring(sha256(h || '${tag}'::bytea) from 1 for 5)`;
     const genStarted = performance.now();
     const batch = 100_000;
