@@ -10,6 +10,8 @@ const workloads: Record<string, () => Promise<{ run: Workload }>> = {
   auth: () => import('./workloads/auth.ts'),
   crypto: () => import('./workloads/crypto.ts'),
   audit: () => import('./workloads/audit.ts'),
+  http: () => import('./workloads/http.ts'),
+  search: () => import('./workloads/search.ts'),
 };
 
 function usage(): string {

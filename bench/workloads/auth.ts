@@ -13,15 +13,23 @@ import { createPostgresDriver } from '../../src/platform/db/postgres.ts';
 import { buildApp } from '../../src/platform/http/app.ts';
 import { object } from '../../src/platform/http/schemas.ts';
 import { createLogger } from '../../src/platform/log.ts';
-import { compare, measure } from '../measure.ts';
+import { compare, measure, type Measurement } from '../measure.ts';
 import type { BenchResult, WorkloadOptions } from '../types.ts';
+
+/** Sequential latencies → throughput (1 / mean) and percentiles. */
+function summarize(lat: number[]): Measurement {
+  const sorted = [...lat].sort((a, b) => a - b);
+  const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
+  const sum = lat.reduce((a, b) => a + b, 0);
+  return { opsPerSec: (lat.length * 1000) / sum, p50: at(0.5), p99: at(0.99) };
+}
 
 /**
  * Authentication and authorization overhead. The same route body (one query in a request
  * transaction) is served twice through `inject`: once behind the secured pipeline (bearer
  * token checked inside the transaction's opening round trip, policies evaluated), once with a
- * fixed context and no authentication. Sequential requests, so the difference of medians is
- * the added latency per request. Also the argon2id cost of one login.
+ * fixed context and no authentication. Sequential requests in interleaved blocks, so the
+ * difference of medians is the added latency per request. Also the argon2id cost of one login.
  */
 export async function run(opts: WorkloadOptions): Promise<BenchResult[]> {
   const total = opts.quick ? 1_000 : 10_000;
@@ -71,10 +79,28 @@ export async function run(opts: WorkloadOptions): Promise<BenchResult[]> {
     });
     const token = login.json<{ accessToken: string }>().accessToken;
     const headers = { authorization: `Bearer ${token}` };
-    const open = await measure(total, 1, () => app.inject({ url: '/api/v1/bench/open' }));
-    const authed = await measure(total, 1, () =>
-      app.inject({ url: '/api/v1/bench/secured', headers }),
-    );
+    // Interleaved blocks, so a change in the machine's load during the run (it is shared)
+    // hits both sides alike instead of whichever happened to run second.
+    const rounds = 10;
+    const openLat: number[] = [];
+    const authedLat: number[] = [];
+    const timed = async (into: number[], n: number, op: () => Promise<unknown>) => {
+      for (let i = 0; i < n; i++) {
+        const t0 = performance.now();
+        await op();
+        into.push(performance.now() - t0);
+      }
+    };
+    await timed([], 200, () => app.inject({ url: '/api/v1/bench/open' }));
+    await timed([], 200, () => app.inject({ url: '/api/v1/bench/secured', headers }));
+    for (let r = 0; r < rounds; r++) {
+      await timed(openLat, total / rounds, () => app.inject({ url: '/api/v1/bench/open' }));
+      await timed(authedLat, total / rounds, () =>
+        app.inject({ url: '/api/v1/bench/secured', headers }),
+      );
+    }
+    const open = summarize(openLat);
+    const authed = summarize(authedLat);
     const hash = await hashPassword(password);
     const argon = await measure(opts.quick ? 10 : 40, 1, () => verifyPassword(hash, password));
     await app.close();

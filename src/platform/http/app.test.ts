@@ -171,6 +171,36 @@ describe('HTTP platform', () => {
     assert.ok(!text.includes('123456789'));
   });
 
+  test('each request logs one completion line (route template, status, time) and no other', async () => {
+    logLines.length = 0;
+    await app.inject({
+      method: 'POST',
+      url: '/api/v1/echo',
+      payload: { name: 'x' },
+      headers: { 'x-request-id': 'one-line-0001' },
+    });
+    await app.inject({ url: '/api/v1/nowhere/123', headers: { 'x-request-id': 'one-line-0002' } });
+    const lines = logLines
+      .flatMap((l) => l.split('\n'))
+      .filter((l) => l.trim() !== '')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const first = lines.filter((l) => l['reqId'] === 'one-line-0001');
+    assert.equal(first.length, 1);
+    assert.deepEqual(first[0]?.['req'], {
+      id: 'one-line-0001',
+      method: 'POST',
+      route: '/api/v1/echo',
+    });
+    assert.deepEqual(first[0]?.['res'], { statusCode: 200 });
+    assert.equal(typeof first[0]?.['responseTime'], 'number');
+    const unmatched = lines.filter(
+      (l) => l['reqId'] === 'one-line-0002' && l['msg'] === 'request completed',
+    );
+    assert.equal(unmatched.length, 1);
+    assert.deepEqual(unmatched[0]?.['res'], { statusCode: 404 });
+    assert.equal((unmatched[0]?.['req'] as { route: string }).route, '(unmatched)');
+  });
+
   test('readyz reports 503 when the database is gone', async () => {
     const t2 = await createTestDatabase();
     const app2 = await buildApp({ db: t2.db, logger: createLogger('silent') });
