@@ -12,7 +12,7 @@ export async function sealUntilCovered(
   db: Database,
   signer: CheckpointSigner,
   orgIds: readonly string[],
-  timeoutMs = 20_000,
+  timeoutMs = 60_000,
 ): Promise<void> {
   const target = await db.asAdmin((tx) =>
     tx.query<{ id: number }>(
