@@ -1,0 +1,23 @@
+-- Migration: 0008-image-objects (rollback)
+-- Purpose: Return medical images to metadata-only rows. Dropping the sealed content keys
+--          makes stored objects unreadable, so the rollback is refused while any image has
+--          content (unless forced), and it fails while any image still lacks content (the
+--          restored NOT NULL columns could not hold it).
+-- Online-safe: no
+
+CREATE INDEX medical_images_case_idx ON clinical.medical_images (organization_id, case_id);
+DROP INDEX clinical.medical_images_case_created_idx;
+REVOKE UPDATE (content_key_encrypted) ON clinical.medical_images FROM ward_system;
+REVOKE INSERT (content_key_encrypted, content_stored_at),
+       UPDATE (size_bytes, sha256, storage_key, content_key_encrypted, content_stored_at, uploaded_by)
+  ON clinical.medical_images FROM ward_app;
+DROP TRIGGER medical_images_content ON clinical.medical_images;
+DROP FUNCTION clinical.check_image_content();
+ALTER TABLE clinical.medical_images
+  DROP CONSTRAINT medical_images_storage_key_format,
+  DROP CONSTRAINT medical_images_content_complete,
+  DROP COLUMN content_stored_at,
+  DROP COLUMN content_key_encrypted,
+  ALTER COLUMN storage_key SET NOT NULL,
+  ALTER COLUMN sha256 SET NOT NULL,
+  ALTER COLUMN size_bytes SET NOT NULL;
