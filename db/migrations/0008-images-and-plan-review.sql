@@ -1,11 +1,13 @@
--- Migration: 0008-image-objects
+-- Migration: 0008-images-and-plan-review
 -- Purpose: Medical images become two-step resources: the metadata row is created first (no
 --          PHI in a URL or header), and the encrypted file is uploaded to it once. The content
 --          columns (size, SHA-256, storage key) are therefore empty until the upload commits,
 --          and the row gains the object's content key, sealed with the organization's data key
 --          like any PHI field (so `ward keys status`, retire and rewrap account for objects),
 --          and when the content was stored. Content is write-once; only the rewrap job may
---          re-seal the content key.
+--          re-seal the content key. Treatment plans get their workflow in the database too:
+--          draft → active → completed, draft or active → cancelled; a plan is reviewed once,
+--          by someone other than its author, and only a reviewed plan becomes active.
 -- Online-safe: yes (nullable columns; the CHECK scans a table that no earlier release wrote)
 
 ALTER TABLE clinical.medical_images
@@ -55,3 +57,40 @@ GRANT UPDATE (content_key_encrypted) ON clinical.medical_images TO ward_system;
 CREATE INDEX medical_images_case_created_idx
   ON clinical.medical_images (organization_id, case_id, created_at, id);
 DROP INDEX clinical.medical_images_case_idx;
+
+-- The treatment-plan workflow (mirrored by the service).
+CREATE FUNCTION clinical.plan_transition_allowed(p_from clinical.plan_status, p_to clinical.plan_status)
+  RETURNS boolean
+  LANGUAGE sql IMMUTABLE
+  SET search_path = pg_catalog
+  AS $$
+  SELECT p_from = p_to
+      OR (p_from, p_to) IN (('draft'::clinical.plan_status, 'active'::clinical.plan_status),
+                            ('draft', 'cancelled'), ('active', 'completed'), ('active', 'cancelled'))
+$$;
+
+CREATE FUNCTION clinical.check_plan_change() RETURNS trigger
+  LANGUAGE plpgsql
+  SET search_path = pg_catalog
+  AS $$
+BEGIN
+  IF NOT clinical.plan_transition_allowed(OLD.status, NEW.status) THEN
+    RAISE EXCEPTION 'invalid treatment plan status transition' USING ERRCODE = '23514';
+  END IF;
+  IF NEW.status = 'active' AND OLD.status <> 'active' AND NEW.reviewed_at IS NULL THEN
+    RAISE EXCEPTION 'a treatment plan is reviewed before it becomes active' USING ERRCODE = '23514';
+  END IF;
+  IF OLD.reviewer_id IS NOT NULL AND (NEW.reviewer_id IS DISTINCT FROM OLD.reviewer_id
+                                      OR NEW.reviewed_at IS DISTINCT FROM OLD.reviewed_at) THEN
+    RAISE EXCEPTION 'a treatment plan is reviewed once' USING ERRCODE = '23514';
+  END IF;
+  IF NEW.reviewer_id IS NOT NULL AND NEW.reviewer_id = NEW.author_id THEN
+    RAISE EXCEPTION 'the author of a treatment plan cannot review it' USING ERRCODE = '23514';
+  END IF;
+  RETURN NEW;
+END
+$$;
+CREATE TRIGGER treatment_plans_change BEFORE UPDATE ON clinical.treatment_plans
+  FOR EACH ROW EXECUTE FUNCTION clinical.check_plan_change();
+GRANT EXECUTE ON FUNCTION clinical.plan_transition_allowed(clinical.plan_status, clinical.plan_status)
+  TO ward_app;

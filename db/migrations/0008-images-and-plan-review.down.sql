@@ -1,9 +1,14 @@
--- Migration: 0008-image-objects (rollback)
+-- Migration: 0008-images-and-plan-review (rollback)
 -- Purpose: Return medical images to metadata-only rows. Dropping the sealed content keys
 --          makes stored objects unreadable, so the rollback is refused while any image has
 --          content (unless forced), and it fails while any image still lacks content (the
 --          restored NOT NULL columns could not hold it).
+--          Treatment plans lose their workflow trigger (the service still checks it).
 -- Online-safe: no
+
+DROP TRIGGER treatment_plans_change ON clinical.treatment_plans;
+DROP FUNCTION clinical.check_plan_change();
+DROP FUNCTION clinical.plan_transition_allowed(clinical.plan_status, clinical.plan_status);
 
 CREATE INDEX medical_images_case_idx ON clinical.medical_images (organization_id, case_id);
 DROP INDEX clinical.medical_images_case_created_idx;
