@@ -10,7 +10,10 @@ export const imageContentTypes = {
   'application/dicom': { offset: 128, magic: Buffer.from('DICM', 'latin1') },
   'image/png': { offset: 0, magic: Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]) },
   'image/jpeg': { offset: 0, magic: Buffer.from([0xff, 0xd8, 0xff]) },
-  'image/tiff': { offset: 0, magic: [Buffer.from('II*\0', 'latin1'), Buffer.from('MM\0*', 'latin1')] },
+  'image/tiff': {
+    offset: 0,
+    magic: [Buffer.from('II*\0', 'latin1'), Buffer.from('MM\0*', 'latin1')],
+  },
 } as const;
 
 /** An allowed image content type. */

@@ -146,9 +146,12 @@ export async function receiveContent(
     { maxBytes: deps.maxBytes },
   );
   const writer = await deps.store.create(storageKey);
+  // Stop reading on failure without destroying the request: the client then gets the 413 or
+  // 415 answer instead of a reset connection (the route closes the connection afterwards).
+  const source = body instanceof Readable ? body.iterator({ destroyOnReturn: false }) : body;
   try {
     await pipeline(
-      body,
+      source,
       signatureCheck(image.content_type as ImageContentType),
       sealer.transform,
       writer.stream,

@@ -151,7 +151,9 @@ async function* openChunks(
       buffered = buffered.subarray(objectHeaderBytes);
     }
     while (buffered.length > sealed) {
-      const plain = must(openChunk(key, header, binding, index++, false, buffered.subarray(0, sealed)));
+      const plain = must(
+        openChunk(key, header, binding, index++, false, buffered.subarray(0, sealed)),
+      );
       buffered = buffered.subarray(sealed);
       size += plain.length;
       if (size > expect.size) throw new Unauthentic('longer than recorded');
@@ -193,12 +195,7 @@ function chunkNonce(index: number): Buffer {
   return n;
 }
 
-function chunkAad(
-  header: Buffer,
-  binding: ObjectBinding,
-  index: number,
-  final: boolean,
-): Buffer {
+function chunkAad(header: Buffer, binding: ObjectBinding, index: number, final: boolean): Buffer {
   const id = Buffer.from(binding.objectId, 'utf8');
   const org = Buffer.from(binding.orgId, 'utf8');
   const tail = Buffer.alloc(13);

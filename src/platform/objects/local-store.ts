@@ -68,7 +68,8 @@ export class LocalObjectStore implements ObjectStore {
     if (!objectKeyPattern.test(key) || key.split('/').some((s) => s === '.' || s === '..'))
       throw new WardError('bad_request', 'Invalid object key');
     const p = path.join(this.root, key);
-    if (!p.startsWith(this.root + path.sep)) throw new WardError('bad_request', 'Invalid object key');
+    if (!p.startsWith(this.root + path.sep))
+      throw new WardError('bad_request', 'Invalid object key');
     return p;
   }
 }

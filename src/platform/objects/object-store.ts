@@ -29,4 +29,5 @@ export interface ObjectWriter {
 }
 
 /** Keys are relative paths of safe segments: no `..`, no leading slash, no odd characters. */
-export const objectKeyPattern = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}(\/[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}){0,5}$/;
+export const objectKeyPattern =
+  /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}(\/[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}){0,5}$/;

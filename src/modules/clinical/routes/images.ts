@@ -146,7 +146,7 @@ export function registerImageRoutes(app: FastifyInstance, s: SecuredDeps, deps: 
         },
         response: { 200: imageSchema, ...errorResponses, 413: problem, 415: problem },
       },
-      stage: async ({ req, tx, principal, params, authorize }) => {
+      stage: async ({ req, reply, tx, principal, params, authorize }) => {
         const image = await loadImage(tx, principal.orgId, params.id);
         const c = await loadCase(tx, principal.orgId, image.case_id);
         authorize({ permission: 'image:create', resource: { careTeam: careTeamOf(c) } });
@@ -155,7 +155,13 @@ export function registerImageRoutes(app: FastifyInstance, s: SecuredDeps, deps: 
         let received: ReceivedContent | undefined;
         return {
           receive: async () => {
-            received = await receiveContent(deps, image, req.body as AsyncIterable<Buffer>);
+            try {
+              received = await receiveContent(deps, image, req.body as AsyncIterable<Buffer>);
+            } catch (e) {
+              // The rest of the body was not read: do not reuse the connection for another request.
+              void reply.header('connection', 'close');
+              throw e;
+            }
             return received;
           },
           discard: async () => {
