@@ -44,6 +44,8 @@ export interface RouteCall<B, P, Q> {
   readonly query: Q;
   /** Re-evaluates with facts about the target (care team…); throws a 403 on deny. */
   readonly authorize: (request: AccessRequest) => Decision;
+  /** Evaluates like `authorize` without throwing or auditing (to filter list items). */
+  readonly check: (request: AccessRequest) => Decision;
   /** Records an audit event in this transaction, with the request's IP and user agent. */
   readonly audit: (event: AuditEventInput) => Promise<void>;
   /** What a `staged` route's body was received as (undefined for every other route). */
@@ -223,6 +225,7 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
                   if (!d.allow) throw new Denied(d, principal);
                   return d;
                 },
+                check: (r) => evaluate(principal, r, policies),
                 audit: async (event) => {
                   await record(tx, { ...client, ...event });
                 },

@@ -105,7 +105,7 @@ export async function* openObject(
   key: Buffer,
   binding: ObjectBinding,
   expect: SealedObjectInfo,
-  source: AsyncIterable<Buffer | string>,
+  source: AsyncIterable<Buffer | string> | Iterable<Buffer | string>,
   onFailure: () => Promise<void>,
 ): AsyncGenerator<Buffer> {
   try {
@@ -130,7 +130,7 @@ async function* openChunks(
   key: Buffer,
   binding: ObjectBinding,
   expect: SealedObjectInfo,
-  source: AsyncIterable<Buffer | string>,
+  source: AsyncIterable<Buffer | string> | Iterable<Buffer | string>,
 ): AsyncGenerator<Buffer> {
   let buffered: Buffer = Buffer.alloc(0);
   let header: Buffer | undefined;
