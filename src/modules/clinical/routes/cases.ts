@@ -124,7 +124,7 @@ export function registerCaseRoutes(app: FastifyInstance, s: SecuredDeps, codec: 
       operationId: 'listCases',
       tags,
       description:
-        'Cases in creation order, filtered by non-PHI fields; the chief complaint is not included (read a case for it). Cases the caller\'s policies deny (e.g. care-team rules) are left out.',
+        "Cases in creation order, filtered by non-PHI fields; the chief complaint is not included (read a case for it). Cases the caller's policies deny (e.g. care-team rules) are left out.",
       querystring: object(
         {
           ...pageQueryProperties,

@@ -120,7 +120,11 @@ export function registerPatientRoutes(app: FastifyInstance, s: SecuredDeps, code
         ...(ids.length === 1 && ids[0] ? { entityId: ids[0], patientId: ids[0] } : {}),
         phiFields: r.disclosed,
         // One event per page: the fields disclosed and every patient they belong to.
-        metadata: { count: ids.length, patientIds: ids, ...(query.status ? { status: query.status } : {}) },
+        metadata: {
+          count: ids.length,
+          patientIds: ids,
+          ...(query.status ? { status: query.status } : {}),
+        },
       });
       return r.value;
     },
