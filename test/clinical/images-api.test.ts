@@ -338,3 +338,76 @@ for (const engine of availableEngines()) {
     });
   });
 }
+
+// Over a real socket: an upload refused mid-stream still gets its 413 answer (the rest of the
+// body is drained, so the client is not reset), and a download arrives whole.
+describe('medical images over a listening server', () => {
+  let api: TestApi;
+  let base: string;
+  let token: string;
+  let imageId: string;
+  before(async () => {
+    api = await createTestApi(() => [], undefined, { WARD_IMAGE_MAX_BYTES: '100000' });
+    const org = await seedOrg(api, 'ImgNet', ['doctor']);
+    token = await tokenFor(api, org.users['doctor']!.email);
+    const h = { ...auth(token, 'TREAT') };
+    const p = await api.app.inject({
+      method: 'POST',
+      url: '/api/v1/patients',
+      headers: h,
+      payload: {
+        mrn: 'MRN-NET',
+        firstName: 'Net',
+        lastName: 'Synthetic',
+        dateOfBirth: '1990-09-09',
+      },
+    });
+    const c = await api.app.inject({
+      method: 'POST',
+      url: '/api/v1/cases',
+      headers: h,
+      payload: { patientId: p.json<{ id: string }>().id, chiefComplaint: 'Wrist pain' },
+    });
+    const i = await api.app.inject({
+      method: 'POST',
+      url: `/api/v1/cases/${c.json<{ id: string }>().id}/images`,
+      headers: h,
+      payload: { modality: 'DX', contentType: 'image/png' },
+    });
+    imageId = i.json<{ id: string }>().id;
+    await api.app.listen({ port: 0, host: '127.0.0.1' });
+    const addr = api.app.server.address();
+    base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+  });
+  after(async () => api.close());
+
+  test('a chunked upload past the limit is answered 413, not a reset connection', async () => {
+    const big = png(400_000);
+    async function* body() {
+      for (let i = 0; i < big.length; i += 16_384) {
+        yield big.subarray(i, i + 16_384);
+        await new Promise((r) => setTimeout(r, 1));
+      }
+    }
+    const r = await fetch(`${base}/api/v1/images/${imageId}/content`, {
+      method: 'PUT',
+      headers: { ...auth(token, 'TREAT'), 'content-type': 'image/png' },
+      body: Readable.toWeb(Readable.from(body())) as ReadableStream,
+      duplex: 'half',
+    } as RequestInit);
+    assert.equal(r.status, 413);
+    assert.equal(((await r.json()) as { code: string }).code, 'payload_too_large');
+    const data = png(90_000);
+    const ok = await fetch(`${base}/api/v1/images/${imageId}/content`, {
+      method: 'PUT',
+      headers: { ...auth(token, 'TREAT'), 'content-type': 'image/png' },
+      body: data,
+    });
+    assert.equal(ok.status, 200, await ok.clone().text());
+    const down = await fetch(`${base}/api/v1/images/${imageId}/content`, {
+      headers: auth(token, 'TREAT'),
+    });
+    assert.equal(down.status, 200);
+    assert.ok(Buffer.from(await down.arrayBuffer()).equals(data));
+  });
+});

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import {
   decodeCursor,
   pageLimit,
@@ -146,20 +146,28 @@ export function registerImageRoutes(app: FastifyInstance, s: SecuredDeps, deps: 
         },
         response: { 200: imageSchema, ...errorResponses, 413: problem, 415: problem },
       },
-      stage: async ({ req, reply, tx, principal, params, authorize }) => {
+      stage: async ({ req, tx, principal, params, authorize }) => {
         const image = await loadImage(tx, principal.orgId, params.id);
         const c = await loadCase(tx, principal.orgId, image.case_id);
         authorize({ permission: 'image:create', resource: { careTeam: careTeamOf(c) } });
-        const length = req.headers['content-length'];
-        checkUpload(image, req.headers['content-type'], length, deps.maxBytes);
+        try {
+          checkUpload(
+            image,
+            req.headers['content-type'],
+            req.headers['content-length'],
+            deps.maxBytes,
+          );
+        } catch (e) {
+          discardRest(req, deps.maxBytes);
+          throw e;
+        }
         let received: ReceivedContent | undefined;
         return {
           receive: async () => {
             try {
               received = await receiveContent(deps, image, req.body as AsyncIterable<Buffer>);
             } catch (e) {
-              // The rest of the body was not read: do not reuse the connection for another request.
-              void reply.header('connection', 'close');
+              discardRest(req, deps.maxBytes);
               throw e;
             }
             return received;
@@ -295,4 +303,21 @@ export function registerImageRoutes(app: FastifyInstance, s: SecuredDeps, deps: 
       return page;
     },
   });
+}
+
+/**
+ * After refusing an upload, reads and drops the rest of the body so the client can finish
+ * sending and read the answer (a client still writing to a closed socket sees a reset, not
+ * the 413). Bounded: past `max(limit, 8 MiB)` more bytes the connection is dropped instead.
+ */
+function discardRest(req: FastifyRequest, limit: number): void {
+  const raw = req.raw;
+  if (raw.readableEnded || raw.destroyed) return;
+  const budget = Math.max(limit, 8 * 1024 * 1024);
+  let seen = 0;
+  raw.on('data', (c: Buffer) => {
+    seen += c.length;
+    if (seen > budget) raw.destroy();
+  });
+  raw.resume();
 }
