@@ -1,10 +1,22 @@
 -- Migration: 0008-images-and-plan-review (rollback)
 -- Purpose: Return medical images to metadata-only rows. Dropping the sealed content keys
 --          makes stored objects unreadable, so the rollback is refused while any image has
---          content (unless forced), and it fails while any image still lacks content (the
---          restored NOT NULL columns could not hold it).
+--          content (unless forced), and it stops with a message while any image still lacks
+--          content (the restored NOT NULL columns could not hold it; such images predate
+--          nothing and must be completed or removed first).
 --          Treatment plans lose their workflow trigger (the service still checks it).
 -- Online-safe: no
+
+DO $$
+DECLARE
+  pending bigint;
+BEGIN
+  SELECT count(*) INTO pending FROM clinical.medical_images WHERE storage_key IS NULL;
+  IF pending > 0 THEN
+    RAISE EXCEPTION '% medical image(s) have no uploaded content; upload or remove them before rolling back 0008', pending;
+  END IF;
+END
+$$;
 
 DROP TRIGGER treatment_plans_change ON clinical.treatment_plans;
 DROP FUNCTION clinical.check_plan_change();
