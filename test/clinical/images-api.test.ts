@@ -392,9 +392,9 @@ describe('medical images over a listening server', () => {
     const r = await fetch(`${base}/api/v1/images/${imageId}/content`, {
       method: 'PUT',
       headers: { ...auth(token, 'TREAT'), 'content-type': 'image/png' },
-      body: Readable.toWeb(Readable.from(body())) as ReadableStream,
+      body: Readable.toWeb(Readable.from(body())),
       duplex: 'half',
-    } as RequestInit);
+    });
     assert.equal(r.status, 413);
     assert.equal(((await r.json()) as { code: string }).code, 'payload_too_large');
     const data = png(90_000);
