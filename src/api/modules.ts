@@ -12,12 +12,16 @@ import { registerOrganizationRoutes } from '../modules/tenancy/routes/organizati
 import { registerRoleRoutes } from '../modules/tenancy/routes/roles.ts';
 import { registerUserRoutes } from '../modules/tenancy/routes/users.ts';
 import { RateLimiter, type RateLimitRule } from '../platform/http/rate-limit.ts';
+import { LocalObjectStore } from '../platform/objects/local-store.ts';
+import type { ObjectStore } from '../platform/objects/object-store.ts';
 import type { WardRuntime } from '../runtime/open-ward.ts';
 
 /** Options for the API modules. */
 export interface ApiModuleOptions {
   /** Per-principal rate limit applied after authentication (none when omitted). */
   readonly principalRateLimit?: RateLimitRule | undefined;
+  /** Where medical image files go (default: the local directory from the configuration). */
+  readonly objectStore?: ObjectStore;
 }
 
 /**
@@ -25,7 +29,7 @@ export interface ApiModuleOptions {
  * shares one policy cache, so access policies are compiled once per organization and version.
  */
 export function apiModules(
-  rt: Pick<WardRuntime, 'db' | 'crypto' | 'logger'>,
+  rt: Pick<WardRuntime, 'config' | 'db' | 'crypto' | 'logger'>,
   opts: ApiModuleOptions = {},
 ): FastifyPluginAsync[] {
   const secured: SecuredDeps = {
@@ -46,7 +50,10 @@ export function apiModules(
     return Promise.resolve();
   };
   const clinical: FastifyPluginAsync = (app: FastifyInstance) => {
-    registerClinicalRoutes(app, secured, rt.crypto.codec);
+    registerClinicalRoutes(app, secured, rt.crypto.codec, {
+      store: opts.objectStore ?? new LocalObjectStore(rt.config.objectDir),
+      maxBytes: rt.config.imageMaxBytes,
+    });
     return Promise.resolve();
   };
   return [identity, clinical];

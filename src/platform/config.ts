@@ -9,6 +9,10 @@ export interface WardConfig {
   readonly dataDir: string;
   readonly logLevel: string;
   readonly poolSize: number;
+  /** Where the local object store keeps encrypted files (medical images). */
+  readonly objectDir: string;
+  /** Largest accepted medical image upload, in bytes (enforced while streaming). */
+  readonly imageMaxBytes: number;
 }
 
 /** Reads the configuration from `env` (defaults to `process.env`). */
@@ -18,9 +22,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WardConfig {
   if (!Number.isInteger(poolSize) || poolSize < 1 || poolSize > 500) {
     throw new WardError('config_invalid', 'WARD_POOL_SIZE must be an integer from 1 to 500');
   }
+  const imageMaxBytes = Number(env['WARD_IMAGE_MAX_BYTES'] ?? String(50 * 1024 * 1024));
+  if (!Number.isInteger(imageMaxBytes) || imageMaxBytes < 1 || imageMaxBytes > 2 ** 40) {
+    throw new WardError('config_invalid', 'WARD_IMAGE_MAX_BYTES must be a positive integer');
+  }
+  const dataDir = path.resolve(nonEmpty(env['WARD_DATA_DIR']) ?? '.ward');
   return Object.freeze({
     databaseUrl,
-    dataDir: path.resolve(nonEmpty(env['WARD_DATA_DIR']) ?? '.ward'),
+    dataDir,
+    objectDir: path.resolve(nonEmpty(env['WARD_OBJECT_DIR']) ?? path.join(dataDir, 'objects')),
+    imageMaxBytes,
     logLevel: nonEmpty(env['WARD_LOG_LEVEL']) ?? 'info',
     poolSize,
   });

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { apiModules } from '../../src/api/modules.ts';
 import { PolicyCache } from '../../src/modules/access/policy-cache.ts';
@@ -25,11 +28,15 @@ export interface TestApi {
 export async function createTestApi(
   extra: (secured: SecuredDeps) => FastifyPluginAsync[] = () => [],
   engine?: 'pglite' | 'postgres',
+  env: NodeJS.ProcessEnv = {},
 ): Promise<TestApi> {
   const t = await createTestDatabase(engine ? { engine } : {});
   const logger = createLogger('silent');
   t.db.onSystemAccess(recordSystemAccess);
-  const rt = { config: loadConfig({}), db: t.db, logger, crypto: testCrypto() };
+  // Each API gets its own object directory (image files), removed on close.
+  const objectDir = mkdtempSync(path.join(tmpdir(), 'ward-objects-'));
+  const config = loadConfig({ WARD_OBJECT_DIR: objectDir, ...env });
+  const rt = { config, db: t.db, logger, crypto: testCrypto() };
   const app = await buildApp({
     db: t.db,
     logger,
@@ -43,6 +50,7 @@ export async function createTestApi(
     async close() {
       await app.close();
       await t.close();
+      rmSync(objectDir, { recursive: true, force: true });
     },
   };
 }

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Database } from '../../src/platform/db/index.ts';
 import { storeAgentContext } from '../../src/modules/crypto/agent-context.ts';
 import { createOrganization, createUser } from '../../src/modules/tenancy/service.ts';
@@ -199,12 +199,32 @@ export async function seedTenant(db: Database, label: string): Promise<TenantFix
            from clinical.medications m where m.name = 'Acetaminophen' limit 1`,
         [org.id, plan.rows[0]!.id, patientId, doctor.id],
       );
+      // An image whose content is stored: the sealed content key is a field value like any
+      // other, so the PHI scans and key counts see it. (Images still waiting for their upload
+      // are tested through the API; a rollback of 0008 refuses while any exists.)
+      const imageId = randomUUID();
+      const contentKey = await fixtureCrypto.codec.encryptKey(
+        tx,
+        {
+          orgId: org.id,
+          table: 'clinical.medical_images',
+          column: 'content_key_encrypted',
+          rowId: imageId,
+        },
+        randomBytes(32),
+      );
       await tx.query(
         `insert into clinical.medical_images (organization_id, id, case_id, patient_id, modality, content_type,
-                                              size_bytes, sha256, storage_key, uploaded_by)
-         values ($1, gen_random_uuid(), $2, $3, 'MR', 'application/dicom', 4, sha256('test'::bytea),
-                 'fixture/' || gen_random_uuid(), $4)`,
-        [org.id, caseId, patientId, doctor.id],
+                                              uploaded_by)
+         values ($1, $2, $3, $4, 'MR', 'application/dicom', $5)`,
+        [org.id, imageId, caseId, patientId, doctor.id],
+      );
+      await tx.query(
+        `update clinical.medical_images
+            set size_bytes = 4, sha256 = sha256('test'::bytea), storage_key = $3,
+                content_key_encrypted = $4, content_stored_at = now()
+          where organization_id = $1 and id = $2`,
+        [org.id, imageId, `${org.id}/${imageId}/fixture`, contentKey],
       );
     },
   );

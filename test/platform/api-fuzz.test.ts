@@ -64,6 +64,9 @@ const hostileHeaders = fc.record(
       'text/plain',
       'application/xml',
       'application/json; charset=utf-16',
+      // The streamed upload route's types: every other route must refuse them with a 415.
+      'image/png',
+      'application/dicom',
     ),
   },
   { requiredKeys: ['content-type'] },

@@ -44,8 +44,21 @@ export interface RouteCall<B, P, Q> {
   readonly query: Q;
   /** Re-evaluates with facts about the target (care team…); throws a 403 on deny. */
   readonly authorize: (request: AccessRequest) => Decision;
+  /** Evaluates like `authorize` without throwing or auditing (to filter list items). */
+  readonly check: (request: AccessRequest) => Decision;
   /** Records an audit event in this transaction, with the request's IP and user agent. */
   readonly audit: (event: AuditEventInput) => Promise<void>;
+  /** What a `staged` route's body was received as (undefined for every other route). */
+  readonly staged: unknown;
+}
+
+/**
+ * A request body that is received outside any transaction (a streamed upload): `receive`
+ * consumes it, `discard` undoes whatever `receive` stored when the request fails later.
+ */
+export interface Staging {
+  receive(): Promise<unknown>;
+  discard(): Promise<void>;
 }
 
 /** A route that requires a principal and a permission. */
@@ -73,6 +86,15 @@ export interface SecuredRouteSpec<B, P, Q, R> {
     readonly idOf: (result: R) => string;
     readonly replay: (call: RouteCall<B, P, Q>, resourceId: string) => Promise<R>;
   };
+  /**
+   * A streamed body. Holding a transaction (and, on the embedded engine, the one connection)
+   * while a client uploads would let one slow client stall the server, so the request runs in
+   * two authenticated transactions: `stage` checks access and the target and returns how to
+   * receive the body; the body is received with no transaction open; then `handler` runs in
+   * the second (re-authenticated, re-authorized) transaction with `call.staged`. If anything
+   * after receiving fails, including the commit, the staged body is discarded.
+   */
+  readonly stage?: (call: RouteCall<B, P, Q>) => Promise<Staging>;
   handler(call: RouteCall<B, P, Q>): Promise<R>;
 }
 
@@ -160,18 +182,23 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
           purpose,
           requestId: req.id,
         };
-        const call: PreludeCall = {
+        const prelude: PreludeCall = {
           fn: token.kind === 'api_key' ? 'ward.authenticate_api_key' : 'ward.authenticate_session',
           args: [{ uuid: token.id }, { bytes: token.hash }],
         };
         // Events recorded in the request transaction vanish if it rolls back: remember the count.
         const recordedBefore = tracker.recorded;
-        try {
-          const result = await deps.db.withAuthenticatedContext(ctx, call, async (tx, row) => {
+        /** One authenticated, authorized request transaction around `body`. */
+        const transaction = <X>(
+          first: boolean,
+          staged: unknown,
+          body: (c: RouteCall<B, P, Q>, principal: Principal) => Promise<X>,
+        ): Promise<X> =>
+          deps.db.withAuthenticatedContext(ctx, prelude, async (tx, row) => {
             const outcome = principalFromRow(row, token, purpose);
             if ('failure' in outcome) throw new AuthFailed(outcome);
             const principal = outcome.principal;
-            deps.limiter?.enforce(`${principal.orgId}:${principal.userId}`);
+            if (first) deps.limiter?.enforce(`${principal.orgId}:${principal.userId}`);
             req.wardContext = {
               orgId: principal.orgId,
               userId: principal.userId,
@@ -183,64 +210,93 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
             const policies = await deps.policies.get(tx, principal.orgId, principal.policyVersion);
             const decision = evaluate(principal, { permission: spec.permission }, policies);
             if (!decision.allow) throw new Denied(decision, principal);
-            const versioned = spec.versioned;
-            const target = versioned?.id({ params: req.params as P, principal });
-            const kind = versioned ? `${versioned.schema}.${versioned.table}` : '';
-            if (versioned && target !== undefined && spec.method !== 'GET') {
-              const before = await rowVersion(tx, versioned, target, true);
-              requireIfMatch(req, etagFor(kind, target, before));
-            }
-            const call: RouteCall<B, P, Q> = {
-              req,
-              reply,
-              tx,
-              principal,
-              decision,
-              body: req.body as B,
-              params: req.params as P,
-              query: req.query as Q,
-              authorize: (r) => {
-                const d = evaluate(principal, r, policies);
-                if (!d.allow) throw new Denied(d, principal);
-                return d;
-              },
-              audit: async (event) => {
-                await record(tx, { ...client, ...event });
-              },
-            };
-            const idem = spec.idempotent;
-            const key = idem ? idempotencyKeyOf(req) : undefined;
-            let value: R | undefined;
-            if (idem && key !== undefined) {
-              const claim = await claimKey(
+            return body(
+              {
+                req,
+                reply,
                 tx,
-                { orgId: principal.orgId, principalId: principal.userId },
-                key,
-                `${spec.method} ${req.routeOptions.url ?? spec.url}`,
-                requestHash(req.body),
-                spec.status ?? 200,
-              );
-              if (claim.kind === 'replay') {
-                value = await idem.replay(call, claim.resourceId);
-                reply.header('idempotent-replayed', 'true');
+                principal,
+                decision,
+                body: req.body as B,
+                params: req.params as P,
+                query: req.query as Q,
+                authorize: (r) => {
+                  const d = evaluate(principal, r, policies);
+                  if (!d.allow) throw new Denied(d, principal);
+                  return d;
+                },
+                check: (r) => evaluate(principal, r, policies),
+                audit: async (event) => {
+                  await record(tx, { ...client, ...event });
+                },
+                staged,
+              },
+              principal,
+            );
+          });
+        const guardPhi = () => {
+          if (spec.phi && tracker.recorded === 0) {
+            // The guarantee: PHI never leaves without its audit event; the transaction
+            // (and so the response) fails instead.
+            throw new WardError('audit_not_recorded');
+          }
+        };
+        try {
+          let result: R;
+          if (spec.stage) {
+            const stage = spec.stage;
+            const staging = await transaction(true, undefined, (c) => stage(c));
+            try {
+              const received = await staging.receive();
+              result = await transaction(false, received, async (c) => {
+                const value = await spec.handler(c);
+                guardPhi();
+                return value;
+              });
+            } catch (e) {
+              await staging.discard();
+              throw e;
+            }
+          } else {
+            result = await transaction(true, undefined, async (call, principal) => {
+              const tx = call.tx;
+              const versioned = spec.versioned;
+              const target = versioned?.id({ params: req.params as P, principal });
+              const kind = versioned ? `${versioned.schema}.${versioned.table}` : '';
+              if (versioned && target !== undefined && spec.method !== 'GET') {
+                const before = await rowVersion(tx, versioned, target, true);
+                requireIfMatch(req, etagFor(kind, target, before));
+              }
+              const idem = spec.idempotent;
+              const key = idem ? idempotencyKeyOf(req) : undefined;
+              let value: R | undefined;
+              if (idem && key !== undefined) {
+                const claim = await claimKey(
+                  tx,
+                  { orgId: principal.orgId, principalId: principal.userId },
+                  key,
+                  `${spec.method} ${req.routeOptions.url ?? spec.url}`,
+                  requestHash(req.body),
+                  spec.status ?? 200,
+                );
+                if (claim.kind === 'replay') {
+                  value = await idem.replay(call, claim.resourceId);
+                  reply.header('idempotent-replayed', 'true');
+                } else {
+                  value = await spec.handler(call);
+                  await completeKey(tx, principal.userId, key, idem.idOf(value));
+                }
               } else {
                 value = await spec.handler(call);
-                await completeKey(tx, principal.userId, key, idem.idOf(value));
               }
-            } else {
-              value = await spec.handler(call);
-            }
-            if (versioned && target !== undefined && spec.method !== 'DELETE') {
-              const after = await rowVersion(tx, versioned, target, false);
-              reply.header('etag', etagFor(kind, target, after));
-            }
-            if (spec.phi && tracker.recorded === 0) {
-              // The guarantee: PHI never leaves without its audit event; the transaction
-              // (and so the response) fails instead.
-              throw new WardError('audit_not_recorded');
-            }
-            return value;
-          });
+              if (versioned && target !== undefined && spec.method !== 'DELETE') {
+                const after = await rowVersion(tx, versioned, target, false);
+                reply.header('etag', etagFor(kind, target, after));
+              }
+              guardPhi();
+              return value;
+            });
+          }
           if (spec.status) reply.status(spec.status);
           return result;
         } catch (e) {

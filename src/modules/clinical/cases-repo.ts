@@ -75,20 +75,44 @@ export async function findCase(
   return r.rows[0];
 }
 
-/** A page of a patient's cases (or all the organization's) in creation order after the cursor. */
+/** Non-PHI filters of the case list. */
+export interface CaseFilter {
+  readonly patientId?: string | undefined;
+  readonly status?: CaseStatus | undefined;
+  readonly priority?: CasePriority | undefined;
+  /** Only cases whose care team includes this user. */
+  readonly clinicianId?: string | undefined;
+}
+
+/**
+ * A page of the organization's cases (optionally filtered) in creation order after the
+ * cursor; `limit` includes the look-ahead row; `sort_at` keeps the creation time's precision.
+ */
 export async function listCases(
   q: Queryable,
   orgId: string,
-  patientId: string | undefined,
+  filter: CaseFilter,
   after: { createdAt: string; id: string } | undefined,
   limit: number,
-): Promise<CaseRow[]> {
-  const r = await q.query<CaseRow>(
-    `select ${columns} from clinical.medical_cases
+): Promise<(CaseRow & { sort_at: string })[]> {
+  const r = await q.query<CaseRow & { sort_at: string }>(
+    `select ${columns}, created_at::text as sort_at from clinical.medical_cases
       where organization_id = $1 and ($2::uuid is null or patient_id = $2)
+        and ($6::clinical.case_status is null or status = $6)
+        and ($7::clinical.case_priority is null or priority = $7)
+        and ($8::uuid is null or $8 = any(assigned_clinicians))
         and ($3::timestamptz is null or (created_at, id) > ($3::timestamptz, $4::uuid))
       order by created_at, id limit $5`,
-    [orgId, patientId ?? null, after?.createdAt ?? null, after?.id ?? null, limit],
+    [
+      orgId,
+      filter.patientId ?? null,
+      after?.createdAt ?? null,
+      after?.id ?? null,
+      limit,
+      filter.status ?? null,
+      filter.priority ?? null,
+      filter.clinicianId ?? null,
+    ],
   );
   return r.rows;
 }

@@ -68,3 +68,17 @@ export const chiefComplaintColumn = columnRegistry.encrypted({
   kind: 'text',
   purpose: 'Medical case chief complaint (clinical free text)',
 });
+
+/**
+ * A medical image's content key: the random AES-256 key its stored object is encrypted with,
+ * sealed here with the organization's data key (envelope encryption). Rewrapping re-seals
+ * this value; the object itself never has to be rewritten.
+ */
+export const imageContentKeyColumn = columnRegistry.encrypted({
+  schema: 'clinical',
+  table: 'medical_images',
+  column: 'content_key_encrypted',
+  idColumn: 'id',
+  kind: 'key',
+  purpose: 'Medical image content key (the object store file is encrypted with it)',
+});

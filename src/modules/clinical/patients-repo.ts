@@ -140,19 +140,24 @@ export async function findPatientsByIndex(
   return r.rows;
 }
 
-/** A page of the organization's patients in creation order, after the cursor. */
+/**
+ * A page of the organization's patients in creation order after the cursor, optionally of
+ * one status; `limit` includes the look-ahead row. `sort_at` is the creation time as
+ * PostgreSQL prints it (microseconds kept) for the next cursor.
+ */
 export async function listPatients(
   q: Queryable,
   orgId: string,
+  filter: { status?: string | undefined },
   after: { createdAt: string; id: string } | undefined,
   limit: number,
-): Promise<PatientRow[]> {
-  const r = await q.query<PatientRow>(
-    `select ${selectColumns} from clinical.patients
-      where organization_id = $1
+): Promise<(PatientRow & { sort_at: string })[]> {
+  const r = await q.query<PatientRow & { sort_at: string }>(
+    `select ${selectColumns}, created_at::text as sort_at from clinical.patients
+      where organization_id = $1 and ($5::clinical.patient_status is null or status = $5)
         and ($2::timestamptz is null or (created_at, id) > ($2::timestamptz, $3::uuid))
       order by created_at, id limit $4`,
-    [orgId, after?.createdAt ?? null, after?.id ?? null, limit],
+    [orgId, after?.createdAt ?? null, after?.id ?? null, limit, filter.status ?? null],
   );
   return r.rows;
 }

@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Tx } from '../../platform/db/index.ts';
+import {
+  decodeCursor,
+  encodeCursor,
+  pageLimit,
+  type Page,
+  type PageQuery,
+} from '../../platform/http/pagination.ts';
 import { WardError } from '../../platform/errors.ts';
 import type { PatientPhiField } from '../access/purposes.ts';
 import { nameDobValue, normalizeForIndex } from '../crypto/blind-index.ts';
@@ -294,4 +301,40 @@ export async function updatePatient(
   const row = await repo.updatePatient(tx, orgId, id, expectedVersion, cols);
   if (!row) throw new WardError('precondition_failed');
   return toView(tx, codec, row, vis);
+}
+
+/** A page of the organization's patients, each decrypted only as far as `vis` allows. */
+export async function listPatientPage(
+  tx: Tx,
+  codec: FieldCodec,
+  orgId: string,
+  q: PageQuery & { status?: string },
+  vis: Visibility,
+): Promise<Disclosure<Page<PatientView>>> {
+  const limit = pageLimit(q);
+  const after = decodeCursor('patients', q.cursor, 2);
+  const rows = await repo.listPatients(
+    tx,
+    orgId,
+    { status: q.status },
+    after ? { createdAt: after[0] ?? '', id: after[1] ?? '' } : undefined,
+    limit + 1,
+  );
+  const shown = rows.slice(0, limit);
+  const items: PatientView[] = [];
+  const disclosed = new Set<string>();
+  for (const row of shown) {
+    const v = await toView(tx, codec, row, vis);
+    items.push(v.value);
+    for (const f of v.disclosed) disclosed.add(f);
+  }
+  const last = shown.at(-1);
+  return {
+    value: {
+      items,
+      nextCursor:
+        rows.length > limit && last ? encodeCursor('patients', [last.sort_at, last.id]) : null,
+    },
+    disclosed: [...disclosed],
+  };
 }

@@ -3,6 +3,7 @@ import { firstRow, type Queryable } from '../../platform/db/index.ts';
 /** A stored treatment plan. */
 export interface PlanRow {
   id: string;
+  organization_id: string;
   case_id: string;
   patient_id: string;
   title: string;
@@ -32,7 +33,7 @@ export interface PrescriptionRow {
   created_at: Date;
 }
 
-const planColumns = `id, case_id, patient_id, title, goals, interventions, schedule, status, author_id,
+const planColumns = `id, organization_id, case_id, patient_id, title, goals, interventions, schedule, status, author_id,
   reviewer_id, reviewed_at, version, created_at`;
 
 /** Inserts a draft plan. */
@@ -155,4 +156,39 @@ export async function searchMedications(
     [prefix.toLowerCase().replace(/[%_\\]/g, (c) => `\\${c}`), limit],
   );
   return r.rows;
+}
+
+/** Moves a plan to `status` if it is still at `version`; undefined when stale. */
+export async function updatePlanStatus(
+  q: Queryable,
+  orgId: string,
+  id: string,
+  version: number,
+  status: PlanRow['status'],
+): Promise<PlanRow | undefined> {
+  const r = await q.query<PlanRow>(
+    `update clinical.treatment_plans set status = $4::clinical.plan_status, version = version + 1
+      where organization_id = $1 and id = $2 and version = $3
+      returning ${planColumns}`,
+    [orgId, id, version, status],
+  );
+  return r.rows[0];
+}
+
+/** Records a plan's review if it is still at `version` and unreviewed; undefined otherwise. */
+export async function markPlanReviewed(
+  q: Queryable,
+  orgId: string,
+  id: string,
+  version: number,
+  reviewerId: string,
+): Promise<PlanRow | undefined> {
+  const r = await q.query<PlanRow>(
+    `update clinical.treatment_plans
+        set reviewer_id = $4, reviewed_at = now(), version = version + 1
+      where organization_id = $1 and id = $2 and version = $3 and reviewer_id is null
+      returning ${planColumns}`,
+    [orgId, id, version, reviewerId],
+  );
+  return r.rows[0];
 }

@@ -127,3 +127,68 @@ export function planPrescriptions(
 export function findMedications(tx: Tx, prefix: string): Promise<repo.MedicationRow[]> {
   return repo.searchMedications(tx, prefix, 25);
 }
+
+/** A plan's status. */
+export type PlanStatus = repo.PlanRow['status'];
+
+// The plan workflow (mirrored by clinical.plan_transition_allowed in the database).
+const nextPlan: Readonly<Record<PlanStatus, readonly PlanStatus[]>> = {
+  draft: ['active', 'cancelled'],
+  active: ['completed', 'cancelled'],
+  completed: [],
+  cancelled: [],
+};
+
+function checkVersion(plan: repo.PlanRow, expected: number): void {
+  if (plan.version !== expected) throw new WardError('precondition_failed');
+}
+
+/**
+ * Moves a plan along its workflow from the version the caller read (412 when stale); an
+ * invalid move is a 409, and a plan becomes active only after its review.
+ */
+export async function transitionPlan(
+  tx: Tx,
+  plan: repo.PlanRow,
+  expected: number,
+  to: PlanStatus,
+): Promise<repo.PlanRow> {
+  checkVersion(plan, expected);
+  if (!nextPlan[plan.status].includes(to))
+    throw new WardError('conflict', `A plan cannot move from ${plan.status} to ${to}`, {
+      reason: 'invalid_transition',
+    });
+  if (to === 'active' && plan.reviewed_at === null)
+    throw new WardError('conflict', 'A plan is reviewed before it becomes active', {
+      reason: 'review_required',
+    });
+  const moved = await repo.updatePlanStatus(tx, plan.organization_id, plan.id, expected, to);
+  if (!moved) throw new WardError('precondition_failed');
+  return moved;
+}
+
+/**
+ * Records the review of a draft plan by a clinician other than its author (403 for the
+ * author, 409 when already reviewed or no longer a draft, 412 when stale).
+ */
+export async function reviewPlan(
+  tx: Tx,
+  plan: repo.PlanRow,
+  expected: number,
+  reviewerId: string,
+): Promise<repo.PlanRow> {
+  checkVersion(plan, expected);
+  if (plan.author_id === reviewerId)
+    throw new WardError('forbidden', 'A plan is reviewed by a clinician other than its author', {
+      reason: 'author_cannot_review',
+    });
+  if (plan.reviewer_id !== null)
+    throw new WardError('conflict', 'The plan was already reviewed', { reason: 'reviewed' });
+  if (plan.status !== 'draft')
+    throw new WardError('conflict', `A ${plan.status} plan is not reviewed`, {
+      reason: 'invalid_transition',
+    });
+  const done = await repo.markPlanReviewed(tx, plan.organization_id, plan.id, expected, reviewerId);
+  if (!done) throw new WardError('precondition_failed');
+  return done;
+}

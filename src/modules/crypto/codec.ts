@@ -85,6 +85,40 @@ export class FieldCodec {
   }
 
   /**
+   * Seals a binary secret (an object's content key) for its place under the organization's
+   * primary key: stored like any field, so rewrap, `keys status` and retire account for it.
+   */
+  encryptKey(q: Queryable, place: FieldPlace, secret: Buffer): Promise<Buffer> {
+    return this.#keyring.withPrimary(q, place.orgId, (key, version) =>
+      sealField(key, version, place, secret),
+    );
+  }
+
+  /**
+   * Opens a secret sealed by `encryptKey`; the caller owns (and zeroes) the returned buffer.
+   * Fails like `decrypt` (`decrypt_failed` and a security event) when it does not authenticate.
+   */
+  async decryptKey(q: Queryable, place: FieldPlace, stored: Buffer): Promise<Buffer> {
+    const version = fieldKeyVersion(stored);
+    if (version === undefined) return this.#fail(place, null);
+    let opened: Buffer | undefined;
+    try {
+      opened = await this.#keyring.withVersion(q, place.orgId, version, (key) =>
+        openField(key, place, stored),
+      );
+    } catch (e) {
+      if (isWardError(e, 'key_not_found')) return this.#fail(place, version);
+      throw e;
+    }
+    return opened ?? this.#fail(place, version);
+  }
+
+  /** Reports a stored object that failed authentication (a `crypto.decrypt_failed` event). */
+  async reportObjectFailure(place: FieldPlace, keyVersion: number | null): Promise<void> {
+    await this.#events.emit({ type: 'crypto.decrypt_failed', ...place, keyVersion });
+  }
+
+  /**
    * Decrypts only `columns` of a row: the fields the caller may see and asked for. Columns
    * not listed are never decrypted, whatever `stored` holds.
    */

@@ -1,5 +1,5 @@
 /** How a plaintext is encoded before encryption. */
-export type EncryptedValueKind = 'text' | 'json' | 'date';
+export type EncryptedValueKind = 'text' | 'json' | 'date' | 'key';
 
 /** The normalizations blind indexes support (see blind-index.ts). */
 export type BlindIndexKind = 'ssn' | 'email' | 'phone' | 'name' | 'mrn' | 'name_dob';

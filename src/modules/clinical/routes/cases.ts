@@ -1,5 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import {
+  decodeCursor,
+  encodeCursor,
+  pageLimit,
+  pageQueryProperties,
+  pageSchema,
+  type PageQuery,
+} from '../../../platform/http/pagination.ts';
+import {
   dateTime,
   errorResponses,
   idParams,
@@ -10,7 +18,7 @@ import {
 } from '../../../platform/http/schemas.ts';
 import { securedRoute, type SecuredDeps } from '../../access/secured-route.ts';
 import type { FieldCodec } from '../../crypto/codec.ts';
-import type { CaseStatus } from '../cases-repo.ts';
+import { listCases, type CasePriority, type CaseStatus } from '../cases-repo.ts';
 import {
   careTeamOf,
   caseView,
@@ -95,6 +103,82 @@ export function registerCaseRoutes(app: FastifyInstance, s: SecuredDeps, codec: 
         phiFields: ['chiefComplaint'],
       });
       return caseView(tx, codec, row, true);
+    },
+  });
+
+  securedRoute<
+    unknown,
+    unknown,
+    PageQuery & {
+      status?: CaseStatus;
+      priority?: CasePriority;
+      patientId?: string;
+      assignedToMe?: 'true' | 'false';
+    }
+  >(app, s, {
+    method: 'GET',
+    url: '/cases',
+    permission: 'case:read',
+    phi: true,
+    schema: {
+      operationId: 'listCases',
+      tags,
+      description:
+        "Cases in creation order, filtered by non-PHI fields; the chief complaint is not included (read a case for it). Cases the caller's policies deny (e.g. care-team rules) are left out.",
+      querystring: object(
+        {
+          ...pageQueryProperties,
+          status: { type: 'string', enum: statuses },
+          priority: { type: 'string', enum: ['low', 'normal', 'high', 'urgent'] },
+          patientId: uuid,
+          assignedToMe: { type: 'string', enum: ['true', 'false'] },
+        },
+        [],
+      ),
+      response: { 200: pageSchema(caseSchema), ...errorResponses },
+    },
+    handler: async ({ tx, principal, query, check, audit }) => {
+      const limit = pageLimit(query);
+      const after = decodeCursor('cases', query.cursor, 2);
+      const rows = await listCases(
+        tx,
+        principal.orgId,
+        {
+          patientId: query.patientId,
+          status: query.status,
+          priority: query.priority,
+          clinicianId: query.assignedToMe === 'true' ? principal.userId : undefined,
+        },
+        after ? { createdAt: after[0] ?? '', id: after[1] ?? '' } : undefined,
+        limit + 1,
+      );
+      const scanned = rows.slice(0, limit);
+      const visible = scanned.filter(
+        (r) => check({ permission: 'case:read', resource: { careTeam: careTeamOf(r) } }).allow,
+      );
+      const items = [];
+      for (const r of visible) items.push(await caseView(tx, codec, r, false));
+      const patientIds = [...new Set(visible.map((r) => r.patient_id))];
+      await audit({
+        action: 'R',
+        eventType: 'case.list',
+        entityType: 'MedicalCase',
+        ...(patientIds.length === 1 && patientIds[0] ? { patientId: patientIds[0] } : {}),
+        phiFields: [],
+        metadata: {
+          count: items.length,
+          caseIds: visible.map((r) => r.id),
+          patientIds,
+          withheld: scanned.length - visible.length,
+        },
+      });
+      // The cursor follows the last row scanned, so withheld rows never repeat or stall paging.
+      const last = scanned.at(-1);
+      return {
+        items,
+        nextCursor:
+          rows.length > limit && last ? encodeCursor('cases', [last.sort_at, last.id]) : null,
+      };
     },
   });
 

@@ -1,4 +1,9 @@
 import type { FastifyInstance } from 'fastify';
+import {
+  pageQueryProperties,
+  pageSchema,
+  type PageQuery,
+} from '../../../platform/http/pagination.ts';
 import { errorResponses, idParams, object, problem } from '../../../platform/http/schemas.ts';
 import { securedRoute, type SecuredDeps } from '../../access/secured-route.ts';
 import type { FieldCodec } from '../../crypto/codec.ts';
@@ -6,6 +11,7 @@ import { visibilityFor } from '../patient-fields.ts';
 import type { PatientCreate, PatientPatch, PatientSearch } from '../patient-model.ts';
 import {
   createPatient,
+  listPatientPage,
   phiFieldsIn,
   readPatient,
   searchKey,
@@ -82,6 +88,44 @@ export function registerPatientRoutes(app: FastifyInstance, s: SecuredDeps, code
         phiFields: r.disclosed,
       });
       void reply.header('etag', etagOf(r.value.version));
+      return r.value;
+    },
+  });
+
+  securedRoute<unknown, unknown, PageQuery & { status?: string }>(app, s, {
+    method: 'GET',
+    url: '/patients',
+    permission: 'patient:read',
+    phi: true,
+    schema: {
+      operationId: 'listPatients',
+      tags,
+      querystring: object(
+        {
+          ...pageQueryProperties,
+          status: { type: 'string', enum: ['active', 'inactive', 'deceased'] },
+        },
+        [],
+      ),
+      response: { 200: pageSchema(patientSchema), ...errorResponses },
+    },
+    handler: async ({ tx, principal, decision, query, audit }) => {
+      const vis = visibilityFor(decision.fields, principal);
+      const r = await listPatientPage(tx, codec, principal.orgId, query, vis);
+      const ids = r.value.items.map((p) => p.id);
+      await audit({
+        action: 'R',
+        eventType: 'patient.list',
+        entityType: 'Patient',
+        ...(ids.length === 1 && ids[0] ? { entityId: ids[0], patientId: ids[0] } : {}),
+        phiFields: r.disclosed,
+        // One event per page: the fields disclosed and every patient they belong to.
+        metadata: {
+          count: ids.length,
+          patientIds: ids,
+          ...(query.status ? { status: query.status } : {}),
+        },
+      });
       return r.value;
     },
   });

@@ -6,10 +6,12 @@ import {
   nullableDateTime,
   nullableString,
   object,
+  problem,
   uuid,
 } from '../../../platform/http/schemas.ts';
 import { securedRoute, type SecuredDeps } from '../../access/secured-route.ts';
 import { careTeamOf, loadCase } from '../cases-service.ts';
+import { etagOf, ifMatchVersion } from './etag.ts';
 import {
   findMedications,
   loadPlan,
@@ -17,7 +19,10 @@ import {
   planView,
   prescribe,
   prescriptionView,
+  reviewPlan,
+  transitionPlan,
   writePlan,
+  type PlanStatus,
   type PlanCreate,
   type PrescriptionCreate,
 } from '../plans-service.ts';
@@ -117,9 +122,12 @@ export function registerPlanRoutes(app: FastifyInstance, s: SecuredDeps) {
       params: idParams,
       response: { 200: planSchema, ...errorResponses },
     },
-    handler: async ({ tx, principal, params, audit }) => {
+    handler: async ({ tx, principal, params, authorize, audit, reply }) => {
       const plan = await loadPlan(tx, principal.orgId, params.id);
+      const c = await loadCase(tx, principal.orgId, plan.case_id);
+      authorize({ permission: 'treatment_plan:read', resource: { careTeam: careTeamOf(c) } });
       const rx = await planPrescriptions(tx, principal.orgId, plan.id);
+      void reply.header('etag', etagOf(plan.version));
       await audit({
         action: 'R',
         eventType: 'treatment_plan.read',
@@ -174,8 +182,10 @@ export function registerPlanRoutes(app: FastifyInstance, s: SecuredDeps) {
         ...errorResponses,
       },
     },
-    handler: async ({ tx, principal, params, body, audit }) => {
+    handler: async ({ tx, principal, params, body, authorize, audit }) => {
       const plan = await loadPlan(tx, principal.orgId, params.id);
+      const c = await loadCase(tx, principal.orgId, plan.case_id);
+      authorize({ permission: 'prescription:create', resource: { careTeam: careTeamOf(c) } });
       const rx = await prescribe(tx, principal.orgId, plan, principal.userId, body);
       await audit({
         action: 'C',
@@ -186,6 +196,84 @@ export function registerPlanRoutes(app: FastifyInstance, s: SecuredDeps) {
         phiFields: ['prescriptions'],
       });
       return { items: rx.map(prescriptionView) };
+    },
+  });
+
+  securedRoute<{ status: PlanStatus }, { id: string }>(app, s, {
+    method: 'POST',
+    url: '/plans/:id/transition',
+    permission: 'treatment_plan:update',
+    phi: true,
+    schema: {
+      operationId: 'transitionPlan',
+      tags,
+      params: idParams,
+      description:
+        'draft → active (after review) → completed; draft or active → cancelled. Requires If-Match: "<version>".',
+      body: object({ status: { type: 'string', enum: ['active', 'completed', 'cancelled'] } }),
+      response: { 200: planSchema, ...errorResponses, 412: problem, 428: problem },
+    },
+    handler: async ({ req, tx, principal, params, body, authorize, audit, reply }) => {
+      const expected = ifMatchVersion(req);
+      const plan = await loadPlan(tx, principal.orgId, params.id);
+      const c = await loadCase(tx, principal.orgId, plan.case_id);
+      authorize({ permission: 'treatment_plan:update', resource: { careTeam: careTeamOf(c) } });
+      const moved = await transitionPlan(tx, plan, expected, body.status);
+      await audit({
+        action: 'U',
+        eventType: 'treatment_plan.transition',
+        entityType: 'TreatmentPlan',
+        entityId: plan.id,
+        patientId: plan.patient_id,
+        phiFields: ['goals', 'interventions', 'schedule'],
+        metadata: { from: plan.status, to: moved.status, version: moved.version },
+      });
+      void reply.header('etag', etagOf(moved.version));
+      return {
+        ...planView(moved),
+        prescriptions: (await planPrescriptions(tx, principal.orgId, plan.id)).map(
+          prescriptionView,
+        ),
+      };
+    },
+  });
+
+  securedRoute<Record<string, never>, { id: string }>(app, s, {
+    method: 'POST',
+    url: '/plans/:id/review',
+    permission: 'treatment_plan:update',
+    phi: true,
+    schema: {
+      operationId: 'reviewPlan',
+      tags,
+      params: idParams,
+      description:
+        'Records that the caller, a clinician other than the author, reviewed the draft plan. Requires If-Match: "<version>".',
+      body: object({}),
+      response: { 200: planSchema, ...errorResponses, 412: problem, 428: problem },
+    },
+    handler: async ({ req, tx, principal, params, authorize, audit, reply }) => {
+      const expected = ifMatchVersion(req);
+      const plan = await loadPlan(tx, principal.orgId, params.id);
+      const c = await loadCase(tx, principal.orgId, plan.case_id);
+      authorize({ permission: 'treatment_plan:update', resource: { careTeam: careTeamOf(c) } });
+      const reviewed = await reviewPlan(tx, plan, expected, principal.userId);
+      await audit({
+        action: 'U',
+        eventType: 'treatment_plan.review',
+        entityType: 'TreatmentPlan',
+        entityId: plan.id,
+        patientId: plan.patient_id,
+        phiFields: ['goals', 'interventions', 'schedule'],
+        metadata: { authorId: plan.author_id, version: reviewed.version },
+      });
+      void reply.header('etag', etagOf(reviewed.version));
+      return {
+        ...planView(reviewed),
+        prescriptions: (await planPrescriptions(tx, principal.orgId, plan.id)).map(
+          prescriptionView,
+        ),
+      };
     },
   });
 

@@ -1,0 +1,323 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import {
+  decodeCursor,
+  pageLimit,
+  pageQueryProperties,
+  pageSchema,
+  toPage,
+  type PageQuery,
+} from '../../../platform/http/pagination.ts';
+import {
+  dateTime,
+  errorResponses,
+  idParams,
+  nullableDateTime,
+  nullableString,
+  object,
+  problem,
+  uuid,
+} from '../../../platform/http/schemas.ts';
+import { securedRoute, type SecuredDeps } from '../../access/secured-route.ts';
+import { careTeamOf, loadCase } from '../cases-service.ts';
+import { imageContentTypeList, imageContentTypes } from '../image-formats.ts';
+import * as repo from '../images-repo.ts';
+import {
+  checkUpload,
+  commitContent,
+  createImage,
+  discardContent,
+  imageMetadataFields,
+  imageView,
+  loadImage,
+  openContent,
+  receiveContent,
+  type ImageCreate,
+  type ImageDeps,
+  type ReceivedContent,
+} from '../images-service.ts';
+
+const tags = ['clinical'];
+const dicomUid = { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)*$', maxLength: 64 } as const;
+const nullableSize = { type: ['number', 'null'] } as const;
+
+const imageSchema = object({
+  id: uuid,
+  caseId: uuid,
+  patientId: uuid,
+  modality: { type: 'string' },
+  bodyPart: nullableString,
+  studyUid: nullableString,
+  seriesUid: nullableString,
+  instanceUid: nullableString,
+  contentType: { type: 'string' },
+  contentStored: { type: 'boolean' },
+  sizeBytes: nullableSize,
+  sha256: nullableString,
+  uploadedBy: nullableString,
+  contentStoredAt: nullableDateTime,
+  createdAt: dateTime,
+});
+
+const binary = { type: 'string', format: 'binary' } as const;
+
+/**
+ * Medical images: metadata first (`POST /cases/{id}/images`), then the file, once
+ * (`PUT /images/{id}/content`, raw bytes in the declared content type), so no PHI travels in
+ * headers or query strings. Files are encrypted while they stream in and decrypted (and
+ * authenticated) while they stream out; see docs/security.md.
+ */
+export function registerImageRoutes(app: FastifyInstance, s: SecuredDeps, deps: ImageDeps) {
+  securedRoute<ImageCreate, { id: string }, unknown, ReturnType<typeof imageView>>(app, s, {
+    method: 'POST',
+    url: '/cases/:id/images',
+    permission: 'image:create',
+    phi: true,
+    status: 201,
+    schema: {
+      operationId: 'createImage',
+      tags,
+      params: idParams,
+      body: object(
+        {
+          modality: { type: 'string', pattern: '^[A-Z]{2,4}$' },
+          contentType: { type: 'string', enum: imageContentTypeList },
+          bodyPart: { type: 'string', minLength: 1, maxLength: 64 },
+          studyUid: dicomUid,
+          seriesUid: dicomUid,
+          instanceUid: dicomUid,
+        },
+        ['modality', 'contentType'],
+      ),
+      response: { 201: imageSchema, ...errorResponses },
+    },
+    idempotent: {
+      idOf: (r) => r.id,
+      replay: async ({ tx, principal, audit }, id) => {
+        const image = await loadImage(tx, principal.orgId, id);
+        await audit({
+          action: 'R',
+          eventType: 'image.create_replayed',
+          entityType: 'MedicalImage',
+          entityId: image.id,
+          patientId: image.patient_id,
+          phiFields: [...imageMetadataFields],
+        });
+        return imageView(image);
+      },
+    },
+    handler: async ({ tx, principal, params, body, authorize, audit }) => {
+      const c = await loadCase(tx, principal.orgId, params.id);
+      authorize({ permission: 'image:create', resource: { careTeam: careTeamOf(c) } });
+      const image = await createImage(tx, c, body);
+      await audit({
+        action: 'C',
+        eventType: 'image.create',
+        entityType: 'MedicalImage',
+        entityId: image.id,
+        patientId: image.patient_id,
+        phiFields: [...imageMetadataFields],
+        metadata: { caseId: c.id, modality: image.modality },
+      });
+      return imageView(image);
+    },
+  });
+
+  // Raw image bytes reach this route as a stream (no parsing, no buffering); only the
+  // allow-listed types are accepted, anything else is a 415 before the handler runs.
+  void app.register((sub, _opts, done) => {
+    sub.addContentTypeParser(imageContentTypeList, (_req, payload, next) => {
+      next(null, payload);
+    });
+    securedRoute<AsyncIterable<Buffer>, { id: string }>(sub, s, {
+      method: 'PUT',
+      url: '/images/:id/content',
+      permission: 'image:create',
+      phi: true,
+      schema: {
+        operationId: 'uploadImageContent',
+        tags,
+        params: idParams,
+        description: `The file, once, as the content type its metadata declares (${Object.keys(imageContentTypes).join(', ')}); at most the configured size (413 beyond it).`,
+        body: {
+          content: Object.fromEntries(
+            // Documentation only: a schema with no constraints, as the body is a stream.
+            imageContentTypeList.map((t) => [t, { schema: { description: 'The file bytes' } }]),
+          ),
+        },
+        response: { 200: imageSchema, ...errorResponses, 413: problem, 415: problem },
+      },
+      stage: async ({ req, tx, principal, params, authorize }) => {
+        const image = await loadImage(tx, principal.orgId, params.id);
+        const c = await loadCase(tx, principal.orgId, image.case_id);
+        authorize({ permission: 'image:create', resource: { careTeam: careTeamOf(c) } });
+        try {
+          checkUpload(
+            image,
+            req.headers['content-type'],
+            req.headers['content-length'],
+            deps.maxBytes,
+          );
+        } catch (e) {
+          discardRest(req, deps.maxBytes);
+          throw e;
+        }
+        let received: ReceivedContent | undefined;
+        return {
+          receive: async () => {
+            try {
+              received = await receiveContent(deps, image, req.body as AsyncIterable<Buffer>);
+            } catch (e) {
+              discardRest(req, deps.maxBytes);
+              throw e;
+            }
+            return received;
+          },
+          discard: async () => {
+            if (received) await discardContent(deps, received);
+          },
+        };
+      },
+      handler: async ({ tx, principal, params, staged, audit }) => {
+        const received = staged as ReceivedContent;
+        const image = await loadImage(tx, principal.orgId, params.id, true);
+        const stored = await commitContent(tx, deps, image, received, principal.userId);
+        await audit({
+          action: 'U',
+          eventType: 'image.upload',
+          entityType: 'MedicalImage',
+          entityId: stored.id,
+          patientId: stored.patient_id,
+          phiFields: ['content'],
+          metadata: { sizeBytes: received.info.size },
+        });
+        return imageView(stored);
+      },
+    });
+    done();
+  });
+
+  securedRoute<unknown, { id: string }>(app, s, {
+    method: 'GET',
+    url: '/images/:id',
+    permission: 'image:read',
+    phi: true,
+    schema: {
+      operationId: 'getImage',
+      tags,
+      params: idParams,
+      response: { 200: imageSchema, ...errorResponses },
+    },
+    handler: async ({ tx, principal, params, authorize, audit }) => {
+      const image = await loadImage(tx, principal.orgId, params.id);
+      const c = await loadCase(tx, principal.orgId, image.case_id);
+      authorize({ permission: 'image:read', resource: { careTeam: careTeamOf(c) } });
+      await audit({
+        action: 'R',
+        eventType: 'image.read',
+        entityType: 'MedicalImage',
+        entityId: image.id,
+        patientId: image.patient_id,
+        phiFields: [...imageMetadataFields],
+      });
+      return imageView(image);
+    },
+  });
+
+  securedRoute<unknown, { id: string }>(app, s, {
+    method: 'GET',
+    url: '/images/:id/content',
+    permission: 'image:read',
+    phi: true,
+    schema: {
+      operationId: 'downloadImageContent',
+      tags,
+      params: idParams,
+      description:
+        'The decrypted file, streamed. Repr-Digest carries its SHA-256; a stored object that fails authentication is a 500 decrypt_failed, or (past the first 64 KiB) an aborted response — never unauthenticated bytes.',
+      response: {
+        200: {
+          description: 'The image file',
+          content: Object.fromEntries(imageContentTypeList.map((t) => [t, { schema: binary }])),
+        },
+        ...errorResponses,
+        500: problem,
+      },
+    },
+    handler: async ({ tx, principal, params, authorize, audit, reply }) => {
+      const image = await loadImage(tx, principal.orgId, params.id);
+      const c = await loadCase(tx, principal.orgId, image.case_id);
+      authorize({ permission: 'image:read', resource: { careTeam: careTeamOf(c) } });
+      const stream = await openContent(tx, deps, image);
+      await audit({
+        action: 'R',
+        eventType: 'image.download',
+        entityType: 'MedicalImage',
+        entityId: image.id,
+        patientId: image.patient_id,
+        phiFields: ['content'],
+        metadata: { sizeBytes: image.size_bytes ?? 0 },
+      });
+      void reply
+        .type(image.content_type)
+        .header('content-length', String(image.size_bytes))
+        .header('repr-digest', `sha-256=:${image.sha256?.toString('base64') ?? ''}:`)
+        .header('content-disposition', 'attachment');
+      return stream;
+    },
+  });
+
+  securedRoute<unknown, { id: string }, PageQuery>(app, s, {
+    method: 'GET',
+    url: '/cases/:id/images',
+    permission: 'image:read',
+    phi: true,
+    schema: {
+      operationId: 'listCaseImages',
+      tags,
+      params: idParams,
+      querystring: object({ ...pageQueryProperties }, []),
+      response: { 200: pageSchema(imageSchema), ...errorResponses },
+    },
+    handler: async ({ tx, principal, params, query, authorize, audit }) => {
+      const c = await loadCase(tx, principal.orgId, params.id);
+      authorize({ permission: 'image:read', resource: { careTeam: careTeamOf(c) } });
+      const limit = pageLimit(query);
+      const after = decodeCursor(`case-images:${c.id}`, query.cursor, 2);
+      const rows = await repo.listCaseImages(
+        tx,
+        principal.orgId,
+        c.id,
+        after ? { createdAt: after[0] ?? '', id: after[1] ?? '' } : undefined,
+        limit + 1,
+      );
+      const page = toPage(rows, limit, `case-images:${c.id}`, (r) => [r.sort_at, r.id], imageView);
+      await audit({
+        action: 'R',
+        eventType: 'image.list',
+        entityType: 'MedicalCase',
+        entityId: c.id,
+        patientId: c.patient_id,
+        phiFields: page.items.length > 0 ? [...imageMetadataFields] : [],
+        metadata: { count: page.items.length },
+      });
+      return page;
+    },
+  });
+}
+
+/**
+ * After refusing an upload, reads and drops the rest of the body so the client can finish
+ * sending and read the answer (a client still writing to a closed socket sees a reset, not
+ * the 413). Bounded: past `max(limit, 8 MiB)` more bytes the connection is dropped instead.
+ */
+function discardRest(req: FastifyRequest, limit: number): void {
+  const raw = req.raw;
+  if (raw.readableEnded || raw.destroyed) return;
+  const budget = Math.max(limit, 8 * 1024 * 1024);
+  let seen = 0;
+  raw.on('data', (c: Buffer) => {
+    seen += c.length;
+    if (seen > budget) raw.destroy();
+  });
+  raw.resume();
+}

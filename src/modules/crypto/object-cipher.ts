@@ -1,0 +1,230 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { WardError } from '../../platform/errors.ts';
+import { aesGcmOpen, aesGcmSeal, keyBytes, nonceBytes, tagBytes } from './aead.ts';
+
+/**
+ * Streaming encryption of stored objects (medical images), format 1:
+ *
+ *   header   "WOB" 0x01 (4 bytes) || chunk size, u32 big-endian (4 bytes)
+ *   chunks   AES-256-GCM(ciphertext || tag) of `chunkSize` plaintext bytes each; the last
+ *            chunk holds 0..chunkSize bytes (an empty object is one empty final chunk)
+ *
+ * Every object has its own random 256-bit content key (sealed with the organization's data
+ * key in the database, not here), so the nonce can be the chunk index. The associated data of
+ * each chunk binds the header, the organization, the object id, the chunk index and whether it
+ * is the last chunk: a flipped bit, reordered or swapped chunks, an object copied to another
+ * id or tenant, and a truncated or extended object all fail authentication. The plaintext's
+ * SHA-256 is checked before the last chunk is released, so a reader never gets the end of an
+ * object whose recorded digest does not match.
+ */
+export const objectChunkBytes = 64 * 1024;
+const magic = Buffer.from([0x57, 0x4f, 0x42, 0x01]); // "WOB" + format 1
+export const objectHeaderBytes = 8;
+const domain = Buffer.from('ward.object.v1\0', 'latin1');
+
+/** What an object's ciphertext is bound to. */
+export interface ObjectBinding {
+  readonly orgId: string;
+  readonly objectId: string;
+}
+
+/** A fresh content key for one object (the caller seals it and zeroes it when done). */
+export function newObjectKey(): Buffer {
+  return randomBytes(keyBytes);
+}
+
+/** The ciphertext size of an object of `size` plaintext bytes. */
+export function sealedObjectSize(size: number, chunkSize = objectChunkBytes): number {
+  const chunks = Math.max(1, Math.ceil(size / chunkSize));
+  return objectHeaderBytes + size + chunks * tagBytes;
+}
+
+/** What sealing measured: plaintext size and SHA-256. */
+export interface SealedObjectInfo {
+  readonly size: number;
+  readonly sha256: Buffer;
+}
+
+/**
+ * An async-generator transform (for `stream.pipeline`) that encrypts `source` chunk by chunk.
+ * It holds at most one chunk in memory, fails with `payload_too_large` as soon as more than
+ * `maxBytes` arrive, and reports size and SHA-256 through `info()` once the source ended.
+ * @example await pipeline(body, sealer.transform, file); const { size, sha256 } = sealer.info();
+ */
+export function objectSealer(
+  key: Buffer,
+  binding: ObjectBinding,
+  opts: { maxBytes: number; chunkSize?: number },
+): {
+  transform: (source: AsyncIterable<Buffer | string>) => AsyncGenerator<Buffer>;
+  info: () => SealedObjectInfo;
+} {
+  const chunkSize = opts.chunkSize ?? objectChunkBytes;
+  checkKey(key, chunkSize);
+  const header = headerFor(chunkSize);
+  const hash = createHash('sha256');
+  let size = 0;
+  let done: SealedObjectInfo | undefined;
+  async function* transform(source: AsyncIterable<Buffer | string>): AsyncGenerator<Buffer> {
+    yield header;
+    let pending: Buffer = Buffer.alloc(0);
+    let index = 0;
+    for await (const part of source) {
+      const b = typeof part === 'string' ? Buffer.from(part) : part;
+      size += b.length;
+      if (size > opts.maxBytes) {
+        throw new WardError('payload_too_large', `The file is larger than ${opts.maxBytes} bytes`);
+      }
+      hash.update(b);
+      pending = pending.length === 0 ? b : Buffer.concat([pending, b]);
+      // Strictly more than a chunk: the last chunk is only known when the source ends.
+      while (pending.length > chunkSize) {
+        yield sealChunk(key, header, binding, index++, false, pending.subarray(0, chunkSize));
+        pending = pending.subarray(chunkSize);
+      }
+    }
+    yield sealChunk(key, header, binding, index, true, pending);
+    done = { size, sha256: hash.digest() };
+  }
+  return {
+    transform,
+    info: () => {
+      if (!done) throw new Error('the object was not sealed to the end');
+      return done;
+    },
+  };
+}
+
+/**
+ * Decrypts a sealed object as an async generator of plaintext chunks. Every chunk is
+ * authenticated before it is yielded; the last one is yielded only after the plaintext's size
+ * and SHA-256 match `expect`. Any failure (tampering, truncation, swapping, wrong key) throws
+ * `decrypt_failed` and calls `onFailure` first; no unauthenticated byte is ever yielded.
+ */
+export async function* openObject(
+  key: Buffer,
+  binding: ObjectBinding,
+  expect: SealedObjectInfo,
+  source: AsyncIterable<Buffer | string> | Iterable<Buffer | string>,
+  onFailure: () => Promise<void>,
+): AsyncGenerator<Buffer> {
+  try {
+    yield* openChunks(key, binding, expect, source);
+  } catch (e) {
+    if (!(e instanceof Unauthentic)) throw e;
+    await onFailure();
+    throw new WardError('decrypt_failed', 'The stored object failed authentication', {
+      objectId: binding.objectId,
+    });
+  }
+}
+
+class Unauthentic extends Error {}
+
+function must(b: Buffer | undefined): Buffer {
+  if (!b) throw new Unauthentic('chunk failed authentication');
+  return b;
+}
+
+async function* openChunks(
+  key: Buffer,
+  binding: ObjectBinding,
+  expect: SealedObjectInfo,
+  source: AsyncIterable<Buffer | string> | Iterable<Buffer | string>,
+): AsyncGenerator<Buffer> {
+  let buffered: Buffer = Buffer.alloc(0);
+  let header: Buffer | undefined;
+  let sealed = 0;
+  let index = 0;
+  let size = 0;
+  const hash = createHash('sha256');
+  for await (const part of source) {
+    const b = typeof part === 'string' ? Buffer.from(part) : part;
+    buffered = buffered.length === 0 ? b : Buffer.concat([buffered, b]);
+    if (!header) {
+      if (buffered.length < objectHeaderBytes) continue;
+      header = Buffer.from(buffered.subarray(0, objectHeaderBytes));
+      const chunkSize = header.readUInt32BE(4);
+      if (!header.subarray(0, 4).equals(magic) || chunkSize < 1 || chunkSize > maxChunk)
+        throw new Unauthentic('not a sealed object');
+      sealed = chunkSize + tagBytes;
+      buffered = buffered.subarray(objectHeaderBytes);
+    }
+    while (buffered.length > sealed) {
+      const plain = must(
+        openChunk(key, header, binding, index++, false, buffered.subarray(0, sealed)),
+      );
+      buffered = buffered.subarray(sealed);
+      size += plain.length;
+      if (size > expect.size) throw new Unauthentic('longer than recorded');
+      hash.update(plain);
+      yield plain;
+    }
+  }
+  if (!header) throw new Unauthentic('no header');
+  const last = must(openChunk(key, header, binding, index, true, buffered));
+  size += last.length;
+  hash.update(last);
+  if (size !== expect.size || !timingSafeEqual(hash.digest(), expect.sha256)) {
+    last.fill(0);
+    throw new Unauthentic('size or digest differs from the record');
+  }
+  if (last.length > 0) yield last;
+}
+
+const maxChunk = 16 * 1024 * 1024;
+
+function headerFor(chunkSize: number): Buffer {
+  const h = Buffer.alloc(objectHeaderBytes);
+  magic.copy(h, 0);
+  h.writeUInt32BE(chunkSize, 4);
+  return h;
+}
+
+function checkKey(key: Buffer, chunkSize: number): void {
+  if (key.length !== keyBytes) throw new Error('object keys are 32 bytes');
+  if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > maxChunk)
+    throw new Error('chunk size must be from 1 byte to 16 MiB');
+}
+
+function chunkNonce(index: number): Buffer {
+  // Unique per (content key, chunk): each object has its own random key.
+  const n = Buffer.alloc(nonceBytes);
+  n.writeUInt32BE(Math.floor(index / 2 ** 32), 4);
+  n.writeUInt32BE(index % 2 ** 32, 8);
+  return n;
+}
+
+function chunkAad(header: Buffer, binding: ObjectBinding, index: number, final: boolean): Buffer {
+  const id = Buffer.from(binding.objectId, 'utf8');
+  const org = Buffer.from(binding.orgId, 'utf8');
+  const tail = Buffer.alloc(13);
+  tail.writeUInt32BE(Math.floor(index / 2 ** 32), 0);
+  tail.writeUInt32BE(index % 2 ** 32, 4);
+  tail[8] = final ? 1 : 0;
+  tail.writeUInt16BE(org.length, 9);
+  tail.writeUInt16BE(id.length, 11);
+  return Buffer.concat([domain, header, tail, org, id]);
+}
+
+function sealChunk(
+  key: Buffer,
+  header: Buffer,
+  binding: ObjectBinding,
+  index: number,
+  final: boolean,
+  plain: Buffer,
+): Buffer {
+  return aesGcmSeal(key, chunkNonce(index), chunkAad(header, binding, index, final), plain);
+}
+
+function openChunk(
+  key: Buffer,
+  header: Buffer,
+  binding: ObjectBinding,
+  index: number,
+  final: boolean,
+  sealed: Buffer,
+): Buffer | undefined {
+  return aesGcmOpen(key, chunkNonce(index), chunkAad(header, binding, index, final), sealed);
+}

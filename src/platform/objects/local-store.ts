@@ -1,0 +1,97 @@
+import { randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { finished } from 'node:stream/promises';
+import { WardError } from '../errors.ts';
+import { objectKeyPattern, type ObjectStore, type ObjectWriter } from './object-store.ts';
+
+/**
+ * The default object store: files under one directory (`WARD_OBJECT_DIR`, by default
+ * `<data dir>/objects`). Staged writes go to `<dir>/.staging/`, are fsynced, then renamed into
+ * place (atomic on one file system), and the parent directory is fsynced so the rename
+ * survives a crash. Files are created 0600 and directories 0700: the bytes are ciphertext,
+ * but nobody else on the host needs to read them.
+ */
+export class LocalObjectStore implements ObjectStore {
+  readonly root: string;
+
+  constructor(root: string) {
+    this.root = path.resolve(root);
+  }
+
+  async create(key: string): Promise<ObjectWriter> {
+    const final = this.#path(key);
+    const staging = path.join(this.root, '.staging');
+    await mkdir(staging, { recursive: true, mode: 0o700 });
+    const temp = path.join(staging, `${randomUUID()}.part`);
+    const stream = createWriteStream(temp, { flags: 'wx', mode: 0o600 });
+    let state: 'open' | 'committed' | 'aborted' = 'open';
+    return {
+      stream,
+      commit: async () => {
+        if (state !== 'open') throw new Error(`the write was already ${state}`);
+        if (!stream.writableFinished) await finished(stream);
+        const fh = await open(temp, 'r');
+        try {
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+        await mkdir(path.dirname(final), { recursive: true, mode: 0o700 });
+        if (await exists(final)) throw new WardError('conflict', 'The object key is taken');
+        await rename(temp, final);
+        state = 'committed';
+        await syncDir(path.dirname(final));
+      },
+      abort: async () => {
+        if (state === 'committed') return;
+        state = 'aborted';
+        stream.destroy();
+        await rm(temp, { force: true });
+      },
+    };
+  }
+
+  async read(key: string): Promise<AsyncIterable<Buffer>> {
+    const file = this.#path(key);
+    if (!(await exists(file))) throw new WardError('not_found', 'The stored object is missing');
+    return createReadStream(file, { highWaterMark: 64 * 1024 }) as AsyncIterable<Buffer>;
+  }
+
+  async remove(key: string): Promise<void> {
+    await rm(this.#path(key), { force: true });
+  }
+
+  /** The file of `key`; refuses keys that could leave the root. */
+  #path(key: string): string {
+    if (!objectKeyPattern.test(key) || key.split('/').some((s) => s === '.' || s === '..'))
+      throw new WardError('bad_request', 'Invalid object key');
+    const p = path.join(this.root, key);
+    if (!p.startsWith(this.root + path.sep))
+      throw new WardError('bad_request', 'Invalid object key');
+    return p;
+  }
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await stat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  try {
+    const fh = await open(dir, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    // Some platforms cannot fsync a directory; the file itself is already durable.
+  }
+}
