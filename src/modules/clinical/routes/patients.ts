@@ -1,13 +1,14 @@
 import type { FastifyInstance } from 'fastify';
 import { errorResponses, idParams, object, problem } from '../../../platform/http/schemas.ts';
 import { securedRoute, type SecuredDeps } from '../../access/secured-route.ts';
+import { recordDisclosure } from '../../audit/disclosure.ts';
 import type { FieldCodec } from '../../crypto/codec.ts';
 import { visibilityFor } from '../patient-fields.ts';
 import type { PatientCreate, PatientPatch, PatientSearch } from '../patient-model.ts';
 import {
   createPatient,
   phiFieldsIn,
-  readPatient,
+  readPatientOrGranted,
   searchKey,
   searchPatients,
   updatePatient,
@@ -72,7 +73,7 @@ export function registerPatientRoutes(app: FastifyInstance, s: SecuredDeps, code
     },
     handler: async ({ tx, principal, decision, params, audit, reply }) => {
       const vis = visibilityFor(decision.fields, principal);
-      const r = await readPatient(tx, codec, principal.orgId, params.id, vis);
+      const r = await readPatientOrGranted(tx, codec, principal.orgId, params.id, vis);
       await audit({
         action: 'R',
         eventType: 'patient.read',
@@ -80,7 +81,17 @@ export function registerPatientRoutes(app: FastifyInstance, s: SecuredDeps, code
         entityId: r.value.id,
         patientId: r.value.id,
         phiFields: r.disclosed,
+        ...(r.grantedBy ? { metadata: { ownerOrganizationId: r.grantedBy } } : {}),
       });
+      if (r.grantedBy) {
+        await recordDisclosure(tx, {
+          ownerOrgId: r.grantedBy,
+          patientId: r.value.id,
+          entityType: 'Patient',
+          entityId: r.value.id,
+          phiFields: r.disclosed,
+        });
+      }
       void reply.header('etag', etagOf(r.value.version));
       return r.value;
     },
