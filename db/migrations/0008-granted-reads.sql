@@ -7,7 +7,8 @@
 --          it cannot search the owner's patients); (2) the grantee writes an accounting-of-
 --          disclosures event into the owner's audit chain in the same transaction as the read
 --          (HIPAA 164.528), so the owner's own log shows every disclosure.
--- Online-safe: yes (a new function and two new policies)
+-- Online-safe: yes (a new function, two new policies; the two foreign keys are added NOT VALID,
+--              a brief lock, and validated under SHARE UPDATE EXCLUSIVE, which lets writes go on)
 
 -- True while the current organization holds a live grant from p_owner for the current purpose.
 CREATE FUNCTION ward.grant_reaches(p_owner uuid) RETURNS boolean
@@ -37,3 +38,15 @@ CREATE POLICY events_disclosure ON audit.events FOR INSERT
               AND patient_id IS NOT NULL
               AND organization_id <> (SELECT ward.current_org_id())
               AND ward.grant_allows(organization_id, patient_id, 'patient:read'));
+
+-- A grant or a break-glass session names a patient of its own organization, never an id from
+-- another tenant (which would only be junk, but echoes that tenant's id back as if it were
+-- valid). The composite keys make another tenant's patient look exactly like a missing one.
+ALTER TABLE ward.access_grants
+  ADD CONSTRAINT access_grants_patient_fk FOREIGN KEY (organization_id, patient_id)
+  REFERENCES clinical.patients (organization_id, id) NOT VALID;
+ALTER TABLE ward.access_grants VALIDATE CONSTRAINT access_grants_patient_fk;
+ALTER TABLE ward.break_glass_sessions
+  ADD CONSTRAINT break_glass_sessions_patient_fk FOREIGN KEY (organization_id, patient_id)
+  REFERENCES clinical.patients (organization_id, id) NOT VALID;
+ALTER TABLE ward.break_glass_sessions VALIDATE CONSTRAINT break_glass_sessions_patient_fk;
