@@ -94,7 +94,7 @@ export async function seedTenant(db: Database, label: string): Promise<TenantFix
   );
   // Identity and access rows (migration 0005): an enrolled authenticator with recovery codes,
   // a pending MFA challenge, an agent API key, a policy, a break-glass with its review task
-  // and alert, and a grant to a partner organization (not to another probed tenant).
+  // and alert (the grant follows with the patient it names).
   const partner = await createOrganization(db, { name: `Partner of ${label}`, type: 'insurer' });
   await db.withContext({ orgId: org.id, userId: doctor.id, actorType: 'user' }, async (tx) => {
     await insertTotpFactor(tx, fixtureCrypto.codec, org.id, doctor.id, randomBytes(20));
@@ -131,13 +131,6 @@ export async function seedTenant(db: Database, label: string): Promise<TenantFix
        values ($1, 'access.break_glass', 'high', $2)`,
       [org.id, doctor.id],
     );
-    await tx.query(
-      `insert into ward.access_grants (organization_id, id, grantee_organization_id, patient_id, permissions, purposes,
-                                       valid_until, justification_type, justification_id)
-       values ($1, gen_random_uuid(), $2, gen_random_uuid(), array['patient:read'], array['TREAT'],
-               now() + interval '1 day', 'fixture', gen_random_uuid())`,
-      [org.id, partner.id],
-    );
   });
   // Clinical rows (migration 0006): a patient with encrypted PHI, a case, an AI-suggested
   // diagnosis, a plan with a prescription and an image's metadata.
@@ -164,6 +157,14 @@ export async function seedTenant(db: Database, label: string): Promise<TenantFix
         { fields: [], clinical: false },
       );
       const patientId = patient.value.id;
+      // A grant of that patient to a partner organization (not to another probed tenant).
+      await tx.query(
+        `insert into ward.access_grants (organization_id, id, grantee_organization_id, patient_id, permissions, purposes,
+                                         valid_until, justification_type, justification_id)
+         values ($1, gen_random_uuid(), $2, $3, array['patient:read'], array['TREAT'],
+                 now() + interval '1 day', 'fixture', gen_random_uuid())`,
+        [org.id, partner.id, patientId],
+      );
       const caseId = (await tx.query<{ id: string }>('select gen_random_uuid() as id')).rows[0]!.id;
       const complaint = await fixtureCrypto.codec.encrypt(
         tx,

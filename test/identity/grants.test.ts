@@ -35,7 +35,13 @@ for (const engine of availableEngines()) {
             using (ward.grant_allows(organization_id, id, 'patient:read'));
           grant select on ward.grant_probe to ward_app;
           reset role;
-          insert into ward.grant_probe values ('${payer}', '${patient}', 'granted patient'), ('${payer}', '${other}', 'other patient');`),
+          insert into ward.grant_probe values ('${payer}', '${patient}', 'granted patient'), ('${payer}', '${other}', 'other patient');
+          -- Grants name a patient of the granting organization (a foreign key); the bytes stand
+          -- in for ciphertexts this test never decrypts.
+          insert into clinical.patients (organization_id, id, mrn, mrn_bidx, first_name_encrypted,
+                                         last_name_encrypted, date_of_birth_encrypted, name_dob_bidx)
+          select '${payer}', x, 'MRN-' || left(x::text, 8), '\\x00', '\\x00', '\\x00', '\\x00', '\\x00'
+            from unnest(array['${patient}', '${other}']::uuid[]) x;`),
       );
     });
     after(async () => t.close());

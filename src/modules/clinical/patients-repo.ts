@@ -123,6 +123,27 @@ export async function findPatient(
   return r.rows[0];
 }
 
+/**
+ * A patient another organization granted to the caller's organization, or undefined. The
+ * grantee finds the owner through its own view of `access_grants`; RLS on `patients`
+ * (`ward.grant_allows`) then decides whether the grant is live for this permission and purpose.
+ */
+export async function findGrantedPatient(
+  q: Queryable,
+  id: string,
+): Promise<PatientRow | undefined> {
+  const r = await q.query<PatientRow>(
+    `select ${selectColumns} from clinical.patients
+      where id = $1
+        and organization_id in (select g.organization_id from ward.access_grants g
+                                 where g.grantee_organization_id = ward.current_org_id()
+                                   and g.patient_id = $1 and g.revoked_at is null)
+      limit 1`,
+    [id],
+  );
+  return r.rows[0];
+}
+
 /** Patients of the organization whose blind index in `column` equals `value` (candidates). */
 export async function findPatientsByIndex(
   q: Queryable,

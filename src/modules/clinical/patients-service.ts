@@ -165,17 +165,29 @@ export async function createPatient(
   return toView(tx, codec, row, vis);
 }
 
-/** Reads one patient of the organization with only the visible fields decrypted. */
-export async function readPatient(
+/** What a read returned, and from which organization when it came through a grant. */
+export interface PatientRead extends Disclosure<PatientView> {
+  /** The owner organization when the patient is another organization's, read through a grant. */
+  readonly grantedBy: string | undefined;
+}
+
+/**
+ * Reads a patient of the caller's organization or, failing that, one another organization
+ * granted to it for this purpose (read-only; the owner's data key is reachable only while the
+ * grant is live). Missing, foreign and expired look the same: not found.
+ */
+export async function readPatientOrGranted(
   tx: Tx,
   codec: FieldCodec,
   orgId: string,
   id: string,
   vis: Visibility,
-): Promise<Disclosure<PatientView>> {
-  const row = await repo.findPatient(tx, orgId, id);
+): Promise<PatientRead> {
+  const own = await repo.findPatient(tx, orgId, id);
+  const row = own ?? (await repo.findGrantedPatient(tx, id));
   if (!row) throw new WardError('not_found');
-  return toView(tx, codec, row, vis);
+  const r = await toView(tx, codec, row, vis);
+  return { ...r, grantedBy: own ? undefined : row.organization_id };
 }
 
 /** The PHI fields a search by these keys uses (the caller must be allowed to see them). */

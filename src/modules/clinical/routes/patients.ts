@@ -6,6 +6,7 @@ import {
 } from '../../../platform/http/pagination.ts';
 import { errorResponses, idParams, object, problem } from '../../../platform/http/schemas.ts';
 import { securedRoute, type SecuredDeps } from '../../access/secured-route.ts';
+import { recordDisclosure } from '../../audit/disclosure.ts';
 import type { FieldCodec } from '../../crypto/codec.ts';
 import { visibilityFor } from '../patient-fields.ts';
 import type { PatientCreate, PatientPatch, PatientSearch } from '../patient-model.ts';
@@ -13,7 +14,7 @@ import {
   createPatient,
   listPatientPage,
   phiFieldsIn,
-  readPatient,
+  readPatientOrGranted,
   searchKey,
   searchPatients,
   updatePatient,
@@ -78,7 +79,7 @@ export function registerPatientRoutes(app: FastifyInstance, s: SecuredDeps, code
     },
     handler: async ({ tx, principal, decision, params, audit, reply }) => {
       const vis = visibilityFor(decision.fields, principal);
-      const r = await readPatient(tx, codec, principal.orgId, params.id, vis);
+      const r = await readPatientOrGranted(tx, codec, principal.orgId, params.id, vis);
       await audit({
         action: 'R',
         eventType: 'patient.read',
@@ -86,7 +87,17 @@ export function registerPatientRoutes(app: FastifyInstance, s: SecuredDeps, code
         entityId: r.value.id,
         patientId: r.value.id,
         phiFields: r.disclosed,
+        ...(r.grantedBy ? { metadata: { ownerOrganizationId: r.grantedBy } } : {}),
       });
+      if (r.grantedBy) {
+        await recordDisclosure(tx, {
+          ownerOrgId: r.grantedBy,
+          patientId: r.value.id,
+          entityType: 'Patient',
+          entityId: r.value.id,
+          phiFields: r.disclosed,
+        });
+      }
       void reply.header('etag', etagOf(r.value.version));
       return r.value;
     },
