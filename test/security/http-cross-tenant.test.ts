@@ -21,6 +21,12 @@ import { seedTenant, type TenantFixture } from '../helpers/fixtures.ts';
 // exists nowhere (same status, same problem code), no list or search may return anything of B,
 // and B's rows in every tenant table — its audit chain included — must be byte-for-byte unchanged.
 
+/** The smallest PNG-signed body: enough for the upload route to reach its lookup. */
+const pngBytes = Buffer.concat([
+  Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+  Buffer.alloc(56, 7),
+]);
+
 interface Operation {
   operationId: string;
   requestBody?: unknown;
@@ -186,6 +192,10 @@ for (const engine of availableEngines()) {
         recordDiagnosis: { icd10Code: 'I10', source: 'clinician' },
         decideDiagnosis: { decision: 'confirm' },
         writePlan: { title: 'Probe plan' },
+        transitionPlan: { status: 'cancelled' },
+        reviewPlan: {},
+        createImage: { modality: 'CT', contentType: 'image/png' },
+        uploadImageContent: pngBytes,
         prescribe: {
           medicationId: randomUUID(),
           dose: '10 mg',
@@ -255,7 +265,11 @@ for (const engine of availableEngines()) {
               api.app.inject({
                 method: m,
                 url: param ? path.replace('{id}', t.id) : path,
-                headers: { ...auth(caller.token, caller.purpose), 'if-match': '"1"' },
+                headers: {
+                  ...auth(caller.token, caller.purpose),
+                  'if-match': '"1"',
+                  ...(Buffer.isBuffer(t.body) ? { 'content-type': 'image/png' } : {}),
+                },
                 ...(t.body !== undefined ? { payload: t.body as Record<string, unknown> } : {}),
               });
             const rb = await send(targets.b);
