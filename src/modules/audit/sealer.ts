@@ -10,7 +10,9 @@ import { chainOrganizations, insertCheckpoint, lastCheckpoint } from './checkpoi
 import { eventsInRange, hasEventsInRange, txCut } from './events-source.ts';
 import { leafBytes, leafHash, type EventRow } from './leaf.ts';
 import { merkleRoot } from './merkle.ts';
-import type { CheckpointSigner } from './signer.ts';
+import { sealLockKey } from './seal-lock.ts';
+import { insertExternalSigningKey } from './signing-keys-repo.ts';
+import type { CheckpointSigner, SignerSource } from './signer.ts';
 
 /** Options for one sealing pass. */
 export interface SealOptions {
@@ -28,9 +30,6 @@ export interface SealResult {
   readonly organizations: number;
 }
 
-// Serializes sealers (the serve job and `ward audit seal`) across processes.
-const sealLockKey = 727_200;
-
 /**
  * Seals committed events into signed checkpoints, per organization chain. A batch is every
  * event of the organization whose inserting transaction id lies in [previous horizon, H),
@@ -40,7 +39,7 @@ const sealLockKey = 727_200;
  */
 export async function seal(
   db: Database,
-  signer: CheckpointSigner,
+  signer: CheckpointSigner | SignerSource,
   opts: SealOptions = {},
 ): Promise<SealResult> {
   const maxBatch = opts.maxBatch ?? 20_000;
@@ -68,13 +67,20 @@ interface RoundResult {
   more: boolean;
 }
 
-async function sealRound(tx: Tx, signer: CheckpointSigner, maxBatch: number): Promise<RoundResult> {
+async function sealRound(
+  tx: Tx,
+  source: CheckpointSigner | SignerSource,
+  maxBatch: number,
+): Promise<RoundResult> {
   await tx.query('select pg_advisory_xact_lock($1)', [sealLockKey]);
-  await tx.query(
-    `insert into audit.signing_keys (key_id, algorithm, public_key) values ($1, 'ed25519', $2)
-     on conflict (key_id) do nothing`,
-    [signer.keyId, signer.publicKey],
-  );
+  let signer: CheckpointSigner;
+  if ('signerFor' in source) {
+    signer = await source.signerFor(tx);
+  } else {
+    // A signer handed in (tests, benchmarks): its public key is recorded as external.
+    signer = source;
+    await insertExternalSigningKey(tx, signer.keyId, signer.publicKey);
+  }
   const horizon = firstRow(
     await tx.query<{ h: string }>(
       'select least(pg_snapshot_xmin(pg_current_snapshot()), pg_current_xact_id())::text as h',

@@ -10,7 +10,7 @@ import {
 import { checkpointLeaves, listCheckpoints, type StoredCheckpoint } from './checkpoints-repo.ts';
 import { countUnsealed, eventsInRange } from './events-source.ts';
 import { merkleRoot } from './merkle.ts';
-import { verifySignature, type TrustedKey } from './signer.ts';
+import { keyIdFor, verifySignature, type TrustedKey } from './signer.ts';
 
 /** Every way verification can fail, each naming where. */
 export type VerifyFailureKind =
@@ -51,6 +51,8 @@ export interface ChainReport {
 export interface ChainCheck {
   readonly orgId: string;
   readonly trustedKeys: readonly TrustedKey[];
+  /** Stored keys the KEK did not vouch for, with why: named when a checkpoint uses one. */
+  readonly distrustedKeys?: ReadonlyMap<string, string>;
   /** Months (`YYYY-MM`) whose partitions retention exported and dropped. */
   readonly archivedMonths: ReadonlySet<string>;
   /** An externally kept checkpoint of this chain that the database must still contain. */
@@ -98,7 +100,7 @@ export async function verifyChain(q: Queryable, check: ChainCheck): Promise<Chai
           detail: `checkpoint ${seq} is missing from the chain`,
         });
       }
-      const problem = checkHead(c, keys, prevHash);
+      const problem = checkHead(c, keys, prevHash, check.distrustedKeys);
       if (problem) return fail({ seq: c.seq, ...problem });
       prevHash = c.hash;
     }
@@ -183,6 +185,7 @@ function checkHead(
   c: StoredCheckpoint,
   keys: ReadonlyMap<string, Buffer>,
   prevHash: Buffer,
+  distrusted?: ReadonlyMap<string, string>,
 ): Omit<VerifyFailure, 'orgId' | 'seq'> | undefined {
   const payload = checkpointPayload(c);
   if (!checkpointHash(payload).equals(c.hash)) {
@@ -193,9 +196,12 @@ function checkHead(
   }
   const key = keys.get(c.keyId);
   if (!key) {
+    const why = distrusted?.get(c.keyId);
     return {
       kind: 'untrusted-key',
-      detail: `checkpoint ${c.seq} is signed by unknown key ${c.keyId}`,
+      detail: why
+        ? `checkpoint ${c.seq} is signed by key ${c.keyId}, which is not trusted: ${why}`
+        : `checkpoint ${c.seq} is signed by unknown key ${c.keyId}`,
     };
   }
   if (!verifySignature(key, payload, c.signature)) {
@@ -208,6 +214,18 @@ function checkHead(
     };
   }
   return undefined;
+}
+
+/**
+ * The public key an exported checkpoint carries, when it is the key the checkpoint names (its
+ * id is the hash of the key). The exported file is the operator's own copy kept outside the
+ * database, so its key is trusted like a --public-key file.
+ */
+export function anchorKey(exported: ExportedCheckpoint): TrustedKey | undefined {
+  if (typeof exported.publicKey !== 'string' || typeof exported.keyId !== 'string')
+    return undefined;
+  const publicKey = Buffer.from(exported.publicKey, 'base64');
+  return keyIdFor(publicKey) === exported.keyId ? { keyId: exported.keyId, publicKey } : undefined;
 }
 
 /** Reads the anchor (org, seq, hash) out of an exported checkpoint, checking its signature. */
