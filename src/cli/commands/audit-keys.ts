@@ -38,10 +38,17 @@ export async function vouchedKeysForCli(
 ): Promise<VouchedKeys> {
   try {
     const custody = custodyOf(rt);
-    return await rt.db.asSystem(
+    const v = await rt.db.asSystem(
       { name: 'audit.verify', reason: 'checks the stored signing keys against the KEK' },
       (tx) => custody.vouchedKeys(tx),
     );
+    const unchecked = v.distrusted.filter((d) => !d.altered);
+    if (unchecked.length > 0) {
+      io.stderr.write(
+        `warning: ${unchecked.length} stored signing key(s) are not trusted without their KEK (${unchecked[0]?.detail ?? ''})\n`,
+      );
+    }
+    return v;
   } catch (e) {
     if (!haveOtherKeys || !isWardError(e, 'kek_unavailable')) throw e;
     io.stderr.write(

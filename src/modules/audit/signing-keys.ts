@@ -27,6 +27,11 @@ import { platformOrgId } from './vocabulary.ts';
 export interface DistrustedKey {
   readonly keyId: string;
   readonly detail: string;
+  /**
+   * True when the KEK opened the row and it contradicts itself (tampering); false when the
+   * configured KEK simply cannot open it (wrong or missing KEK: nothing is proven either way).
+   */
+  readonly altered: boolean;
 }
 
 /** The stored keys verification may trust, after the KEK has vouched for each one. */
@@ -184,11 +189,11 @@ export class SigningKeyCustody implements SignerSource {
       try {
         const signer = signerFromSeed(await this.#unwrap(row));
         const problem = mismatch(row, signer);
-        if (problem) out.distrusted.push({ keyId: row.keyId, detail: problem });
+        if (problem) out.distrusted.push({ keyId: row.keyId, detail: problem, altered: true });
         else out.trusted.push({ keyId: row.keyId, publicKey: signer.publicKey });
       } catch (e) {
         if (!isWardError(e, 'kek_unavailable')) throw e;
-        out.distrusted.push({ keyId: row.keyId, detail: e.message });
+        out.distrusted.push({ keyId: row.keyId, detail: e.message, altered: false });
       }
     }
     return out;

@@ -14,7 +14,7 @@ export interface VerifyOptions {
    * vouched for (signing-keys.ts). An anchor's own public key is added when its id matches.
    */
   readonly trustedKeys: readonly TrustedKey[];
-  /** Stored keys the KEK did not vouch for: each fails verification. */
+  /** Stored keys the KEK did not vouch for: altered ones fail verification outright. */
   readonly distrustedKeys?: readonly DistrustedKey[];
   /** A checkpoint kept outside the database; its chain must still contain it unchanged. */
   readonly anchor?: ExportedCheckpoint | undefined;
@@ -42,8 +42,8 @@ export async function verifyAuditLog(db: Database, opts: VerifyOptions): Promise
   const fromAnchor = opts.anchor ? anchorKey(opts.anchor) : undefined;
   const trustedKeys = fromAnchor ? [...opts.trustedKeys, fromAnchor] : opts.trustedKeys;
   const anchor = opts.anchor ? anchorFrom(opts.anchor, trustedKeys) : undefined;
-  const keyFailures = opts.distrustedKeys ?? [];
-  const distrustedKeys = new Map(keyFailures.map((k) => [k.keyId, k.detail]));
+  const keyFailures = (opts.distrustedKeys ?? []).filter((k) => k.altered);
+  const distrustedKeys = new Map((opts.distrustedKeys ?? []).map((k) => [k.keyId, k.detail]));
   const job = {
     name: 'audit.verify',
     reason: 'recomputes hashes, signatures and chains over every organization',
