@@ -8,7 +8,7 @@ import {
 } from './checkpoint-format.ts';
 import { chainOrganizations, insertCheckpoint, lastCheckpoint } from './checkpoints-repo.ts';
 import { eventsInRange, hasEventsInRange, txCut } from './events-source.ts';
-import { leafBytes, leafHash, type EventRow } from './leaf.ts';
+import { eventLeafHash, type EventRow } from './leaf.ts';
 import { merkleRoot } from './merkle.ts';
 import { sealLockKey } from './seal-lock.ts';
 import { insertExternalSigningKey } from './signing-keys-repo.ts';
@@ -131,7 +131,7 @@ async function writeCheckpoint(
   range: { month: string; txFrom: string; txTo: string },
   batch: readonly EventRow[],
 ): Promise<{ seq: number; hash: Buffer }> {
-  const leafHashes = batch.map((e) => leafHash(leafBytes(e)));
+  const leafHashes = batch.map((e) => eventLeafHash(e));
   const first = batch[0] as EventRow;
   const lastRow = batch[batch.length - 1] as EventRow;
   const c: Checkpoint = {
