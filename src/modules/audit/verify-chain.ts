@@ -215,7 +215,7 @@ async function fetchGroupData(
       eventsInRange(q, check.orgId, first.txFrom, first.txTo),
       ...live.map((c) => checkpointLeaves(q, check.orgId, c.seq)),
     ]);
-    return { live, rows: rows as EventRow[], leaves: leaves as CheckpointLeaves[] };
+    return { live, rows, leaves };
   }
   const rows = await eventsInRange(q, check.orgId, first.txFrom, first.txTo);
   const leaves: CheckpointLeaves[] = [];
