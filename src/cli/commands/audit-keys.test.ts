@@ -58,6 +58,15 @@ describe('ward audit keys / seal / verify (embedded)', () => {
     assert.equal(offline.code, 0, offline.stdout + offline.stderr);
     assert.match(offline.stderr, /not trusted without their KEK/);
 
+    // A KEK that cannot open the keys proves nothing: list says so but does not fail.
+    const listed = await runCli(['audit', 'keys', 'list', '--json'], noKek);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.ok(
+      lastJson<{ keys: { check: string }[] }>(listed).keys.every((k) =>
+        /cannot be unwrapped/.test(k.check),
+      ),
+    );
+
     // A wrong KEK: sealing fails clearly with a non-zero exit.
     const wrong = await runCli(['audit', 'seal'], noKek);
     assert.equal(wrong.code, 1);

@@ -60,7 +60,8 @@ export async function vouchedKeysForCli(
 
 export const auditKeysListCommand: Command = {
   path: ['audit', 'keys', 'list'],
-  summary: 'List audit signing keys (public halves, status, KEK) and check each against the KEK',
+  summary:
+    'List audit signing keys (public halves, status, KEK) and check each against the KEK (exit 1 if a row was altered)',
   usage: '[--json]',
   options: { json: { type: 'boolean' } },
   async run(values, _p, io) {
@@ -71,7 +72,8 @@ export const auditKeysListCommand: Command = {
       );
       const vouched = await vouchedKeysForCli(rt, io, true);
       const bad = new Map(vouched.distrusted.map((d) => [d.keyId, d.detail]));
-      return rows.map((k) => ({
+      const altered = vouched.distrusted.some((d) => d.altered);
+      const keys = rows.map((k) => ({
         keyId: k.keyId,
         status: k.status,
         algorithm: 'ed25519',
@@ -86,16 +88,20 @@ export const auditKeysListCommand: Command = {
               ? 'ok'
               : (bad.get(k.keyId) ?? 'not checked (no KEK)'),
       }));
+      return { keys, altered };
     });
     emit(
       io,
       values['json'] === true,
-      { keys: r },
-      r.length === 0
+      { keys: r.keys },
+      r.keys.length === 0
         ? 'no audit signing key yet (one is created on first seal)'
-        : r.map((k) => `${k.status.padEnd(8)} ${k.keyId} ${k.createdAt} ${k.check}`).join('\n'),
+        : r.keys
+            .map((k) => `${k.status.padEnd(8)} ${k.keyId} ${k.createdAt} ${k.check}`)
+            .join('\n'),
     );
-    return r.some((k) => k.check !== 'ok' && k.check !== 'external') ? 1 : 0;
+    // A row the KEK opened and found altered is tampering; a key it cannot open is not.
+    return r.altered ? 1 : 0;
   },
 };
 
