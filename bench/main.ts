@@ -15,13 +15,19 @@ const workloads: Record<string, () => Promise<{ run: Workload }>> = {
 };
 
 function usage(): string {
-  return `usage: npm run bench -- <${Object.keys(workloads).join('|')}|all> [--json] [--quick]
-Needs DATABASE_URL pointing at a PostgreSQL server; each run creates and drops its own database.`;
+  return `usage: npm run bench -- <${Object.keys(workloads).join('|')}|all> [--json] [--quick] [--skip PART]...
+Needs DATABASE_URL pointing at a PostgreSQL server; each run creates and drops its own database.
+--skip leaves out a part of a workload (audit: record, seal, query — query builds 10 M events).`;
 }
 
 async function main(): Promise<number> {
   const { values, positionals } = parseArgs({
-    options: { json: { type: 'boolean' }, quick: { type: 'boolean' }, help: { type: 'boolean' } },
+    options: {
+      json: { type: 'boolean' },
+      quick: { type: 'boolean' },
+      skip: { type: 'string', multiple: true },
+      help: { type: 'boolean' },
+    },
     allowPositionals: true,
   });
   const name = positionals[0];
@@ -52,6 +58,7 @@ async function main(): Promise<number> {
       for (const r of await mod.run({
         databaseUrl: url.toString(),
         quick: values.quick === true,
+        skip: values.skip ?? [],
       })) {
         results.push(r);
         if (values.json) console.log(JSON.stringify(r));

@@ -16,6 +16,8 @@ export interface WorkloadOptions {
   /** A fresh database created for this run, dropped afterwards. */
   readonly databaseUrl: string;
   readonly quick: boolean;
+  /** Parts of a workload to leave out (`--skip PART`, repeatable; each workload names its parts). */
+  readonly skip: readonly string[];
 }
 
 /** A workload module: `bench/workloads/<name>.ts` exports `run`. */

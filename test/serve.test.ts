@@ -10,7 +10,6 @@ import { availableEngines, createTestDatabase, type TestDatabase } from './helpe
 const bin = path.resolve('bin/ward.mjs');
 // A fixed test key: PostgreSQL deployments must configure one (Ward refuses to start without).
 const testMasterKey = Buffer.alloc(32, 7).toString('base64');
-const testSigningKey = Buffer.alloc(32, 8).toString('base64');
 const cleanup: (() => Promise<void>)[] = [];
 after(async () => {
   for (const c of cleanup) await c();
@@ -99,14 +98,32 @@ describe('ward serve', () => {
         keyless.child.exitCode ?? ((await once(keyless.child, 'exit')) as [number | null])[0];
       assert.equal(keylessCode, 1);
       assert.match(JSON.stringify(keyless.info['error']), /WARD_MASTER_KEY|key/i);
+      // No audit signing key is configured: the server creates one, wrapped by the KEK.
       const { child, info } = await start(['serve', '--port', '0', '--json'], {
         DATABASE_URL: migrated.url,
         WARD_MASTER_KEY: testMasterKey,
-        WARD_AUDIT_SIGNING_KEY: testSigningKey,
       });
       assert.equal(info['engine'], 'postgres');
       assert.equal((await fetch(`${String(info['address'])}/readyz`)).status, 200);
       assert.equal(await stopGracefully(child), 0);
+      const keys = await migrated.db.asAdmin((tx) =>
+        tx.query<{ status: string; wrapped: boolean }>(
+          `select status, wrapped_private_key is not null as wrapped from audit.signing_keys`,
+        ),
+      );
+      assert.deepEqual(keys.rows, [{ status: 'active', wrapped: true }]);
+      // Another KEK cannot unwrap that key: the server refuses to start and says why.
+      const wrongKek = await start(['serve', '--port', '0', '--json'], {
+        DATABASE_URL: migrated.url,
+        WARD_MASTER_KEY: Buffer.alloc(32, 9).toString('base64'),
+      });
+      const wrongCode =
+        wrongKek.child.exitCode ?? ((await once(wrongKek.child, 'exit')) as [number | null])[0];
+      assert.equal(wrongCode, 1);
+      assert.match(
+        JSON.stringify(wrongKek.info['error']),
+        /audit signing key .* cannot be unwrapped/,
+      );
     });
   }
 });

@@ -10,7 +10,8 @@ import { apiModules } from './modules.ts';
 import { phiGuard } from '../modules/audit/http/phi-guard.ts';
 import { ensurePartitions } from '../modules/audit/partitions.ts';
 import { seal } from '../modules/audit/sealer.ts';
-import { devKeyWarning, loadAuditSigner } from '../modules/audit/signing-key.ts';
+import { leftoverImportKeyWarning } from '../modules/audit/signing-key.ts';
+import { SigningKeyCustody } from '../modules/audit/signing-keys.ts';
 import { startJobs } from '../platform/jobs/job-runner.ts';
 import { ruleFromEnv } from '../platform/http/rate-limit.ts';
 import { purgeExpiredKeys } from '../platform/http/idempotency.ts';
@@ -68,10 +69,13 @@ export async function startServer(config: WardConfig, opts: ServeOptions): Promi
     // No KEK, or one that cannot unwrap the stored keys: refuse to start rather than serve
     // errors, ciphertext or garbage.
     await runtime.crypto.verify(db);
+    // The same for the audit signing key: unwrap (or create) it now, so a wrong KEK stops the
+    // start instead of every sealing run.
+    const signingKeys = new SigningKeyCustody(runtime.crypto.keyring);
+    await signingKeys.activeSigner(db);
     if (opts.prepare) await opts.prepare(runtime);
-    const audit = loadAuditSigner(config);
-    if (audit.file) logger.warn({ file: audit.file }, devKeyWarning(audit.file));
     const env = opts.env ?? process.env;
+    if (env['WARD_AUDIT_SIGNING_KEY']) logger.warn(leftoverImportKeyWarning);
     const app = await buildApp({
       db,
       logger,
@@ -89,7 +93,7 @@ export async function startServer(config: WardConfig, opts: ServeOptions): Promi
         {
           name: 'audit.seal',
           intervalMs: opts.sealIntervalMs ?? 10_000,
-          run: () => seal(db, audit.signer),
+          run: () => seal(db, signingKeys),
         },
         { name: 'audit.partitions', intervalMs: 3_600_000, run: () => ensurePartitions(db) },
         {

@@ -14,6 +14,11 @@ import {
   auditVerifyCommand,
 } from './commands/audit.ts';
 import { auditExportCommand } from './commands/audit-export.ts';
+import {
+  auditKeysImportCommand,
+  auditKeysListCommand,
+  auditKeysRotateCommand,
+} from './commands/audit-keys.ts';
 import { demoCommand, demoTotpCommand } from './commands/demo.ts';
 import { keysInventoryCommand } from './commands/keys-inventory.ts';
 import {
@@ -56,6 +61,9 @@ export const commands: readonly Command[] = [
   auditExportCommand,
   auditCheckpointCommand,
   auditRetentionCommand,
+  auditKeysListCommand,
+  auditKeysRotateCommand,
+  auditKeysImportCommand,
 ];
 
 function helpText(): string {

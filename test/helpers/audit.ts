@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Database } from '../../src/platform/db/index.ts';
 import { seal } from '../../src/modules/audit/sealer.ts';
-import type { CheckpointSigner } from '../../src/modules/audit/signer.ts';
+import type { CheckpointSigner, SignerSource } from '../../src/modules/audit/signer.ts';
 
 /**
  * Seals until every event of `orgIds` committed before the call is in a checkpoint. The seal
@@ -10,7 +10,7 @@ import type { CheckpointSigner } from '../../src/modules/audit/signer.ts';
  */
 export async function sealUntilCovered(
   db: Database,
-  signer: CheckpointSigner,
+  signer: CheckpointSigner | SignerSource,
   orgIds: readonly string[],
   timeoutMs = 60_000,
 ): Promise<void> {

@@ -80,6 +80,31 @@ describe('schema lint', () => {
     assert.equal(byName.get('ward_system')?.rolcanlogin, false);
   });
 
+  test('only ward_system can read or change the wrapped audit signing keys', async () => {
+    const r = await t.db.asAdmin((tx) =>
+      tx.query<{ role: string; col: string; sel: boolean; upd: boolean }>(
+        `select r.role, c.col,
+                has_column_privilege(r.role, 'audit.signing_keys', c.col, 'SELECT') as sel,
+                has_column_privilege(r.role, 'audit.signing_keys', c.col, 'UPDATE') as upd
+           from unnest(array['ward_app', 'ward_auditor', 'ward_system']) r(role),
+                unnest(array['wrapped_private_key', 'kek_id', 'public_key']) c(col)
+          order by 1, 2`,
+      ),
+    );
+    const got = Object.fromEntries(r.rows.map((x) => [`${x.role}.${x.col}`, [x.sel, x.upd]]));
+    assert.deepEqual(got, {
+      'ward_app.kek_id': [false, false],
+      'ward_app.public_key': [true, false],
+      'ward_app.wrapped_private_key': [false, false],
+      'ward_auditor.kek_id': [false, false],
+      'ward_auditor.public_key': [true, false],
+      'ward_auditor.wrapped_private_key': [false, false],
+      'ward_system.kek_id': [true, true],
+      'ward_system.public_key': [true, false],
+      'ward_system.wrapped_private_key': [true, true],
+    });
+  });
+
   test('no table, view or sequence grants anything to PUBLIC', async () => {
     const r = await t.db.asAdmin((tx) =>
       tx.query<{ name: string }>(

@@ -6,13 +6,14 @@ import { applyRetention } from '../../modules/audit/retention.ts';
 import { seal } from '../../modules/audit/sealer.ts';
 import { verifyAuditLog } from '../../modules/audit/verify.ts';
 import { platformOrgId } from '../../modules/audit/vocabulary.ts';
-import { loadConfig } from '../../platform/config.ts';
 import { isUuid } from '../../platform/db/index.ts';
 import { WardError } from '../../platform/errors.ts';
 import { emit, str, type Command } from '../command.ts';
 import { createProgress } from '../progress.ts';
 import { withRuntime } from '../runtime.ts';
-import { signerForCli, trustedKeysForCli } from './audit-keys.ts';
+import { leftoverImportKeyWarning } from '../../modules/audit/signing-key.ts';
+import { anchorKey } from '../../modules/audit/verify-chain.ts';
+import { custodyOf, readPublicKeyFile, vouchedKeysForCli } from './audit-keys.ts';
 
 export const auditSealCommand: Command = {
   path: ['audit', 'seal'],
@@ -20,10 +21,10 @@ export const auditSealCommand: Command = {
   usage: '[--json]',
   options: { json: { type: 'boolean' } },
   async run(values, _p, io) {
-    const { signer } = signerForCli(loadConfig(io.env), io);
-    const r = await withRuntime(io, async ({ db }) => {
-      const partitions = await ensurePartitions(db);
-      return { ...(await seal(db, signer)), partitionsCreated: partitions };
+    if (io.env['WARD_AUDIT_SIGNING_KEY']) io.stderr.write(`warning: ${leftoverImportKeyWarning}\n`);
+    const r = await withRuntime(io, async (rt) => {
+      const partitions = await ensurePartitions(rt.db);
+      return { ...(await seal(rt.db, custodyOf(rt))), partitionsCreated: partitions };
     });
     emit(
       io,
@@ -50,27 +51,34 @@ export const auditVerifyCommand: Command = {
     if (orgId !== undefined && !isUuid(orgId))
       throw new WardError('bad_request', '--org must be a UUID');
     const files = (values['public-key'] as unknown as string[] | undefined) ?? [];
-    const trustedKeys = trustedKeysForCli(loadConfig(io.env), io, files);
+    const givenKeys = files.map(readPublicKeyFile);
     const file = str(values, 'checkpoint');
-    const anchor = file
-      ? (JSON.parse(fs.readFileSync(file, 'utf8')) as ExportedCheckpoint)
-      : undefined;
+    const anchor = file ? readExportedCheckpoint(file) : undefined;
     const progress = createProgress(io, 'verifying', 0);
-    const report = await withRuntime(io, ({ db }) =>
-      verifyAuditLog(db, {
+    const report = await withRuntime(io, async (rt) => {
+      const vouched = await vouchedKeysForCli(
+        rt,
+        io,
+        givenKeys.length > 0 || (anchor !== undefined && anchorKey(anchor) !== undefined),
+      );
+      return verifyAuditLog(rt.db, {
         orgId,
-        trustedKeys,
+        trustedKeys: [...givenKeys, ...vouched.trusted],
+        distrustedKeys: vouched.distrusted,
         anchor,
         onProgress: (n) => {
           progress.update(n);
         },
-      }),
-    );
+      });
+    });
     progress.finish();
-    const lines = report.chains.map((c) =>
-      c.failure
-        ? `FAIL ${c.orgId}: ${c.failure.kind} at checkpoint ${c.failure.seq ?? '-'}${c.failure.eventId !== undefined ? `, event ${c.failure.eventId}` : ''}: ${c.failure.detail}`
-        : `ok   ${c.orgId}: ${c.checkpoints} checkpoint(s), ${c.events} event(s)${c.archivedCheckpoints ? `, ${c.archivedCheckpoints} archived` : ''}, ${c.unsealed} unsealed`,
+    const lines = report.keyFailures.map((k) => `FAIL key ${k.keyId}: ${k.detail}`);
+    lines.push(
+      ...report.chains.map((c) =>
+        c.failure
+          ? `FAIL ${c.orgId}: ${c.failure.kind} at checkpoint ${c.failure.seq ?? '-'}${c.failure.eventId !== undefined ? `, event ${c.failure.eventId}` : ''}: ${c.failure.detail}`
+          : `ok   ${c.orgId}: ${c.checkpoints} checkpoint(s), ${c.events} event(s)${c.archivedCheckpoints ? `, ${c.archivedCheckpoints} archived` : ''}, ${c.unsealed} unsealed`,
+      ),
     );
     lines.push(
       report.ok
@@ -93,21 +101,22 @@ export const auditCheckpointCommand: Command = {
     json: { type: 'boolean' },
   },
   async run(values, _p, io) {
-    const { signer } = signerForCli(loadConfig(io.env), io);
-    const key = { keyId: signer.keyId, publicKey: signer.publicKey };
-    let doc: unknown;
-    if (values['public-key'] === true) {
-      doc = {
-        format: 'ward.audit.public-key.v1',
-        algorithm: 'ed25519',
-        keyId: key.keyId,
-        publicKey: key.publicKey.toString('base64'),
-      };
-    } else {
-      const orgId = str(values, 'org') ?? platformOrgId;
-      if (!isUuid(orgId)) throw new WardError('bad_request', '--org must be a UUID');
-      doc = await withRuntime(io, ({ db }) => exportLatestCheckpoint(db, orgId, key));
-    }
+    const orgId = str(values, 'org') ?? platformOrgId;
+    if (!isUuid(orgId)) throw new WardError('bad_request', '--org must be a UUID');
+    const doc = await withRuntime(io, async (rt): Promise<unknown> => {
+      if (values['public-key'] === true) {
+        // The active key, unwrapped and checked against its stored public key first.
+        const signer = await custodyOf(rt).activeSigner(rt.db);
+        return {
+          format: 'ward.audit.public-key.v1',
+          algorithm: 'ed25519',
+          keyId: signer.keyId,
+          publicKey: signer.publicKey.toString('base64'),
+        };
+      }
+      const vouched = await vouchedKeysForCli(rt, io, true);
+      return exportLatestCheckpoint(rt.db, orgId, vouched.trusted);
+    });
     const text = `${JSON.stringify(doc, null, 2)}\n`;
     const out = str(values, 'out');
     if (out) {
@@ -119,6 +128,25 @@ export const auditCheckpointCommand: Command = {
     return 0;
   },
 };
+
+/** Reads a checkpoint written by `ward audit checkpoint export`. */
+function readExportedCheckpoint(file: string): ExportedCheckpoint {
+  let doc: Partial<ExportedCheckpoint>;
+  try {
+    doc = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<ExportedCheckpoint>;
+  } catch {
+    throw new WardError('bad_request', `${file} cannot be read as JSON`);
+  }
+  if (
+    doc.format !== 'ward.audit.checkpoint.v1' ||
+    typeof doc.payload !== 'string' ||
+    typeof doc.signature !== 'string' ||
+    typeof doc.keyId !== 'string'
+  ) {
+    throw new WardError('bad_request', `${file} is not an exported Ward audit checkpoint`);
+  }
+  return doc as ExportedCheckpoint;
+}
 
 export const auditRetentionCommand: Command = {
   path: ['audit', 'retention'],

@@ -1,3 +1,4 @@
+import { SigningKeyCustody } from '../../modules/audit/signing-keys.ts';
 import { rotateKek } from '../../modules/crypto/kek-admin.ts';
 import {
   keyStatus,
@@ -154,16 +155,21 @@ export const keysShredCommand: Command = {
 
 export const keysRotateKekCommand: Command = {
   path: ['keys', 'rotate-kek'],
-  summary: 'Re-wrap every data key under the current KEK (previous KEK in WARD_PREVIOUS_*)',
+  summary:
+    'Re-wrap every data key and audit signing key under the current KEK (previous KEK in WARD_PREVIOUS_*)',
   usage: '[--json]',
   options: { json: { type: 'boolean' } },
   async run(values, _p, io) {
-    const n = await withRuntime(io, (rt) => rotateKek(rt.db, rt.crypto.keyring, rt.crypto.events));
+    const r = await withRuntime(io, async (rt) => {
+      const rewrapped = await rotateKek(rt.db, rt.crypto.keyring, rt.crypto.events);
+      const signingKeys = await new SigningKeyCustody(rt.crypto.keyring).rewrap(rt.db);
+      return { rewrapped, signingKeys };
+    });
     emit(
       io,
       values['json'] === true,
-      { rewrapped: n },
-      `${n} wrapped key(s) moved to the current KEK`,
+      r,
+      `${r.rewrapped} wrapped data key(s) and ${r.signingKeys} audit signing key(s) moved to the current KEK`,
     );
     return 0;
   },

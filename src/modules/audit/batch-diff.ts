@@ -1,4 +1,4 @@
-import { leafBytes, leafHash, type EventRow } from './leaf.ts';
+import { eventLeafHash, type EventRow } from './leaf.ts';
 
 /** How a sealed batch differs from what its checkpoint recorded. */
 export interface BatchDifference {
@@ -22,12 +22,12 @@ export function diffBatch(
   if (rows.length === expectedIds.length && rows.every((r, i) => sameLeaf(r, i))) return undefined;
   function sameLeaf(r: EventRow, i: number): boolean {
     const h = expectedHashes[i];
-    return r.id === expectedIds[i] && h !== undefined && leafHash(leafBytes(r)).equals(h);
+    return r.id === expectedIds[i] && h !== undefined && eventLeafHash(r).equals(h);
   }
   const expected = new Map<number, Buffer>();
   expectedIds.forEach((id, i) => expected.set(id, expectedHashes[i] as Buffer));
   const actual = new Map<number, { row: EventRow; hash: Buffer }>();
-  for (const row of rows) actual.set(row.id, { row, hash: leafHash(leafBytes(row)) });
+  for (const row of rows) actual.set(row.id, { row, hash: eventLeafHash(row) });
   const ids = [...new Set([...expectedIds, ...rows.map((r) => r.id)])].sort((a, b) => a - b);
   const mismatched = ids.filter((id) => {
     const e = expected.get(id);
@@ -44,7 +44,7 @@ export function diffBatch(
     // Is this row's content another sealed event's, moved to this id?
     for (const other of mismatched.slice(0, 1000)) {
       const h = other === id ? undefined : expected.get(other);
-      if (h && leafHash(leafBytes(a.row, other)).equals(h)) {
+      if (h && eventLeafHash(a.row, other).equals(h)) {
         return {
           kind: 'reordered',
           eventId: id,

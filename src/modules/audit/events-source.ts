@@ -17,40 +17,27 @@ export async function eventsInRange(
   return r.rows;
 }
 
-/** Whether the organization has events in [txFrom, txTo). */
-export async function hasEventsInRange(
-  q: Queryable,
-  orgId: string,
-  txFrom: string,
-  txTo: string,
-): Promise<boolean> {
-  const r = await q.query<{ has: boolean }>(
-    `select exists(select 1 from audit.events e where e.organization_id = $1
-                     and e.tx_id >= $2::xid8 and e.tx_id < $3::xid8) as has`,
-    [orgId, txFrom, txTo],
-  );
-  return r.rows[0]?.has === true;
-}
-
 /**
- * The transaction id of the event `limit` places past txFrom (in tx order), if there are
- * that many below txTo: the sealer's cut that keeps a batch near `limit` events without ever
- * splitting one transaction's events.
+ * The first transaction id with events in [txFrom, txTo) and the transaction id of the event
+ * `limit` places past txFrom (in tx order), if there are that many: what the sealer needs to
+ * plan a batch, in one round trip.
  */
-export async function txCut(
+export async function batchBounds(
   q: Queryable,
   orgId: string,
   txFrom: string,
   txTo: string,
   limit: number,
-): Promise<string | undefined> {
-  const r = await q.query<{ tx: string }>(
-    `select e.tx_id::text as tx from audit.events e
-      where e.organization_id = $1 and e.tx_id >= $2::xid8 and e.tx_id < $3::xid8
-      order by e.tx_id offset $4 limit 1`,
+): Promise<{ first: string | null; cut: string | null }> {
+  const r = await q.query<{ first: string | null; cut: string | null }>(
+    `select (select min(e.tx_id)::text from audit.events e
+              where e.organization_id = $1 and e.tx_id >= $2::xid8 and e.tx_id < $3::xid8) as first,
+            (select e.tx_id::text from audit.events e
+              where e.organization_id = $1 and e.tx_id >= $2::xid8 and e.tx_id < $3::xid8
+              order by e.tx_id offset $4 limit 1) as cut`,
     [orgId, txFrom, txTo, limit],
   );
-  return r.rows[0]?.tx;
+  return r.rows[0] ?? { first: null, cut: null };
 }
 
 /** Number of events at or above the chain's sealed horizon (not yet in any checkpoint). */

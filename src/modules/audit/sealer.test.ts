@@ -23,6 +23,20 @@ describe('sealer batching', () => {
         for (let i = 0; i < n; i++) await record(tx, { action: 'R', eventType: 'batch.test' });
       });
     }
+    // The horizon is cluster-wide: on a shared server, wait until no older transaction (another
+    // test's) holds it below these events, or the batches would be cut differently.
+    for (let waited = 0; ; waited += 50) {
+      const h = await t.db.asAdmin((tx) =>
+        tx.query<{ past: boolean }>(
+          `select least(pg_snapshot_xmin(pg_current_snapshot()), pg_current_xact_id())
+                  > (select max(tx_id) from audit.events where organization_id = $1) as past`,
+          [org.id],
+        ),
+      );
+      if (h.rows[0]?.past === true) break;
+      assert.ok(waited < 20_000, 'another transaction held the seal horizon for 20 s');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     const r = await seal(t.db, fixtureSigner, { maxBatch: 5 });
     assert.equal(r.events, 21);
     const cps = await t.db.asAdmin((tx) => listCheckpoints(tx, org.id));

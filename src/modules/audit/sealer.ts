@@ -7,10 +7,15 @@ import {
   type Checkpoint,
 } from './checkpoint-format.ts';
 import { chainOrganizations, insertCheckpoint, lastCheckpoint } from './checkpoints-repo.ts';
-import { eventsInRange, hasEventsInRange, txCut } from './events-source.ts';
-import { leafBytes, leafHash, type EventRow } from './leaf.ts';
+import { batchBounds, eventsInRange } from './events-source.ts';
+import { eventLeafHash, type EventRow } from './leaf.ts';
 import { merkleRoot } from './merkle.ts';
-import type { CheckpointSigner } from './signer.ts';
+import { sealLockKey } from './seal-lock.ts';
+import { insertExternalSigningKey } from './signing-keys-repo.ts';
+import type { CheckpointSigner, SignerSource } from './signer.ts';
+
+/** Batches sealed per organization in one round (one transaction) before it commits. */
+const batchesPerRound = 10;
 
 /** Options for one sealing pass. */
 export interface SealOptions {
@@ -28,9 +33,6 @@ export interface SealResult {
   readonly organizations: number;
 }
 
-// Serializes sealers (the serve job and `ward audit seal`) across processes.
-const sealLockKey = 727_200;
-
 /**
  * Seals committed events into signed checkpoints, per organization chain. A batch is every
  * event of the organization whose inserting transaction id lies in [previous horizon, H),
@@ -40,7 +42,7 @@ const sealLockKey = 727_200;
  */
 export async function seal(
   db: Database,
-  signer: CheckpointSigner,
+  signer: CheckpointSigner | SignerSource,
   opts: SealOptions = {},
 ): Promise<SealResult> {
   const maxBatch = opts.maxBatch ?? 20_000;
@@ -68,42 +70,98 @@ interface RoundResult {
   more: boolean;
 }
 
-async function sealRound(tx: Tx, signer: CheckpointSigner, maxBatch: number): Promise<RoundResult> {
+async function sealRound(
+  tx: Tx,
+  source: CheckpointSigner | SignerSource,
+  maxBatch: number,
+): Promise<RoundResult> {
   await tx.query('select pg_advisory_xact_lock($1)', [sealLockKey]);
-  await tx.query(
-    `insert into audit.signing_keys (key_id, algorithm, public_key) values ($1, 'ed25519', $2)
-     on conflict (key_id) do nothing`,
-    [signer.keyId, signer.publicKey],
-  );
+  let signer: CheckpointSigner;
+  if ('signerFor' in source) {
+    signer = await source.signerFor(tx);
+  } else {
+    // A signer handed in (tests, benchmarks): its public key is recorded as external.
+    signer = source;
+    await insertExternalSigningKey(tx, signer.keyId, signer.publicKey);
+  }
   const horizon = firstRow(
     await tx.query<{ h: string }>(
       'select least(pg_snapshot_xmin(pg_current_snapshot()), pg_current_xact_id())::text as h',
     ),
   ).h;
   const out: RoundResult = { checkpoints: 0, events: 0, grown: [], more: false };
+  // On PostgreSQL the next batch's rows are requested before this one is hashed and written,
+  // so the server reads batch k+1 while this process hashes batch k (the statements queue in
+  // order on the one connection). The embedded engine runs one statement at a time.
+  const pipelined = tx.engine === 'postgres';
   for (const orgId of await chainOrganizations(tx)) {
     const last = await lastCheckpoint(tx, orgId);
-    const lo = last?.txTo ?? '0';
+    let lo = last?.txTo ?? '0';
     if (BigInt(lo) >= BigInt(horizon)) continue;
-    if (!(await hasEventsInRange(tx, orgId, lo, horizon))) continue;
-    const cut = await txCut(tx, orgId, lo, horizon, maxBatch);
-    let hi = cut ?? horizon;
-    if (cut !== undefined) out.more = true;
-    let rows = await eventsInRange(tx, orgId, lo, hi);
-    if (rows.length === 0 && cut !== undefined) {
-      // The first transaction alone has more events than the cap: it still forms one batch.
-      hi = (BigInt(cut) + 1n).toString();
-      rows = await eventsInRange(tx, orgId, lo, hi);
-    }
+    let plan = await planBatch(tx, orgId, lo, horizon, maxBatch);
+    if (!plan) continue;
+    let rows: Promise<EventRow[]> = eventsInRange(tx, orgId, lo, plan.hi);
     let prev = last ? { seq: last.seq, hash: last.hash } : { seq: 0, hash: genesisHash };
-    for (const [month, batch] of byMonth(rows)) {
-      prev = await writeCheckpoint(tx, signer, orgId, prev, { month, txFrom: lo, txTo: hi }, batch);
-      out.checkpoints += 1;
-      out.events += batch.length;
+    for (let n = 1; plan; n++) {
+      const hi = plan.hi;
+      let next: BatchPlan | undefined;
+      let nextRows: Promise<EventRow[]> | undefined;
+      const another = plan.more && n < batchesPerRound;
+      if (plan.more && !another) out.more = true;
+      if (another && pipelined) {
+        next = await planBatch(tx, orgId, hi, horizon, maxBatch);
+        if (next) nextRows = eventsInRange(tx, orgId, hi, next.hi);
+        nextRows?.catch(() => undefined);
+      }
+      for (const [month, batch] of byMonth(await rows)) {
+        prev = await writeCheckpoint(
+          tx,
+          signer,
+          orgId,
+          prev,
+          { month, txFrom: lo, txTo: hi },
+          batch,
+        );
+        out.checkpoints += 1;
+        out.events += batch.length;
+      }
+      if (another && !pipelined) {
+        next = await planBatch(tx, orgId, hi, horizon, maxBatch);
+        if (next) nextRows = eventsInRange(tx, orgId, hi, next.hi);
+      }
+      lo = hi;
+      plan = next;
+      if (nextRows) rows = nextRows;
     }
     out.grown.push(orgId);
   }
   return out;
+}
+
+/** The end of the next batch and whether more events wait behind it. */
+interface BatchPlan {
+  readonly hi: string;
+  readonly more: boolean;
+}
+
+/**
+ * Plans the batch that starts at `lo`: it ends before the transaction of the event `maxBatch`
+ * places further on (so a batch stays near the cap without splitting one transaction), or at
+ * the horizon. When the first transaction alone holds more than the cap, it still forms one
+ * batch. Undefined when nothing is waiting below the horizon.
+ */
+async function planBatch(
+  tx: Tx,
+  orgId: string,
+  lo: string,
+  horizon: string,
+  maxBatch: number,
+): Promise<BatchPlan | undefined> {
+  const { first, cut } = await batchBounds(tx, orgId, lo, horizon, maxBatch);
+  if (first === null) return undefined;
+  if (cut === null) return { hi: horizon, more: false };
+  if (cut === first) return { hi: (BigInt(cut) + 1n).toString(), more: true };
+  return { hi: cut, more: true };
 }
 
 /** Groups rows (already in id order) by month, months ascending. */
@@ -125,7 +183,7 @@ async function writeCheckpoint(
   range: { month: string; txFrom: string; txTo: string },
   batch: readonly EventRow[],
 ): Promise<{ seq: number; hash: Buffer }> {
-  const leafHashes = batch.map((e) => leafHash(leafBytes(e)));
+  const leafHashes = batch.map((e) => eventLeafHash(e));
   const first = batch[0] as EventRow;
   const lastRow = batch[batch.length - 1] as EventRow;
   const c: Checkpoint = {

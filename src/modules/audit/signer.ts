@@ -2,16 +2,16 @@ import {
   createPrivateKey,
   createPublicKey,
   hash,
-  hkdfSync,
   sign as edSign,
   verify as edVerify,
   type KeyObject,
 } from 'node:crypto';
+import type { Tx } from '../../platform/db/index.ts';
 
 /**
- * What the sealer needs from a key: an id, the public key and a signing function. The crypto
- * module's KEK provider will supply one (the private key never leaves it); until then
- * `signerFromSeed` builds one from key material handed in by the caller.
+ * What the sealer needs from a key: an id, the public key and a signing function. In Ward the
+ * signer comes from the key custody (signing-keys.ts: the seed is stored wrapped by the KEK
+ * provider); tests and benchmarks build one with `signerFromSeed`.
  */
 export interface CheckpointSigner {
   /** `ed25519:` + the first 16 bytes of SHA-256(public key), hex. */
@@ -20,6 +20,14 @@ export interface CheckpointSigner {
   readonly publicKey: Buffer;
   /** Ed25519 signature (64 bytes) over `bytes`. */
   sign(bytes: Uint8Array): Buffer;
+}
+
+/**
+ * Where a sealing round gets its signer: asked inside the round's transaction, after the
+ * sealing lock is held (the key custody reads the active key there).
+ */
+export interface SignerSource {
+  signerFor(tx: Tx): Promise<CheckpointSigner>;
 }
 
 /** A public key that verification trusts. */
@@ -52,16 +60,6 @@ export function signerFromSeed(seed: Uint8Array): CheckpointSigner {
     publicKey,
     sign: (bytes: Uint8Array) => edSign(null, bytes, key),
   });
-}
-
-/**
- * A signer derived from key material (HKDF-SHA256 with a fixed, purpose-bound label), so the
- * KEK provider can hand over one secret without it ever signing anything else.
- */
-export function signerFromKeyMaterial(material: Uint8Array): CheckpointSigner {
-  if (material.length < 32) throw new RangeError('key material must have at least 32 bytes');
-  const seed = hkdfSync('sha256', material, 'ward', 'ward audit checkpoint signing v1', 32);
-  return signerFromSeed(new Uint8Array(seed));
 }
 
 /** Verifies an Ed25519 signature with a raw public key. */

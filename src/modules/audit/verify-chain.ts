@@ -1,4 +1,4 @@
-import type { Queryable } from '../../platform/db/index.ts';
+import type { Tx } from '../../platform/db/index.ts';
 import { WardError } from '../../platform/errors.ts';
 import { diffBatch } from './batch-diff.ts';
 import {
@@ -7,10 +7,16 @@ import {
   genesisHash,
   type ExportedCheckpoint,
 } from './checkpoint-format.ts';
-import { checkpointLeaves, listCheckpoints, type StoredCheckpoint } from './checkpoints-repo.ts';
+import {
+  checkpointLeaves,
+  listCheckpoints,
+  type CheckpointLeaves,
+  type StoredCheckpoint,
+} from './checkpoints-repo.ts';
+import type { EventRow } from './leaf.ts';
 import { countUnsealed, eventsInRange } from './events-source.ts';
 import { merkleRoot } from './merkle.ts';
-import { verifySignature, type TrustedKey } from './signer.ts';
+import { keyIdFor, verifySignature, type TrustedKey } from './signer.ts';
 
 /** Every way verification can fail, each naming where. */
 export type VerifyFailureKind =
@@ -51,6 +57,8 @@ export interface ChainReport {
 export interface ChainCheck {
   readonly orgId: string;
   readonly trustedKeys: readonly TrustedKey[];
+  /** Stored keys the KEK did not vouch for, with why: named when a checkpoint uses one. */
+  readonly distrustedKeys?: ReadonlyMap<string, string>;
   /** Months (`YYYY-MM`) whose partitions retention exported and dropped. */
   readonly archivedMonths: ReadonlySet<string>;
   /** An externally kept checkpoint of this chain that the database must still contain. */
@@ -64,91 +72,85 @@ export interface ChainCheck {
  * events now in the table (naming the first event that was modified, deleted, inserted or
  * reordered) and its Merkle root; and, given an anchor, that the chain still reaches it.
  */
-export async function verifyChain(q: Queryable, check: ChainCheck): Promise<ChainReport> {
+export async function verifyChain(q: Tx, check: ChainCheck): Promise<ChainReport> {
   const heads = await listCheckpoints(q, check.orgId);
   const keys = new Map(check.trustedKeys.map((k) => [k.keyId, k.publicKey]));
+  const groups = byRange(heads);
   let events = 0;
   let archived = 0;
   let prevHash: Buffer = genesisHash;
   let prevTo = '0';
   let seq = 0;
-  const fail = async (f: Omit<VerifyFailure, 'orgId'>): Promise<ChainReport> => ({
-    orgId: check.orgId,
-    checkpoints: heads.length,
-    events,
-    archivedCheckpoints: archived,
-    unsealed: await countUnsealed(q, check.orgId, prevTo),
-    failure: { orgId: check.orgId, ...f },
-  });
 
-  for (let i = 0; i < heads.length;) {
-    const group: StoredCheckpoint[] = [];
-    const first = heads[i] as StoredCheckpoint;
-    while (i < heads.length) {
-      const c = heads[i] as StoredCheckpoint;
-      if (c.txFrom !== first.txFrom || c.txTo !== first.txTo) break;
-      group.push(c);
-      i++;
-    }
+  // Each group's rows and leaf data are requested one group ahead on PostgreSQL, so the server
+  // reads group g+1 while this process hashes group g (one connection, queued in order). The
+  // embedded engine runs one statement at a time and fetches each group when it gets there.
+  const pipelined = q.engine === 'postgres';
+  const fetchGroup = (group: readonly StoredCheckpoint[]): Promise<GroupData | undefined> =>
+    fetchGroupData(q, check, group, pipelined);
+  let pending: Promise<GroupData | undefined> | undefined;
+  const startFetch = (i: number): void => {
+    const group = groups[i];
+    if (!group) return;
+    pending = fetchGroup(group);
+    // Handled here too, so a failure elsewhere never leaves an unobserved rejection behind.
+    pending.catch(() => undefined);
+  };
+  const fail = async (f: Omit<VerifyFailure, 'orgId'>): Promise<ChainReport> => {
+    await pending?.catch(() => undefined);
+    return {
+      orgId: check.orgId,
+      checkpoints: heads.length,
+      events,
+      archivedCheckpoints: archived,
+      unsealed: await countUnsealed(q, check.orgId, prevTo),
+      failure: { orgId: check.orgId, ...f },
+    };
+  };
+
+  if (pipelined) startFetch(0);
+  for (let g = 0; g < groups.length; g++) {
+    const group = groups[g] as StoredCheckpoint[];
+    const first = group[0] as StoredCheckpoint;
+    if (!pipelined) startFetch(g);
+    const current = pending;
+    pending = undefined;
     for (const c of group) {
       if (c.seq !== ++seq) {
+        pending = current;
         return fail({
           kind: 'chain-broken',
           seq,
           detail: `checkpoint ${seq} is missing from the chain`,
         });
       }
-      const problem = checkHead(c, keys, prevHash);
-      if (problem) return fail({ seq: c.seq, ...problem });
+      const problem = checkHead(c, keys, prevHash, check.distrustedKeys);
+      if (problem) {
+        pending = current;
+        return fail({ seq: c.seq, ...problem });
+      }
       prevHash = c.hash;
     }
     const monthsAscending = group.every(
       (c, j) => j === 0 || (group[j - 1] as StoredCheckpoint).month < c.month,
     );
     if (first.txFrom !== prevTo || !monthsAscending || BigInt(first.txFrom) >= BigInt(first.txTo)) {
+      pending = current;
       return fail({
         kind: 'chain-broken',
         seq: first.seq,
         detail: `checkpoint ${first.seq} covers transactions [${first.txFrom}, ${first.txTo}) but the chain so far ends at ${prevTo}`,
       });
     }
-    const live = group.filter((c) => !check.archivedMonths.has(c.month));
-    archived += group.length - live.length;
-    if (live.length > 0) {
-      const rows = await eventsInRange(q, check.orgId, first.txFrom, first.txTo);
-      const byMonth = new Map<string, typeof rows>();
-      for (const r of rows) {
-        const g = byMonth.get(r.month);
-        if (g) g.push(r);
-        else byMonth.set(r.month, [r]);
-      }
-      for (const c of live) {
-        const leaves = await checkpointLeaves(q, check.orgId, c.seq);
-        if (leaves.eventIds.length !== c.size || !merkleRoot(leaves.leafHashes).equals(c.root)) {
-          return fail({
-            kind: 'checkpoint-modified',
-            seq: c.seq,
-            detail: `the leaf data stored with checkpoint ${c.seq} does not match its signed root`,
-          });
-        }
-        const batch = byMonth.get(c.month) ?? [];
-        byMonth.delete(c.month);
-        const diff = diffBatch(leaves.eventIds, leaves.leafHashes, batch);
-        if (diff)
-          return fail({ seq: c.seq, ...diff, detail: `checkpoint ${c.seq}: ${diff.detail}` });
-        events += batch.length;
-        check.onEvents?.(batch.length);
-      }
-      for (const [month, stray] of byMonth) {
-        if (check.archivedMonths.has(month)) continue;
-        const id = (stray[0] as (typeof rows)[number]).id;
-        return fail({
-          kind: 'inserted',
-          seq: first.seq,
-          eventId: id,
-          detail: `event ${id} (${month}) lies in sealed transactions [${first.txFrom}, ${first.txTo}) but no checkpoint covers it`,
-        });
-      }
+    const data = await current;
+    if (pipelined) startFetch(g + 1);
+    archived += group.length - (data?.live.length ?? 0);
+    if (data) {
+      const problem = checkGroup(check, first, data, (n) => {
+        events += n;
+        check.onEvents?.(n);
+      });
+      if (problem) return fail(problem);
     }
     prevTo = first.txTo;
   }
@@ -179,10 +181,94 @@ export async function verifyChain(q: Queryable, check: ChainCheck): Promise<Chai
   };
 }
 
+/** Checkpoints sharing one transaction range (one sealing batch split by month). */
+function byRange(heads: readonly StoredCheckpoint[]): StoredCheckpoint[][] {
+  const groups: StoredCheckpoint[][] = [];
+  for (const c of heads) {
+    const last = groups.at(-1);
+    const head = last?.[0];
+    if (last && head && head.txFrom === c.txFrom && head.txTo === c.txTo) last.push(c);
+    else groups.push([c]);
+  }
+  return groups;
+}
+
+/** What one group's check needs from the database. */
+interface GroupData {
+  /** The group's checkpoints whose partitions are still live (not archived). */
+  readonly live: readonly StoredCheckpoint[];
+  readonly rows: readonly EventRow[];
+  readonly leaves: readonly CheckpointLeaves[];
+}
+
+async function fetchGroupData(
+  q: Tx,
+  check: ChainCheck,
+  group: readonly StoredCheckpoint[],
+  concurrently: boolean,
+): Promise<GroupData | undefined> {
+  const first = group[0] as StoredCheckpoint;
+  const live = group.filter((c) => !check.archivedMonths.has(c.month));
+  if (live.length === 0) return undefined;
+  if (concurrently) {
+    const [rows, ...leaves] = await Promise.all([
+      eventsInRange(q, check.orgId, first.txFrom, first.txTo),
+      ...live.map((c) => checkpointLeaves(q, check.orgId, c.seq)),
+    ]);
+    return { live, rows, leaves };
+  }
+  const rows = await eventsInRange(q, check.orgId, first.txFrom, first.txTo);
+  const leaves: CheckpointLeaves[] = [];
+  for (const c of live) leaves.push(await checkpointLeaves(q, check.orgId, c.seq));
+  return { live, rows, leaves };
+}
+
+/** Checks one group's batches against the events now in the table; the first problem. */
+function checkGroup(
+  check: ChainCheck,
+  first: StoredCheckpoint,
+  data: GroupData,
+  counted: (n: number) => void,
+): Omit<VerifyFailure, 'orgId'> | undefined {
+  const byMonth = new Map<string, EventRow[]>();
+  for (const r of data.rows) {
+    const g = byMonth.get(r.month);
+    if (g) g.push(r);
+    else byMonth.set(r.month, [r]);
+  }
+  for (const [j, c] of data.live.entries()) {
+    const leaves = data.leaves[j] as CheckpointLeaves;
+    if (leaves.eventIds.length !== c.size || !merkleRoot(leaves.leafHashes).equals(c.root)) {
+      return {
+        kind: 'checkpoint-modified',
+        seq: c.seq,
+        detail: `the leaf data stored with checkpoint ${c.seq} does not match its signed root`,
+      };
+    }
+    const batch = byMonth.get(c.month) ?? [];
+    byMonth.delete(c.month);
+    const diff = diffBatch(leaves.eventIds, leaves.leafHashes, batch);
+    if (diff) return { seq: c.seq, ...diff, detail: `checkpoint ${c.seq}: ${diff.detail}` };
+    counted(batch.length);
+  }
+  for (const [month, stray] of byMonth) {
+    if (check.archivedMonths.has(month)) continue;
+    const id = (stray[0] as EventRow).id;
+    return {
+      kind: 'inserted',
+      seq: first.seq,
+      eventId: id,
+      detail: `event ${id} (${month}) lies in sealed transactions [${first.txFrom}, ${first.txTo}) but no checkpoint covers it`,
+    };
+  }
+  return undefined;
+}
+
 function checkHead(
   c: StoredCheckpoint,
   keys: ReadonlyMap<string, Buffer>,
   prevHash: Buffer,
+  distrusted?: ReadonlyMap<string, string>,
 ): Omit<VerifyFailure, 'orgId' | 'seq'> | undefined {
   const payload = checkpointPayload(c);
   if (!checkpointHash(payload).equals(c.hash)) {
@@ -193,9 +279,12 @@ function checkHead(
   }
   const key = keys.get(c.keyId);
   if (!key) {
+    const why = distrusted?.get(c.keyId);
     return {
       kind: 'untrusted-key',
-      detail: `checkpoint ${c.seq} is signed by unknown key ${c.keyId}`,
+      detail: why
+        ? `checkpoint ${c.seq} is signed by key ${c.keyId}, which is not trusted: ${why}`
+        : `checkpoint ${c.seq} is signed by unknown key ${c.keyId}`,
     };
   }
   if (!verifySignature(key, payload, c.signature)) {
@@ -208,6 +297,18 @@ function checkHead(
     };
   }
   return undefined;
+}
+
+/**
+ * The public key an exported checkpoint carries, when it is the key the checkpoint names (its
+ * id is the hash of the key). The exported file is the operator's own copy kept outside the
+ * database, so its key is trusted like a --public-key file.
+ */
+export function anchorKey(exported: ExportedCheckpoint): TrustedKey | undefined {
+  if (typeof exported.publicKey !== 'string' || typeof exported.keyId !== 'string')
+    return undefined;
+  const publicKey = Buffer.from(exported.publicKey, 'base64');
+  return keyIdFor(publicKey) === exported.keyId ? { keyId: exported.keyId, publicKey } : undefined;
 }
 
 /** Reads the anchor (org, seq, hash) out of an exported checkpoint, checking its signature. */

@@ -2,14 +2,20 @@ import type { Database } from '../../platform/db/index.ts';
 import { chainOrganizations } from './checkpoints-repo.ts';
 import type { ExportedCheckpoint } from './checkpoint-format.ts';
 import type { TrustedKey } from './signer.ts';
-import { anchorFrom, verifyChain, type ChainReport } from './verify-chain.ts';
+import type { DistrustedKey } from './signing-keys.ts';
+import { anchorFrom, anchorKey, verifyChain, type ChainReport } from './verify-chain.ts';
 
 /** Options for `verifyAuditLog`. */
 export interface VerifyOptions {
   /** Verify only this organization's chain (the platform chain is the all-zero id). */
   readonly orgId?: string | undefined;
-  /** Public keys whose signatures are accepted; never read from the database. */
+  /**
+   * Public keys whose signatures are accepted: --public-key files and stored keys the KEK
+   * vouched for (signing-keys.ts). An anchor's own public key is added when its id matches.
+   */
   readonly trustedKeys: readonly TrustedKey[];
+  /** Stored keys the KEK did not vouch for: altered ones fail verification outright. */
+  readonly distrustedKeys?: readonly DistrustedKey[];
   /** A checkpoint kept outside the database; its chain must still contain it unchanged. */
   readonly anchor?: ExportedCheckpoint | undefined;
   /** Called with the number of events verified so far, for progress output. */
@@ -22,6 +28,8 @@ export interface VerifyReport {
   readonly chains: readonly ChainReport[];
   readonly events: number;
   readonly checkpoints: number;
+  /** Stored signing keys that failed the KEK's check (altered rows). */
+  readonly keyFailures: readonly DistrustedKey[];
   readonly durationMs: number;
 }
 
@@ -31,7 +39,11 @@ export interface VerifyReport {
  */
 export async function verifyAuditLog(db: Database, opts: VerifyOptions): Promise<VerifyReport> {
   const started = performance.now();
-  const anchor = opts.anchor ? anchorFrom(opts.anchor, opts.trustedKeys) : undefined;
+  const fromAnchor = opts.anchor ? anchorKey(opts.anchor) : undefined;
+  const trustedKeys = fromAnchor ? [...opts.trustedKeys, fromAnchor] : opts.trustedKeys;
+  const anchor = opts.anchor ? anchorFrom(opts.anchor, trustedKeys) : undefined;
+  const keyFailures = (opts.distrustedKeys ?? []).filter((k) => k.altered);
+  const distrustedKeys = new Map((opts.distrustedKeys ?? []).map((k) => [k.keyId, k.detail]));
   const job = {
     name: 'audit.verify',
     reason: 'recomputes hashes, signatures and chains over every organization',
@@ -54,7 +66,8 @@ export async function verifyAuditLog(db: Database, opts: VerifyOptions): Promise
     const report = await db.asSystem({ ...job, orgId }, (tx) =>
       verifyChain(tx, {
         orgId,
-        trustedKeys: opts.trustedKeys,
+        trustedKeys,
+        distrustedKeys,
         archivedMonths: archived,
         ...(anchor?.orgId === orgId ? { anchor } : {}),
         onEvents: (n) => {
@@ -66,10 +79,11 @@ export async function verifyAuditLog(db: Database, opts: VerifyOptions): Promise
     chains.push(report);
   }
   return {
-    ok: chains.every((c) => !c.failure),
+    ok: keyFailures.length === 0 && chains.every((c) => !c.failure),
     chains,
     events: chains.reduce((n, c) => n + c.events, 0),
     checkpoints: chains.reduce((n, c) => n + c.checkpoints, 0),
+    keyFailures,
     durationMs: Math.round(performance.now() - started),
   };
 }
