@@ -27,10 +27,23 @@ export class KeyCache {
     return e.key;
   }
 
-  /** Caches `key` (the cache owns it from now on and zeroes it on eviction). */
-  set(id: string, key: Buffer): void {
+  /**
+   * When the entry `id` holds exactly `key` (the same buffer) and is still fresh, its expiry
+   * time; otherwise undefined.
+   */
+  expiresIfHolding(id: string, key: Buffer): number | undefined {
+    const e = this.#entries.get(id);
+    return e && e.key === key && e.expires > Date.now() ? e.expires : undefined;
+  }
+
+  /**
+   * Caches `key` (the cache owns it from now on and zeroes it on eviction) until the TTL
+   * passes, or until `expires` (epoch ms) when that is sooner.
+   */
+  set(id: string, key: Buffer, expires?: number): void {
     this.#drop(id);
-    this.#entries.set(id, { key, expires: Date.now() + this.#ttlMs });
+    const ttl = Date.now() + this.#ttlMs;
+    this.#entries.set(id, { key, expires: expires === undefined ? ttl : Math.min(ttl, expires) });
     while (this.#entries.size > this.#max) {
       const oldest = this.#entries.keys().next().value;
       if (oldest === undefined) break;
