@@ -49,37 +49,41 @@ export async function run(opts: WorkloadOptions): Promise<BenchResult[]> {
     const bareIds: string[] = [];
     const results: BenchResult[] = [];
 
-    const insW = await measure(seconds, async () => {
-      const id = await db.withContext(ctx, (tx) =>
-        insertPatient(tx, crypto.codec, org.orgId, syntheticPatient(n++)),
-      );
-      wardIds.push(id);
-    });
-    const insB = await measure(seconds, async () => {
-      const p = syntheticPatient(n++);
-      const id = randomUUID();
-      const { mrn, ...f } = p;
-      await bare.query(
-        `insert into test_phi.patients_plain (organization_id, id, ${patientFields.join(', ')}, mrn)
-         values ($1, $2, ${patientFields.map((_, i) => `$${i + 3}`).join(', ')}, $12)`,
-        [org.orgId, id, ...patientFields.map((k) => f[k]), mrn],
-      );
-      bareIds.push(id);
-    });
-    results.push(line('insert_patient_16c', insW, insB));
-    // Where the time goes: the same plaintext insert through Ward's request path (transaction,
-    // role switch, context) isolates the platform's cost from the cryptography's.
-    const insP = await measure(seconds, () =>
-      db.withContext(ctx, async (tx) => {
-        const { mrn, ...f } = syntheticPatient(n++);
-        await tx.query(
+    // Each comparison runs its sides in alternating rounds after an uncounted warm-up (JIT,
+    // pool connections, key caches, statement preparation), so a load spike from other work on
+    // the shared machine lands on all sides alike instead of on whichever ran at that moment.
+    const ins = await interleaved(seconds, {
+      ward: async () => {
+        const id = await db.withContext(ctx, (tx) =>
+          insertPatient(tx, crypto.codec, org.orgId, syntheticPatient(n++)),
+        );
+        wardIds.push(id);
+      },
+      bare: async () => {
+        const p = syntheticPatient(n++);
+        const id = randomUUID();
+        const { mrn, ...f } = p;
+        await bare.query(
           `insert into test_phi.patients_plain (organization_id, id, ${patientFields.join(', ')}, mrn)
            values ($1, $2, ${patientFields.map((_, i) => `$${i + 3}`).join(', ')}, $12)`,
-          [org.orgId, randomUUID(), ...patientFields.map((k) => f[k]), mrn],
+          [org.orgId, id, ...patientFields.map((k) => f[k]), mrn],
         );
-      }),
-    );
-    results.push(line('insert_patient_16c_vs_ward_plaintext_path', insW, insP));
+        bareIds.push(id);
+      },
+      // Where the time goes: the same plaintext insert through Ward's request path (transaction,
+      // role switch, context) isolates the platform's cost from the cryptography's.
+      plainPath: () =>
+        db.withContext(ctx, async (tx) => {
+          const { mrn, ...f } = syntheticPatient(n++);
+          await tx.query(
+            `insert into test_phi.patients_plain (organization_id, id, ${patientFields.join(', ')}, mrn)
+             values ($1, $2, ${patientFields.map((_, i) => `$${i + 3}`).join(', ')}, $12)`,
+            [org.orgId, randomUUID(), ...patientFields.map((k) => f[k]), mrn],
+          );
+        }),
+    });
+    results.push(line('insert_patient_16c', ins.ward, ins.bare));
+    results.push(line('insert_patient_16c_vs_ward_plaintext_path', ins.ward, ins.plainPath));
 
     const pick = (ids: string[]) => ids[Math.floor(Math.random() * ids.length)] ?? '';
     const readWard = () =>
@@ -96,23 +100,25 @@ export async function run(opts: WorkloadOptions): Promise<BenchResult[]> {
           patientFields,
         );
       });
-    const readW = await measure(seconds, readWard);
-    const readB = await measure(seconds, () =>
-      bare.query(
-        `select ${patientFields.join(', ')} from test_phi.patients_plain where organization_id = $1 and id = $2`,
-        [org.orgId, pick(bareIds)],
-      ),
-    );
-    results.push(line('read_by_id_decrypt_all_16c', readW, readB));
-    const readP = await measure(seconds, () =>
-      db.withContext(ctx, (tx) =>
-        tx.query(
+    const read = await interleaved(seconds, {
+      ward: readWard,
+      bare: () =>
+        bare.query(
           `select ${patientFields.join(', ')} from test_phi.patients_plain where organization_id = $1 and id = $2`,
           [org.orgId, pick(bareIds)],
         ),
-      ),
+      plainPath: () =>
+        db.withContext(ctx, (tx) =>
+          tx.query(
+            `select ${patientFields.join(', ')} from test_phi.patients_plain where organization_id = $1 and id = $2`,
+            [org.orgId, pick(bareIds)],
+          ),
+        ),
+    });
+    results.push(line('read_by_id_decrypt_all_16c', read.ward, read.bare));
+    results.push(
+      line('read_by_id_decrypt_all_16c_vs_ward_plaintext_path', read.ward, read.plainPath),
     );
-    results.push(line('read_by_id_decrypt_all_16c_vs_ward_plaintext_path', readW, readP));
 
     // Rewrap: rotate, then move every value while 4 readers keep reading.
     const registry = patientRegistry();
@@ -160,6 +166,33 @@ interface Measured {
   p99: number;
 }
 
+/**
+ * Measures every op of `ops` for `seconds` in total: an uncounted warm-up of each, then
+ * `rounds` alternating rounds (A, B, C, A, B, C, …) whose counts and latencies are pooled.
+ */
+async function interleaved<K extends string>(
+  seconds: number,
+  ops: Record<K, () => Promise<unknown>>,
+  rounds = 3,
+): Promise<Record<K, Measured>> {
+  const names = Object.keys(ops) as K[];
+  const samples = {} as Record<K, { lat: number[]; elapsed: number }>;
+  for (const k of names) {
+    await timed(Math.min(1, seconds / 4), ops[k]);
+    samples[k] = { lat: [], elapsed: 0 };
+  }
+  for (let r = 0; r < rounds; r++) {
+    for (const k of names) {
+      const t = await timed(seconds / rounds, ops[k]);
+      samples[k].lat.push(...t.lat);
+      samples[k].elapsed += t.elapsed;
+    }
+  }
+  const out = {} as Record<K, Measured>;
+  for (const k of names) out[k] = summarize(samples[k].lat, samples[k].elapsed);
+  return out;
+}
+
 /** Runs `op` from `concurrency` loops for `seconds` (or until `stop`), timing each call. */
 async function measure(
   seconds: number,
@@ -167,6 +200,16 @@ async function measure(
   concurrency = clients,
   stop?: () => boolean,
 ): Promise<Measured> {
+  const t = await timed(seconds, op, concurrency, stop);
+  return summarize(t.lat, t.elapsed);
+}
+
+async function timed(
+  seconds: number,
+  op: () => Promise<unknown>,
+  concurrency = clients,
+  stop?: () => boolean,
+): Promise<{ lat: number[]; elapsed: number }> {
   const lat: number[] = [];
   const end = performance.now() + seconds * 1000;
   const t0 = performance.now();
@@ -179,7 +222,10 @@ async function measure(
       }
     }),
   );
-  const elapsed = (performance.now() - t0) / 1000;
+  return { lat, elapsed: (performance.now() - t0) / 1000 };
+}
+
+function summarize(lat: number[], elapsed: number): Measured {
   lat.sort((a, b) => a - b);
   const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? 0;
   return { opsS: lat.length / elapsed, p50: q(0.5), p99: q(0.99) };

@@ -92,6 +92,38 @@ for (const engine of availableEngines()) {
       );
     });
 
+    test('a failing prelude stops the statements behind it (pipelined on PostgreSQL) and is the error reported', async () => {
+      for (const prelude of [
+        "SELECT set_config('role', 'no_such_role_anywhere', true);",
+        'SELEC broken prelude;',
+      ]) {
+        const marker = `prelude-${randomUUID()}`;
+        let ran = false;
+        await assert.rejects(
+          t.db.driver.transaction(async (tx) => {
+            ran = true;
+            await tx.query("insert into ward.organizations (name, type) values ($1, 'provider')", [
+              marker,
+            ]);
+          }, prelude),
+          (e: unknown) => ['22023', '42704', '42601'].includes((e as { code?: string }).code ?? ''),
+        );
+        const r = await t.db.asAdmin((tx) =>
+          tx.query('select 1 from ward.organizations where name = $1', [marker]),
+        );
+        assert.equal(r.rowCount, 0, `a statement ran past the failed prelude (ran: ${ran})`);
+      }
+    });
+
+    test('a prelude whose rows are asked for hands them to the callback', async () => {
+      const rows = await t.db.driver.transaction(
+        (_tx, preludeRows) => Promise.resolve(preludeRows),
+        "SELECT set_config('ward.purpose', 'TREAT', true) as purpose;",
+        { preludeRows: true },
+      );
+      assert.deepEqual(rows, [{ purpose: 'TREAT' }]);
+    });
+
     test('asSystem runs as ward_system and tells every recorder inside the transaction', async () => {
       const seen: { job: string; role: string }[] = [];
       const db = t.db;

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import type { Driver, QueryResult, Tx } from './types.ts';
+import type { Driver, QueryResult, TransactionOptions, Tx } from './types.ts';
 
 // Counts and audit ids are int8; they stay well below 2^53, and numbers are what both
 // engines hand back, so parse them as numbers rather than strings.
@@ -35,6 +35,11 @@ export function createPostgresDriver(opts: PostgresOptions): Driver {
     max: opts.max ?? 20,
     application_name: opts.applicationName ?? 'ward',
     idleTimeoutMillis: 30_000,
+    // Pipeline mode writes a query as soon as it is issued instead of after the previous one's
+    // answer. Statements of one transaction are still awaited one by one; what it buys is that
+    // a transaction's opening (BEGIN and the context prelude) travels with its first statement
+    // (see `transaction`), saving one of a request's three round trips.
+    pipeline: true,
   });
   // An idle client that loses its connection must not crash the process.
   pool.on('error', () => undefined);
@@ -60,20 +65,44 @@ export function createPostgresDriver(opts: PostgresOptions): Driver {
     async transaction<T>(
       fn: (tx: Tx, preludeRows: readonly Record<string, unknown>[]) => Promise<T>,
       prelude?: string,
+      opts: TransactionOptions = {},
     ): Promise<T> {
       const client = await pool.connect();
       let broken: Error | undefined;
       try {
-        // BEGIN and the prelude travel as one simple-protocol round trip.
-        const opened = (await client.query(prelude ? `BEGIN; ${prelude}` : 'BEGIN')) as
-          pg.QueryResult | pg.QueryResult[];
-        const last = Array.isArray(opened) ? opened.at(-1) : opened;
+        let preludeRows: Record<string, unknown>[] = [];
+        // The opening, when it is not awaited before `fn` starts (see below).
+        let opening: Promise<unknown> | undefined;
+        if (prelude === undefined) {
+          await client.query('BEGIN');
+        } else if (opts.preludeRows === true) {
+          // The caller needs the prelude's rows before it goes on: BEGIN and the prelude travel
+          // as one simple-protocol round trip, awaited.
+          const opened = (await client.query(`BEGIN; ${prelude}`)) as
+            pg.QueryResult | pg.QueryResult[];
+          const last = Array.isArray(opened) ? opened.at(-1) : opened;
+          preludeRows = (last?.rows ?? []) as Record<string, unknown>[];
+        } else {
+          // Pipelined opening: BEGIN and the prelude are written now and `fn` starts at once, so
+          // its first statement follows them on the wire without waiting for their answer.
+          // Safe by ordering: PostgreSQL runs one connection's messages in order. BEGIN is its own
+          // constant message, so it cannot fail to parse along with a faulty prelude; once it has
+          // run, a prelude that fails aborts the transaction and every statement behind it fails
+          // with 25P02 — no statement runs without the role and context. Their errors are
+          // reported in preference to that consequential one.
+          opening = Promise.all([client.query('BEGIN'), client.query(prelude)]);
+          opening.catch(() => undefined);
+        }
         // Only context transactions (requests, jobs) prepare; admin work (migrations, DDL) does not,
         // so a schema change never meets a statement planned against the old schema.
-        const result = await fn(
-          wrap(client, prelude !== undefined),
-          (last?.rows ?? []) as Record<string, unknown>[],
-        );
+        let result: T;
+        try {
+          result = await fn(wrap(client, prelude !== undefined), preludeRows);
+        } catch (e) {
+          await opening;
+          throw e;
+        }
+        await opening;
         await client.query('COMMIT');
         return result;
       } catch (e) {

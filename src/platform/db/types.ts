@@ -33,12 +33,15 @@ export interface Tx extends Queryable {
 export interface Driver {
   readonly engine: EngineKind;
   /**
-   * Runs `fn` inside BEGIN … COMMIT (ROLLBACK when it throws). `prelude` runs first, in the
-   * same round trip as BEGIN; `fn` receives the rows of the prelude's last statement.
+   * Runs `fn` inside BEGIN … COMMIT (ROLLBACK when it throws). `prelude` runs first, right
+   * after BEGIN and before any statement of `fn`. With `preludeRows` set, `fn` receives the rows
+   * of the prelude's last statement (and starts only once they are back); otherwise it receives
+   * no rows and a networked engine may send its first statement without waiting for the prelude.
    */
   transaction<T>(
     fn: (tx: Tx, preludeRows: readonly Record<string, unknown>[]) => Promise<T>,
     prelude?: string,
+    opts?: TransactionOptions,
   ): Promise<T>;
   /** Runs one statement outside any explicit transaction (health checks, DDL that needs it). */
   query<R = Record<string, unknown>>(
@@ -48,6 +51,12 @@ export interface Driver {
   close(): Promise<void>;
   /** Connection pool counts, for metrics (engines without a pool leave it out). */
   stats?(): PoolStats;
+}
+
+/** How a driver opens a transaction. */
+export interface TransactionOptions {
+  /** `fn` needs the prelude's rows (an authentication call), so the prelude is awaited first. */
+  readonly preludeRows?: boolean;
 }
 
 /** Connection pool counts. */
