@@ -90,9 +90,18 @@ export function uuidBytes(id: string): Buffer {
   return out;
 }
 
+// Organization ids recur on every field, so their bytes are parsed once and kept (a bounded,
+// non-secret map: ids are not PHI and not keys).
+const uuidCache = new Map<string, Buffer>();
+
 function writeUuid(out: Buffer, at: number, id: string): number {
-  const hex = id.replaceAll('-', '');
-  if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw new Error('not a UUID');
-  out.write(hex, at, 16, 'hex');
-  return at + 16;
+  let bytes = uuidCache.get(id);
+  if (bytes === undefined) {
+    const hex = id.replaceAll('-', '');
+    if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw new Error('not a UUID');
+    bytes = Buffer.from(hex, 'hex');
+    if (uuidCache.size >= 1024) uuidCache.clear();
+    uuidCache.set(id, bytes);
+  }
+  return at + bytes.copy(out, at);
 }

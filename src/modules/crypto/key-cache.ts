@@ -4,7 +4,7 @@
  * inside OpenSSL, but the cache does not keep key bytes alive longer than it must).
  */
 export class KeyCache {
-  readonly #entries = new Map<string, { key: Buffer; expires: number }>();
+  readonly #entries = new Map<string, { key: Buffer; expires: number; touched: number }>();
   readonly #max: number;
   readonly #ttlMs: number;
 
@@ -17,13 +17,18 @@ export class KeyCache {
   get(id: string): Buffer | undefined {
     const e = this.#entries.get(id);
     if (!e) return undefined;
-    if (e.expires <= Date.now()) {
+    const now = Date.now();
+    if (e.expires <= now) {
       this.#drop(id);
       return undefined;
     }
-    // Re-insert to mark it most recently used.
-    this.#entries.delete(id);
-    this.#entries.set(id, e);
+    // Re-insert to mark it most recently used — at most once a second per key: the order only
+    // has to be right at the granularity of evictions, and hits are on every field's path.
+    if (now - e.touched >= 1000) {
+      e.touched = now;
+      this.#entries.delete(id);
+      this.#entries.set(id, e);
+    }
     return e.key;
   }
 
@@ -42,8 +47,13 @@ export class KeyCache {
    */
   set(id: string, key: Buffer, expires?: number): void {
     this.#drop(id);
-    const ttl = Date.now() + this.#ttlMs;
-    this.#entries.set(id, { key, expires: expires === undefined ? ttl : Math.min(ttl, expires) });
+    const now = Date.now();
+    const ttl = now + this.#ttlMs;
+    this.#entries.set(id, {
+      key,
+      expires: expires === undefined ? ttl : Math.min(ttl, expires),
+      touched: now,
+    });
     while (this.#entries.size > this.#max) {
       const oldest = this.#entries.keys().next().value;
       if (oldest === undefined) break;

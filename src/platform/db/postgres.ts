@@ -44,19 +44,24 @@ export function createPostgresDriver(opts: PostgresOptions): Driver {
   // An idle client that loses its connection must not crash the process.
   pool.on('error', () => undefined);
 
-  const wrap = (client: pg.PoolClient, prepared: boolean): Tx => ({
+  /** `sent` is told after each statement has been handed to the connection. */
+  const wrap = (client: pg.PoolClient, prepared: boolean, sent?: () => void): Tx => ({
     engine: 'postgres',
     async query<R>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
       const values = params as unknown[] | undefined;
       // Request transactions run the same few hundred statements over and over: as named
       // (server-side prepared) statements PostgreSQL parses and plans each once per connection.
-      const r = prepared
-        ? await client.query({ name: statementName(text), text, values })
-        : await client.query(text, values);
+      const pending = prepared
+        ? client.query({ name: statementName(text), text, values })
+        : client.query(text, values);
+      sent?.();
+      const r = await pending;
       return { rows: r.rows as R[], rowCount: r.rowCount ?? r.rows.length };
     },
     async exec(script: string): Promise<void> {
-      await client.query(script);
+      const pending = client.query(script);
+      sent?.();
+      await pending;
     },
   });
 
@@ -71,8 +76,10 @@ export function createPostgresDriver(opts: PostgresOptions): Driver {
       let broken: Error | undefined;
       try {
         let preludeRows: Record<string, unknown>[] = [];
-        // The opening, when it is not awaited before `fn` starts (see below).
+        // The opening, when it is not awaited before `fn` starts (see below), and the flush of
+        // the corked socket it was written to.
         let opening: Promise<unknown> | undefined;
+        let flush: (() => void) | undefined;
         if (prelude === undefined) {
           await client.query('BEGIN');
         } else if (opts.preludeRows === true) {
@@ -83,13 +90,23 @@ export function createPostgresDriver(opts: PostgresOptions): Driver {
           const last = Array.isArray(opened) ? opened.at(-1) : opened;
           preludeRows = (last?.rows ?? []) as Record<string, unknown>[];
         } else {
-          // Pipelined opening: BEGIN and the prelude are written now and `fn` starts at once, so
-          // its first statement follows them on the wire without waiting for their answer.
-          // Safe by ordering: PostgreSQL runs one connection's messages in order. BEGIN is its own
-          // constant message, so it cannot fail to parse along with a faulty prelude; once it has
-          // run, a prelude that fails aborts the transaction and every statement behind it fails
-          // with 25P02 — no statement runs without the role and context. Their errors are
-          // reported in preference to that consequential one.
+          // Pipelined opening: BEGIN and the prelude are queued now and `fn` starts at once, so
+          // its first statement follows them without waiting for their answer — and, with the
+          // socket corked until that statement is queued (or the next event-loop turn at the
+          // latest), in the same write. Safe by ordering: PostgreSQL runs one connection's
+          // messages in order. BEGIN is its own constant message, so it cannot fail to parse
+          // along with a faulty prelude; once it has run, a prelude that fails aborts the
+          // transaction and every statement behind it fails with 25P02 — no statement runs
+          // without the role and context. The opening's own error is the one reported.
+          const socket = client.connection.stream;
+          socket.cork();
+          let corked = true;
+          flush = () => {
+            if (!corked) return;
+            corked = false;
+            socket.uncork();
+          };
+          setImmediate(flush);
           opening = Promise.all([client.query('BEGIN'), client.query(prelude)]);
           opening.catch(() => undefined);
         }
@@ -97,11 +114,13 @@ export function createPostgresDriver(opts: PostgresOptions): Driver {
         // so a schema change never meets a statement planned against the old schema.
         let result: T;
         try {
-          result = await fn(wrap(client, prelude !== undefined), preludeRows);
+          result = await fn(wrap(client, prelude !== undefined, flush), preludeRows);
         } catch (e) {
+          flush?.();
           await opening;
           throw e;
         }
+        flush?.();
         await opening;
         await client.query('COMMIT');
         return result;
