@@ -1,6 +1,8 @@
 // PHI encryption benchmark: Ward's encrypted, RLS-scoped patient insert and read-by-id against
 // the same rows in plaintext through a bare pool, plus rewrap throughput under a read load.
+import { execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
+import fs from 'node:fs';
 import pg from 'pg';
 import { rotateDataKeys } from '../../src/modules/crypto/key-admin.ts';
 import { rewrapValues } from '../../src/modules/crypto/rewrap.ts';
@@ -32,6 +34,7 @@ export async function run(opts: WorkloadOptions): Promise<BenchResult[]> {
   const db = new Database(createPostgresDriver({ connectionString: url.toString(), max: clients }));
   const bare = new pg.Pool({ connectionString: url.toString(), max: clients });
   bare.on('error', () => undefined);
+  cpu = await cpuSampler(admin, name);
   try {
     await migrate(db);
     const crypto = testCrypto();
@@ -164,6 +167,49 @@ interface Measured {
   opsS: number;
   p50: number;
   p99: number;
+  /** CPU time per operation, µs: this process, and the scratch database's server backends. */
+  nodeUs: number;
+  pgUs: number;
+}
+
+interface Cpu {
+  node: number;
+  pg: number;
+}
+
+// On a shared machine throughput swings with other work, but the CPU each operation costs
+// does not: the workload also reports CPU per operation, of this process and of the
+// PostgreSQL backends serving the scratch database (from /proc, when the server is local).
+let cpu: () => Promise<Cpu> = () => Promise.resolve({ node: 0, pg: 0 });
+
+async function cpuSampler(admin: pg.Client, dbName: string): Promise<() => Promise<Cpu>> {
+  let tick = 100;
+  try {
+    tick = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    // keep the Linux default
+  }
+  // Backends that have exited keep their last reading, so a sum never goes backwards.
+  const last = new Map<number, number>();
+  return async () => {
+    const r = await admin.query<{ pid: number }>(
+      'select pid from pg_stat_activity where datname = $1',
+      [dbName],
+    );
+    for (const { pid } of r.rows) {
+      try {
+        const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        last.set(pid, ((Number(f[11]) + Number(f[12])) / tick) * 1e6);
+      } catch {
+        // not local, or gone
+      }
+    }
+    let pgUs = 0;
+    for (const v of last.values()) pgUs += v;
+    const u = process.cpuUsage();
+    return { node: u.user + u.system, pg: pgUs };
+  };
 }
 
 /**
@@ -176,20 +222,23 @@ async function interleaved<K extends string>(
   rounds = 3,
 ): Promise<Record<K, Measured>> {
   const names = Object.keys(ops) as K[];
-  const samples = {} as Record<K, { lat: number[]; elapsed: number }>;
+  const samples = {} as Record<K, Timed>;
   for (const k of names) {
     await timed(Math.min(1, seconds / 4), ops[k]);
-    samples[k] = { lat: [], elapsed: 0 };
+    samples[k] = { lat: [], elapsed: 0, node: 0, pg: 0 };
   }
   for (let r = 0; r < rounds; r++) {
     for (const k of names) {
       const t = await timed(seconds / rounds, ops[k]);
-      samples[k].lat.push(...t.lat);
-      samples[k].elapsed += t.elapsed;
+      const acc = samples[k];
+      acc.lat.push(...t.lat);
+      acc.elapsed += t.elapsed;
+      acc.node += t.node;
+      acc.pg += t.pg;
     }
   }
   const out = {} as Record<K, Measured>;
-  for (const k of names) out[k] = summarize(samples[k].lat, samples[k].elapsed);
+  for (const k of names) out[k] = summarize(samples[k]);
   return out;
 }
 
@@ -200,8 +249,14 @@ async function measure(
   concurrency = clients,
   stop?: () => boolean,
 ): Promise<Measured> {
-  const t = await timed(seconds, op, concurrency, stop);
-  return summarize(t.lat, t.elapsed);
+  return summarize(await timed(seconds, op, concurrency, stop));
+}
+
+interface Timed {
+  lat: number[];
+  elapsed: number;
+  node: number;
+  pg: number;
 }
 
 async function timed(
@@ -209,8 +264,9 @@ async function timed(
   op: () => Promise<unknown>,
   concurrency = clients,
   stop?: () => boolean,
-): Promise<{ lat: number[]; elapsed: number }> {
+): Promise<Timed> {
   const lat: number[] = [];
+  const c0 = await cpu();
   const end = performance.now() + seconds * 1000;
   const t0 = performance.now();
   await Promise.all(
@@ -222,13 +278,22 @@ async function timed(
       }
     }),
   );
-  return { lat, elapsed: (performance.now() - t0) / 1000 };
+  const elapsed = (performance.now() - t0) / 1000;
+  const c1 = await cpu();
+  return { lat, elapsed, node: c1.node - c0.node, pg: c1.pg - c0.pg };
 }
 
-function summarize(lat: number[], elapsed: number): Measured {
-  lat.sort((a, b) => a - b);
+function summarize(t: Timed): Measured {
+  const lat = t.lat.sort((a, b) => a - b);
   const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? 0;
-  return { opsS: lat.length / elapsed, p50: q(0.5), p99: q(0.99) };
+  const n = Math.max(1, lat.length);
+  return {
+    opsS: lat.length / t.elapsed,
+    p50: q(0.5),
+    p99: q(0.99),
+    nodeUs: t.node / n,
+    pgUs: t.pg / n,
+  };
 }
 
 function line(op: string, ward: Measured, bareM: Measured): BenchResult {
@@ -241,6 +306,9 @@ function line(op: string, ward: Measured, bareM: Measured): BenchResult {
     p50_ms: round(ward.p50),
     p99_ms: round(ward.p99),
     rss_mb: rss(),
+    ward_cpu_us: `${Math.round(ward.nodeUs)}+${Math.round(ward.pgUs)}`,
+    bare_cpu_us: `${Math.round(bareM.nodeUs)}+${Math.round(bareM.pgUs)}`,
+    cpu_ratio: round((bareM.nodeUs + bareM.pgUs) / Math.max(1, ward.nodeUs + ward.pgUs)),
   };
 }
 

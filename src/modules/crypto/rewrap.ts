@@ -1,8 +1,8 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { setImmediate as yieldToEventLoop, setTimeout as sleep } from 'node:timers/promises';
 import { ident, qualified, type Database, type Tx } from '../../platform/db/index.ts';
 import { WardError, isWardError } from '../../platform/errors.ts';
 import { fieldKeyVersion, openField, sealField } from './field-format.ts';
-import { defaultPrimaryTtlMs, type Keyring } from './keyring.ts';
+import { defaultPrimaryTtlMs, keyMiss, type Keyring } from './keyring.ts';
 import {
   columnRegistry,
   qualifiedColumn,
@@ -48,6 +48,13 @@ export interface RewrapDeps {
 }
 
 const doneMark = '*';
+
+/**
+ * Values re-encrypted between two yields to the event loop (and written by one UPDATE). A
+ * batch is one transaction, but its cipher work is cut into slices this small so that requests
+ * sharing the process (or the database) wait for at most one slice, not for a whole batch.
+ */
+const sliceSize = 100;
 
 /**
  * Re-encrypts values still under older key versions with the primary version, online and in
@@ -170,33 +177,36 @@ async function rewrapBatch(
         order by ${id} limit $4`,
         [orgId, row.cursor, version, batchSize],
       );
-      const ids: string[] = [];
-      const olds: Buffer[] = [];
-      const news: Buffer[] = [];
-      let failed = 0;
-      for (const v of r.rows) {
-        const fresh = await reseal(
-          d,
-          tx,
-          { orgId, table, column: c.column, rowId: v.id },
-          v.value,
-          version,
-        );
-        if (fresh) {
-          ids.push(v.id);
-          olds.push(v.value);
-          news.push(fresh);
-        } else failed++;
-      }
       let rewrapped = 0;
-      if (ids.length > 0) {
-        const u = await tx.query(
-          `update ${rel} t set ${col} = v.new
-           from (select unnest($2::uuid[]) as id, unnest($3::bytea[]) as old, unnest($4::bytea[]) as new) v
-          where t.organization_id = $1 and t.${id} = v.id and t.${col} = v.old`,
-          [orgId, ids, olds, news],
-        );
-        rewrapped = u.rowCount;
+      let failed = 0;
+      for (let from = 0; from < r.rows.length; from += sliceSize) {
+        if (from > 0) await yieldToEventLoop();
+        const ids: string[] = [];
+        const olds: Buffer[] = [];
+        const news: Buffer[] = [];
+        for (const v of r.rows.slice(from, from + sliceSize)) {
+          const fresh = await reseal(
+            d,
+            tx,
+            { orgId, table, column: c.column, rowId: v.id },
+            v.value,
+            version,
+          );
+          if (fresh) {
+            ids.push(v.id);
+            olds.push(v.value);
+            news.push(fresh);
+          } else failed++;
+        }
+        if (ids.length > 0) {
+          const u = await tx.query(
+            `update ${rel} t set ${col} = v.new
+             from (select unnest($2::uuid[]) as id, unnest($3::bytea[]) as old, unnest($4::bytea[]) as new) v
+            where t.organization_id = $1 and t.${id} = v.id and t.${col} = v.old`,
+            [orgId, ids, olds, news],
+          );
+          rewrapped += u.rowCount;
+        }
       }
       const finished = r.rows.length < batchSize;
       const last = r.rows.at(-1)?.id;
@@ -219,12 +229,14 @@ async function reseal(
   version: number,
 ): Promise<Buffer | undefined> {
   const from = fieldKeyVersion(stored);
+  const open = (k: Buffer) => openField(k, place, stored);
   let plain: Buffer | undefined;
   try {
-    plain =
-      from === undefined
-        ? undefined
-        : await d.keyring.withVersion(tx, place.orgId, from, (k) => openField(k, place, stored));
+    if (from !== undefined) {
+      // Cached keys are used synchronously; only a miss goes to the database.
+      const hit = d.keyring.cachedVersion(place.orgId, from, open);
+      plain = hit !== keyMiss ? hit : await d.keyring.withVersion(tx, place.orgId, from, open);
+    }
   } catch (e) {
     if (!isWardError(e, 'key_not_found') && !isWardError(e, 'key_destroyed')) throw e;
   }
@@ -233,10 +245,10 @@ async function reseal(
     return undefined;
   }
   const p = plain;
+  const seal = (k: Buffer) => sealField(k, version, place, p);
   try {
-    return await d.keyring.withVersion(tx, place.orgId, version, (k) =>
-      sealField(k, version, place, p),
-    );
+    const hit = d.keyring.cachedVersion(place.orgId, version, seal);
+    return hit !== keyMiss ? hit : await d.keyring.withVersion(tx, place.orgId, version, seal);
   } finally {
     p.fill(0);
   }
