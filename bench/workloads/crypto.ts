@@ -13,9 +13,9 @@ import { testCrypto } from '../../test/helpers/crypto.ts';
 import { seedTenant } from '../../test/helpers/fixtures.ts';
 import {
   createPatientTable,
-  insertPatient,
   patientFields,
   patientRegistry,
+  sealPatient,
   syntheticPatient,
 } from '../../test/helpers/phi-table.ts';
 import type { BenchResult, WorkloadOptions } from '../types.ts';
@@ -34,7 +34,7 @@ export async function run(opts: WorkloadOptions): Promise<BenchResult[]> {
   const db = new Database(createPostgresDriver({ connectionString: url.toString(), max: clients }));
   const bare = new pg.Pool({ connectionString: url.toString(), max: clients });
   bare.on('error', () => undefined);
-  cpu = await cpuSampler(admin, name);
+  cpu = cpuSampler(admin, name);
   try {
     await migrate(db);
     const crypto = testCrypto();
@@ -56,10 +56,14 @@ export async function run(opts: WorkloadOptions): Promise<BenchResult[]> {
     // pool connections, key caches, statement preparation), so a load spike from other work on
     // the shared machine lands on all sides alike instead of on whichever ran at that moment.
     const ins = await interleaved(seconds, {
+      // The INSERT is the transaction's last statement, so it carries the COMMIT: with the
+      // pipelined opening, the whole request is one round trip on the wire.
       ward: async () => {
-        const id = await db.withContext(ctx, (tx) =>
-          insertPatient(tx, crypto.codec, org.orgId, syntheticPatient(n++)),
-        );
+        const id = await db.withContext(ctx, async (tx) => {
+          const row = await sealPatient(tx, crypto.codec, org.orgId, syntheticPatient(n++));
+          await tx.queryAndCommit(row.sql, row.params);
+          return row.id;
+        });
         wardIds.push(id);
       },
       bare: async () => {
@@ -78,7 +82,7 @@ export async function run(opts: WorkloadOptions): Promise<BenchResult[]> {
       plainPath: () =>
         db.withContext(ctx, async (tx) => {
           const { mrn, ...f } = syntheticPatient(n++);
-          await tx.query(
+          await tx.queryAndCommit(
             `insert into test_phi.patients_plain (organization_id, id, ${patientFields.join(', ')}, mrn)
              values ($1, $2, ${patientFields.map((_, i) => `$${i + 3}`).join(', ')}, $12)`,
             [org.orgId, randomUUID(), ...patientFields.map((k) => f[k]), mrn],
@@ -89,20 +93,28 @@ export async function run(opts: WorkloadOptions): Promise<BenchResult[]> {
     results.push(line('insert_patient_16c_vs_ward_plaintext_path', ins.ward, ins.plainPath));
 
     const pick = (ids: string[]) => ids[Math.floor(Math.random() * ids.length)] ?? '';
-    const readWard = () =>
-      db.withContext(ctx, async (tx) => {
-        const id = pick(wardIds);
-        const r = await tx.query<Record<string, Buffer | null>>(
+    // A read-only request: the SELECT commits with its transaction (one round trip) and the
+    // row is decrypted afterwards from cached keys; a key-cache miss loads the key through a
+    // fresh transaction under the same context (so RLS still decides which keys it may load).
+    const keyLoader = {
+      query: <R>(text: string, params?: readonly unknown[]) =>
+        db.withContext(ctx, (tx) => tx.query<R>(text, params)),
+    };
+    const readWard = async () => {
+      const id = pick(wardIds);
+      const r = await db.withContext(ctx, (tx) =>
+        tx.queryAndCommit<Record<string, Buffer | null>>(
           `select ${patientFields.join(', ')} from test_phi.patients where organization_id = $1 and id = $2`,
           [org.orgId, id],
-        );
-        return crypto.codec.decryptRow(
-          tx,
-          { orgId: org.orgId, table: 'test_phi.patients', rowId: id },
-          r.rows[0] ?? {},
-          patientFields,
-        );
-      });
+        ),
+      );
+      return crypto.codec.decryptRow(
+        keyLoader,
+        { orgId: org.orgId, table: 'test_phi.patients', rowId: id },
+        r.rows[0] ?? {},
+        patientFields,
+      );
+    };
     const read = await interleaved(seconds, {
       ward: readWard,
       bare: () =>
@@ -112,7 +124,7 @@ export async function run(opts: WorkloadOptions): Promise<BenchResult[]> {
         ),
       plainPath: () =>
         db.withContext(ctx, (tx) =>
-          tx.query(
+          tx.queryAndCommit(
             `select ${patientFields.join(', ')} from test_phi.patients_plain where organization_id = $1 and id = $2`,
             [org.orgId, pick(bareIds)],
           ),
@@ -182,7 +194,7 @@ interface Cpu {
 // PostgreSQL backends serving the scratch database (from /proc, when the server is local).
 let cpu: () => Promise<Cpu> = () => Promise.resolve({ node: 0, pg: 0 });
 
-async function cpuSampler(admin: pg.Client, dbName: string): Promise<() => Promise<Cpu>> {
+function cpuSampler(admin: pg.Client, dbName: string): () => Promise<Cpu> {
   let tick = 100;
   try {
     tick = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;

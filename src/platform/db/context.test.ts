@@ -124,6 +124,67 @@ for (const engine of availableEngines()) {
       assert.deepEqual(rows, [{ purpose: 'TREAT' }]);
     });
 
+    test('queryAndCommit: the last statement commits with the transaction, in context', async () => {
+      const orgId = randomUUID();
+      const r = await t.db.withContext({ orgId, actorType: 'user', purpose: 'TREAT' }, (tx) =>
+        tx.queryAndCommit<Ctx>(readContext),
+      );
+      assert.equal(r.rows[0]?.role, 'ward_app');
+      assert.equal(r.rows[0]?.org, orgId);
+      const names = () => `qc-${randomUUID()}`;
+      const insert = "insert into ward.organizations (name, type) values ($1, 'provider')";
+      const exists = async (name: string) =>
+        (
+          await t.db.asAdmin((tx) =>
+            tx.query('select 1 from ward.organizations where name = $1', [name]),
+          )
+        ).rowCount === 1;
+
+      // Earlier statements and the last one are committed together.
+      const [a, b] = [names(), names()];
+      await t.db.asSystem({ name: 'test.qc', reason: 'test' }, async (tx) => {
+        await tx.query(insert, [a]);
+        return tx.queryAndCommit(insert, [b]);
+      });
+      assert.ok((await exists(a)) && (await exists(b)));
+
+      // A failing last statement rolls back everything before it.
+      const c = names();
+      await assert.rejects(
+        t.db.asSystem({ name: 'test.qc', reason: 'test' }, async (tx) => {
+          await tx.query(insert, [c]);
+          return tx.queryAndCommit('insert into ward.organizations (name, type) values ($1, $2)', [
+            names(),
+            'not-a-type',
+          ]);
+        }),
+      );
+      assert.equal(await exists(c), false);
+
+      // After it, statements are refused and a later error cannot undo the commit.
+      const d = names();
+      let refused: unknown;
+      await assert.rejects(
+        t.db.asSystem({ name: 'test.qc', reason: 'test' }, async (tx) => {
+          await tx.queryAndCommit(insert, [d]);
+          refused = await tx.query('select 1').then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+          throw new Error('after the commit');
+        }),
+        /after the commit/,
+      );
+      assert.match(String(refused), /already committed/);
+      assert.equal(await exists(d), true);
+
+      // The connection is clean for the next transaction.
+      const again = await t.db.withContext({ orgId, actorType: 'user' }, (tx) =>
+        tx.query<Ctx>(readContext),
+      );
+      assert.equal(again.rows[0]?.org, orgId);
+    });
+
     test('asSystem runs as ward_system and tells every recorder inside the transaction', async () => {
       const seen: { job: string; role: string }[] = [];
       const db = t.db;

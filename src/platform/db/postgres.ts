@@ -21,6 +21,12 @@ function statementName(text: string): string {
   return name;
 }
 
+/** Whether `queryAndCommit` has ended a transaction, and whether its COMMIT failed. */
+interface TxState {
+  ended: boolean;
+  commitFailed?: Error;
+}
+
 /** Options for the PostgreSQL pool. */
 export interface PostgresOptions {
   readonly connectionString: string;
@@ -44,26 +50,65 @@ export function createPostgresDriver(opts: PostgresOptions): Driver {
   // An idle client that loses its connection must not crash the process.
   pool.on('error', () => undefined);
 
-  /** `sent` is told after each statement has been handed to the connection. */
-  const wrap = (client: pg.PoolClient, prepared: boolean, sent?: () => void): Tx => ({
-    engine: 'postgres',
-    async query<R>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
+  /**
+   * `sent` is told after each statement has been handed to the connection; `state.ended` is set
+   * by `queryAndCommit`, after which the transaction is the server's to finish, not ours.
+   */
+  const wrap = (
+    client: pg.PoolClient,
+    prepared: boolean,
+    state: TxState,
+    sent?: () => void,
+  ): Tx => {
+    const submit = (text: string, params?: readonly unknown[]) => {
+      if (state.ended) {
+        return Promise.reject(new Error('the transaction has already committed (queryAndCommit)'));
+      }
       const values = params as unknown[] | undefined;
       // Request transactions run the same few hundred statements over and over: as named
       // (server-side prepared) statements PostgreSQL parses and plans each once per connection.
-      const pending = prepared
+      return prepared
         ? client.query({ name: statementName(text), text, values })
         : client.query(text, values);
-      sent?.();
-      const r = await pending;
-      return { rows: r.rows as R[], rowCount: r.rowCount ?? r.rows.length };
-    },
-    async exec(script: string): Promise<void> {
-      const pending = client.query(script);
-      sent?.();
-      await pending;
-    },
-  });
+    };
+    return {
+      engine: 'postgres',
+      async query<R>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
+        const pending = submit(text, params);
+        sent?.();
+        const r = await pending;
+        return { rows: r.rows as R[], rowCount: r.rowCount ?? r.rows.length };
+      },
+      async exec(script: string): Promise<void> {
+        if (state.ended) throw new Error('the transaction has already committed (queryAndCommit)');
+        const pending = client.query(script);
+        sent?.();
+        await pending;
+      },
+      async queryAndCommit<R>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
+        const pending = submit(text, params);
+        // Pipelined behind the statement. If the statement fails, the transaction is aborted and
+        // PostgreSQL answers this COMMIT with a rollback, so nothing of it is kept.
+        const commit = client.query('COMMIT');
+        state.ended = true;
+        sent?.();
+        let r: pg.QueryResult;
+        try {
+          r = await pending;
+        } catch (e) {
+          await commit.catch(() => undefined);
+          throw e;
+        }
+        try {
+          await commit;
+        } catch (e) {
+          state.commitFailed = e instanceof Error ? e : new Error('commit failed');
+          throw e;
+        }
+        return { rows: r.rows as R[], rowCount: r.rowCount ?? r.rows.length };
+      },
+    };
+  };
 
   return {
     engine: 'postgres',
@@ -74,6 +119,7 @@ export function createPostgresDriver(opts: PostgresOptions): Driver {
     ): Promise<T> {
       const client = await pool.connect();
       let broken: Error | undefined;
+      const state: TxState = { ended: false };
       try {
         let preludeRows: Record<string, unknown>[] = [];
         // The opening, when it is not awaited before `fn` starts (see below), and the flush of
@@ -114,7 +160,7 @@ export function createPostgresDriver(opts: PostgresOptions): Driver {
         // so a schema change never meets a statement planned against the old schema.
         let result: T;
         try {
-          result = await fn(wrap(client, prelude !== undefined, flush), preludeRows);
+          result = await fn(wrap(client, prelude !== undefined, state, flush), preludeRows);
         } catch (e) {
           flush?.();
           await opening;
@@ -122,9 +168,15 @@ export function createPostgresDriver(opts: PostgresOptions): Driver {
         }
         flush?.();
         await opening;
-        await client.query('COMMIT');
+        if (!state.ended) await client.query('COMMIT');
         return result;
       } catch (e) {
+        if (state.ended) {
+          // queryAndCommit ended the transaction on the server (committed, or rolled back with
+          // its statement); a connection whose COMMIT failed is not trusted again.
+          broken = state.commitFailed;
+          throw e;
+        }
         try {
           await client.query('ROLLBACK');
         } catch (rollbackError) {

@@ -24,6 +24,19 @@ export interface Tx extends Queryable {
   readonly engine: EngineKind;
   /** Runs a multi-statement script without parameters (migrations, fixed DDL). */
   exec(script: string): Promise<void>;
+  /**
+   * Runs the transaction's last statement and commits with it: on PostgreSQL the statement and
+   * COMMIT leave together, saving the round trip COMMIT would cost after the callback returns.
+   * If the statement fails, the transaction rolls back and its error is thrown. Once it resolves
+   * the transaction is committed: later statements are refused, and an error the callback throws
+   * afterwards still reaches the caller but cannot undo the commit (the same on both engines).
+   * Use it as the callback's last act.
+   * @example return db.withContext(ctx, (tx) => tx.queryAndCommit('insert into … values ($1)', [v]))
+   */
+  queryAndCommit<R = Record<string, unknown>>(
+    text: string,
+    params?: readonly unknown[],
+  ): Promise<QueryResult<R>>;
 }
 
 /**
