@@ -50,9 +50,9 @@ export interface RewrapDeps {
 const doneMark = '*';
 
 /**
- * Values re-encrypted between two yields to the event loop (and written by one UPDATE). A
- * batch is one transaction, but its cipher work is cut into slices this small so that requests
- * sharing the process (or the database) wait for at most one slice, not for a whole batch.
+ * Values re-encrypted between two yields to the event loop. A batch is one transaction and one
+ * UPDATE, but its cipher work is cut into slices this small so that requests sharing the process
+ * wait for at most one slice, not for a whole batch.
  */
 const sliceSize = 100;
 
@@ -177,36 +177,34 @@ async function rewrapBatch(
         order by ${id} limit $4`,
         [orgId, row.cursor, version, batchSize],
       );
-      let rewrapped = 0;
+      const ids: string[] = [];
+      const olds: Buffer[] = [];
+      const news: Buffer[] = [];
       let failed = 0;
-      for (let from = 0; from < r.rows.length; from += sliceSize) {
-        if (from > 0) await yieldToEventLoop();
-        const ids: string[] = [];
-        const olds: Buffer[] = [];
-        const news: Buffer[] = [];
-        for (const v of r.rows.slice(from, from + sliceSize)) {
-          const fresh = await reseal(
-            d,
-            tx,
-            { orgId, table, column: c.column, rowId: v.id },
-            v.value,
-            version,
-          );
-          if (fresh) {
-            ids.push(v.id);
-            olds.push(v.value);
-            news.push(fresh);
-          } else failed++;
-        }
-        if (ids.length > 0) {
-          const u = await tx.query(
-            `update ${rel} t set ${col} = v.new
-             from (select unnest($2::uuid[]) as id, unnest($3::bytea[]) as old, unnest($4::bytea[]) as new) v
-            where t.organization_id = $1 and t.${id} = v.id and t.${col} = v.old`,
-            [orgId, ids, olds, news],
-          );
-          rewrapped += u.rowCount;
-        }
+      for (const [i, v] of r.rows.entries()) {
+        if (i > 0 && i % sliceSize === 0) await yieldToEventLoop();
+        const fresh = await reseal(
+          d,
+          tx,
+          { orgId, table, column: c.column, rowId: v.id },
+          v.value,
+          version,
+        );
+        if (fresh) {
+          ids.push(v.id);
+          olds.push(v.value);
+          news.push(fresh);
+        } else failed++;
+      }
+      let rewrapped = 0;
+      if (ids.length > 0) {
+        const u = await tx.query(
+          `update ${rel} t set ${col} = v.new
+           from (select unnest($2::uuid[]) as id, unnest($3::bytea[]) as old, unnest($4::bytea[]) as new) v
+          where t.organization_id = $1 and t.${id} = v.id and t.${col} = v.old`,
+          [orgId, ids, olds, news],
+        );
+        rewrapped = u.rowCount;
       }
       const finished = r.rows.length < batchSize;
       const last = r.rows.at(-1)?.id;
