@@ -9,6 +9,14 @@ export interface BenchResult {
   p50_ms: number;
   p99_ms: number;
   rss_mb: number;
+  /**
+   * CPU per operation in µs as `node+postgres` (this process + the database's backends), where
+   * a workload measures it; steadier than throughput on a shared machine.
+   */
+  ward_cpu_us?: string;
+  bare_cpu_us?: string;
+  /** bare CPU per operation / Ward CPU per operation (node + postgres): the cost ratio. */
+  cpu_ratio?: number;
 }
 
 /** Options every workload receives. */

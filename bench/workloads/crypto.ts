@@ -1,6 +1,8 @@
 // PHI encryption benchmark: Ward's encrypted, RLS-scoped patient insert and read-by-id against
 // the same rows in plaintext through a bare pool, plus rewrap throughput under a read load.
+import { execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
+import fs from 'node:fs';
 import pg from 'pg';
 import { rotateDataKeys } from '../../src/modules/crypto/key-admin.ts';
 import { rewrapValues } from '../../src/modules/crypto/rewrap.ts';
@@ -11,9 +13,9 @@ import { testCrypto } from '../../test/helpers/crypto.ts';
 import { seedTenant } from '../../test/helpers/fixtures.ts';
 import {
   createPatientTable,
-  insertPatient,
   patientFields,
   patientRegistry,
+  sealPatient,
   syntheticPatient,
 } from '../../test/helpers/phi-table.ts';
 import type { BenchResult, WorkloadOptions } from '../types.ts';
@@ -32,6 +34,7 @@ export async function run(opts: WorkloadOptions): Promise<BenchResult[]> {
   const db = new Database(createPostgresDriver({ connectionString: url.toString(), max: clients }));
   const bare = new pg.Pool({ connectionString: url.toString(), max: clients });
   bare.on('error', () => undefined);
+  cpu = cpuSampler(admin, name);
   try {
     await migrate(db);
     const crypto = testCrypto();
@@ -49,70 +52,88 @@ export async function run(opts: WorkloadOptions): Promise<BenchResult[]> {
     const bareIds: string[] = [];
     const results: BenchResult[] = [];
 
-    const insW = await measure(seconds, async () => {
-      const id = await db.withContext(ctx, (tx) =>
-        insertPatient(tx, crypto.codec, org.orgId, syntheticPatient(n++)),
-      );
-      wardIds.push(id);
-    });
-    const insB = await measure(seconds, async () => {
-      const p = syntheticPatient(n++);
-      const id = randomUUID();
-      const { mrn, ...f } = p;
-      await bare.query(
-        `insert into test_phi.patients_plain (organization_id, id, ${patientFields.join(', ')}, mrn)
-         values ($1, $2, ${patientFields.map((_, i) => `$${i + 3}`).join(', ')}, $12)`,
-        [org.orgId, id, ...patientFields.map((k) => f[k]), mrn],
-      );
-      bareIds.push(id);
-    });
-    results.push(line('insert_patient_16c', insW, insB));
-    // Where the time goes: the same plaintext insert through Ward's request path (transaction,
-    // role switch, context) isolates the platform's cost from the cryptography's.
-    const insP = await measure(seconds, () =>
-      db.withContext(ctx, async (tx) => {
-        const { mrn, ...f } = syntheticPatient(n++);
-        await tx.query(
+    // Each comparison runs its sides in alternating rounds after an uncounted warm-up (JIT,
+    // pool connections, key caches, statement preparation), so a load spike from other work on
+    // the shared machine lands on all sides alike instead of on whichever ran at that moment.
+    const ins = await interleaved(seconds, {
+      // The INSERT is the transaction's last statement, so it carries the COMMIT: with the
+      // pipelined opening, the whole request is one round trip on the wire.
+      ward: async () => {
+        const id = await db.withContext(ctx, async (tx) => {
+          const row = await sealPatient(tx, crypto.codec, org.orgId, syntheticPatient(n++));
+          await tx.queryAndCommit(row.sql, row.params);
+          return row.id;
+        });
+        wardIds.push(id);
+      },
+      bare: async () => {
+        const p = syntheticPatient(n++);
+        const id = randomUUID();
+        const { mrn, ...f } = p;
+        await bare.query(
           `insert into test_phi.patients_plain (organization_id, id, ${patientFields.join(', ')}, mrn)
            values ($1, $2, ${patientFields.map((_, i) => `$${i + 3}`).join(', ')}, $12)`,
-          [org.orgId, randomUUID(), ...patientFields.map((k) => f[k]), mrn],
+          [org.orgId, id, ...patientFields.map((k) => f[k]), mrn],
         );
-      }),
-    );
-    results.push(line('insert_patient_16c_vs_ward_plaintext_path', insW, insP));
+        bareIds.push(id);
+      },
+      // Where the time goes: the same plaintext insert through Ward's request path (transaction,
+      // role switch, context) isolates the platform's cost from the cryptography's.
+      plainPath: () =>
+        db.withContext(ctx, async (tx) => {
+          const { mrn, ...f } = syntheticPatient(n++);
+          await tx.queryAndCommit(
+            `insert into test_phi.patients_plain (organization_id, id, ${patientFields.join(', ')}, mrn)
+             values ($1, $2, ${patientFields.map((_, i) => `$${i + 3}`).join(', ')}, $12)`,
+            [org.orgId, randomUUID(), ...patientFields.map((k) => f[k]), mrn],
+          );
+        }),
+    });
+    results.push(line('insert_patient_16c', ins.ward, ins.bare));
+    results.push(line('insert_patient_16c_vs_ward_plaintext_path', ins.ward, ins.plainPath));
 
     const pick = (ids: string[]) => ids[Math.floor(Math.random() * ids.length)] ?? '';
-    const readWard = () =>
-      db.withContext(ctx, async (tx) => {
-        const id = pick(wardIds);
-        const r = await tx.query<Record<string, Buffer | null>>(
+    // A read-only request: the SELECT commits with its transaction (one round trip) and the
+    // row is decrypted afterwards from cached keys; a key-cache miss loads the key through a
+    // fresh transaction under the same context (so RLS still decides which keys it may load).
+    const keyLoader = {
+      query: <R>(text: string, params?: readonly unknown[]) =>
+        db.withContext(ctx, (tx) => tx.query<R>(text, params)),
+    };
+    const readWard = async () => {
+      const id = pick(wardIds);
+      const r = await db.withContext(ctx, (tx) =>
+        tx.queryAndCommit<Record<string, Buffer | null>>(
           `select ${patientFields.join(', ')} from test_phi.patients where organization_id = $1 and id = $2`,
           [org.orgId, id],
-        );
-        return crypto.codec.decryptRow(
-          tx,
-          { orgId: org.orgId, table: 'test_phi.patients', rowId: id },
-          r.rows[0] ?? {},
-          patientFields,
-        );
-      });
-    const readW = await measure(seconds, readWard);
-    const readB = await measure(seconds, () =>
-      bare.query(
-        `select ${patientFields.join(', ')} from test_phi.patients_plain where organization_id = $1 and id = $2`,
-        [org.orgId, pick(bareIds)],
-      ),
-    );
-    results.push(line('read_by_id_decrypt_all_16c', readW, readB));
-    const readP = await measure(seconds, () =>
-      db.withContext(ctx, (tx) =>
-        tx.query(
+        ),
+      );
+      return crypto.codec.decryptRow(
+        keyLoader,
+        { orgId: org.orgId, table: 'test_phi.patients', rowId: id },
+        r.rows[0] ?? {},
+        patientFields,
+      );
+    };
+    const read = await interleaved(seconds, {
+      ward: readWard,
+      bare: () =>
+        bare.query(
           `select ${patientFields.join(', ')} from test_phi.patients_plain where organization_id = $1 and id = $2`,
           [org.orgId, pick(bareIds)],
         ),
-      ),
+      plainPath: () =>
+        db.withContext(ctx, (tx) =>
+          tx.queryAndCommit(
+            `select ${patientFields.join(', ')} from test_phi.patients_plain where organization_id = $1 and id = $2`,
+            [org.orgId, pick(bareIds)],
+          ),
+        ),
+    });
+    results.push(line('read_by_id_decrypt_all_16c', read.ward, read.bare));
+    results.push(
+      line('read_by_id_decrypt_all_16c_vs_ward_plaintext_path', read.ward, read.plainPath),
     );
-    results.push(line('read_by_id_decrypt_all_16c_vs_ward_plaintext_path', readW, readP));
 
     // Rewrap: rotate, then move every value while 4 readers keep reading.
     const registry = patientRegistry();
@@ -158,6 +179,79 @@ interface Measured {
   opsS: number;
   p50: number;
   p99: number;
+  /** CPU time per operation, µs: this process, and the scratch database's server backends. */
+  nodeUs: number;
+  pgUs: number;
+}
+
+interface Cpu {
+  node: number;
+  pg: number;
+}
+
+// On a shared machine throughput swings with other work, but the CPU each operation costs
+// does not: the workload also reports CPU per operation, of this process and of the
+// PostgreSQL backends serving the scratch database (from /proc, when the server is local).
+let cpu: () => Promise<Cpu> = () => Promise.resolve({ node: 0, pg: 0 });
+
+function cpuSampler(admin: pg.Client, dbName: string): () => Promise<Cpu> {
+  let tick = 100;
+  try {
+    tick = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    // keep the Linux default
+  }
+  // Backends that have exited keep their last reading, so a sum never goes backwards.
+  const last = new Map<number, number>();
+  return async () => {
+    const r = await admin.query<{ pid: number }>(
+      'select pid from pg_stat_activity where datname = $1',
+      [dbName],
+    );
+    for (const { pid } of r.rows) {
+      try {
+        const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        last.set(pid, ((Number(f[11]) + Number(f[12])) / tick) * 1e6);
+      } catch {
+        // not local, or gone
+      }
+    }
+    let pgUs = 0;
+    for (const v of last.values()) pgUs += v;
+    const u = process.cpuUsage();
+    return { node: u.user + u.system, pg: pgUs };
+  };
+}
+
+/**
+ * Measures every op of `ops` for `seconds` in total: an uncounted warm-up of each, then
+ * `rounds` alternating rounds (A, B, C, A, B, C, …) whose counts and latencies are pooled.
+ */
+async function interleaved<K extends string>(
+  seconds: number,
+  ops: Record<K, () => Promise<unknown>>,
+  rounds = 3,
+): Promise<Record<K, Measured>> {
+  const names = Object.keys(ops) as K[];
+  const samples = {} as Record<K, Timed>;
+  for (const k of names) {
+    await timed(Math.min(1, seconds / 4), ops[k]);
+    samples[k] = { lat: [], elapsed: 0, node: 0, pg: 0 };
+  }
+  for (let r = 0; r < rounds; r++) {
+    for (const k of names) {
+      const t = await timed(seconds / rounds, ops[k]);
+      const acc = samples[k];
+      acc.lat.push(...t.lat);
+      acc.elapsed += t.elapsed;
+      acc.node += t.node;
+      acc.pg += t.pg;
+    }
+  }
+  const out = {} as Record<K, Measured>;
+  for (const k of names) out[k] = summarize(samples[k]);
+  return out;
 }
 
 /** Runs `op` from `concurrency` loops for `seconds` (or until `stop`), timing each call. */
@@ -167,7 +261,24 @@ async function measure(
   concurrency = clients,
   stop?: () => boolean,
 ): Promise<Measured> {
+  return summarize(await timed(seconds, op, concurrency, stop));
+}
+
+interface Timed {
+  lat: number[];
+  elapsed: number;
+  node: number;
+  pg: number;
+}
+
+async function timed(
+  seconds: number,
+  op: () => Promise<unknown>,
+  concurrency = clients,
+  stop?: () => boolean,
+): Promise<Timed> {
   const lat: number[] = [];
+  const c0 = await cpu();
   const end = performance.now() + seconds * 1000;
   const t0 = performance.now();
   await Promise.all(
@@ -180,9 +291,21 @@ async function measure(
     }),
   );
   const elapsed = (performance.now() - t0) / 1000;
-  lat.sort((a, b) => a - b);
+  const c1 = await cpu();
+  return { lat, elapsed, node: c1.node - c0.node, pg: c1.pg - c0.pg };
+}
+
+function summarize(t: Timed): Measured {
+  const lat = t.lat.sort((a, b) => a - b);
   const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? 0;
-  return { opsS: lat.length / elapsed, p50: q(0.5), p99: q(0.99) };
+  const n = Math.max(1, lat.length);
+  return {
+    opsS: lat.length / t.elapsed,
+    p50: q(0.5),
+    p99: q(0.99),
+    nodeUs: t.node / n,
+    pgUs: t.pg / n,
+  };
 }
 
 function line(op: string, ward: Measured, bareM: Measured): BenchResult {
@@ -195,6 +318,9 @@ function line(op: string, ward: Measured, bareM: Measured): BenchResult {
     p50_ms: round(ward.p50),
     p99_ms: round(ward.p99),
     rss_mb: rss(),
+    ward_cpu_us: `${Math.round(ward.nodeUs)}+${Math.round(ward.pgUs)}`,
+    bare_cpu_us: `${Math.round(bareM.nodeUs)}+${Math.round(bareM.pgUs)}`,
+    cpu_ratio: round((bareM.nodeUs + bareM.pgUs) / Math.max(1, ward.nodeUs + ward.pgUs)),
   };
 }
 

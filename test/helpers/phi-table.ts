@@ -129,6 +129,21 @@ export async function insertPatient(
   orgId: string,
   p: ReturnType<typeof syntheticPatient>,
 ): Promise<string> {
+  const row = await sealPatient(q, codec, orgId, p);
+  await q.query(row.sql, row.params);
+  return row.id;
+}
+
+/**
+ * Encrypts and blind-indexes a patient (keys load through `q` on a cache miss) and returns the
+ * INSERT to run, so a caller can make it its transaction's last statement.
+ */
+export async function sealPatient(
+  q: Queryable,
+  codec: FieldCodec,
+  orgId: string,
+  p: ReturnType<typeof syntheticPatient>,
+): Promise<{ id: string; sql: string; params: unknown[] }> {
   const id = randomUUID();
   const { mrn, ...fields } = p;
   const sealed = await codec.encryptRow(
@@ -149,11 +164,10 @@ export async function insertPatient(
       nameDobValue(p.last_name_encrypted, p.date_of_birth_encrypted),
     ),
   ];
-
-  await q.query(
-    `insert into test_phi.patients (organization_id, id, ${patientFields.join(', ')}, mrn_bidx, ssn_bidx, email_bidx, phone_bidx, name_dob_bidx)
+  return {
+    id,
+    sql: `insert into test_phi.patients (organization_id, id, ${patientFields.join(', ')}, mrn_bidx, ssn_bidx, email_bidx, phone_bidx, name_dob_bidx)
      values ($1, $2, ${patientFields.map((_, i) => `$${i + 3}`).join(', ')}, $12, $13, $14, $15, $16)`,
-    [orgId, id, ...patientFields.map((f) => sealed[f]), ...idx],
-  );
-  return id;
+    params: [orgId, id, ...patientFields.map((f) => sealed[f]), ...idx],
+  };
 }

@@ -125,6 +125,64 @@ for (const engine of availableEngines()) {
       assert.notDeepEqual(ia, ib, 'two tenants must not share blind-index values');
     });
 
+    test('cached keys answer without a query; a derived index key equals a fresh derivation; forget drops both', async () => {
+      const c = testCrypto();
+      let queries = 0;
+      const counted = (tx: Tx): Tx => ({
+        ...tx,
+        query: (text, params) => {
+          queries++;
+          return tx.query(text, params);
+        },
+      });
+      const indexOf = (value: string) =>
+        as(a.orgId, (tx) => c.codec.blindIndex(counted(tx), a.orgId, patientIndexes.email, value));
+      const first = await indexOf('patient7@example.test');
+      assert.ok(queries > 0, 'a cold keyring loads the index root');
+      queries = 0;
+      assert.deepEqual(await indexOf('Patient7@Example.test'), first);
+      await as(a.orgId, (tx) =>
+        c.codec.blindIndex(counted(tx), a.orgId, patientIndexes.ssn, '123-45-6789'),
+      );
+      const row = await as(a.orgId, async (tx) => {
+        const r = await tx.query<Record<string, Buffer | null>>(
+          `select * from ${table} where organization_id = $1 and id = $2`,
+          [a.orgId, ids.a[7]!],
+        );
+        queries = 0;
+        await c.codec.decryptRow(
+          counted(tx),
+          { orgId: a.orgId, table, rowId: ids.a[7]! },
+          r.rows[0]!,
+          patientFields,
+        );
+        const cold = queries;
+        queries = 0;
+        const warm = await c.codec.decryptRow(
+          counted(tx),
+          { orgId: a.orgId, table, rowId: ids.a[7]! },
+          r.rows[0]!,
+          patientFields,
+        );
+        return { cold, warm };
+      });
+      assert.ok(row.cold > 0, 'a cold keyring loads the data key');
+      assert.equal(row.warm.email_encrypted, 'patient7@example.test');
+      assert.equal(queries, 0, 'cached data and index keys need no query');
+      // The same value through a keyring that derives afresh gives the same index.
+      assert.deepEqual(
+        await as(a.orgId, (tx) =>
+          crypto.codec.blindIndex(tx, a.orgId, patientIndexes.email, 'patient7@example.test'),
+        ),
+        first,
+      );
+      c.keyring.forget(a.orgId);
+      queries = 0;
+      assert.deepEqual(await indexOf('patient7@example.test'), first);
+      assert.ok(queries > 0, 'after forget the index root is loaded again');
+      c.keyring.clear();
+    });
+
     test('swapping ciphertext between rows, columns or tenants fails, names the place, and is reported', async () => {
       const swap = async (
         sql: string,
@@ -314,6 +372,13 @@ for (const engine of availableEngines()) {
         );
         await assert.rejects(
           as(a.orgId, (tx) => insertPatient(tx, c.codec, a.orgId, syntheticPatient(1))),
+          (e) => isWardError(e, 'key_destroyed'),
+        );
+        // Derived blind-index keys cached before the shred are gone with the root.
+        await assert.rejects(
+          as(a.orgId, (tx) =>
+            c.codec.blindIndex(tx, a.orgId, patientIndexes.email, 'patient7@example.test'),
+          ),
           (e) => isWardError(e, 'key_destroyed'),
         );
       }

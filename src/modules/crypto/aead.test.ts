@@ -1,8 +1,14 @@
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { aesGcmOpen, aesGcmSeal } from './aead.ts';
-import { fieldKeyVersion, openField, sealField, type FieldPlace } from './field-format.ts';
+import { aesGcmOpen, aesGcmSeal, nonceBytes, randomNonce } from './aead.ts';
+import {
+  fieldKeyVersion,
+  headerBytes,
+  openField,
+  sealField,
+  type FieldPlace,
+} from './field-format.ts';
 
 const hex = (s: string) => Buffer.from(s, 'hex');
 
@@ -111,5 +117,49 @@ describe('field format: bound ciphertext', () => {
     other[0] = 0x02;
     assert.equal(fieldKeyVersion(other), undefined);
     assert.equal(openField(key, place, other), undefined);
+  });
+});
+
+describe('field format: pinned layout', () => {
+  test('the stored value opens with associated data built by hand from the documented layout', () => {
+    const key = randomBytes(32);
+    const place: FieldPlace = {
+      orgId: '0F1E2D3C-4B5A-4978-8796-A5B4C3D2E1F0',
+      table: 'clinical.patients',
+      column: 'first_name_encrypted',
+      rowId: randomUUID(),
+    };
+    const stored = sealField(key, 3, place, Buffer.from('Zoë'));
+    const header = stored.subarray(0, headerBytes);
+    assert.deepEqual([...header], [0x01, 0, 0, 0, 3]);
+    const part = (s: string) => {
+      const b = Buffer.from(s, 'utf8');
+      const len = Buffer.alloc(2);
+      len.writeUInt16BE(b.length);
+      return [len, b];
+    };
+    const aad = Buffer.concat([
+      Buffer.from('ward.field.v1\0', 'latin1'),
+      header,
+      Buffer.from('0f1e2d3c4b5a49788796a5b4c3d2e1f0', 'hex'),
+      ...part(place.table),
+      ...part(place.column),
+      ...part(place.rowId),
+    ]);
+    const nonce = stored.subarray(headerBytes, headerBytes + nonceBytes);
+    const opened = aesGcmOpen(key, nonce, aad, stored.subarray(headerBytes + nonceBytes));
+    assert.equal(opened?.toString('utf8'), 'Zoë');
+    // The organization is bound by its bytes, so the id's letter case does not matter.
+    assert.equal(
+      openField(key, { ...place, orgId: place.orgId.toLowerCase() }, stored)?.toString(),
+      'Zoë',
+    );
+  });
+
+  test('pooled nonces never repeat across pool refills', () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 2000; i++) seen.add(randomNonce().toString('hex'));
+    assert.equal(seen.size, 2000);
+    assert.ok(!seen.has('0'.repeat(nonceBytes * 2)));
   });
 });

@@ -1,8 +1,8 @@
 import type { Queryable } from '../../platform/db/index.ts';
 import { WardError, isWardError } from '../../platform/errors.ts';
-import { computeBlindIndex, deriveIndexKey } from './blind-index.ts';
+import { computeBlindIndex } from './blind-index.ts';
 import { fieldKeyVersion, openField, sealField, type FieldPlace } from './field-format.ts';
-import type { Keyring } from './keyring.ts';
+import { keyMiss, type Keyring } from './keyring.ts';
 import { qualifiedColumn, type BlindIndexColumn } from './registry.ts';
 import type { SecurityEvents } from './security-events.ts';
 
@@ -23,6 +23,9 @@ export type SealedFields<C extends string> = { readonly [K in C]: Buffer | null 
  * The one way modules encrypt and decrypt PHI. Repositories call it with the row's place;
  * nothing outside this module touches a cipher. Strings are encrypted as UTF-8 (JSON values
  * are stringified by the caller, dates passed as YYYY-MM-DD).
+ *
+ * Keys come from the keyring's cache synchronously when they are there (the common case), so a
+ * row costs one promise rather than one await per field; only a cache miss goes to the database.
  */
 export class FieldCodec {
   readonly #keyring: Keyring;
@@ -37,28 +40,37 @@ export class FieldCodec {
    * Encrypts one value for its place under the organization's primary key.
    * @example await codec.encrypt(tx, { orgId, table: 'ward.agent_policy_context', column: 'context_encrypted', rowId }, json)
    */
-  encrypt(q: Queryable, place: FieldPlace, plaintext: string): Promise<Buffer> {
-    return this.#keyring.withPrimary(q, place.orgId, (key, version) =>
-      sealField(key, version, place, Buffer.from(plaintext, 'utf8')),
-    );
+  async encrypt(q: Queryable, place: FieldPlace, plaintext: string): Promise<Buffer> {
+    const seal = (key: Buffer, version: number) =>
+      sealField(key, version, place, Buffer.from(plaintext, 'utf8'));
+    const hit = this.#keyring.cachedPrimary(place.orgId, seal);
+    return hit !== keyMiss ? hit : this.#keyring.withPrimary(q, place.orgId, seal);
   }
 
   /** Encrypts several fields of one row with one key lookup. */
-  encryptRow<C extends string>(
+  async encryptRow<C extends string>(
     q: Queryable,
     row: RowPlace,
     fields: PlainFields<C>,
   ): Promise<SealedFields<C>> {
-    return this.#keyring.withPrimary(q, row.orgId, (key, version) => {
+    const seal = (key: Buffer, version: number): SealedFields<C> => {
       const out: Record<string, Buffer | null> = {};
-      for (const [column, value] of Object.entries<string | null>(fields)) {
+      for (const column of Object.keys(fields) as C[]) {
+        const value: string | null = fields[column];
         out[column] =
           value === null
             ? null
-            : sealField(key, version, { ...row, column }, Buffer.from(value, 'utf8'));
+            : sealField(
+                key,
+                version,
+                { orgId: row.orgId, table: row.table, column, rowId: row.rowId },
+                Buffer.from(value, 'utf8'),
+              );
       }
       return out as SealedFields<C>;
-    });
+    };
+    const hit = this.#keyring.cachedPrimary(row.orgId, seal);
+    return hit !== keyMiss ? hit : this.#keyring.withPrimary(q, row.orgId, seal);
   }
 
   /**
@@ -69,19 +81,18 @@ export class FieldCodec {
   async decrypt(q: Queryable, place: FieldPlace, stored: Buffer): Promise<string> {
     const version = fieldKeyVersion(stored);
     if (version === undefined) return this.#fail(place, null);
-    let opened: Buffer | undefined;
-    try {
-      opened = await this.#keyring.withVersion(q, place.orgId, version, (key) =>
-        openField(key, place, stored),
-      );
-    } catch (e) {
-      if (isWardError(e, 'key_not_found')) return this.#fail(place, version);
-      throw e;
+    const open = (key: Buffer) => openField(key, place, stored);
+    let opened = this.#keyring.cachedVersion(place.orgId, version, open);
+    if (opened === keyMiss) {
+      try {
+        opened = await this.#keyring.withVersion(q, place.orgId, version, open);
+      } catch (e) {
+        if (isWardError(e, 'key_not_found')) return this.#fail(place, version);
+        throw e;
+      }
     }
     if (!opened) return this.#fail(place, version);
-    const text = opened.toString('utf8');
-    opened.fill(0);
-    return text;
+    return toText(opened);
   }
 
   /**
@@ -120,7 +131,8 @@ export class FieldCodec {
 
   /**
    * Decrypts only `columns` of a row: the fields the caller may see and asked for. Columns
-   * not listed are never decrypted, whatever `stored` holds.
+   * not listed are never decrypted, whatever `stored` holds. Fields whose key is cached are
+   * opened synchronously; any other field (or one that fails) takes the `decrypt` path.
    */
   async decryptRow<C extends string>(
     q: Queryable,
@@ -131,8 +143,20 @@ export class FieldCodec {
     const out: Record<string, string | null> = {};
     for (const column of columns) {
       const v = stored[column];
+      if (v === null || v === undefined) {
+        out[column] = null;
+        continue;
+      }
+      const place = { orgId: row.orgId, table: row.table, column, rowId: row.rowId };
+      const version = fieldKeyVersion(v);
+      const opened =
+        version === undefined
+          ? undefined
+          : this.#keyring.cachedVersion(row.orgId, version, (key) => openField(key, place, v));
       out[column] =
-        v === null || v === undefined ? null : await this.decrypt(q, { ...row, column }, v);
+        opened === undefined || opened === keyMiss
+          ? await this.decrypt(q, place, v)
+          : toText(opened);
     }
     return out as PlainFields<C>;
   }
@@ -141,15 +165,16 @@ export class FieldCodec {
    * The blind index of `value` for a registered index column of the organization, for both
    * storing and searching. Throws `invalid_phi_value` when the value cannot be normalized.
    */
-  blindIndex(q: Queryable, orgId: string, index: BlindIndexColumn, value: string): Promise<Buffer> {
-    return this.#keyring.withIndexRoot(q, orgId, (root) =>
-      computeBlindIndex(
-        deriveIndexKey(root, qualifiedColumn(index)),
-        index.kind,
-        value,
-        index.bits,
-      ),
-    );
+  async blindIndex(
+    q: Queryable,
+    orgId: string,
+    index: BlindIndexColumn,
+    value: string,
+  ): Promise<Buffer> {
+    const column = qualifiedColumn(index);
+    const compute = (key: Buffer) => computeBlindIndex(key, index.kind, value, index.bits);
+    const hit = this.#keyring.cachedIndexKey(orgId, column, compute);
+    return hit !== keyMiss ? hit : this.#keyring.withIndexKey(q, orgId, column, compute);
   }
 
   async #fail(place: FieldPlace, keyVersion: number | null): Promise<never> {
@@ -160,4 +185,11 @@ export class FieldCodec {
       { table: place.table, column: place.column, rowId: place.rowId },
     );
   }
+}
+
+/** The UTF-8 text of an opened value; the plaintext buffer is zeroed once the string exists. */
+function toText(opened: Buffer): string {
+  const text = opened.toString('utf8');
+  opened.fill(0);
+  return text;
 }

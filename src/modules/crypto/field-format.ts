@@ -1,4 +1,4 @@
-import { aesGcmOpen, aesGcmSeal, nonceBytes, randomNonce, tagBytes } from './aead.ts';
+import { aesGcmOpen, aesGcmSealInto, fillNonce, nonceBytes, tagBytes } from './aead.ts';
 
 /**
  * The stored form of an encrypted field, format 1:
@@ -26,16 +26,29 @@ export interface FieldPlace {
 
 const domain = Buffer.from('ward.field.v1\0', 'latin1');
 
-/** The associated data for a value at `place` under `header` (format byte + version). */
+/**
+ * The associated data for a value at `place` under `header` (format byte + version):
+ * domain, header, the organization's 16 UUID bytes, then table, column and row id, each as a
+ * 2-byte big-endian length and UTF-8 bytes. Built in one allocation (it runs for every field).
+ */
 export function fieldAad(place: FieldPlace, header: Buffer): Buffer {
-  const parts = [domain, header, uuidBytes(place.orgId)];
-  for (const s of [place.table, place.column, place.rowId]) {
-    const b = Buffer.from(s, 'utf8');
-    const len = Buffer.alloc(2);
-    len.writeUInt16BE(b.length);
-    parts.push(len, b);
-  }
-  return Buffer.concat(parts);
+  const table = Buffer.byteLength(place.table, 'utf8');
+  const column = Buffer.byteLength(place.column, 'utf8');
+  const row = Buffer.byteLength(place.rowId, 'utf8');
+  const aad = Buffer.allocUnsafe(domain.length + header.length + 16 + 6 + table + column + row);
+  let at = domain.copy(aad, 0);
+  at += header.copy(aad, at);
+  at = writeUuid(aad, at, place.orgId);
+  at = writeField(aad, at, place.table, table);
+  at = writeField(aad, at, place.column, column);
+  writeField(aad, at, place.rowId, row);
+  return aad;
+}
+
+function writeField(out: Buffer, at: number, s: string, bytes: number): number {
+  if (bytes > 0xffff) throw new Error('field place component too long');
+  out.writeUInt16BE(bytes, at);
+  return at + 2 + out.write(s, at + 2, bytes, 'utf8');
 }
 
 /** Encrypts `plaintext` for `place` with data key `key` of version `version`. */
@@ -45,11 +58,15 @@ export function sealField(
   place: FieldPlace,
   plaintext: Buffer,
 ): Buffer {
-  const header = Buffer.alloc(headerBytes);
-  header[0] = fieldFormatV1;
-  header.writeUInt32BE(version, 1);
-  const nonce = randomNonce();
-  return Buffer.concat([header, nonce, aesGcmSeal(key, nonce, fieldAad(place, header), plaintext)]);
+  // One buffer for the whole stored value: header, nonce, then ciphertext and tag sealed in place.
+  const stored = Buffer.allocUnsafe(headerBytes + nonceBytes + plaintext.length + tagBytes);
+  stored[0] = fieldFormatV1;
+  stored.writeUInt32BE(version, 1);
+  fillNonce(stored, headerBytes);
+  const header = stored.subarray(0, headerBytes);
+  const nonce = stored.subarray(headerBytes, headerBytes + nonceBytes);
+  aesGcmSealInto(key, nonce, fieldAad(place, header), plaintext, stored, headerBytes + nonceBytes);
+  return stored;
 }
 
 /** Decrypts a stored value for `place`; undefined when it does not authenticate there. */
@@ -68,7 +85,23 @@ export function fieldKeyVersion(stored: Buffer): number | undefined {
 
 /** The 16 raw bytes of a UUID, so the organization is bound canonically (case-insensitive). */
 export function uuidBytes(id: string): Buffer {
-  const hex = id.replaceAll('-', '');
-  if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw new Error('not a UUID');
-  return Buffer.from(hex, 'hex');
+  const out = Buffer.allocUnsafe(16);
+  writeUuid(out, 0, id);
+  return out;
+}
+
+// Organization ids recur on every field, so their bytes are parsed once and kept (a bounded,
+// non-secret map: ids are not PHI and not keys).
+const uuidCache = new Map<string, Buffer>();
+
+function writeUuid(out: Buffer, at: number, id: string): number {
+  let bytes = uuidCache.get(id);
+  if (bytes === undefined) {
+    const hex = id.replaceAll('-', '');
+    if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw new Error('not a UUID');
+    bytes = Buffer.from(hex, 'hex');
+    if (uuidCache.size >= 1024) uuidCache.clear();
+    uuidCache.set(id, bytes);
+  }
+  return at + bytes.copy(out, at);
 }

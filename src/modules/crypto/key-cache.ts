@@ -4,7 +4,7 @@
  * inside OpenSSL, but the cache does not keep key bytes alive longer than it must).
  */
 export class KeyCache {
-  readonly #entries = new Map<string, { key: Buffer; expires: number }>();
+  readonly #entries = new Map<string, { key: Buffer; expires: number; touched: number }>();
   readonly #max: number;
   readonly #ttlMs: number;
 
@@ -17,20 +17,43 @@ export class KeyCache {
   get(id: string): Buffer | undefined {
     const e = this.#entries.get(id);
     if (!e) return undefined;
-    if (e.expires <= Date.now()) {
+    const now = Date.now();
+    if (e.expires <= now) {
       this.#drop(id);
       return undefined;
     }
-    // Re-insert to mark it most recently used.
-    this.#entries.delete(id);
-    this.#entries.set(id, e);
+    // Re-insert to mark it most recently used — at most once a second per key: the order only
+    // has to be right at the granularity of evictions, and hits are on every field's path.
+    if (now - e.touched >= 1000) {
+      e.touched = now;
+      this.#entries.delete(id);
+      this.#entries.set(id, e);
+    }
     return e.key;
   }
 
-  /** Caches `key` (the cache owns it from now on and zeroes it on eviction). */
-  set(id: string, key: Buffer): void {
+  /**
+   * When the entry `id` holds exactly `key` (the same buffer) and is still fresh, its expiry
+   * time; otherwise undefined.
+   */
+  expiresIfHolding(id: string, key: Buffer): number | undefined {
+    const e = this.#entries.get(id);
+    return e && e.key === key && e.expires > Date.now() ? e.expires : undefined;
+  }
+
+  /**
+   * Caches `key` (the cache owns it from now on and zeroes it on eviction) until the TTL
+   * passes, or until `expires` (epoch ms) when that is sooner.
+   */
+  set(id: string, key: Buffer, expires?: number): void {
     this.#drop(id);
-    this.#entries.set(id, { key, expires: Date.now() + this.#ttlMs });
+    const now = Date.now();
+    const ttl = now + this.#ttlMs;
+    this.#entries.set(id, {
+      key,
+      expires: expires === undefined ? ttl : Math.min(ttl, expires),
+      touched: now,
+    });
     while (this.#entries.size > this.#max) {
       const oldest = this.#entries.keys().next().value;
       if (oldest === undefined) break;

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Queryable } from '../../platform/db/index.ts';
 import { WardError } from '../../platform/errors.ts';
 import { keyBytes } from './aead.ts';
+import { deriveIndexKey } from './blind-index.ts';
 import { KeyCache } from './key-cache.ts';
 import {
   findActiveKey,
@@ -25,6 +26,10 @@ export interface KeyringOptions {
   readonly primaryTtlMs?: number;
 }
 
+/** What the synchronous `cached*` lookups return when the key is not cached (or has expired). */
+export const keyMiss: unique symbol = Symbol('keyMiss');
+export type KeyMiss = typeof keyMiss;
+
 /** How long a rotation takes to reach every process; the rewrap job waits this long first. */
 export const defaultPrimaryTtlMs = 2_000;
 
@@ -33,6 +38,11 @@ export const defaultPrimaryTtlMs = 2_000;
  * transaction (so RLS decides which organization's keys a request may load, and the embedded
  * engine's single connection is never asked for a second transaction). Callers get a key only
  * inside a synchronous callback, so an eviction can never zero a key that is being used.
+ *
+ * Every lookup has a synchronous form (`cachedPrimary`, `cachedVersion`, `cachedIndexKey`) that
+ * answers from the cache or returns `keyMiss`: the codec uses it so that a request whose keys
+ * are cached encrypts or decrypts a whole row without one await per field, and falls back to
+ * the asynchronous form (which may query and unwrap) only on a miss.
  */
 export class Keyring {
   readonly kek: KekSet;
@@ -81,6 +91,60 @@ export class Keyring {
     }
     this.#primary.set(orgId, { version: row.version, expires: Date.now() + this.#primaryTtlMs });
     return this.#withRow(orgId, 'data', row, fn);
+  }
+
+  /**
+   * Calls `fn` synchronously with the organization's primary key and version when both are
+   * cached and fresh; otherwise returns `keyMiss` without calling it.
+   */
+  cachedPrimary<T>(orgId: string, fn: (key: Buffer, version: number) => T): T | KeyMiss {
+    const p = this.#primary.get(orgId);
+    if (!p || p.expires <= Date.now()) return keyMiss;
+    const key = this.#cache.get(cacheId(orgId, 'data', p.version));
+    return key ? fn(key, p.version) : keyMiss;
+  }
+
+  /** Calls `fn` synchronously with data key `version` when cached; otherwise returns `keyMiss`. */
+  cachedVersion<T>(orgId: string, version: number, fn: (key: Buffer) => T): T | KeyMiss {
+    const key = this.#cache.get(cacheId(orgId, 'data', version));
+    return key ? fn(key) : keyMiss;
+  }
+
+  /**
+   * Calls `fn` synchronously with the blind-index key of `column` (schema.table.column) when
+   * it is cached; otherwise returns `keyMiss`.
+   */
+  cachedIndexKey<T>(orgId: string, column: string, fn: (key: Buffer) => T): T | KeyMiss {
+    const key = this.#cache.get(indexKeyId(orgId, column));
+    return key ? fn(key) : keyMiss;
+  }
+
+  /**
+   * Calls `fn` with the blind-index key of `column`, derived from the organization's index
+   * root (created on first use). Derived keys are cached like unwrapped ones (bounded, expiring,
+   * zeroed on eviction, dropped by `forget`), except when the root was created in the caller's
+   * transaction, which may still roll back.
+   */
+  async withIndexKey<T>(
+    q: Queryable,
+    orgId: string,
+    column: string,
+    fn: (key: Buffer) => T,
+  ): Promise<T> {
+    const hit = this.cachedIndexKey(orgId, column, fn);
+    if (hit !== keyMiss) return hit;
+    return this.withIndexRoot(q, orgId, (root) => {
+      const key = deriveIndexKey(root, column);
+      // The derived key lives no longer than the cached root it came from, so the TTL bound on
+      // reading after a shred in another process holds for it too.
+      const rootExpires = this.#cache.expiresIfHolding(cacheId(orgId, 'index', 1), root);
+      try {
+        return fn(key);
+      } finally {
+        if (rootExpires === undefined) key.fill(0);
+        else this.#cache.set(indexKeyId(orgId, column), key, rootExpires);
+      }
+    });
   }
 
   /** Calls `fn` with data key `version` of the organization (any status but destroyed). */
@@ -193,4 +257,9 @@ export class Keyring {
 
 function cacheId(orgId: string, purpose: KeyPurpose, version: number): string {
   return `${orgId}/${purpose}/${version}`;
+}
+
+// Under the organization's prefix, so `forget` (shredding) drops derived keys with the rest.
+function indexKeyId(orgId: string, column: string): string {
+  return `${orgId}/bidx/${column}`;
 }

@@ -1,8 +1,8 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { setImmediate as yieldToEventLoop, setTimeout as sleep } from 'node:timers/promises';
 import { ident, qualified, type Database, type Tx } from '../../platform/db/index.ts';
 import { WardError, isWardError } from '../../platform/errors.ts';
 import { fieldKeyVersion, openField, sealField } from './field-format.ts';
-import { defaultPrimaryTtlMs, type Keyring } from './keyring.ts';
+import { defaultPrimaryTtlMs, keyMiss, type Keyring } from './keyring.ts';
 import {
   columnRegistry,
   qualifiedColumn,
@@ -48,6 +48,13 @@ export interface RewrapDeps {
 }
 
 const doneMark = '*';
+
+/**
+ * Values re-encrypted between two yields to the event loop. A batch is one transaction and one
+ * UPDATE, but its cipher work is cut into slices this small so that requests sharing the process
+ * wait for at most one slice, not for a whole batch.
+ */
+const sliceSize = 100;
 
 /**
  * Re-encrypts values still under older key versions with the primary version, online and in
@@ -174,7 +181,8 @@ async function rewrapBatch(
       const olds: Buffer[] = [];
       const news: Buffer[] = [];
       let failed = 0;
-      for (const v of r.rows) {
+      for (const [i, v] of r.rows.entries()) {
+        if (i > 0 && i % sliceSize === 0) await yieldToEventLoop();
         const fresh = await reseal(
           d,
           tx,
@@ -219,12 +227,14 @@ async function reseal(
   version: number,
 ): Promise<Buffer | undefined> {
   const from = fieldKeyVersion(stored);
+  const open = (k: Buffer) => openField(k, place, stored);
   let plain: Buffer | undefined;
   try {
-    plain =
-      from === undefined
-        ? undefined
-        : await d.keyring.withVersion(tx, place.orgId, from, (k) => openField(k, place, stored));
+    if (from !== undefined) {
+      // Cached keys are used synchronously; only a miss goes to the database.
+      const hit = d.keyring.cachedVersion(place.orgId, from, open);
+      plain = hit !== keyMiss ? hit : await d.keyring.withVersion(tx, place.orgId, from, open);
+    }
   } catch (e) {
     if (!isWardError(e, 'key_not_found') && !isWardError(e, 'key_destroyed')) throw e;
   }
@@ -233,10 +243,10 @@ async function reseal(
     return undefined;
   }
   const p = plain;
+  const seal = (k: Buffer) => sealField(k, version, place, p);
   try {
-    return await d.keyring.withVersion(tx, place.orgId, version, (k) =>
-      sealField(k, version, place, p),
-    );
+    const hit = d.keyring.cachedVersion(place.orgId, version, seal);
+    return hit !== keyMiss ? hit : await d.keyring.withVersion(tx, place.orgId, version, seal);
   } finally {
     p.fill(0);
   }

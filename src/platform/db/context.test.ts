@@ -92,6 +92,99 @@ for (const engine of availableEngines()) {
       );
     });
 
+    test('a failing prelude stops the statements behind it (pipelined on PostgreSQL) and is the error reported', async () => {
+      for (const prelude of [
+        "SELECT set_config('role', 'no_such_role_anywhere', true);",
+        'SELEC broken prelude;',
+      ]) {
+        const marker = `prelude-${randomUUID()}`;
+        let ran = false;
+        await assert.rejects(
+          t.db.driver.transaction(async (tx) => {
+            ran = true;
+            await tx.query("insert into ward.organizations (name, type) values ($1, 'provider')", [
+              marker,
+            ]);
+          }, prelude),
+          (e: unknown) => ['22023', '42704', '42601'].includes((e as { code?: string }).code ?? ''),
+        );
+        const r = await t.db.asAdmin((tx) =>
+          tx.query('select 1 from ward.organizations where name = $1', [marker]),
+        );
+        assert.equal(r.rowCount, 0, `a statement ran past the failed prelude (ran: ${ran})`);
+      }
+    });
+
+    test('a prelude whose rows are asked for hands them to the callback', async () => {
+      const rows = await t.db.driver.transaction(
+        (_tx, preludeRows) => Promise.resolve(preludeRows),
+        "SELECT set_config('ward.purpose', 'TREAT', true) as purpose;",
+        { preludeRows: true },
+      );
+      assert.deepEqual(rows, [{ purpose: 'TREAT' }]);
+    });
+
+    test('queryAndCommit: the last statement commits with the transaction, in context', async () => {
+      const orgId = randomUUID();
+      const r = await t.db.withContext({ orgId, actorType: 'user', purpose: 'TREAT' }, (tx) =>
+        tx.queryAndCommit<Ctx>(readContext),
+      );
+      assert.equal(r.rows[0]?.role, 'ward_app');
+      assert.equal(r.rows[0]?.org, orgId);
+      const names = () => `qc-${randomUUID()}`;
+      const insert = "insert into ward.organizations (name, type) values ($1, 'provider')";
+      const exists = async (name: string) =>
+        (
+          await t.db.asAdmin((tx) =>
+            tx.query('select 1 from ward.organizations where name = $1', [name]),
+          )
+        ).rowCount === 1;
+
+      // Earlier statements and the last one are committed together.
+      const [a, b] = [names(), names()];
+      await t.db.asSystem({ name: 'test.qc', reason: 'test' }, async (tx) => {
+        await tx.query(insert, [a]);
+        return tx.queryAndCommit(insert, [b]);
+      });
+      assert.ok((await exists(a)) && (await exists(b)));
+
+      // A failing last statement rolls back everything before it.
+      const c = names();
+      await assert.rejects(
+        t.db.asSystem({ name: 'test.qc', reason: 'test' }, async (tx) => {
+          await tx.query(insert, [c]);
+          return tx.queryAndCommit('insert into ward.organizations (name, type) values ($1, $2)', [
+            names(),
+            'not-a-type',
+          ]);
+        }),
+      );
+      assert.equal(await exists(c), false);
+
+      // After it, statements are refused and a later error cannot undo the commit.
+      const d = names();
+      let refused: unknown;
+      await assert.rejects(
+        t.db.asSystem({ name: 'test.qc', reason: 'test' }, async (tx) => {
+          await tx.queryAndCommit(insert, [d]);
+          refused = await tx.query('select 1').then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+          throw new Error('after the commit');
+        }),
+        /after the commit/,
+      );
+      assert.match(String(refused), /already committed/);
+      assert.equal(await exists(d), true);
+
+      // The connection is clean for the next transaction.
+      const again = await t.db.withContext({ orgId, actorType: 'user' }, (tx) =>
+        tx.query<Ctx>(readContext),
+      );
+      assert.equal(again.rows[0]?.org, orgId);
+    });
+
     test('asSystem runs as ward_system and tells every recorder inside the transaction', async () => {
       const seen: { job: string; role: string }[] = [];
       const db = t.db;

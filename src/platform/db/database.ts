@@ -50,6 +50,7 @@ export class Database {
     return this.#driver.transaction(
       (tx, rows) => fn(tx, rows[0]),
       contextPrelude(ctx, 'ward_app', call),
+      { preludeRows: true },
     );
   }
 

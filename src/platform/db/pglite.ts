@@ -48,13 +48,26 @@ export async function createPgliteDriver(opts: PgliteOptions = {}): Promise<Driv
     return run;
   };
 
-  const wrap = (t: Transaction): Tx => ({
+  const ended = () => new Error('the transaction has already committed (queryAndCommit)');
+  /** `state.ended` is set by `queryAndCommit`; `state.committed` once its statement succeeded. */
+  const wrap = (t: Transaction, state: { ended: boolean; committed: boolean }): Tx => ({
     engine: 'pglite',
     async query<R>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
+      if (state.ended) throw ended();
       return normalize<R>(await t.query(text, params as unknown[] | undefined));
     },
     async exec(script: string): Promise<void> {
+      if (state.ended) throw ended();
       await t.exec(script);
+    },
+    // PGlite commits when the transaction callback returns; `transaction` below makes an error
+    // thrown after this statement behave as on PostgreSQL (committed, then thrown).
+    async queryAndCommit<R>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
+      if (state.ended) throw ended();
+      state.ended = true;
+      const r = normalize<R>(await t.query(text, params as unknown[] | undefined));
+      state.committed = true;
+      return r;
     },
   });
 
@@ -64,14 +77,25 @@ export async function createPgliteDriver(opts: PgliteOptions = {}): Promise<Driv
       fn: (tx: Tx, preludeRows: readonly Record<string, unknown>[]) => Promise<T>,
       prelude?: string,
     ): Promise<T> {
-      return serialize(() =>
-        db.transaction(async (t) => {
-          const results = prelude ? await t.exec(prelude) : [];
-          const last = results.at(-1);
-          const rows = last ? normalize<Record<string, unknown>>(last).rows : [];
-          return fn(wrap(t), rows);
-        }),
-      );
+      return serialize(async () => {
+        const state = { ended: false, committed: false };
+        const outcome = await db.transaction(
+          async (t): Promise<{ value: T } | { error: unknown }> => {
+            const results = prelude ? await t.exec(prelude) : [];
+            const last = results.at(-1);
+            const rows = last ? normalize<Record<string, unknown>>(last).rows : [];
+            try {
+              return { value: await fn(wrap(t, state), rows) };
+            } catch (e) {
+              // After a successful queryAndCommit the work is committed whatever follows.
+              if (state.committed) return { error: e };
+              throw e;
+            }
+          },
+        );
+        if ('error' in outcome) throw outcome.error;
+        return outcome.value;
+      });
     },
     query<R>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
       return serialize(async () => normalize<R>(await db.query(text, params as unknown[])));

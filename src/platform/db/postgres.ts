@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import type { Driver, QueryResult, Tx } from './types.ts';
+import type { Driver, QueryResult, TransactionOptions, Tx } from './types.ts';
 
 // Counts and audit ids are int8; they stay well below 2^53, and numbers are what both
 // engines hand back, so parse them as numbers rather than strings.
@@ -21,6 +21,12 @@ function statementName(text: string): string {
   return name;
 }
 
+/** Whether `queryAndCommit` has ended a transaction, and whether its COMMIT failed. */
+interface TxState {
+  ended: boolean;
+  commitFailed?: Error;
+}
+
 /** Options for the PostgreSQL pool. */
 export interface PostgresOptions {
   readonly connectionString: string;
@@ -35,48 +41,142 @@ export function createPostgresDriver(opts: PostgresOptions): Driver {
     max: opts.max ?? 20,
     application_name: opts.applicationName ?? 'ward',
     idleTimeoutMillis: 30_000,
+    // Pipeline mode writes a query as soon as it is issued instead of after the previous one's
+    // answer. Statements of one transaction are still awaited one by one; what it buys is that
+    // a transaction's opening (BEGIN and the context prelude) travels with its first statement
+    // (see `transaction`), saving one of a request's three round trips.
+    pipeline: true,
   });
   // An idle client that loses its connection must not crash the process.
   pool.on('error', () => undefined);
 
-  const wrap = (client: pg.PoolClient, prepared: boolean): Tx => ({
-    engine: 'postgres',
-    async query<R>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
+  /**
+   * `sent` is told after each statement has been handed to the connection; `state.ended` is set
+   * by `queryAndCommit`, after which the transaction is the server's to finish, not ours.
+   */
+  const wrap = (
+    client: pg.PoolClient,
+    prepared: boolean,
+    state: TxState,
+    sent?: () => void,
+  ): Tx => {
+    const submit = (text: string, params?: readonly unknown[]) => {
+      if (state.ended) {
+        return Promise.reject(new Error('the transaction has already committed (queryAndCommit)'));
+      }
       const values = params as unknown[] | undefined;
       // Request transactions run the same few hundred statements over and over: as named
       // (server-side prepared) statements PostgreSQL parses and plans each once per connection.
-      const r = prepared
-        ? await client.query({ name: statementName(text), text, values })
-        : await client.query(text, values);
-      return { rows: r.rows as R[], rowCount: r.rowCount ?? r.rows.length };
-    },
-    async exec(script: string): Promise<void> {
-      await client.query(script);
-    },
-  });
+      return prepared
+        ? client.query({ name: statementName(text), text, values })
+        : client.query(text, values);
+    };
+    return {
+      engine: 'postgres',
+      async query<R>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
+        const pending = submit(text, params);
+        sent?.();
+        const r = await pending;
+        return { rows: r.rows as R[], rowCount: r.rowCount ?? r.rows.length };
+      },
+      async exec(script: string): Promise<void> {
+        if (state.ended) throw new Error('the transaction has already committed (queryAndCommit)');
+        const pending = client.query(script);
+        sent?.();
+        await pending;
+      },
+      async queryAndCommit<R>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
+        const pending = submit(text, params);
+        // Pipelined behind the statement. If the statement fails, the transaction is aborted and
+        // PostgreSQL answers this COMMIT with a rollback, so nothing of it is kept.
+        const commit = client.query('COMMIT');
+        state.ended = true;
+        sent?.();
+        let r: pg.QueryResult;
+        try {
+          r = await pending;
+        } catch (e) {
+          await commit.catch(() => undefined);
+          throw e;
+        }
+        try {
+          await commit;
+        } catch (e) {
+          state.commitFailed = e instanceof Error ? e : new Error('commit failed');
+          throw e;
+        }
+        return { rows: r.rows as R[], rowCount: r.rowCount ?? r.rows.length };
+      },
+    };
+  };
 
   return {
     engine: 'postgres',
     async transaction<T>(
       fn: (tx: Tx, preludeRows: readonly Record<string, unknown>[]) => Promise<T>,
       prelude?: string,
+      opts: TransactionOptions = {},
     ): Promise<T> {
       const client = await pool.connect();
       let broken: Error | undefined;
+      const state: TxState = { ended: false };
       try {
-        // BEGIN and the prelude travel as one simple-protocol round trip.
-        const opened = (await client.query(prelude ? `BEGIN; ${prelude}` : 'BEGIN')) as
-          pg.QueryResult | pg.QueryResult[];
-        const last = Array.isArray(opened) ? opened.at(-1) : opened;
+        let preludeRows: Record<string, unknown>[] = [];
+        // The opening, when it is not awaited before `fn` starts (see below), and the flush of
+        // the corked socket it was written to.
+        let opening: Promise<unknown> | undefined;
+        let flush: (() => void) | undefined;
+        if (prelude === undefined) {
+          await client.query('BEGIN');
+        } else if (opts.preludeRows === true) {
+          // The caller needs the prelude's rows before it goes on: BEGIN and the prelude travel
+          // as one simple-protocol round trip, awaited.
+          const opened = (await client.query(`BEGIN; ${prelude}`)) as
+            pg.QueryResult | pg.QueryResult[];
+          const last = Array.isArray(opened) ? opened.at(-1) : opened;
+          preludeRows = (last?.rows ?? []) as Record<string, unknown>[];
+        } else {
+          // Pipelined opening: BEGIN and the prelude are queued now and `fn` starts at once, so
+          // its first statement follows them without waiting for their answer — and, with the
+          // socket corked until that statement is queued (or the next event-loop turn at the
+          // latest), in the same write. Safe by ordering: PostgreSQL runs one connection's
+          // messages in order. BEGIN is its own constant message, so it cannot fail to parse
+          // along with a faulty prelude; once it has run, a prelude that fails aborts the
+          // transaction and every statement behind it fails with 25P02 — no statement runs
+          // without the role and context. The opening's own error is the one reported.
+          const socket = client.connection.stream;
+          socket.cork();
+          let corked = true;
+          flush = () => {
+            if (!corked) return;
+            corked = false;
+            socket.uncork();
+          };
+          setImmediate(flush);
+          opening = Promise.all([client.query('BEGIN'), client.query(prelude)]);
+          opening.catch(() => undefined);
+        }
         // Only context transactions (requests, jobs) prepare; admin work (migrations, DDL) does not,
         // so a schema change never meets a statement planned against the old schema.
-        const result = await fn(
-          wrap(client, prelude !== undefined),
-          (last?.rows ?? []) as Record<string, unknown>[],
-        );
-        await client.query('COMMIT');
+        let result: T;
+        try {
+          result = await fn(wrap(client, prelude !== undefined, state, flush), preludeRows);
+        } catch (e) {
+          flush?.();
+          await opening;
+          throw e;
+        }
+        flush?.();
+        await opening;
+        if (!state.ended) await client.query('COMMIT');
         return result;
       } catch (e) {
+        if (state.ended) {
+          // queryAndCommit ended the transaction on the server (committed, or rolled back with
+          // its statement); a connection whose COMMIT failed is not trusted again.
+          broken = state.commitFailed;
+          throw e;
+        }
         try {
           await client.query('ROLLBACK');
         } catch (rollbackError) {

@@ -24,6 +24,19 @@ export interface Tx extends Queryable {
   readonly engine: EngineKind;
   /** Runs a multi-statement script without parameters (migrations, fixed DDL). */
   exec(script: string): Promise<void>;
+  /**
+   * Runs the transaction's last statement and commits with it: on PostgreSQL the statement and
+   * COMMIT leave together, saving the round trip COMMIT would cost after the callback returns.
+   * If the statement fails, the transaction rolls back and its error is thrown. Once it resolves
+   * the transaction is committed: later statements are refused, and an error the callback throws
+   * afterwards still reaches the caller but cannot undo the commit (the same on both engines).
+   * Use it as the callback's last act.
+   * @example return db.withContext(ctx, (tx) => tx.queryAndCommit('insert into … values ($1)', [v]))
+   */
+  queryAndCommit<R = Record<string, unknown>>(
+    text: string,
+    params?: readonly unknown[],
+  ): Promise<QueryResult<R>>;
 }
 
 /**
@@ -33,12 +46,15 @@ export interface Tx extends Queryable {
 export interface Driver {
   readonly engine: EngineKind;
   /**
-   * Runs `fn` inside BEGIN … COMMIT (ROLLBACK when it throws). `prelude` runs first, in the
-   * same round trip as BEGIN; `fn` receives the rows of the prelude's last statement.
+   * Runs `fn` inside BEGIN … COMMIT (ROLLBACK when it throws). `prelude` runs first, right
+   * after BEGIN and before any statement of `fn`. With `preludeRows` set, `fn` receives the rows
+   * of the prelude's last statement (and starts only once they are back); otherwise it receives
+   * no rows and a networked engine may send its first statement without waiting for the prelude.
    */
   transaction<T>(
     fn: (tx: Tx, preludeRows: readonly Record<string, unknown>[]) => Promise<T>,
     prelude?: string,
+    opts?: TransactionOptions,
   ): Promise<T>;
   /** Runs one statement outside any explicit transaction (health checks, DDL that needs it). */
   query<R = Record<string, unknown>>(
@@ -48,6 +64,12 @@ export interface Driver {
   close(): Promise<void>;
   /** Connection pool counts, for metrics (engines without a pool leave it out). */
   stats?(): PoolStats;
+}
+
+/** How a driver opens a transaction. */
+export interface TransactionOptions {
+  /** `fn` needs the prelude's rows (an authentication call), so the prelude is awaited first. */
+  readonly preludeRows?: boolean;
 }
 
 /** Connection pool counts. */
