@@ -15,6 +15,8 @@ import { SigningKeyCustody } from '../modules/audit/signing-keys.ts';
 import { startJobs } from '../platform/jobs/job-runner.ts';
 import { ruleFromEnv } from '../platform/http/rate-limit.ts';
 import { purgeExpiredKeys } from '../platform/http/idempotency.ts';
+import { LocalObjectStore } from '../platform/objects/local-store.ts';
+import { sweepImageObjects } from '../modules/clinical/images-sweep.ts';
 
 /** A running server and how to stop it. */
 export interface RunningServer {
@@ -76,11 +78,13 @@ export async function startServer(config: WardConfig, opts: ServeOptions): Promi
     if (opts.prepare) await opts.prepare(runtime);
     const env = opts.env ?? process.env;
     if (env['WARD_AUDIT_SIGNING_KEY']) logger.warn(leftoverImportKeyWarning);
+    const objectStore = new LocalObjectStore(config.objectDir);
     const app = await buildApp({
       db,
       logger,
       plugins: [phiGuard],
       modules: apiModules(runtime, {
+        objectStore,
         principalRateLimit: ruleFromEnv(env, 'WARD_RATE_LIMIT_PRINCIPAL', principalDefault),
       }),
       ipRateLimit: ruleFromEnv(env, 'WARD_RATE_LIMIT_IP', ipDefault),
@@ -104,6 +108,19 @@ export async function startServer(config: WardConfig, opts: ServeOptions): Promi
               { name: 'idempotency.purge', reason: 'delete expired idempotency keys' },
               purgeExpiredKeys,
             );
+          },
+        },
+        {
+          // Image files a crash left without their row (see docs/operations.md).
+          name: 'objects.sweep',
+          intervalMs: 6 * 3_600_000,
+          run: async () => {
+            const r = await sweepImageObjects(db, objectStore);
+            if (r.unreferenced > 0 || r.staged > 0)
+              logger.warn(
+                { unreferenced: r.unreferenced, bytes: r.unreferencedBytes, staged: r.staged },
+                'removed image objects no row references',
+              );
           },
         },
       ],

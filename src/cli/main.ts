@@ -33,6 +33,7 @@ import { orgCreateCommand, orgUpdateCommand } from './commands/org.ts';
 import { serveCommand } from './commands/serve.ts';
 import { seedCommand } from './commands/seed.ts';
 import { icd10ImportCommand } from './commands/icd10.ts';
+import { objectsSweepCommand } from './commands/objects.ts';
 import { userCreateCommand } from './commands/user.ts';
 
 /** Every command, in the order --help lists them. */
@@ -49,6 +50,7 @@ export const commands: readonly Command[] = [
   userCreateCommand,
   seedCommand,
   icd10ImportCommand,
+  objectsSweepCommand,
   keysStatusCommand,
   keysRotateCommand,
   keysRewrapCommand,

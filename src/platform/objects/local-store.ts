@@ -1,10 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, opendir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
 import { WardError } from '../errors.ts';
-import { objectKeyPattern, type ObjectStore, type ObjectWriter } from './object-store.ts';
+import {
+  objectKeyPattern,
+  type ObjectStore,
+  type ObjectWriter,
+  type StoredObject,
+} from './object-store.ts';
 
 /**
  * The default object store: files under one directory (`WARD_OBJECT_DIR`, by default
@@ -61,6 +66,46 @@ export class LocalObjectStore implements ObjectStore {
 
   async remove(key: string): Promise<void> {
     await rm(this.#path(key), { force: true });
+  }
+
+  async *list(before: Date): AsyncIterable<StoredObject> {
+    if (!(await exists(this.root))) return;
+    // Depth-first over the key segments; `.staging` and anything that is not a valid key are
+    // not published objects and are never listed (so never swept).
+    const walk = async function* (
+      dir: string,
+      prefix: string,
+      depth: number,
+    ): AsyncGenerator<StoredObject> {
+      for await (const entry of await opendir(dir)) {
+        if (entry.name.startsWith('.')) continue;
+        const key = prefix ? `${prefix}/${entry.name}` : entry.name;
+        const full = path.join(dir, entry.name);
+        if (entry.isDirectory()) {
+          if (depth < 5) yield* walk(full, key, depth + 1);
+        } else if (entry.isFile() && objectKeyPattern.test(key)) {
+          const st = await stat(full);
+          if (st.mtime < before) yield { key, size: st.size, modifiedAt: st.mtime };
+        }
+      }
+    };
+    yield* walk(this.root, '', 0);
+  }
+
+  async purgeStaged(before: Date, dryRun = false): Promise<number> {
+    const staging = path.join(this.root, '.staging');
+    if (!(await exists(staging))) return 0;
+    let removed = 0;
+    for (const name of await readdir(staging)) {
+      if (!name.endsWith('.part')) continue;
+      const full = path.join(staging, name);
+      const st = await stat(full).catch(() => undefined);
+      if (st?.isFile() && st.mtime < before) {
+        if (!dryRun) await rm(full, { force: true });
+        removed += 1;
+      }
+    }
+    return removed;
   }
 
   /** The file of `key`; refuses keys that could leave the root. */

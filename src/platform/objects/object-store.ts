@@ -16,6 +16,23 @@ export interface ObjectStore {
   read(key: string): Promise<AsyncIterable<Buffer>>;
   /** Removes an object; removing a missing one is not an error. */
   remove(key: string): Promise<void>;
+  /**
+   * Every published object last written before `before`, for the sweep that removes objects
+   * no database row references (a crash between publishing and the row's commit).
+   */
+  list(before: Date): AsyncIterable<StoredObject>;
+  /**
+   * Removes staged writes begun before `before` (uploads a crash abandoned) and returns how
+   * many; with `dryRun` only counts them.
+   */
+  purgeStaged(before: Date, dryRun?: boolean): Promise<number>;
+}
+
+/** One published object as `list` reports it. */
+export interface StoredObject {
+  readonly key: string;
+  readonly size: number;
+  readonly modifiedAt: Date;
 }
 
 /** A staged object write. */
