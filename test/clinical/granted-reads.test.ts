@@ -51,13 +51,19 @@ for (const engine of availableEngines()) {
       purpose: undefined,
     });
 
-    const grant = (patientId: string, purposes: string[], validUntilMs = 3_600_000) =>
+    const grant = (
+      patientId: string,
+      purposes: string[],
+      validUntilMs = 3_600_000,
+      fields: string[] = ['firstName', 'lastName', 'dateOfBirth', 'ssn', 'insurance'],
+    ) =>
       api.t.db.withContext({ orgId: payer.orgId, actorType: 'user' }, (tx) =>
         createGrant(tx, adminOf(payer.orgId), {
           granteeOrganizationId: provider.orgId,
           patientId,
           permissions: ['patient:read'],
           purposes,
+          fields,
           validUntil: new Date(Date.now() + validUntilMs).toISOString(),
           justificationType: 'prior_authorization',
           justificationId: randomUUID(),
@@ -121,6 +127,9 @@ for (const engine of availableEngines()) {
       assert.equal(body['lastName'], patient.lastName);
       assert.equal(body['ssn'], patient.ssn);
       assert.deepEqual(body['insurance'], patient.insurance);
+      // The grantee's doctor could see every field of its own patients; the grant caps it.
+      for (const hidden of ['email', 'phone', 'address', 'emergencyContact', 'allergies'])
+        assert.equal(hidden in body, false, hidden);
     });
 
     test('the read is audited in both chains: the grantee event and the owner disclosure', async () => {
@@ -180,6 +189,42 @@ for (const engine of availableEngines()) {
       assert.deepEqual(await visible(stranger.orgId, 'TREAT'), { data: 0, index: 0 });
     });
 
+    test('the owner decides the fields: the grantee sees their intersection with its own view', async () => {
+      const narrow = await api.app.inject({
+        method: 'POST',
+        url: '/api/v1/patients',
+        headers: auth(payerDoctor, 'TREAT'),
+        payload: { ...patient, mrn: 'MRN-GR-0003', allergies: [{ substance: 'latex' }] },
+      });
+      const narrowId = narrow.json<{ id: string }>().id;
+      await grant(narrowId, ['TREAT'], 3_600_000, [
+        'lastName',
+        'allergies',
+        'vitals',
+        'conditions',
+      ]);
+      const r = await get(providerDoctor, 'TREAT', narrowId);
+      assert.equal(r.statusCode, 200, r.body);
+      const body = r.json<Record<string, unknown>>();
+      assert.equal(body['lastName'], patient.lastName);
+      assert.deepEqual(body['allergies'], [{ substance: 'latex' }]);
+      for (const hidden of ['firstName', 'ssn', 'dateOfBirth', 'insurance'])
+        assert.equal(hidden in body, false, hidden);
+      const owners = await events(payer.orgId, 'patient.disclosure');
+      assert.deepEqual(owners.at(-1)?.phi_fields, [
+        'lastName',
+        'allergies',
+        'vitals',
+        'conditions',
+      ]);
+    });
+
+    test('a grant cannot name fields that are not patient fields', async () => {
+      await assert.rejects(grant(patientId, ['TREAT'], 3_600_000, ['lastName', 'password']), {
+        code: 'validation_failed',
+      });
+    });
+
     test('a grantee cannot write other events into the owner chain', async () => {
       const attempt = (orgId: string, eventType: string, patient: string) =>
         api.t.db
@@ -198,6 +243,22 @@ for (const engine of availableEngines()) {
       assert.equal(await attempt(provider.orgId, 'patient.read', patientId), '42501');
       assert.equal(await attempt(provider.orgId, 'patient.disclosure', otherPatientId), '42501');
       assert.equal(await attempt(stranger.orgId, 'patient.disclosure', patientId), '42501');
+      // A disclosure attributed to someone other than the request's own actor is refused.
+      const forged = await api.t.db
+        .withContext(
+          { orgId: provider.orgId, actorType: 'user', purpose: 'TREAT', userId: randomUUID() },
+          (tx) =>
+            tx.query(
+              `insert into audit.events (organization_id, action, event_type, patient_id, actor_id)
+               values ($1, 'R', 'patient.disclosure', $2, $3)`,
+              [payer.orgId, patientId, randomUUID()],
+            ),
+        )
+        .then(
+          () => 'written',
+          (e: unknown) => pgCode(e),
+        );
+      assert.equal(forged, '42501');
       assert.equal(await attempt(provider.orgId, 'patient.disclosure', patientId), 'written');
     });
 

@@ -21,6 +21,8 @@ export interface GrantView {
   readonly patientId: string;
   readonly permissions: readonly string[];
   readonly purposes: readonly string[];
+  /** Patient fields (API names) a read through the grant may return; the owner chooses. */
+  readonly fields: readonly string[];
   readonly validFrom: string;
   readonly validUntil: string;
   readonly justificationType: string;
@@ -34,11 +36,32 @@ export interface GrantInput {
   readonly patientId: string;
   readonly permissions: readonly string[];
   readonly purposes: readonly string[];
+  /** Patient fields the grantee may be shown (default none: identifiers only by id and MRN). */
+  readonly fields?: readonly string[] | undefined;
   readonly validUntil: string;
   readonly validFrom?: string | undefined;
   readonly justificationType: string;
   readonly justificationId: string;
 }
+
+/**
+ * Patient fields a grant can disclose: the nine PHI fields and the clinical JSON (allergies,
+ * vitals, conditions), which a read returns only when all three are granted.
+ */
+export const grantableFields: ReadonlySet<string> = new Set([
+  'firstName',
+  'lastName',
+  'dateOfBirth',
+  'ssn',
+  'email',
+  'phone',
+  'address',
+  'emergencyContact',
+  'insurance',
+  'allergies',
+  'vitals',
+  'conditions',
+]);
 
 const grantablePermissions = new Set([
   'patient:read',
@@ -79,6 +102,10 @@ export async function createGrant(tx: Tx, p: Principal, input: GrantInput): Prom
       'purposes must be known purpose-of-use codes (not ETREAT)',
     );
   }
+  const fields = [...new Set(input.fields ?? [])];
+  const badFields = fields.filter((f) => !grantableFields.has(f));
+  if (badFields.length > 0)
+    throw new WardError('validation_failed', `Not grantable fields: ${badFields.join(', ')}`);
   const from = input.validFrom ? new Date(input.validFrom) : new Date();
   const until = new Date(input.validUntil);
   if (
@@ -91,8 +118,9 @@ export async function createGrant(tx: Tx, p: Principal, input: GrantInput): Prom
   }
   const r = await tx.query<GrantRow>(
     `insert into ward.access_grants (organization_id, grantee_organization_id, patient_id, permissions, purposes,
-                                     valid_from, valid_until, justification_type, justification_id, created_by)
-     values ($1, $2, $3, $4::text[], $5::text[], $6, $7, $8, $9, $10) returning ${grantColumns}`,
+                                     valid_from, valid_until, justification_type, justification_id, created_by,
+                                     fields)
+     values ($1, $2, $3, $4::text[], $5::text[], $6, $7, $8, $9, $10, $11::text[]) returning ${grantColumns}`,
     [
       p.orgId,
       input.granteeOrganizationId,
@@ -104,6 +132,7 @@ export async function createGrant(tx: Tx, p: Principal, input: GrantInput): Prom
       input.justificationType,
       input.justificationId,
       p.userId,
+      fields,
     ],
   );
   const g = toView(r.rows[0] as GrantRow);
@@ -113,7 +142,11 @@ export async function createGrant(tx: Tx, p: Principal, input: GrantInput): Prom
     entityType: 'AccessGrant',
     entityId: g.id,
     patientId: g.patientId,
-    metadata: { grantee: g.granteeOrganizationId, permissions: g.permissions },
+    metadata: {
+      grantee: g.granteeOrganizationId,
+      permissions: g.permissions,
+      fields: g.fields,
+    },
   });
   return g;
 }
@@ -163,13 +196,14 @@ interface GrantRow {
   patient_id: string;
   permissions: string[];
   purposes: string[];
+  fields: string[];
   valid_from: Date;
   valid_until: Date;
   justification_type: string;
   justification_id: string;
   revoked_at: Date | null;
 }
-const grantColumns = `id, organization_id, grantee_organization_id, patient_id, permissions, purposes, valid_from,
+const grantColumns = `id, organization_id, grantee_organization_id, patient_id, permissions, purposes, fields, valid_from,
   valid_until, justification_type, justification_id, revoked_at`;
 
 function toView(r: GrantRow): GrantView {
@@ -180,6 +214,7 @@ function toView(r: GrantRow): GrantView {
     patientId: r.patient_id,
     permissions: r.permissions,
     purposes: r.purposes,
+    fields: r.fields,
     validFrom: r.valid_from.toISOString(),
     validUntil: r.valid_until.toISOString(),
     justificationType: r.justification_type,

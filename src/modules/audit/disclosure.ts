@@ -15,14 +15,17 @@ export interface DisclosureInput {
   /** The resource disclosed, e.g. `Patient`, and its id. */
   readonly entityType: string;
   readonly entityId: string;
+  /** Where the grantee's request came from, as its own event records it. */
+  readonly ip?: string | undefined;
+  readonly userAgent?: string | undefined;
 }
 
 // No RETURNING: the grantee may write this one event into the owner's chain (policy
 // `events_disclosure`) but cannot read the owner's log back.
 const disclosureSql = `
   insert into audit.events (organization_id, action, event_type, entity_type, entity_id, patient_id,
-                            phi_fields, metadata)
-  values ($1, 'R', '${disclosureEventType}', $2, $3, $4, $5::text[],
+                            phi_fields, ip, user_agent, metadata)
+  values ($1, 'R', '${disclosureEventType}', $2, $3, $4, $5::text[], $6::inet, $7,
           jsonb_build_object('granteeOrganizationId', ward.current_org_id()))`;
 
 /**
@@ -35,5 +38,13 @@ export async function recordDisclosure(tx: Tx, d: DisclosureInput): Promise<void
   if (!isUuid(d.ownerOrgId) || !isUuid(d.patientId)) {
     throw new WardError('validation_failed', 'disclosure owner and patient must be UUIDs');
   }
-  await tx.query(disclosureSql, [d.ownerOrgId, d.entityType, d.entityId, d.patientId, d.phiFields]);
+  await tx.query(disclosureSql, [
+    d.ownerOrgId,
+    d.entityType,
+    d.entityId,
+    d.patientId,
+    d.phiFields,
+    d.ip ?? null,
+    d.userAgent?.slice(0, 512) ?? null,
+  ]);
 }

@@ -144,6 +144,27 @@ export async function findGrantedPatient(
   return r.rows[0];
 }
 
+/**
+ * The patient fields the live grants from `ownerOrgId` disclose to the caller's organization
+ * for this patient, `patient:read` and the request's purpose (the union over such grants).
+ */
+export async function grantedFields(
+  q: Queryable,
+  ownerOrgId: string,
+  id: string,
+): Promise<Set<string>> {
+  const r = await q.query<{ f: string }>(
+    `select distinct f from ward.access_grants g, unnest(g.fields) f
+      where g.organization_id = $1 and g.patient_id = $2
+        and g.grantee_organization_id = ward.current_org_id()
+        and 'patient:read' = any (g.permissions)
+        and ward.current_purpose() = any (g.purposes)
+        and g.revoked_at is null and now() >= g.valid_from and now() < g.valid_until`,
+    [ownerOrgId, id],
+  );
+  return new Set(r.rows.map((x) => x.f));
+}
+
 /** Patients of the organization whose blind index in `column` equals `value` (candidates). */
 export async function findPatientsByIndex(
   q: Queryable,

@@ -184,10 +184,16 @@ export async function readPatientOrGranted(
   vis: Visibility,
 ): Promise<PatientRead> {
   const own = await repo.findPatient(tx, orgId, id);
-  const row = own ?? (await repo.findGrantedPatient(tx, id));
+  if (own) return { ...(await toView(tx, codec, own, vis)), grantedBy: undefined };
+  const row = await repo.findGrantedPatient(tx, id);
   if (!row) throw new WardError('not_found');
-  const r = await toView(tx, codec, row, vis);
-  return { ...r, grantedBy: own ? undefined : row.organization_id };
+  // The owner's grant caps what is disclosed; the grantee's role and policies only narrow it.
+  const granted = await repo.grantedFields(tx, row.organization_id, id);
+  const capped: Visibility = {
+    fields: vis.fields.filter((f) => granted.has(f)),
+    clinical: vis.clinical && clinicalFields.every((f) => granted.has(f)),
+  };
+  return { ...(await toView(tx, codec, row, capped)), grantedBy: row.organization_id };
 }
 
 /** The PHI fields a search by these keys uses (the caller must be allowed to see them). */

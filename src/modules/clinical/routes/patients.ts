@@ -77,7 +77,7 @@ export function registerPatientRoutes(app: FastifyInstance, s: SecuredDeps, code
       params: idParams,
       response: { 200: patientSchema, ...errorResponses },
     },
-    handler: async ({ tx, principal, decision, params, audit, reply }) => {
+    handler: async ({ req, tx, principal, decision, params, audit, reply }) => {
       const vis = visibilityFor(decision.fields, principal);
       const r = await readPatientOrGranted(tx, codec, principal.orgId, params.id, vis);
       await audit({
@@ -96,6 +96,8 @@ export function registerPatientRoutes(app: FastifyInstance, s: SecuredDeps, code
           entityType: 'Patient',
           entityId: r.value.id,
           phiFields: r.disclosed,
+          ip: req.ip,
+          userAgent: req.headers['user-agent'],
         });
       }
       void reply.header('etag', etagOf(r.value.version));
