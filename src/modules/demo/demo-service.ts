@@ -1,3 +1,4 @@
+import { WardError } from '../../platform/errors.ts';
 import { randomBytes } from 'node:crypto';
 import type { Database } from '../../platform/db/index.ts';
 import { record } from '../audit/record.ts';
@@ -26,7 +27,7 @@ export const demoMrnPrefix = 'DEMO';
 const demoSeed = 'ward-demo-v1';
 
 const providerName = 'Riverside Demo Clinic (synthetic)';
-const providerDomain = 'riverside-clinic.example.org';
+export const providerDomain = 'riverside-clinic.example.org';
 const payerDomain = 'demo-mutual.example.com';
 
 interface UserSpec {
@@ -133,6 +134,13 @@ export async function ensureDemo(
       (tx) => findLoginAccount(tx, spec.email),
     );
     const known = trusted?.logins.find((l) => l.email === spec.email)?.password;
+    if (account && account.orgId !== orgId) {
+      // Never touch an account of another organization that happens to use a demo address.
+      throw new WardError(
+        'conflict',
+        `${spec.email} already belongs to another organization; the demo will not take it over`,
+      );
+    }
     let password = known;
     let userId = account?.userId;
     if (!account) {
@@ -247,7 +255,7 @@ async function resetPassword(
       orgId,
     },
     async (tx) => {
-      await setPasswordHash(tx, userId, hash);
+      await setPasswordHash(tx, orgId, userId, hash);
       await record(tx, {
         action: 'U',
         eventType: 'auth.password.reset',

@@ -1,3 +1,4 @@
+import { WardError } from '../../platform/errors.ts';
 import { firstRow, type Queryable } from '../../platform/db/index.ts';
 import type { PrincipalType, User } from './model.ts';
 
@@ -87,9 +88,21 @@ export async function findUser(q: Queryable, id: string): Promise<User | undefin
 }
 
 /** Replaces a user's password hash (an operator reset; the user's own change is password-service). */
-export async function setPasswordHash(q: Queryable, userId: string, hash: string): Promise<void> {
+export async function setPasswordHash(
+  q: Queryable,
+  orgId: string,
+  userId: string,
+  hash: string,
+): Promise<void> {
+  const r = await q.query(
+    'update ward.users set password_hash = $3, password_changed_at = now() where organization_id = $1 and id = $2',
+    [orgId, userId, hash],
+  );
+  if (r.rowCount !== 1) throw new WardError('not_found', 'No such user in the organization');
+  // A new password ends every session the old one opened.
   await q.query(
-    'update ward.users set password_hash = $2, password_changed_at = now() where id = $1',
-    [userId, hash],
+    `update ward.sessions set revoked_at = now(), revoked_reason = 'password_reset'
+      where organization_id = $1 and user_id = $2 and revoked_at is null`,
+    [orgId, userId],
   );
 }
