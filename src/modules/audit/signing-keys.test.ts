@@ -232,5 +232,29 @@ for (const engine of availableEngines()) {
       // And the sealer refuses to sign with the altered key.
       await assert.rejects(seal(t.db, current), (e) => isWardError(e, 'audit_integrity_failed'));
     });
+
+    test('a wrapped key altered under a KEK we hold is reported as altered, not as unreadable', async () => {
+      const current = custodyOn({ current: createLocalKek(otherKek, 'env'), previous: [] });
+      // A key the KEK still vouches for (the previous test altered the active one).
+      const target = (await vouched(current)).trusted[0];
+      assert.ok(target);
+      await asAttacker(t.db, async (tx) => {
+        await tx.query(
+          `update audit.signing_keys
+              set wrapped_private_key = set_byte(wrapped_private_key, 20,
+                                                 get_byte(wrapped_private_key, 20) # 1)
+            where key_id = $1`,
+          [target.keyId],
+        );
+      });
+      const v = await vouched(current);
+      const mine = v.distrusted.find((d) => d.keyId === target.keyId);
+      assert.equal(mine?.altered, true, JSON.stringify(v.distrusted));
+      // Under a KEK that is not ours the same row proves nothing either way.
+      const stranger = await vouched(
+        custodyOn({ current: createLocalKek(Buffer.alloc(32, 9), 'env'), previous: [] }),
+      );
+      assert.ok(stranger.distrusted.every((d) => !d.altered));
+    });
   });
 }

@@ -193,7 +193,11 @@ export class SigningKeyCustody implements SignerSource {
         else out.trusted.push({ keyId: row.keyId, publicKey: signer.publicKey });
       } catch (e) {
         if (!isWardError(e, 'kek_unavailable')) throw e;
-        out.distrusted.push({ keyId: row.keyId, detail: e.message, altered: false });
+        // A KEK we hold (its id names the key material) that cannot open the row means the
+        // wrapped key or its number was changed; a KEK we do not hold proves nothing.
+        const kek = this.#keyring.kek;
+        const held = [kek.current, ...kek.previous].some((k) => k.id === row.kekId);
+        out.distrusted.push({ keyId: row.keyId, detail: e.message, altered: held });
       }
     }
     return out;
