@@ -218,6 +218,26 @@ for (const engine of availableEngines()) {
       assert.equal(closed.statusCode, 409);
     });
 
+    test('an upload to a case closed after its metadata was created is refused, leaving nothing', async () => {
+      const p = await call('POST', '/cases', {
+        payload: {
+          patientId: (await call('GET', `/cases/${caseId}`)).json<{ patientId: string }>()
+            .patientId,
+          chiefComplaint: 'Closing soon',
+        },
+      });
+      const closingCase = p.json<{ id: string }>().id;
+      const img = await call('POST', `/cases/${closingCase}/images`, {
+        payload: { modality: 'CT', contentType: 'image/png' },
+      });
+      assert.equal(img.statusCode, 201, img.body);
+      await call('POST', `/cases/${closingCase}/transition`, { payload: { status: 'closed' } });
+      const before = files(api.rt.config.objectDir).length;
+      const r = await upload(img.json<{ id: string }>().id, png(1000));
+      assert.equal(r.statusCode, 409, r.body);
+      assert.equal(files(api.rt.config.objectDir).length, before);
+    });
+
     test('oversize uploads are a 413 (declared or streamed) and leave no row content or file', async () => {
       const img = await newImage();
       const before = { rows: await imageRows(), files: files(api.rt.config.objectDir).length };

@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { WardError } from '../../../platform/errors.ts';
 import {
   decodeCursor,
   pageLimit,
@@ -150,6 +151,10 @@ export function registerImageRoutes(app: FastifyInstance, s: SecuredDeps, deps: 
         const image = await loadImage(tx, principal.orgId, params.id);
         const c = await loadCase(tx, principal.orgId, image.case_id);
         authorize({ permission: 'image:create', resource: { careTeam: careTeamOf(c) } });
+        if (c.status === 'closed') {
+          discardRest(req, deps.maxBytes);
+          throw new WardError('conflict', 'The case is closed');
+        }
         try {
           checkUpload(
             image,
@@ -177,9 +182,13 @@ export function registerImageRoutes(app: FastifyInstance, s: SecuredDeps, deps: 
           },
         };
       },
-      handler: async ({ tx, principal, params, staged, audit }) => {
+      handler: async ({ tx, principal, params, staged, audit, authorize }) => {
         const received = staged as ReceivedContent;
         const image = await loadImage(tx, principal.orgId, params.id, true);
+        // The upload took time: decide again on the case as it is now (care team, closed).
+        const c = await loadCase(tx, principal.orgId, image.case_id);
+        authorize({ permission: 'image:create', resource: { careTeam: careTeamOf(c) } });
+        if (c.status === 'closed') throw new WardError('conflict', 'The case is closed');
         const stored = await commitContent(tx, deps, image, received, principal.userId);
         await audit({
           action: 'U',
