@@ -69,5 +69,15 @@ export async function sweepImageObjects(
   }
   await judge();
   const staged = await store.purgeStaged(before, dryRun);
+  // Every run leaves one record of what it did, whether or not it found anything.
+  await db.asSystem(
+    {
+      name: 'objects.sweep',
+      reason:
+        `${dryRun ? 'dry run: would remove' : 'removed'} ${unreferenced} unreferenced image ` +
+        `objects (${unreferencedBytes} bytes) of ${examined} examined and ${staged} abandoned uploads`,
+    },
+    async () => {},
+  );
   return { examined, unreferenced, unreferencedBytes, staged, dryRun };
 }
