@@ -218,7 +218,9 @@ function memoryLine(op: string, mb: number): BenchResult {
  * concurrent keep-alive clients; bare = the same rows inserted and selected by id through a
  * `pg` pool of 32. Server memory is the child's resident set, read from /proc.
  * `WARD_BENCH_PROFILE=<dir>` writes a V8 CPU profile of the server to `dir`; `WARD_POOL_SIZE`
- * and `WARD_LOG_LEVEL` are passed to the server (defaults 32 and info).
+ * and `WARD_LOG_LEVEL` are passed to the server (defaults 32 and info). `http_only_healthz` is
+ * the same client and server on `/healthz` (no auth, no database) against the bare select: the
+ * ceiling HTTP alone puts on the ratio on this machine.
  */
 export async function run(opts: WorkloadOptions): Promise<BenchResult[]> {
   const total = opts.quick ? 2_000 : 20_000;
@@ -274,6 +276,13 @@ export async function run(opts: WorkloadOptions): Promise<BenchResult[]> {
         expect(200, await api.send('GET', `/api/v1/patients/${pick(wardIds, i)}`, headers));
       }),
     );
+    // The ceiling the HTTP layer alone puts on any route: the same server, client and
+    // concurrency on `/healthz` (no authentication, no database), against the bare select.
+    const floor = await sampleRss(child.pid ?? 0, () =>
+      measure(total, concurrency, async () => {
+        expect(200, await api.send('GET', '/healthz', {}));
+      }),
+    );
     const line = (op: string, ward: { value: Measurement; peakMb: number }, b: Measurement) => ({
       ...compare('http', op, ward.value, b),
       rss_mb: Math.round(ward.peakMb * 10) / 10,
@@ -281,8 +290,9 @@ export async function run(opts: WorkloadOptions): Promise<BenchResult[]> {
     return [
       line('create_patient', create, bareCreate),
       line('read_patient', read, bareRead),
+      line('http_only_healthz', floor, bareRead),
       memoryLine('server_rss_idle_after_login', idle.peakMb),
-      memoryLine('server_rss_high_water_mark', read.hwmMb),
+      memoryLine('server_rss_high_water_mark', floor.hwmMb),
     ];
   } finally {
     api.close();

@@ -1,0 +1,194 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { FastifyPluginAsync } from 'fastify';
+import { securedRoute, type SecuredDeps } from '../../src/modules/access/secured-route.ts';
+import type { Driver, Tx } from '../../src/platform/db/types.ts';
+import { object } from '../../src/platform/http/schemas.ts';
+import {
+  auth,
+  countEvents,
+  createTestApi,
+  seedOrg,
+  tokenFor,
+  type TestApi,
+} from '../helpers/api.ts';
+import { availableEngines } from '../helpers/db.ts';
+
+// Pins what one secured request costs the database: its transactions, the statements each
+// sends after the authenticating opening, and whether the last one carries the COMMIT. On
+// PostgreSQL the round trips of a transaction are 1 (opening) + statements (+ 1 COMMIT when no
+// statement carried it). Also: the audit insert that carries the COMMIT still fails the request.
+
+interface TxLog {
+  /** Each statement's first three words, e.g. `insert into audit.events`. */
+  statements: string[];
+  committedWithLast: boolean;
+}
+
+const label = (text: string) => text.trim().split(/\s+/).slice(0, 3).join(' ').toLowerCase();
+
+/** Wraps the driver so every transaction records its statements. */
+function countStatements(driver: Driver): TxLog[] {
+  const log: TxLog[] = [];
+  const original = driver.transaction.bind(driver);
+  driver.transaction = (fn, prelude, opts) =>
+    original(
+      (tx, rows) => {
+        const entry: TxLog = { statements: [], committedWithLast: false };
+        log.push(entry);
+        const counted: Tx = {
+          engine: tx.engine,
+          query: (text, params) => {
+            entry.statements.push(label(text));
+            return tx.query(text, params);
+          },
+          exec: (script) => {
+            entry.statements.push(label(script));
+            return tx.exec(script);
+          },
+          queryAndCommit: (text, params) => {
+            entry.statements.push(label(text));
+            entry.committedWithLast = true;
+            return tx.queryAndCommit(text, params);
+          },
+        };
+        return fn(counted, rows);
+      },
+      prelude,
+      opts,
+    );
+  return log;
+}
+
+/** A PHI route that renames the organization, then audits with the event type it is given. */
+function renameAndAudit(deps: SecuredDeps): FastifyPluginAsync {
+  return (app) => {
+    securedRoute<{ name: string; eventType: string }>(app, deps, {
+      method: 'POST',
+      url: '/test/rename-audited',
+      permission: 'patient:create',
+      phi: true,
+      schema: {
+        body: object({ name: { type: 'string' }, eventType: { type: 'string' } }),
+        response: { 200: object({ ok: { type: 'boolean' } }) },
+      },
+      handler: async ({ tx, principal, body, audit }) => {
+        await tx.query('update ward.organizations set name = $2 where id = $1', [
+          principal.orgId,
+          body.name,
+        ]);
+        await audit({ action: 'U', eventType: body.eventType });
+        return { ok: true };
+      },
+    });
+    return Promise.resolve();
+  };
+}
+
+const patient = {
+  mrn: 'MRN-RT-0001',
+  firstName: 'Robin',
+  lastName: 'Synthetic',
+  dateOfBirth: '1990-05-17',
+  ssn: '900-55-0001',
+};
+
+for (const engine of availableEngines()) {
+  describe(`statements per secured request (${engine})`, () => {
+    let api: TestApi;
+    let doctor: string;
+    let orgId: string;
+    let log: TxLog[];
+    before(async () => {
+      api = await createTestApi((deps) => [renameAndAudit(deps)], engine);
+      const org = await seedOrg(api, 'Trips', ['doctor']);
+      orgId = org.orgId;
+      doctor = await tokenFor(api, org.users['doctor']!.email);
+      log = countStatements(api.t.db.driver);
+    });
+    after(() => api.close());
+
+    const measured = async (fn: () => Promise<{ statusCode: number }>, status: number) => {
+      log.length = 0;
+      const r = await fn();
+      assert.equal(r.statusCode, status);
+      return [...log];
+    };
+
+    test('create patient: one transaction, insert + audit insert carrying the COMMIT', async () => {
+      let n = 0;
+      const create = () =>
+        api.app.inject({
+          method: 'POST',
+          url: '/api/v1/patients',
+          headers: auth(doctor, 'TREAT'),
+          payload: { ...patient, mrn: `${patient.mrn}-${++n}` },
+        });
+      // The first create makes the organization's data key, the second caches it.
+      await measured(create, 201);
+      await measured(create, 201);
+      const txs = await measured(create, 201);
+      assert.deepEqual(txs, [
+        {
+          statements: ['insert into clinical.patients', 'insert into audit.events'],
+          committedWithLast: true,
+        },
+      ]);
+    });
+
+    test('read patient: one transaction, select + audit insert carrying the COMMIT', async () => {
+      const created = await api.app.inject({
+        method: 'POST',
+        url: '/api/v1/patients',
+        headers: auth(doctor, 'TREAT'),
+        payload: { ...patient, mrn: 'MRN-RT-READ' },
+      });
+      const id = created.json<{ id: string }>().id;
+      const read = () =>
+        api.app.inject({ url: `/api/v1/patients/${id}`, headers: auth(doctor, 'TREAT') });
+      const before = await countEvents(api, 'patient.read');
+      const txs = await measured(read, 200);
+      assert.deepEqual(txs, [
+        {
+          statements: ['select id, organization_id,', 'insert into audit.events'],
+          committedWithLast: true,
+        },
+      ]);
+      assert.equal(await countEvents(api, 'patient.read'), before + 1);
+    });
+
+    test('an audit insert refused at commit fails the request and keeps nothing', async () => {
+      const rename = (name: string, eventType: string) =>
+        api.app.inject({
+          method: 'POST',
+          url: '/api/v1/test/rename-audited',
+          headers: auth(doctor, 'TREAT'),
+          payload: { name, eventType },
+        });
+      const nameNow = async () =>
+        (
+          await api.t.db.asAdmin((tx) =>
+            tx.query<{ name: string }>('select name from ward.organizations where id = $1', [
+              orgId,
+            ]),
+          )
+        ).rows[0]?.name;
+      // Control: with an acceptable event the rename commits together with its event.
+      const ok = await rename('Renamed and audited', 'test.renamed');
+      assert.equal(ok.statusCode, 200);
+      assert.equal(await nameNow(), 'Renamed and audited');
+      assert.equal(await countEvents(api, 'test.renamed'), 1);
+      // The event type violates audit.events' check: only the database refuses it, at commit.
+      const failures = async () =>
+        (await countEvents(api, 'http.denied')) + (await countEvents(api, 'http.failed'));
+      const failedBefore = await failures();
+      const r = await rename('Renamed without an event', 'NotAnEventType');
+      assert.ok(r.statusCode >= 400, `expected a failure, got ${r.statusCode}`);
+      assert.doesNotMatch(r.body, /NotAnEventType|violates|Renamed/);
+      assert.equal(await nameNow(), 'Renamed and audited');
+      assert.equal(await countEvents(api, 'NotAnEventType'), 0);
+      // The failure itself is on record, written in its own transaction.
+      assert.equal(await failures(), failedBefore + 1);
+    });
+  });
+}
