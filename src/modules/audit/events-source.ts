@@ -1,8 +1,34 @@
-import type { Queryable } from '../../platform/db/index.ts';
-import { eventRowColumns, type EventRow } from './leaf.ts';
+import type { Queryable, Tx } from '../../platform/db/index.ts';
+import { eventRowColumns, eventRowCopyColumns, eventRowFromCopy, type EventRow } from './leaf.ts';
 
-/** The events of one organization with txFrom <= tx_id < txTo, in leaf order (by id). */
+/**
+ * The events of one organization with txFrom <= tx_id < txTo, in leaf order (by id). On
+ * PostgreSQL they are streamed through COPY (see `Tx.copyRows`), which the sealer and verifier
+ * read several times faster than row messages; the embedded engine runs the plain query. Both
+ * give the same text for every column (tested on both engines).
+ */
 export async function eventsInRange(
+  q: Queryable & Pick<Tx, 'copyRows'>,
+  orgId: string,
+  txFrom: string,
+  txTo: string,
+): Promise<EventRow[]> {
+  if (q.copyRows) {
+    const rows: EventRow[] = [];
+    await q.copyRows(
+      `select ${eventRowCopyColumns} from audit.events e
+        where e.organization_id = $1::uuid and e.tx_id >= $2::xid8 and e.tx_id < $3::xid8
+        order by e.id`,
+      [orgId, txFrom, txTo],
+      (f) => rows.push(eventRowFromCopy(f)),
+    );
+    return rows;
+  }
+  return eventsInRangeByQuery(q, orgId, txFrom, txTo);
+}
+
+/** `eventsInRange` through an ordinary query, on either engine. */
+export async function eventsInRangeByQuery(
   q: Queryable,
   orgId: string,
   txFrom: string,
