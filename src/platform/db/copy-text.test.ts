@@ -42,7 +42,7 @@ describe('COPY text format', () => {
             'utf8',
           );
           const got: (string | null)[][] = [];
-          const split = new CopyLineSplitter((line) => got.push(parseCopyLine(line)));
+          const split = new CopyLineSplitter((line) => got.push(parseCopyLine(Buffer.from(line))));
           // Cut the stream at arbitrary byte offsets, through multi-byte characters too.
           let at = 0;
           for (let i = 0; at < bytes.length; i++) {

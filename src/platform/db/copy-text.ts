@@ -37,8 +37,9 @@ export function unescapeCopyField(field: string): string {
 }
 
 /** Splits one line (without its newline) into fields: text, or null for `\N`. */
-export function parseCopyLine(line: string): (string | null)[] {
-  const fields: (string | null)[] = line.split('\t');
+export function parseCopyLine(line: string | Buffer): (string | null)[] {
+  const text = typeof line === 'string' ? line : line.toString('utf8');
+  const fields: (string | null)[] = text.split('\t');
   for (let i = 0; i < fields.length; i++) {
     const f = fields[i] as string;
     if (f.length > 0 && f.charCodeAt(0) === 92 /* \ */ && f === '\\N') fields[i] = null;
@@ -54,10 +55,11 @@ export function parseCopyLine(line: string): (string | null)[] {
  * the bytes at 0x0A before decoding is exact.
  */
 export class CopyLineSplitter {
-  readonly #onLine: (line: string) => void;
+  readonly #onLine: (line: Buffer) => void;
   #rest: Buffer | undefined;
 
-  constructor(onLine: (line: string) => void) {
+  /** `onLine` gets each row's bytes without the newline, valid only during the call. */
+  constructor(onLine: (line: Buffer) => void) {
     this.#onLine = onLine;
   }
 
@@ -70,7 +72,7 @@ export class CopyLineSplitter {
     let start = 0;
     let nl = buf.indexOf(10, start);
     while (nl >= 0) {
-      this.#onLine(buf.toString('utf8', start, nl));
+      this.#onLine(buf.subarray(start, nl));
       start = nl + 1;
       nl = start < buf.length ? buf.indexOf(10, start) : -1;
     }

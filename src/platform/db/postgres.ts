@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import { CopyLineSplitter, parseCopyLine } from './copy-text.ts';
+import { CopyLineSplitter } from './copy-text.ts';
 import type { Driver, QueryResult, TransactionOptions, Tx } from './types.ts';
 
 // Counts and audit ids are int8; they stay well below 2^53, and numbers are what both
@@ -37,11 +37,11 @@ class CopyRowsQuery extends pg.Query {
   readonly #lines: CopyLineSplitter;
   #failure: unknown;
 
-  constructor(text: string, onRow: (fields: readonly (string | null)[]) => void) {
+  constructor(text: string, onRow: (line: Buffer) => void) {
     super(text);
     this.#lines = new CopyLineSplitter((line) => {
       this.#rows++;
-      onRow(parseCopyLine(line));
+      onRow(line);
     });
     let settle: (err: unknown, rows?: number) => void = () => undefined;
     this.done = new Promise<number>((resolve, reject) => {
@@ -170,7 +170,7 @@ export function createPostgresDriver(opts: PostgresOptions): Driver {
       async copyRows(
         select: string,
         params: readonly string[],
-        onRow: (fields: readonly (string | null)[]) => void,
+        onRow: (line: Buffer) => void,
       ): Promise<number> {
         if (state.ended) throw new Error('the transaction has already committed (queryAndCommit)');
         const text = `COPY (${copyParamRefs(select, params.length)}) TO STDOUT`;
