@@ -41,7 +41,10 @@ for (const engine of availableEngines()) {
         fc.record({
           agent: fc.option(hostile, { nil: undefined }),
           entityId: fc.option(hostile, { nil: undefined }),
-          reason: fc.option(hostile.map((s) => s.slice(0, 100)), { nil: undefined }),
+          reason: fc.option(
+            hostile.map((s) => s.slice(0, 100)),
+            { nil: undefined },
+          ),
           phi: fc.array(hostile, { maxLength: 3 }),
           meta: hostile,
           ip: fc.constantFrom(undefined, '10.0.0.1', '192.168.0.0/24', '::1', '2001:db8::7'),

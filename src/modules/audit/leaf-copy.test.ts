@@ -49,13 +49,31 @@ function copyLine(e: EventRow): Buffer {
 }
 
 const text = fc.oneof(
-  fc.constantFrom('Patient', 'TREAT', 'a"b', 'c\\d', 'tab\there', 'nl\nx', '\u0001', 'ünï €', '😀', '\u2028', '\\N', 'null', ''),
+  fc.constantFrom(
+    'Patient',
+    'TREAT',
+    'a"b',
+    'c\\d',
+    'tab\there',
+    'nl\nx',
+    '\u0001',
+    'ünï €',
+    '😀',
+    '\u2028',
+    '\\N',
+    'null',
+    '',
+  ),
   fc.string({ unit: 'grapheme', maxLength: 12 }),
 );
 const maybe = fc.option(text, { nil: null });
 
 const row: fc.Arbitrary<EventRow> = fc.record({
-  id: fc.oneof(fc.integer({ min: 1, max: 10_000 }), fc.constant(999_999_999_999_999), fc.constant(2 ** 53 + 2)),
+  id: fc.oneof(
+    fc.integer({ min: 1, max: 10_000 }),
+    fc.constant(999_999_999_999_999),
+    fc.constant(2 ** 53 + 2),
+  ),
   organization_id: fc.uuid(),
   occurred_at: fc.constantFrom('2026-11-22T10:00:00.123456Z', '2027-01-01T00:00:00.000000Z'),
   month: fc.constant(''),
@@ -101,6 +119,8 @@ describe('leaf hashes from COPY bytes', () => {
     const e = fc.sample(row, { numRuns: 1, seed: 1 })[0] as EventRow;
     const big = { ...e, metadata: JSON.stringify({ k: 'x'.repeat(20_000) }) };
     const line = copyLine(big);
-    assert.ok(hasher.digest(line).hash.equals(eventLeafHash(eventRowFromCopy(parseCopyLine(line)))));
+    assert.ok(
+      hasher.digest(line).hash.equals(eventLeafHash(eventRowFromCopy(parseCopyLine(line)))),
+    );
   });
 });

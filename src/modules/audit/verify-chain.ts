@@ -160,7 +160,8 @@ export async function verifyChain(q: Tx, check: ChainCheck): Promise<ChainReport
           for (const c of data.live) counted(c.size);
         } else {
           const rows = await fetchGroupData(q, check, group, false);
-          const problem = rows && 'rows' in rows ? checkGroup(check, first, rows, counted) : undefined;
+          const problem =
+            rows && 'rows' in rows ? checkGroup(check, first, rows, counted) : undefined;
           if (problem) return fail(problem);
         }
       } else {
@@ -280,7 +281,8 @@ function groupMatches(check: ChainCheck, data: DigestGroupData): boolean {
       return false;
     }
     for (const [k, d] of batch.entries()) {
-      const id = stored.eventIds.readUInt32BE(8 * k) * 2 ** 32 + stored.eventIds.readUInt32BE(8 * k + 4);
+      const id =
+        stored.eventIds.readUInt32BE(8 * k) * 2 ** 32 + stored.eventIds.readUInt32BE(8 * k + 4);
       if (d.id !== id || stored.leafHashes.compare(d.hash, 0, 32, 32 * k, 32 * k + 32) !== 0) {
         return false;
       }
