@@ -17,7 +17,7 @@ function copyField(v: string | null): string {
     '\t': '\\t',
     '\v': '\\v',
   };
-  return [...v].map((c) => named[c] ?? c).join('');
+  return v.replace(/[\\\b\f\n\r\t\v]/g, (c) => named[c] ?? c);
 }
 
 /** The COPY line of a row in `eventRowCopyColumns` order. */

@@ -15,7 +15,7 @@ function encodeField(v: string | null): string {
     '\t': '\\t',
     '\v': '\\v',
   };
-  return [...v].map((c) => named[c] ?? c).join('');
+  return v.replace(/[\\\b\f\n\r\t\v]/g, (c) => named[c] ?? c);
 }
 
 const hostile = fc

@@ -45,7 +45,10 @@ class CopyRowsQuery extends pg.Query {
     });
     let settle: (err: unknown, rows?: number) => void = () => undefined;
     this.done = new Promise<number>((resolve, reject) => {
-      settle = (err, rows) => (err ? reject(err) : resolve(rows ?? 0));
+      settle = (err, rows) => {
+        if (err) reject(err instanceof Error ? err : new Error('COPY failed'));
+        else resolve(rows ?? 0);
+      };
     });
     // Called with an error (the server's, or one raised while decoding) or, at ReadyForQuery,
     // with none; a promise settles once, so the ReadyForQuery after an error changes nothing.
