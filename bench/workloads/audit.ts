@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { record } from '../../src/modules/audit/record.ts';
+import { record, recordAndCommit } from '../../src/modules/audit/record.ts';
 import { listEvents } from '../../src/modules/audit/events-query.ts';
 import { seal } from '../../src/modules/audit/sealer.ts';
 import { signerFromSeed } from '../../src/modules/audit/signer.ts';
@@ -39,7 +39,8 @@ async function throughput(ms: number, workers: number, op: () => Promise<unknown
 
 /**
  * The audit workload: (1) recording one event inside a request transaction vs the same
- * transaction without it, for a write and for a read transaction; (2) sealing and (3)
+ * transaction without it, for a write and for a read transaction, with `record` (then COMMIT)
+ * and with `recordAndCommit` (the insert carries the COMMIT); (2) sealing and (3)
  * verification rates, against the raw rate of reading the same rows (bare); (4) "who accessed
  * patient X in the last 90 days" over 10 million events (200,000 with --quick), through RLS
  * vs the same query as a superuser without RLS.
@@ -91,16 +92,28 @@ export async function run(opts: WorkloadOptions): Promise<BenchResult[]> {
           await record(tx, event);
         }),
       );
-      out.push({
-        workload: 'audit',
-        op: `record-in-${kind}-request`,
-        ward_ops_s: round(ward.opsS, 0),
-        bare_ops_s: round(bare.opsS, 0),
-        ratio: round(ward.opsS / bare.opsS),
-        p50_ms: round(ward.p50),
-        p99_ms: round(ward.p99),
-        rss_mb: rss(),
-      });
+      // The same event as the transaction's last statement, carrying the COMMIT.
+      const last = await throughput(ms, 8, () =>
+        db.withContext(ctx, async (tx) => {
+          await tx.query(work, [user.id]);
+          await recordAndCommit(tx, [event]);
+        }),
+      );
+      for (const [op, r] of [
+        [`record-in-${kind}-request`, ward],
+        [`record-and-commit-in-${kind}-request`, last],
+      ] as const) {
+        out.push({
+          workload: 'audit',
+          op,
+          ward_ops_s: round(r.opsS, 0),
+          bare_ops_s: round(bare.opsS, 0),
+          ratio: round(r.opsS / bare.opsS),
+          p50_ms: round(r.p50),
+          p99_ms: round(r.p99),
+          rss_mb: rss(),
+        });
+      }
     }
 
     if (!opts.skip.includes('seal')) out.push(...(await sealAndVerify(db, raw, opts)));

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { exportLatestCheckpoint } from '../../src/modules/audit/checkpoint-export.ts';
 import { checkpointHash, checkpointPayload } from '../../src/modules/audit/checkpoint-format.ts';
-import { listCheckpoints } from '../../src/modules/audit/checkpoints-repo.ts';
+import { checkpointLeaves, listCheckpoints } from '../../src/modules/audit/checkpoints-repo.ts';
+import { eventsInRangeByQuery } from '../../src/modules/audit/events-source.ts';
+import { eventLeafHash } from '../../src/modules/audit/leaf.ts';
 import { signerFromSeed } from '../../src/modules/audit/signer.ts';
 import { verifyAuditLog, type VerifyReport } from '../../src/modules/audit/verify.ts';
 import type { Database } from '../../src/platform/db/index.ts';
@@ -55,6 +57,51 @@ for (const engine of availableEngines()) {
       const f = failureOf(report, log.orgId);
       assert.equal(f.kind, 'modified');
       assert.equal(f.eventId, target);
+      assert.equal(f.seq, 2);
+    });
+
+    test('altered leaf data stored with a checkpoint is caught', async () => {
+      // The verifier compares events with the stored leaf hashes and ids; these must in turn
+      // give the signed root, or an attacker could rewrite both an event and its stored hash.
+      const { report, log } = await scenario(engine, async (db, l) => {
+        await asAttacker(db, (tx) =>
+          tx.query(
+            `update audit.checkpoints
+                set leaf_hashes = overlay(leaf_hashes placing sha256('forged'::bytea) from 1 for 32)
+              where organization_id = $1 and seq = 1`,
+            [l.orgId],
+          ),
+        );
+      });
+      const f = failureOf(report, log.orgId);
+      assert.equal(f.kind, 'checkpoint-modified');
+      assert.equal(f.seq, 1);
+    });
+
+    test('an event altered together with its stored leaf hash fails the signed root', async () => {
+      const { report, log } = await scenario(engine, async (db, l) => {
+        const target = l.ids[7]!;
+        await asAttacker(db, async (tx) => {
+          await tx.query(`update audit.events set outcome_reason = 'forged' where id = $1`, [
+            target,
+          ]);
+          // The attacker recomputes the altered event's leaf hash and stores it in place.
+          const rows = await eventsInRangeByQuery(tx, l.orgId, '1', '18446744073709551615');
+          const row = rows.find((r) => r.id === target)!;
+          for (const c of await listCheckpoints(tx, l.orgId)) {
+            const at = (await checkpointLeaves(tx, l.orgId, c.seq)).eventIds.indexOf(target);
+            if (at < 0) continue;
+            await tx.query(
+              `update audit.checkpoints
+                  set leaf_hashes = overlay(leaf_hashes placing $3 from $4 for 32)
+                where organization_id = $1 and seq = $2`,
+              [l.orgId, c.seq, eventLeafHash(row), 32 * at + 1],
+            );
+          }
+        });
+      });
+      const f = failureOf(report, log.orgId);
+      assert.equal(f.kind, 'checkpoint-modified');
       assert.equal(f.seq, 2);
     });
 

@@ -115,6 +115,28 @@ export async function checkpointLeaves(
   return { eventIds, leafHashes };
 }
 
+/** A checkpoint's per-leaf data as stored: 8-byte big-endian ids and 32-byte hashes, back to back. */
+export interface CheckpointLeafBlobs {
+  readonly eventIds: Buffer;
+  readonly leafHashes: Buffer;
+}
+
+/** Loads a checkpoint's event ids and leaf hashes without splitting them (the verifier's bulk path). */
+export async function checkpointLeafBlobs(
+  q: Queryable,
+  orgId: string,
+  seq: number,
+): Promise<CheckpointLeafBlobs> {
+  const r = await q.query<{ event_ids: Buffer; leaf_hashes: Buffer }>(
+    'select event_ids, leaf_hashes from audit.checkpoints where organization_id = $1 and seq = $2',
+    [orgId, seq],
+  );
+  const row = r.rows[0];
+  return row
+    ? { eventIds: row.event_ids, leafHashes: row.leaf_hashes }
+    : { eventIds: Buffer.alloc(0), leafHashes: Buffer.alloc(0) };
+}
+
 /** Stores a signed checkpoint with its leaf data. */
 export async function insertCheckpoint(
   q: Queryable,

@@ -1,8 +1,64 @@
-import type { Queryable } from '../../platform/db/index.ts';
-import { eventRowColumns, type EventRow } from './leaf.ts';
+import { parseCopyLine, type Queryable, type Tx } from '../../platform/db/index.ts';
+import { CopyLeafHasher, type LeafDigest } from './leaf-copy.ts';
+import {
+  eventLeafHash,
+  eventRowColumns,
+  eventRowCopyColumns,
+  eventRowFromCopy,
+  type EventRow,
+} from './leaf.ts';
 
-/** The events of one organization with txFrom <= tx_id < txTo, in leaf order (by id). */
+/** One organization's events in a transaction range, in id order, as COPY reads them. */
+const rangeCopySql = `select ${eventRowCopyColumns} from audit.events e
+  where e.organization_id = $1::uuid and e.tx_id >= $2::xid8 and e.tx_id < $3::xid8
+  order by e.id`;
+
+/**
+ * The events of one organization with txFrom <= tx_id < txTo, in leaf order (by id). On
+ * PostgreSQL they are streamed through COPY (see `Tx.copyRows`), which the sealer and verifier
+ * read several times faster than row messages; the embedded engine runs the plain query. Both
+ * give the same text for every column (tested on both engines).
+ */
 export async function eventsInRange(
+  q: Queryable & Pick<Tx, 'copyRows'>,
+  orgId: string,
+  txFrom: string,
+  txTo: string,
+): Promise<EventRow[]> {
+  if (q.copyRows) {
+    const rows: EventRow[] = [];
+    await q.copyRows(rangeCopySql, [orgId, txFrom, txTo], (line) =>
+      rows.push(eventRowFromCopy(parseCopyLine(line))),
+    );
+    return rows;
+  }
+  return eventsInRangeByQuery(q, orgId, txFrom, txTo);
+}
+
+/**
+ * The leaf digests (id, month, leaf hash) of the same events as `eventsInRange`: on PostgreSQL
+ * hashed straight from COPY's bytes (`CopyLeafHasher`), on PGlite from the rows.
+ */
+export async function leafDigestsInRange(
+  q: Queryable & Pick<Tx, 'copyRows'>,
+  orgId: string,
+  txFrom: string,
+  txTo: string,
+): Promise<LeafDigest[]> {
+  if (!q.copyRows) {
+    const rows = await eventsInRangeByQuery(q, orgId, txFrom, txTo);
+    return rows.map((r) => ({ id: r.id, month: r.month, hash: eventLeafHash(r) }));
+  }
+  const digests: LeafDigest[] = [];
+  const hasher = new CopyLeafHasher();
+  await q.copyRows(rangeCopySql, [orgId, txFrom, txTo], (line) =>
+    digests.push(hasher.digest(line)),
+  );
+  return digests;
+}
+
+/** `eventsInRange` through an ordinary query, on either engine. */
+export async function eventsInRangeByQuery(
   q: Queryable,
   orgId: string,
   txFrom: string,

@@ -41,6 +41,49 @@ export const eventRowColumns = `e.id, e.organization_id::text as organization_id
   e.patient_id::text as patient_id, array_to_json(e.phi_fields)::text as phi_fields, e.purpose_of_use, e.outcome, e.outcome_reason,
   e.request_id, e.metadata::text as metadata`;
 
+/**
+ * The select list COPY reads an `EventRow` from (see `eventRowFromCopy`): `eventRowColumns`
+ * without `month`, which is the first seven characters of `occurred_at` (both are the same UTC
+ * rendering) and is cut out here rather than formatted a second time by the server. The casts
+ * are the same as there: COPY writes a column through its type's output function, which for
+ * `inet` differs from the `::text` cast the leaf has always used (`10.0.0.1` vs `10.0.0.1/32`).
+ */
+export const eventRowCopyColumns = `e.id, e.organization_id::text,
+  to_char(e.occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+  e.tx_id::text, e.actor_type, e.actor_id::text, e.on_behalf_of::text, e.session_id::text,
+  e.ip::text, e.user_agent, e.action, e.event_type, e.entity_type, e.entity_id,
+  e.patient_id::text, array_to_json(e.phi_fields)::text, e.purpose_of_use, e.outcome,
+  e.outcome_reason, e.request_id, e.metadata::text`;
+
+/** Builds an `EventRow` from the COPY text fields of `eventRowCopyColumns`, in that order. */
+export function eventRowFromCopy(f: readonly (string | null)[]): EventRow {
+  const occurredAt = f[2] as string;
+  return {
+    id: Number(f[0]),
+    organization_id: f[1] as string,
+    occurred_at: occurredAt,
+    month: occurredAt.slice(0, occurredAt.indexOf('-') + 3),
+    tx_id: f[3] as string,
+    actor_type: f[4] as string,
+    actor_id: f[5] ?? null,
+    on_behalf_of: f[6] ?? null,
+    session_id: f[7] ?? null,
+    ip: f[8] ?? null,
+    user_agent: f[9] ?? null,
+    action: f[10] as string,
+    event_type: f[11] as string,
+    entity_type: f[12] ?? null,
+    entity_id: f[13] ?? null,
+    patient_id: f[14] ?? null,
+    phi_fields: f[15] as string,
+    purpose_of_use: f[16] ?? null,
+    outcome: f[17] as string,
+    outcome_reason: f[18] ?? null,
+    request_id: f[19] ?? null,
+    metadata: f[20] as string,
+  };
+}
+
 /** Version tag that opens every leaf; a new leaf layout gets a new tag. */
 export const leafVersion = 'ward.audit.event.v1';
 

@@ -3,7 +3,13 @@ import { createHash } from 'node:crypto';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { leafHash } from './leaf.ts';
-import { inclusionPath, merkleRoot, nodeHash, verifyInclusion } from './merkle.ts';
+import {
+  inclusionPath,
+  merkleRoot,
+  merkleRootOfConcatenated,
+  nodeHash,
+  verifyInclusion,
+} from './merkle.ts';
 
 /** RFC 6962 MTH, written exactly as the RFC defines it, as the reference. */
 function referenceRoot(d: readonly Buffer[]): Buffer {
@@ -18,6 +24,15 @@ const leaves = (n: number) =>
   Array.from({ length: n }, (_, i) => leafHash(Buffer.from(`leaf ${i}`)));
 
 describe('merkle (RFC 6962)', () => {
+  test('the root over hashes stored back to back equals the root over the list', () => {
+    for (const n of [0, 1, 2, 3, 4, 5, 7, 8, 9, 31, 64, 100]) {
+      const ls = leaves(n);
+      const root = merkleRootOfConcatenated(Buffer.concat(ls));
+      assert.ok(root.equals(merkleRoot(ls)), `n=${n}`);
+      assert.ok(root.equals(referenceRoot(ls)), `n=${n}`);
+    }
+  });
+
   test('leaf and node hashes are domain-separated', () => {
     const a = Buffer.from('a');
     assert.equal(

@@ -32,6 +32,23 @@ export function merkleRoot(leaves: readonly Buffer[]): Buffer {
   return level[0] as Buffer;
 }
 
+/**
+ * `merkleRoot` over leaf hashes stored back to back (32 bytes each), as a checkpoint keeps
+ * them: the first level hashes each pair straight out of the blob.
+ */
+export function merkleRootOfConcatenated(blob: Buffer): Buffer {
+  const n = Math.floor(blob.length / 32);
+  if (n === 0) return merkleRoot([]);
+  const level: Buffer[] = [];
+  scratch[0] = 0x01;
+  for (let i = 0; i + 1 < n; i += 2) {
+    blob.copy(scratch, 1, 32 * i, 32 * i + 64);
+    level.push(hash('sha256', scratch, 'buffer'));
+  }
+  if (n % 2 === 1) level.push(blob.subarray(32 * (n - 1), 32 * n));
+  return merkleRoot(level);
+}
+
 function largestPowerOfTwoBelow(n: number): number {
   let k = 1;
   while (k * 2 < n) k *= 2;

@@ -8,7 +8,7 @@ import {
   type TestDatabase,
 } from '../../../test/helpers/db.ts';
 import { seedTenant, type TenantFixture } from '../../../test/helpers/fixtures.ts';
-import { record, recordDetached, withFailureAudit } from './record.ts';
+import { record, recordAndCommit, recordDetached, withFailureAudit } from './record.ts';
 import { recordSystemAccess } from './system-recorder.ts';
 import { platformOrgId } from './vocabulary.ts';
 
@@ -65,6 +65,57 @@ for (const engine of availableEngines()) {
       assert.equal(e['request_id'], 'req-record-test');
       assert.deepEqual(e['phi_fields'], ['ssn', 'date_of_birth']);
       assert.equal(e['outcome'], '0');
+    });
+
+    test('recordAndCommit writes the events as the last statements and commits with them', async () => {
+      const ids = await t.db.withContext(ctx(), async (tx) => {
+        await tx.query('select 1');
+        const written = await recordAndCommit(tx, [
+          { action: 'R', eventType: 'commit.test.a', patientId },
+          { action: 'R', eventType: 'commit.test.b', patientId, phiFields: ['ssn'] },
+        ]);
+        // Committed: nothing more can run in this transaction.
+        await assert.rejects(() => tx.query('select 1'), /already committed/);
+        return written.map((w) => w.id);
+      });
+      assert.equal(ids.length, 2);
+      assert.ok((ids[1] as number) > (ids[0] as number));
+      assert.equal(await countFor('commit.test.a'), 1);
+      assert.equal(await countFor('commit.test.b'), 1);
+      const r = await t.db.withContext(ctx(), (tx) =>
+        tx.query<{ actor_id: string; request_id: string }>(
+          'select actor_id::text, request_id from audit.events where id = $1',
+          [ids[1]],
+        ),
+      );
+      assert.deepEqual(r.rows[0], { actor_id: a.doctorId, request_id: 'req-record-test' });
+    });
+
+    test('recordAndCommit with a bad event or none writes nothing', async () => {
+      await assert.rejects(
+        t.db.withContext(ctx(), (tx) =>
+          recordAndCommit(tx, [
+            { action: 'R', eventType: 'commit.test.bad' },
+            { action: 'R', eventType: 'commit.test.bad', patientId: 'not-a-uuid' },
+          ]),
+        ),
+        (e: unknown) => (e as { code?: string }).code === 'validation_failed',
+      );
+      assert.equal(await countFor('commit.test.bad'), 0);
+      await assert.rejects(
+        t.db.withContext(ctx(), (tx) => recordAndCommit(tx, [])),
+        /at least one/,
+      );
+      // An insert the database refuses rolls the whole transaction back, earlier events included.
+      await assert.rejects(
+        t.db.withContext(ctx(), (tx) =>
+          recordAndCommit(tx, [
+            { action: 'R', eventType: 'commit.test.refused' },
+            { action: 'R', eventType: 'commit.test.refused', outcomeReason: 'x'.repeat(300) },
+          ]),
+        ),
+      );
+      assert.equal(await countFor('commit.test.refused'), 0);
     });
 
     test('a rolled-back transaction leaves no event; a detached record survives its rollback', async () => {

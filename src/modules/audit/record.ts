@@ -60,6 +60,31 @@ export async function record(tx: Tx, event: AuditEventInput): Promise<RecordedEv
   return r;
 }
 
+/**
+ * Writes a request's events as the last statements of its transaction and commits with the
+ * last one (`Tx.queryAndCommit`): on PostgreSQL the final insert and COMMIT travel in one
+ * round trip instead of two. The caller must have nothing left to do in the transaction: once
+ * this resolves it is committed, and statements after it are refused. For routes that collect
+ * their events while handling a request and write them on the way out; `record` stays the
+ * call for an event written mid-transaction.
+ * @example await recordAndCommit(tx, [{ action: 'R', eventType: 'patient.read', patientId: id }])
+ */
+export async function recordAndCommit(
+  tx: Tx,
+  events: readonly AuditEventInput[],
+): Promise<RecordedEvent[]> {
+  if (events.length === 0) throw new Error('recordAndCommit needs at least one event');
+  // Validated before anything is sent, so bad input commits nothing.
+  const params = events.map(parameters);
+  const out: RecordedEvent[] = [];
+  for (const [i, p] of params.entries()) {
+    const write = i === params.length - 1 ? tx.queryAndCommit.bind(tx) : tx.query.bind(tx);
+    out.push(firstRow(await write<{ id: number }>(insertSql, p)));
+    noteRecorded('recorded');
+  }
+  return out;
+}
+
 /** Writes an event without counting it for the current request (platform hooks only). */
 export async function insertEvent(tx: Tx, event: AuditEventInput): Promise<RecordedEvent> {
   return firstRow(await tx.query<{ id: number }>(insertSql, parameters(event)));

@@ -7,8 +7,8 @@ import {
   type Checkpoint,
 } from './checkpoint-format.ts';
 import { chainOrganizations, insertCheckpoint, lastCheckpoint } from './checkpoints-repo.ts';
-import { batchBounds, eventsInRange } from './events-source.ts';
-import { eventLeafHash, type EventRow } from './leaf.ts';
+import { batchBounds, leafDigestsInRange } from './events-source.ts';
+import type { LeafDigest } from './leaf-copy.ts';
 import { merkleRoot } from './merkle.ts';
 import { sealLockKey } from './seal-lock.ts';
 import { insertExternalSigningKey } from './signing-keys-repo.ts';
@@ -100,17 +100,17 @@ async function sealRound(
     if (BigInt(lo) >= BigInt(horizon)) continue;
     let plan = await planBatch(tx, orgId, lo, horizon, maxBatch);
     if (!plan) continue;
-    let rows: Promise<EventRow[]> = eventsInRange(tx, orgId, lo, plan.hi);
+    let rows: Promise<LeafDigest[]> = leafDigestsInRange(tx, orgId, lo, plan.hi);
     let prev = last ? { seq: last.seq, hash: last.hash } : { seq: 0, hash: genesisHash };
     for (let n = 1; plan; n++) {
       const hi = plan.hi;
       let next: BatchPlan | undefined;
-      let nextRows: Promise<EventRow[]> | undefined;
+      let nextRows: Promise<LeafDigest[]> | undefined;
       const another = plan.more && n < batchesPerRound;
       if (plan.more && !another) out.more = true;
       if (another && pipelined) {
         next = await planBatch(tx, orgId, hi, horizon, maxBatch);
-        if (next) nextRows = eventsInRange(tx, orgId, hi, next.hi);
+        if (next) nextRows = leafDigestsInRange(tx, orgId, hi, next.hi);
         nextRows?.catch(() => undefined);
       }
       for (const [month, batch] of byMonth(await rows)) {
@@ -127,7 +127,7 @@ async function sealRound(
       }
       if (another && !pipelined) {
         next = await planBatch(tx, orgId, hi, horizon, maxBatch);
-        if (next) nextRows = eventsInRange(tx, orgId, hi, next.hi);
+        if (next) nextRows = leafDigestsInRange(tx, orgId, hi, next.hi);
       }
       lo = hi;
       plan = next;
@@ -164,9 +164,9 @@ async function planBatch(
   return { hi: cut, more: true };
 }
 
-/** Groups rows (already in id order) by month, months ascending. */
-function byMonth(rows: readonly EventRow[]): [string, EventRow[]][] {
-  const groups = new Map<string, EventRow[]>();
+/** Groups events (already in id order) by month, months ascending. */
+function byMonth(rows: readonly LeafDigest[]): [string, LeafDigest[]][] {
+  const groups = new Map<string, LeafDigest[]>();
   for (const r of rows) {
     const g = groups.get(r.month);
     if (g) g.push(r);
@@ -181,11 +181,11 @@ async function writeCheckpoint(
   orgId: string,
   prev: { seq: number; hash: Buffer },
   range: { month: string; txFrom: string; txTo: string },
-  batch: readonly EventRow[],
+  batch: readonly LeafDigest[],
 ): Promise<{ seq: number; hash: Buffer }> {
-  const leafHashes = batch.map((e) => eventLeafHash(e));
-  const first = batch[0] as EventRow;
-  const lastRow = batch[batch.length - 1] as EventRow;
+  const leafHashes = batch.map((e) => e.hash);
+  const first = batch[0] as LeafDigest;
+  const lastRow = batch[batch.length - 1] as LeafDigest;
   const c: Checkpoint = {
     orgId,
     seq: prev.seq + 1,

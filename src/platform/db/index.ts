@@ -4,3 +4,4 @@ export type { Tx, Queryable, QueryResult, EngineKind } from './types.ts';
 export { firstRow } from './types.ts';
 export { openDatabase } from './open.ts';
 export { ident, qualified } from './sql.ts';
+export { parseCopyLine } from './copy-text.ts';

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
+import { CopyLineSplitter } from './copy-text.ts';
 import type { Driver, QueryResult, TransactionOptions, Tx } from './types.ts';
 
 // Counts and audit ids are int8; they stay well below 2^53, and numbers are what both
@@ -19,6 +20,68 @@ function statementName(text: string): string {
     if (statementNames.size < maxNamedStatements) statementNames.set(text, name);
   }
   return name;
+}
+
+/** The transaction-local setting that carries `copyRows` parameters (COPY binds none). */
+const copyParamsSetting = 'ward.copy_params';
+
+/**
+ * `COPY (select) TO STDOUT` as a `pg` query: a subclass of the driver's own query so that it
+ * may share a pipelined connection (pipeline mode refuses foreign query objects), receiving the
+ * CopyData messages the base class ignores. Rows are decoded as they arrive, synchronously,
+ * because the driver may reuse a message's memory once the handler returns.
+ */
+class CopyRowsQuery extends pg.Query {
+  readonly done: Promise<number>;
+  #rows = 0;
+  readonly #lines: CopyLineSplitter;
+  #failure: unknown;
+
+  constructor(text: string, onRow: (line: Buffer) => void) {
+    super(text);
+    this.#lines = new CopyLineSplitter((line) => {
+      this.#rows++;
+      onRow(line);
+    });
+    let settle: (err: unknown, rows?: number) => void = () => undefined;
+    this.done = new Promise<number>((resolve, reject) => {
+      settle = (err, rows) => {
+        if (err) reject(err instanceof Error ? err : new Error('COPY failed'));
+        else resolve(rows ?? 0);
+      };
+    });
+    // Called with an error (the server's, or one raised while decoding) or, at ReadyForQuery,
+    // with none; a promise settles once, so the ReadyForQuery after an error changes nothing.
+    (this as unknown as { callback: (err: unknown) => void }).callback = (err) => {
+      if (!err && this.#failure === undefined) {
+        try {
+          this.#lines.end();
+        } catch (e) {
+          this.#failure = e;
+        }
+      }
+      settle(err ?? this.#failure, this.#rows);
+    };
+  }
+
+  handleCopyData(msg: { chunk: Buffer }): void {
+    if (this.#failure !== undefined) return;
+    try {
+      this.#lines.push(msg.chunk);
+    } catch (e) {
+      // Kept until the statement ends: the rest of the stream still has to be read off the wire.
+      this.#failure = e;
+    }
+  }
+}
+
+/** Rewrites `$n` in a COPY query to read parameter n from the transaction-local setting. */
+function copyParamRefs(select: string, count: number): string {
+  return select.replace(/\$(\d+)/g, (_, n: string) => {
+    const i = Number(n);
+    if (i < 1 || i > count) throw new Error(`copyRows: $${n} has no parameter`);
+    return `(current_setting('${copyParamsSetting}')::json->>${i - 1})`;
+  });
 }
 
 /** Whether `queryAndCommit` has ended a transaction, and whether its COMMIT failed. */
@@ -116,6 +179,29 @@ export function createPostgresDriver(opts: PostgresOptions): Driver {
           throw e;
         }
         return { rows: r.rows as R[], rowCount: r.rowCount ?? r.rows.length };
+      },
+      async copyRows(
+        select: string,
+        params: readonly string[],
+        onRow: (line: Buffer) => void,
+      ): Promise<number> {
+        if (state.ended) throw new Error('the transaction has already committed (queryAndCommit)');
+        const text = `COPY (${copyParamRefs(select, params.length)}) TO STDOUT`;
+        // Both are queued at once: the setting travels with the COPY, in the same round trip. If
+        // setting it fails, the transaction is aborted and the COPY fails behind it.
+        const setting = submit(`select set_config('${copyParamsSetting}', $1, true)`, [
+          JSON.stringify(params),
+        ]);
+        const copy = new CopyRowsQuery(text, onRow);
+        client.query(copy);
+        sent?.();
+        try {
+          await setting;
+        } catch (e) {
+          await copy.done.catch(() => undefined);
+          throw e;
+        }
+        return copy.done;
       },
     };
   };

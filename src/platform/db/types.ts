@@ -37,6 +37,21 @@ export interface Tx extends Queryable {
     text: string,
     params?: readonly unknown[],
   ): Promise<QueryResult<R>>;
+  /**
+   * PostgreSQL only (absent on PGlite): streams the rows of one SELECT through
+   * `COPY (select) TO STDOUT`, handing each row to `onRow` as it arrives: the line's bytes in
+   * COPY text format (`parseCopyLine` splits it into fields), valid only during the call. Far
+   * cheaper per row than the extended protocol's row messages for bulk reads. COPY takes no bind parameters, so `$1`… in `select`
+   * are read back from a transaction-local setting holding `params` (sent as a bound parameter,
+   * never spliced into the text); they arrive as text, so cast them (`$1::uuid`). Resolves with
+   * the number of rows.
+   * @example await tx.copyRows?.('select id from audit.events e where e.organization_id = $1::uuid', [orgId], (line) => ids.push(parseCopyLine(line)[0]))
+   */
+  readonly copyRows?: (
+    select: string,
+    params: readonly string[],
+    onRow: (line: Buffer) => void,
+  ) => Promise<number>;
 }
 
 /**
