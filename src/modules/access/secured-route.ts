@@ -15,8 +15,7 @@ import {
   idempotencyKeyOf,
   requestHash,
 } from '../../platform/http/idempotency.ts';
-import { record, recordDetached, type AuditEventInput } from '../audit/record.ts';
-import { recordAndCommit } from '../audit/record-at-commit.ts';
+import { record, recordAndCommit, recordDetached, type AuditEventInput } from '../audit/record.ts';
 import { runTracked, type AuditTracker } from '../audit/request-tracker.ts';
 import { parseToken, type ParsedToken } from '../auth/tokens.ts';
 import { evaluate, type AccessRequest, type Decision } from './evaluator.ts';
@@ -271,11 +270,11 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
               principal,
               () => pending.length,
             );
-            // The request's work is done: every event but the last is written now, the last one
-            // carries the COMMIT. It resolves only once both succeeded, before any response.
-            const last = pending.pop();
-            await flush();
-            if (last) await recordAndCommit(rawTx, last);
+            // The request's work is done: its unwritten events go out as the transaction's last
+            // statements, the last one carrying the COMMIT. It resolves only once all of them
+            // and the commit succeeded, before any response.
+            const events = pending.splice(0);
+            if (events.length > 0) await recordAndCommit(rawTx, events);
             return value;
           });
         /** `unwritten`: events recorded in the transaction and written at its commit. */
