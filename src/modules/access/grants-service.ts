@@ -11,7 +11,7 @@ import {
 } from '../../platform/http/pagination.ts';
 import { record } from '../audit/record.ts';
 import type { Principal } from './principal.ts';
-import { parsePurpose } from './purposes.ts';
+import { parsePurpose, patientPhiFields } from './purposes.ts';
 
 /** A cross-organization access grant (seed 2: provider access through an authorization). */
 export interface GrantView {
@@ -49,15 +49,7 @@ export interface GrantInput {
  * vitals, conditions), which a read returns only when all three are granted.
  */
 export const grantableFields: ReadonlySet<string> = new Set([
-  'firstName',
-  'lastName',
-  'dateOfBirth',
-  'ssn',
-  'email',
-  'phone',
-  'address',
-  'emergencyContact',
-  'insurance',
+  ...patientPhiFields,
   'allergies',
   'vitals',
   'conditions',
