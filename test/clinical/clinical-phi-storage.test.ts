@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { createGrant } from '../../src/modules/access/grants-service.ts';
-import { defaultSettings, type Principal } from '../../src/modules/access/principal.ts';
+import { grantManager } from '../helpers/principal.ts';
 import { columnRegistry } from '../../src/modules/crypto/known-columns.ts';
 import { ident, qualified } from '../../src/platform/db/index.ts';
 import { auth, createTestApi, seedOrg, tokenFor, type TestApi } from '../helpers/api.ts';
@@ -92,22 +92,7 @@ describe('clinical PHI storage and cross-organization access', () => {
         ),
       );
     assert.deepEqual(await seen('TREAT'), []);
-    const owner: Principal = {
-      orgId: payer.orgId,
-      userId: payer.users['doctor']!.id,
-      actorType: 'user',
-      principalType: 'human',
-      sessionId: randomUUID(),
-      apiKeyId: undefined,
-      roles: ['admin'],
-      permissions: new Set(['grant:manage']),
-      mfaVerified: true,
-      restricted: null,
-      breakGlassUntil: null,
-      policyVersion: 1,
-      settings: defaultSettings,
-      purpose: undefined,
-    };
+    const owner = grantManager(payer.orgId, payer.users['doctor']!.id);
     await api.t.db.withContext({ orgId: payer.orgId, actorType: 'user' }, (tx) =>
       createGrant(tx, owner, {
         granteeOrganizationId: provider.orgId,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { createGrant, revokeGrant } from '../../src/modules/access/grants-service.ts';
-import { defaultSettings, type Principal } from '../../src/modules/access/principal.ts';
+import { grantManager } from '../helpers/principal.ts';
 import { pgCode } from '../../src/platform/errors.ts';
 import { availableEngines } from '../helpers/db.ts';
 import { auth, createTestApi, seedOrg, tokenFor, type TestApi } from '../helpers/api.ts';
@@ -34,22 +34,7 @@ for (const engine of availableEngines()) {
     let patientId: string;
     let otherPatientId: string;
 
-    const adminOf = (orgId: string): Principal => ({
-      orgId,
-      userId: randomUUID(),
-      actorType: 'user',
-      principalType: 'human',
-      sessionId: randomUUID(),
-      apiKeyId: undefined,
-      roles: ['admin'],
-      permissions: new Set(['grant:manage']),
-      mfaVerified: true,
-      restricted: null,
-      breakGlassUntil: null,
-      policyVersion: 1,
-      settings: defaultSettings,
-      purpose: undefined,
-    });
+    const adminOf = (orgId: string) => grantManager(orgId);
 
     const grant = (
       patientId: string,

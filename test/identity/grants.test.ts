@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { createOrganization } from '../../src/modules/tenancy/service.ts';
 import { isWardError, pgCode } from '../../src/platform/errors.ts';
 import { createGrant, revokeGrant } from '../../src/modules/access/grants-service.ts';
-import { defaultSettings, type Principal } from '../../src/modules/access/principal.ts';
+import { grantManager } from '../helpers/principal.ts';
 import { availableEngines, createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 
 // The cross-organization mechanism (seed 2): a provider reaches a payer's patient only through
@@ -46,22 +46,7 @@ for (const engine of availableEngines()) {
     });
     after(async () => t.close());
 
-    const principal = (orgId: string): Principal => ({
-      orgId,
-      userId: randomUUID(),
-      actorType: 'user',
-      principalType: 'human',
-      sessionId: randomUUID(),
-      apiKeyId: undefined,
-      roles: ['admin'],
-      permissions: new Set(['grant:manage']),
-      mfaVerified: true,
-      restricted: null,
-      breakGlassUntil: null,
-      policyVersion: 1,
-      settings: defaultSettings,
-      purpose: undefined,
-    });
+    const principal = (orgId: string) => grantManager(orgId);
     const seen = (orgId: string, purpose: string) =>
       t.db.withContext({ orgId, actorType: 'user', purpose }, async (tx) =>
         (await tx.query<{ id: string }>('select id from ward.grant_probe order by note')).rows.map(
