@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { mkdir, open, opendir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
@@ -30,7 +30,10 @@ export class LocalObjectStore implements ObjectStore {
     const staging = path.join(this.root, '.staging');
     await mkdir(staging, { recursive: true, mode: 0o700 });
     const temp = path.join(staging, `${randomUUID()}.part`);
-    const stream = createWriteStream(temp, { flags: 'wx', mode: 0o600 });
+    // Open the file before handing out the stream: a stream that opens lazily can create the
+    // file after an early abort has already removed it, leaving a stray staged file behind.
+    const handle = await open(temp, 'wx', 0o600);
+    const stream = handle.createWriteStream();
     let state: 'open' | 'committed' | 'aborted' = 'open';
     return {
       stream,
@@ -52,7 +55,15 @@ export class LocalObjectStore implements ObjectStore {
       abort: async () => {
         if (state === 'committed') return;
         state = 'aborted';
-        stream.destroy();
+        if (!stream.closed) {
+          const closed = new Promise<void>((resolve) =>
+            stream.once('close', () => {
+              resolve();
+            }),
+          );
+          stream.destroy();
+          await closed;
+        }
         await rm(temp, { force: true });
       },
     };
