@@ -1,5 +1,5 @@
 import { WardError } from '../errors.ts';
-import { literal } from './sql.ts';
+import type { PreludeStatement } from './types.ts';
 
 /** Who a request acts as. Set once per transaction; never per connection. */
 export interface RequestContext {
@@ -25,57 +25,73 @@ export function isUuid(v: unknown): v is string {
   return typeof v === 'string' && uuidPattern.test(v);
 }
 
+/** The context statement: fixed text, so PostgreSQL prepares it once per connection. */
+const contextText =
+  "SELECT set_config('role', $1, true), set_config('ward.org_id', $2, true), " +
+  "set_config('ward.user_id', $3, true), set_config('ward.actor_type', $4, true), " +
+  "set_config('ward.session_id', $5, true), set_config('ward.purpose', $6, true), " +
+  "set_config('ward.request_id', $7, true)";
+
 /**
- * The one place where a transaction acquires its identity. The returned SQL runs right after
- * BEGIN in the same round trip: it switches to the runtime role (`set_config('role', …, true)`
- * is exactly `SET LOCAL ROLE`) and stores the context as transaction-local settings that the
- * RLS policies read through `ward.current_*()`. Because everything is LOCAL, the settings die
- * with the transaction and a pooled connection can never carry them into the next request.
- * Values are validated to UUIDs or short tokens before they are quoted.
+ * The one place where a transaction acquires its identity. The returned statements run right
+ * after BEGIN in the same round trip: the first switches to the runtime role
+ * (`set_config('role', …, true)` is exactly `SET LOCAL ROLE`) and stores the context as
+ * transaction-local settings that the RLS policies read through `ward.current_*()`. Because
+ * everything is LOCAL, the settings die with the transaction and a pooled connection can never
+ * carry them into the next request. Values travel as bound parameters and are also validated
+ * (UUIDs, short tokens), so a malformed context is refused before it reaches the database.
  */
 export function contextPrelude(
   ctx: RequestContext,
   role: 'ward_app' | 'ward_system',
   call?: PreludeCall,
-): string {
+): PreludeStatement[] {
   if (!isUuid(ctx.orgId) && !(role === 'ward_system' && ctx.orgId === '')) {
     throw new WardError('internal', 'request context has an invalid organization id');
   }
-  const settings: [string, string][] = [
-    ['role', role],
-    ['ward.org_id', ctx.orgId],
-    ['ward.user_id', checked(ctx.userId, isUuid)],
-    ['ward.actor_type', ctx.actorType],
-    ['ward.session_id', checked(ctx.sessionId, isUuid)],
-    ['ward.purpose', checked(ctx.purpose, (v) => tokenPattern.test(v))],
-    ['ward.request_id', checked(ctx.requestId, (v) => tokenPattern.test(v))],
+  const values = [
+    role,
+    ctx.orgId,
+    checked(ctx.userId, isUuid),
+    ctx.actorType,
+    checked(ctx.sessionId, isUuid),
+    checked(ctx.purpose, (v) => tokenPattern.test(v)),
+    checked(ctx.requestId, (v) => tokenPattern.test(v)),
   ];
-  const calls = settings.map(([k, v]) => `set_config(${literal(k)}, ${literal(v)}, true)`);
-  const head = `SELECT ${calls.join(', ')};`;
-  return call ? `${head} ${renderCall(call)}` : head;
+  const head: PreludeStatement = { text: contextText, values };
+  return call ? [head, renderCall(call)] : [head];
 }
 
 /**
- * A set-returning SQL function run right after the context is set, in the same round trip —
- * how a request authenticates inside its own transaction. The function name must be
- * schema-qualified lower-case; arguments are UUIDs or bytes, validated and then quoted.
+ * A SQL function run right after the context is set, in the same round trip — how a request
+ * authenticates inside its own transaction. The function name must be schema-qualified
+ * lower-case; arguments are UUIDs or bytes, validated, and bound as parameters.
+ *
+ * With `fingerprint`, the function returns a set and the statement adds a `fingerprint`
+ * column to each row: the SHA-256 of the row as JSON, which a later transaction can hand back
+ * to a confirming function to prove that nothing in the row has changed since.
  */
 export interface PreludeCall {
   readonly fn: string;
   readonly args: readonly ({ uuid: string } | { bytes: Buffer })[];
+  readonly fingerprint?: boolean;
 }
 
-function renderCall(call: PreludeCall): string {
+function renderCall(call: PreludeCall): PreludeStatement {
   if (!/^[a-z_]+\.[a-z_]+$/.test(call.fn))
     throw new WardError('internal', 'invalid prelude function');
-  const args = call.args.map((a) => {
+  const values = call.args.map((a) => {
     if ('uuid' in a) {
       if (!isUuid(a.uuid)) throw new WardError('internal', 'invalid prelude argument');
-      return `${literal(a.uuid)}::uuid`;
+      return a.uuid;
     }
-    return `${literal(`\\x${a.bytes.toString('hex')}`)}::bytea`;
+    return a.bytes;
   });
-  return `SELECT * FROM ${call.fn}(${args.join(', ')});`;
+  const params = call.args.map((a, i) => `$${i + 1}::${'uuid' in a ? 'uuid' : 'bytea'}`);
+  const text = call.fingerprint
+    ? `SELECT a.*, sha256(convert_to(to_jsonb(a)::text, 'UTF8')) AS fingerprint FROM ${call.fn}(${params.join(', ')}) a`
+    : `SELECT * FROM ${call.fn}(${params.join(', ')})`;
+  return { text, values };
 }
 
 function checked(v: string | undefined, ok: (v: string) => boolean): string {

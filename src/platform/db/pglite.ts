@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 import { WardError } from '../errors.ts';
-import type { Driver, QueryResult, Tx } from './types.ts';
+import type { Driver, Prelude, QueryResult, Tx } from './types.ts';
 
 /** Options for the embedded engine. */
 export interface PgliteOptions {
@@ -75,14 +75,17 @@ export async function createPgliteDriver(opts: PgliteOptions = {}): Promise<Driv
     engine: 'pglite',
     transaction<T>(
       fn: (tx: Tx, preludeRows: readonly Record<string, unknown>[]) => Promise<T>,
-      prelude?: string,
+      prelude?: Prelude,
     ): Promise<T> {
       return serialize(async () => {
         const state = { ended: false, committed: false };
         const outcome = await db.transaction(
           async (t): Promise<{ value: T } | { error: unknown }> => {
-            const results = prelude ? await t.exec(prelude) : [];
-            const last = results.at(-1);
+            let last: PgliteResult | undefined;
+            if (typeof prelude === 'string') last = (await t.exec(prelude)).at(-1);
+            else
+              for (const st of prelude ?? [])
+                last = await t.query(st.text, st.values as unknown[] | undefined);
             const rows = last ? normalize<Record<string, unknown>>(last).rows : [];
             try {
               return { value: await fn(wrap(t, state), rows) };

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { CopyLineSplitter } from './copy-text.ts';
-import type { Driver, QueryResult, TransactionOptions, Tx } from './types.ts';
+import type { Driver, Prelude, QueryResult, TransactionOptions, Tx } from './types.ts';
 
 // Counts and audit ids are int8; they stay well below 2^53, and numbers are what both
 // engines hand back, so parse them as numbers rather than strings.
@@ -210,10 +210,21 @@ export function createPostgresDriver(opts: PostgresOptions): Driver {
     engine: 'postgres',
     async transaction<T>(
       fn: (tx: Tx, preludeRows: readonly Record<string, unknown>[]) => Promise<T>,
-      prelude?: string,
+      prelude?: Prelude,
       opts: TransactionOptions = {},
     ): Promise<T> {
       const client = await pool.connect();
+      /** Queues the prelude's statements (named, so each is parsed and planned once per connection). */
+      const queuePrelude = (p: Prelude): Promise<pg.QueryResult>[] =>
+        typeof p === 'string'
+          ? [client.query(p)]
+          : p.map((st) =>
+              client.query({
+                name: statementName(st.text),
+                text: st.text,
+                values: st.values as unknown[],
+              }),
+            );
       let broken: Error | undefined;
       const state: TxState = { ended: false };
       try {
@@ -225,10 +236,21 @@ export function createPostgresDriver(opts: PostgresOptions): Driver {
         if (prelude === undefined) {
           await client.query('BEGIN');
         } else if (opts.preludeRows === true) {
-          // The caller needs the prelude's rows before it goes on: BEGIN and the prelude travel
-          // as one simple-protocol round trip, awaited.
-          const opened = (await client.query(`BEGIN; ${prelude}`)) as
-            pg.QueryResult | pg.QueryResult[];
+          // The caller needs the prelude's rows before it goes on: BEGIN and the prelude leave in
+          // one write and are awaited together (one round trip).
+          const socket = client.connection.stream;
+          socket.cork();
+          let queued: Promise<pg.QueryResult | pg.QueryResult[]>[];
+          try {
+            queued = [client.query('BEGIN'), ...queuePrelude(prelude)];
+          } finally {
+            socket.uncork();
+          }
+          const settled = await Promise.allSettled(queued);
+          const failed = settled.find((r) => r.status === 'rejected');
+          if (failed) throw failed.reason;
+          const lastSettled = settled.at(-1);
+          const opened = lastSettled?.status === 'fulfilled' ? lastSettled.value : undefined;
           const last = Array.isArray(opened) ? opened.at(-1) : opened;
           preludeRows = (last?.rows ?? []) as Record<string, unknown>[];
         } else {
@@ -249,7 +271,7 @@ export function createPostgresDriver(opts: PostgresOptions): Driver {
             socket.uncork();
           };
           setImmediate(flush);
-          opening = Promise.all([client.query('BEGIN'), client.query(prelude)]);
+          opening = Promise.all([client.query('BEGIN'), ...queuePrelude(prelude)]);
           opening.catch(() => undefined);
         }
         // Only context transactions (requests, jobs) prepare; admin work (migrations, DDL) does not,

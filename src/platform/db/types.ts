@@ -68,7 +68,7 @@ export interface Driver {
    */
   transaction<T>(
     fn: (tx: Tx, preludeRows: readonly Record<string, unknown>[]) => Promise<T>,
-    prelude?: string,
+    prelude?: Prelude,
     opts?: TransactionOptions,
   ): Promise<T>;
   /** Runs one statement outside any explicit transaction (health checks, DDL that needs it). */
@@ -79,6 +79,19 @@ export interface Driver {
   close(): Promise<void>;
   /** Connection pool counts, for metrics (engines without a pool leave it out). */
   stats?(): PoolStats;
+}
+
+/**
+ * What runs right after BEGIN: parameterized statements (what Ward's context and
+ * authentication use; PostgreSQL prepares them once per connection, so the opening is never
+ * parsed or planned again), or, for tests and fixed scripts, one text run as it is.
+ */
+export type Prelude = string | readonly PreludeStatement[];
+
+/** One parameterized statement of a prelude. */
+export interface PreludeStatement {
+  readonly text: string;
+  readonly values: readonly unknown[];
 }
 
 /** How a driver opens a transaction. */
