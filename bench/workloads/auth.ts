@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { apiModules } from '../../src/api/modules.ts';
+import { PrincipalCache } from '../../src/modules/access/principal-cache.ts';
 import { PolicyCache } from '../../src/modules/access/policy-cache.ts';
 import { securedRoute } from '../../src/modules/access/secured-route.ts';
 import { createCrypto } from '../../src/modules/crypto/index.ts';
@@ -50,7 +51,7 @@ export async function run(opts: WorkloadOptions): Promise<BenchResult[]> {
       logger,
     );
     const rt = { config: loadConfig({}), db, logger, crypto };
-    const secured = { db, policies: new PolicyCache() };
+    const secured = { db, policies: new PolicyCache(), principals: new PrincipalCache() };
     const probe: FastifyPluginAsync = (app) => {
       securedRoute(app, secured, {
         method: 'GET',

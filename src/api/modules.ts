@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import { PrincipalCache } from '../modules/access/principal-cache.ts';
 import { PolicyCache } from '../modules/access/policy-cache.ts';
 import { registerAccessRoutes } from '../modules/access/routes/access.ts';
 import { registerAuditRoutes } from '../modules/audit/routes/index.ts';
@@ -26,7 +27,9 @@ export interface ApiModuleOptions {
 
 /**
  * The API's route plugins, mounted under /api/v1, built from one runtime. Every secured route
- * shares one policy cache, so access policies are compiled once per organization and version.
+ * shares one policy cache, so access policies are compiled once per organization and version,
+ * and one principal cache, so a token's principal is confirmed in its request's opening round
+ * trip rather than authenticated in an awaited one of its own.
  */
 export function apiModules(
   rt: Pick<WardRuntime, 'config' | 'db' | 'crypto' | 'logger'>,
@@ -35,6 +38,7 @@ export function apiModules(
   const secured: SecuredDeps = {
     db: rt.db,
     policies: new PolicyCache(),
+    principals: new PrincipalCache(),
     limiter: opts.principalRateLimit ? new RateLimiter(opts.principalRateLimit) : undefined,
   };
   const auth: AuthDeps = { db: rt.db, codec: rt.crypto.codec, logger: rt.logger };

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { apiModules } from '../../src/api/modules.ts';
+import { PrincipalCache } from '../../src/modules/access/principal-cache.ts';
 import { PolicyCache } from '../../src/modules/access/policy-cache.ts';
 import type { SecuredDeps } from '../../src/modules/access/secured-route.ts';
 import { phiGuard } from '../../src/modules/audit/http/phi-guard.ts';
@@ -41,7 +42,10 @@ export async function createTestApi(
     db: t.db,
     logger,
     plugins: [phiGuard],
-    modules: [...apiModules(rt), ...extra({ db: t.db, policies: new PolicyCache() })],
+    modules: [
+      ...apiModules(rt),
+      ...extra({ db: t.db, policies: new PolicyCache(), principals: new PrincipalCache() }),
+    ],
   });
   return {
     t,

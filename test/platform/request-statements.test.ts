@@ -14,12 +14,17 @@ import {
 } from '../helpers/api.ts';
 import { availableEngines } from '../helpers/db.ts';
 
-// Pins what one secured request costs the database: its transactions, the statements each
-// sends after the authenticating opening, and whether the last one carries the COMMIT. On
-// PostgreSQL the round trips of a transaction are 1 (opening) + statements (+ 1 COMMIT when no
-// statement carried it). Also: the audit insert that carries the COMMIT still fails the request.
+// Pins what one secured request costs the database: its transactions, how each opens, the
+// statements each sends after the opening, and whether the last one carries the COMMIT. A
+// token's first request authenticates in an awaited opening (ward.authenticate_session); later
+// ones confirm the known principal in an opening pipelined with the first statement
+// (ward.confirm_session). On PostgreSQL the round trips of a transaction are then the
+// statements (+ 1 COMMIT when no statement carried it), plus 1 for an awaited opening. Also: the
+// audit insert that carries the COMMIT still fails the request.
 
 interface TxLog {
+  /** `authenticate` (awaited), `confirm` (pipelined) or `context`. */
+  opening: string;
   /** Each statement's first three words, e.g. `insert into audit.events`. */
   statements: string[];
   committedWithLast: boolean;
@@ -34,7 +39,17 @@ function countStatements(driver: Driver): TxLog[] {
   driver.transaction = (fn, prelude, opts) =>
     original(
       (tx, rows) => {
-        const entry: TxLog = { statements: [], committedWithLast: false };
+        const text =
+          typeof prelude === 'string' ? prelude : (prelude ?? []).map((p) => p.text).join(' ');
+        const opening = text.includes('ward.confirm_')
+          ? 'confirm'
+          : text.includes('ward.authenticate_')
+            ? 'authenticate'
+            : 'context';
+        if (opening === 'authenticate') assert.equal(opts?.preludeRows, true);
+        if (opening === 'confirm')
+          assert.notEqual(opts?.preludeRows, true, 'a confirmation is not awaited');
+        const entry: TxLog = { opening, statements: [], committedWithLast: false };
         log.push(entry);
         const counted: Tx = {
           engine: tx.engine,
@@ -125,11 +140,17 @@ for (const engine of availableEngines()) {
           payload: { ...patient, mrn: `${patient.mrn}-${++n}` },
         });
       // The first create makes the organization's data key, the second caches it.
-      await measured(create, 201);
+      const first = await measured(create, 201);
+      assert.equal(
+        first[0]?.opening,
+        'authenticate',
+        "a token's first request authenticates in full",
+      );
       await measured(create, 201);
       const txs = await measured(create, 201);
       assert.deepEqual(txs, [
         {
+          opening: 'confirm',
           statements: ['insert into clinical.patients', 'insert into audit.events'],
           committedWithLast: true,
         },
@@ -150,6 +171,7 @@ for (const engine of availableEngines()) {
       const txs = await measured(read, 200);
       assert.deepEqual(txs, [
         {
+          opening: 'confirm',
           statements: ['select id, organization_id,', 'insert into audit.events'],
           committedWithLast: true,
         },

@@ -20,6 +20,7 @@ import { runTracked, type AuditTracker } from '../audit/request-tracker.ts';
 import { parseToken, type ParsedToken } from '../auth/tokens.ts';
 import { evaluate, type AccessRequest, type Decision } from './evaluator.ts';
 import type { PolicyCache } from './policy-cache.ts';
+import { isConfirmFailure, type PrincipalCache } from './principal-cache.ts';
 import { principalFromRow, type AuthFailure } from './principal-row.ts';
 import type { Principal } from './principal.ts';
 import { parsePurpose, type PurposeCode } from './purposes.ts';
@@ -30,6 +31,12 @@ export interface SecuredDeps {
   readonly policies: PolicyCache;
   /** Per-principal rate limit, checked right after authentication (none when omitted). */
   readonly limiter?: RateLimiter | undefined;
+  /**
+   * Recently authenticated principals: a request whose token is here confirms its principal in
+   * the opening of its transaction instead of awaiting a full authentication (none when
+   * omitted: every request authenticates in full).
+   */
+  readonly principals?: PrincipalCache | undefined;
 }
 
 /** What a secured handler receives: everything runs inside the request's one transaction. */
@@ -188,14 +195,25 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
           purpose,
           requestId: req.id,
         };
-        const prelude: PreludeCall = {
-          fn: token.kind === 'api_key' ? 'ward.authenticate_api_key' : 'ward.authenticate_session',
+        const isKey = token.kind === 'api_key';
+        const fullCall: PreludeCall = {
+          fn: isKey ? 'ward.authenticate_api_key' : 'ward.authenticate_session',
           args: [{ uuid: token.id }, { bytes: token.hash }],
+          fingerprint: deps.principals !== undefined,
         };
+        const confirmCall = (fingerprint: Buffer): PreludeCall => ({
+          fn: isKey ? 'ward.confirm_api_key' : 'ward.confirm_session',
+          args: [{ uuid: token.id }, { bytes: token.hash }, { bytes: fingerprint }],
+        });
         // Events recorded in the request transaction vanish if it rolls back: remember the count.
         const recordedBefore = tracker.recorded;
-        /** One authenticated, authorized request transaction around `body`. */
-        const transaction = <X>(
+        /**
+         * One authenticated, authorized request transaction around `body`. A principal this
+         * server authenticated recently is confirmed in the transaction's opening, pipelined
+         * with the first statement; if the database answers that it changed, that attempt has
+         * rolled back without running a statement, and the request is authenticated in full.
+         */
+        const transaction = async <X>(
           first: boolean,
           staged: unknown,
           body: (
@@ -203,80 +221,115 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
             principal: Principal,
             unwritten: () => number,
           ) => Promise<X>,
-        ): Promise<X> =>
-          deps.db.withAuthenticatedContext(ctx, prelude, async (rawTx, row) => {
-            // Events the handler recorded and that are not written yet: they go out in front of
-            // the next statement (so statement order is exactly the handler's), or, at the end,
-            // the last of them carries the COMMIT.
-            const pending: AuditEventInput[] = [];
-            const flush = async () => {
-              while (pending.length > 0) {
-                const event = pending.shift();
-                if (event) await record(rawTx, event);
-              }
-            };
-            const tx: Tx = {
-              engine: rawTx.engine,
-              async query<T>(text: string, params?: readonly unknown[]) {
-                await flush();
-                return rawTx.query<T>(text, params);
-              },
-              async exec(script: string) {
-                await flush();
-                return rawTx.exec(script);
-              },
-              async queryAndCommit<T>(text: string, params?: readonly unknown[]) {
-                await flush();
-                return rawTx.queryAndCommit<T>(text, params);
-              },
-            };
-            const outcome = principalFromRow(row, token, purpose);
-            if ('failure' in outcome) throw new AuthFailed(outcome);
-            const principal = outcome.principal;
-            if (first) deps.limiter?.enforce(`${principal.orgId}:${principal.userId}`);
-            req.wardContext = {
-              orgId: principal.orgId,
-              userId: principal.userId,
-              actorType: principal.actorType,
-              sessionId: principal.sessionId,
-              purpose: principal.purpose,
-              requestId: req.id,
-            };
-            const policies = await deps.policies.get(tx, principal.orgId, principal.policyVersion);
-            const decision = evaluate(principal, { permission: spec.permission }, policies);
-            if (!decision.allow) throw new Denied(decision, principal);
-            const value = await body(
-              {
-                req,
-                reply,
-                tx,
-                principal,
-                decision,
-                body: req.body as B,
-                params: req.params as P,
-                query: req.query as Q,
-                authorize: (r) => {
-                  const d = evaluate(principal, r, policies);
-                  if (!d.allow) throw new Denied(d, principal);
-                  return d;
-                },
-                check: (r) => evaluate(principal, r, policies),
-                audit: (event) => {
-                  pending.push({ ...client, ...event });
-                  return Promise.resolve();
-                },
-                staged,
-              },
-              principal,
-              () => pending.length,
-            );
-            // The request's work is done: its unwritten events go out as the transaction's last
-            // statements, the last one carrying the COMMIT. It resolves only once all of them
-            // and the commit succeeded, before any response.
-            const events = pending.splice(0);
-            if (events.length > 0) await recordAndCommit(rawTx, events);
-            return value;
+        ): Promise<X> => {
+          let chargeLimiter = first;
+          const known = deps.principals?.get(token);
+          if (known) {
+            const headers = reply.getHeaders();
+            const recordedAt = tracker.recorded;
+            try {
+              return await deps.db.withConfirmedContext(
+                ctx,
+                confirmCall(known.fingerprint),
+                (rawTx) => inTransaction(rawTx, known.row, chargeLimiter, staged, body),
+              );
+            } catch (e) {
+              if (!isConfirmFailure(e)) throw e;
+              deps.principals?.forget(token);
+              tracker.recorded = recordedAt;
+              restoreHeaders(reply, headers);
+              chargeLimiter = false;
+            }
+          }
+          return deps.db.withAuthenticatedContext(ctx, fullCall, (rawTx, row) => {
+            if (row) deps.principals?.remember(token, row);
+            return inTransaction(rawTx, row, chargeLimiter, staged, body);
           });
+        };
+        /** The request's work inside its transaction, once the principal's row is known. */
+        const inTransaction = async <X>(
+          rawTx: Tx,
+          row: Readonly<Record<string, unknown>> | undefined,
+          first: boolean,
+          staged: unknown,
+          body: (
+            c: RouteCall<B, P, Q>,
+            principal: Principal,
+            unwritten: () => number,
+          ) => Promise<X>,
+        ): Promise<X> => {
+          // Events the handler recorded and that are not written yet: they go out in front of
+          // the next statement (so statement order is exactly the handler's), or, at the end,
+          // the last of them carries the COMMIT.
+          const pending: AuditEventInput[] = [];
+          const flush = async () => {
+            while (pending.length > 0) {
+              const event = pending.shift();
+              if (event) await record(rawTx, event);
+            }
+          };
+          const tx: Tx = {
+            engine: rawTx.engine,
+            async query<T>(text: string, params?: readonly unknown[]) {
+              await flush();
+              return rawTx.query<T>(text, params);
+            },
+            async exec(script: string) {
+              await flush();
+              return rawTx.exec(script);
+            },
+            async queryAndCommit<T>(text: string, params?: readonly unknown[]) {
+              await flush();
+              return rawTx.queryAndCommit<T>(text, params);
+            },
+          };
+          const outcome = principalFromRow(row, token, purpose);
+          if ('failure' in outcome) throw new AuthFailed(outcome);
+          const principal = outcome.principal;
+          if (first) deps.limiter?.enforce(`${principal.orgId}:${principal.userId}`);
+          req.wardContext = {
+            orgId: principal.orgId,
+            userId: principal.userId,
+            actorType: principal.actorType,
+            sessionId: principal.sessionId,
+            purpose: principal.purpose,
+            requestId: req.id,
+          };
+          const policies = await deps.policies.get(tx, principal.orgId, principal.policyVersion);
+          const decision = evaluate(principal, { permission: spec.permission }, policies);
+          if (!decision.allow) throw new Denied(decision, principal);
+          const value = await body(
+            {
+              req,
+              reply,
+              tx,
+              principal,
+              decision,
+              body: req.body as B,
+              params: req.params as P,
+              query: req.query as Q,
+              authorize: (r) => {
+                const d = evaluate(principal, r, policies);
+                if (!d.allow) throw new Denied(d, principal);
+                return d;
+              },
+              check: (r) => evaluate(principal, r, policies),
+              audit: (event) => {
+                pending.push({ ...client, ...event });
+                return Promise.resolve();
+              },
+              staged,
+            },
+            principal,
+            () => pending.length,
+          );
+          // The request's work is done: its unwritten events go out as the transaction's last
+          // statements, the last one carrying the COMMIT. It resolves only once all of them
+          // and the commit succeeded, before any response.
+          const events = pending.splice(0);
+          if (events.length > 0) await recordAndCommit(rawTx, events);
+          return value;
+        };
         /** `unwritten`: events recorded in the transaction and written at its commit. */
         const guardPhi = (unwritten: () => number) => {
           if (spec.phi && tracker.recorded === 0 && unwritten() === 0) {
@@ -403,6 +456,16 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
       });
     },
   });
+}
+
+/** Puts the reply's headers back as they were before an attempt that was rolled back. */
+function restoreHeaders(reply: FastifyReply, before: Record<string, unknown>): void {
+  for (const name of Object.keys(reply.getHeaders())) {
+    if (!(name in before)) reply.removeHeader(name);
+  }
+  for (const [name, value] of Object.entries(before)) {
+    if (value !== undefined) reply.header(name, value);
+  }
 }
 
 /** Adds the bearer requirement and, for versioned updates, `If-Match`, 412 and 428 to the docs. */

@@ -55,6 +55,23 @@ export class Database {
   }
 
   /**
+   * Like `withAuthenticatedContext`, for a principal the caller already knows: `call` is a
+   * confirming function that raises when the principal is no longer exactly what the caller
+   * holds. It goes out with the opening and `fn` starts at once, so `fn`'s first statement
+   * follows in the same write instead of a round trip later. PostgreSQL runs one connection's
+   * statements in order: when the confirmation fails, the transaction is aborted before any
+   * statement of `fn` runs, nothing commits, and the confirmation's error is what this rejects
+   * with (whatever `fn` threw or returned meanwhile).
+   */
+  async withConfirmedContext<T>(
+    ctx: RequestContext,
+    call: PreludeCall,
+    fn: (tx: Tx) => Promise<T>,
+  ): Promise<T> {
+    return this.#driver.transaction(fn, contextPrelude(ctx, 'ward_app', call));
+  }
+
+  /**
    * Runs `fn` in one transaction as `ward_system`, bypassing RLS. Every call is announced to
    * the registered recorders inside the same transaction (the audit module writes an event),
    * so a bypass cannot happen without leaving a record.

@@ -1,0 +1,222 @@
+import assert from 'node:assert/strict';
+import { after, before, beforeEach, describe, test } from 'node:test';
+import type { FastifyPluginAsync } from 'fastify';
+import { securedRoute, type SecuredDeps } from '../../src/modules/access/secured-route.ts';
+import { mintToken, parseToken } from '../../src/modules/auth/tokens.ts';
+import type { Driver, Prelude } from '../../src/platform/db/types.ts';
+import { object } from '../../src/platform/http/schemas.ts';
+import {
+  auth,
+  countEvents,
+  createTestApi,
+  seedOrg,
+  tokenFor,
+  type TestApi,
+} from '../helpers/api.ts';
+import { availableEngines } from '../helpers/db.ts';
+
+// A request whose principal the server authenticated recently confirms it in its opening
+// (ward.confirm_session, pipelined with the first statement) instead of awaiting a full
+// authentication. These tests attack that path: every change that a full authentication would
+// notice must fail or re-authenticate the very next request, and a request whose confirmation
+// fails must not have run any of its statements.
+
+/** Which opening each transaction used: full authentication, confirmation, or plain context. */
+function openings(driver: Driver): string[] {
+  const log: string[] = [];
+  const original = driver.transaction.bind(driver);
+  const kind = (p: Prelude | undefined) => {
+    const text = typeof p === 'string' ? p : (p ?? []).map((s) => s.text).join(' ');
+    if (text.includes('ward.confirm_')) return 'confirm';
+    if (text.includes('ward.authenticate_')) return 'authenticate';
+    return 'context';
+  };
+  driver.transaction = (fn, prelude, opts) => {
+    log.push(kind(prelude));
+    return original(fn, prelude, opts);
+  };
+  return log;
+}
+
+/** A route that appends one `+` to the organization's name: a write that must happen once. */
+function appendMark(deps: SecuredDeps): FastifyPluginAsync {
+  return (app) => {
+    securedRoute(app, deps, {
+      method: 'POST',
+      url: '/test/mark',
+      permission: 'organization:read',
+      schema: { response: { 200: object({ name: { type: 'string' } }) } },
+      handler: async ({ tx, principal }) => {
+        const r = await tx.query<{ name: string }>(
+          "update ward.organizations set name = name || '+' where id = $1 returning name",
+          [principal.orgId],
+        );
+        return { name: r.rows[0]?.name ?? '' };
+      },
+    });
+    return Promise.resolve();
+  };
+}
+
+for (const engine of availableEngines()) {
+  describe(`confirmed principals (${engine})`, () => {
+    let api: TestApi;
+    let orgId: string;
+    let doctorId: string;
+    let doctorEmail: string;
+    let log: string[];
+
+    const mark = (token: string) =>
+      api.app.inject({ method: 'POST', url: '/api/v1/test/mark', headers: auth(token) });
+    const orgName = async () =>
+      (
+        await api.t.db.asAdmin((tx) =>
+          tx.query<{ name: string }>('select name from ward.organizations where id = $1', [orgId]),
+        )
+      ).rows[0]?.name ?? '';
+    const admin = (sql: string, params: unknown[]) =>
+      api.t.db.asAdmin((tx) => tx.query(sql, params));
+    /** A token whose principal is cached: logged in and used once. */
+    const warmToken = async () => {
+      const token = await tokenFor(api, doctorEmail);
+      assert.equal((await mark(token)).statusCode, 200);
+      return token;
+    };
+
+    before(async () => {
+      api = await createTestApi((deps) => [appendMark(deps)], engine);
+      const org = await seedOrg(api, 'Confirm', ['doctor']);
+      orgId = org.orgId;
+      doctorId = org.users['doctor']!.id;
+      doctorEmail = org.users['doctor']!.email;
+      log = openings(api.t.db.driver);
+    });
+    after(() => api.close());
+    beforeEach(async () => {
+      await admin("update ward.organizations set name = 'Org Confirm' where id = $1", [orgId]);
+      await admin("update ward.users set status = 'active' where id = $1", [doctorId]);
+    });
+
+    test('a token is authenticated in full once, then confirmed in its opening', async () => {
+      const token = await tokenFor(api, doctorEmail);
+      log.length = 0;
+      for (let i = 0; i < 3; i++) assert.equal((await mark(token)).statusCode, 200);
+      assert.deepEqual(log, ['authenticate', 'confirm', 'confirm']);
+      assert.equal(await orgName(), 'Org Confirm+++');
+    });
+
+    test('a revoked session fails the next request, and its statements never ran', async () => {
+      const token = await warmToken();
+      const session = parseToken(token)!;
+      await admin('update ward.sessions set revoked_at = now() where id = $1', [session.id]);
+      const before = await orgName();
+      const failedBefore = await countEvents(api, 'auth.request', 'session_revoked');
+      log.length = 0;
+      const r = await mark(token);
+      assert.equal(r.statusCode, 401, r.body);
+      assert.deepEqual(log.slice(0, 2), ['confirm', 'authenticate']);
+      assert.equal(await orgName(), before, 'the write queued behind the failed confirmation ran');
+      assert.equal(await countEvents(api, 'auth.request', 'session_revoked'), failedBefore + 1);
+      // And it stays refused.
+      assert.equal((await mark(token)).statusCode, 401);
+    });
+
+    test('a disabled user and an idle session are refused on the next request', async () => {
+      const token = await warmToken();
+      await admin("update ward.users set status = 'disabled' where id = $1", [doctorId]);
+      const before = await orgName();
+      assert.equal((await mark(token)).statusCode, 401);
+      assert.equal(await orgName(), before);
+      await admin("update ward.users set status = 'active' where id = $1", [doctorId]);
+
+      const idle = await warmToken();
+      const beforeIdle = await orgName();
+      await admin(
+        "update ward.sessions set last_seen_at = now() - interval '2 hours' where id = $1",
+        [parseToken(idle)!.id],
+      );
+      assert.equal((await mark(idle)).statusCode, 401);
+      assert.equal(await orgName(), beforeIdle);
+    });
+
+    test('a permission removed after the principal was cached denies the next request', async () => {
+      const token = await warmToken();
+      const permission = async (add: boolean) =>
+        admin(
+          add
+            ? `insert into ward.role_permissions (organization_id, role_id, permission_id)
+                 select organization_id, id, 'organization:read' from ward.roles
+                  where organization_id = $1 and name = 'doctor'`
+            : `delete from ward.role_permissions rp using ward.roles r
+                where rp.organization_id = $1 and r.organization_id = rp.organization_id
+                  and r.id = rp.role_id and r.name = 'doctor' and rp.permission_id = 'organization:read'`,
+          [orgId],
+        );
+      await permission(false);
+      try {
+        const before = await orgName();
+        const r = await mark(token);
+        assert.equal(r.statusCode, 403, r.body);
+        assert.equal(await orgName(), before);
+      } finally {
+        await permission(true);
+      }
+      // Restored: allowed again, the write done exactly once.
+      const before = await orgName();
+      assert.equal((await mark(token)).statusCode, 200);
+      assert.equal(await orgName(), `${before}+`);
+    });
+
+    test('a role added after the principal was cached: the request is re-authenticated and its write happens once', async () => {
+      const token = await warmToken();
+      await admin(
+        `insert into ward.user_roles (organization_id, user_id, role_id)
+           select organization_id, $2, id from ward.roles where organization_id = $1 and name = 'nurse'`,
+        [orgId, doctorId],
+      );
+      try {
+        const before = await orgName();
+        log.length = 0;
+        assert.equal((await mark(token)).statusCode, 200);
+        assert.deepEqual(log, ['confirm', 'authenticate']);
+        assert.equal(await orgName(), `${before}+`, 'the rolled-back attempt left no write');
+        log.length = 0;
+        assert.equal((await mark(token)).statusCode, 200);
+        assert.deepEqual(log, ['confirm'], 'the new principal is cached');
+      } finally {
+        await admin(
+          `delete from ward.user_roles ur using ward.roles r
+            where ur.organization_id = $1 and ur.user_id = $2 and r.organization_id = ur.organization_id
+              and r.id = ur.role_id and r.name = 'nurse'`,
+          [orgId, doctorId],
+        );
+      }
+    });
+
+    test('another secret for a cached session id is refused: entries are keyed by the token hash', async () => {
+      const token = await warmToken();
+      const forged = mintToken('session', orgId, parseToken(token)!.id).token;
+      log.length = 0;
+      const before = await orgName();
+      const r = await mark(forged);
+      assert.equal(r.statusCode, 401);
+      assert.ok(!log.includes('confirm'), `the forged token was confirmed: ${log.join(', ')}`);
+      assert.ok(log.includes('authenticate'));
+      assert.equal(await orgName(), before);
+      assert.equal((await mark(token)).statusCode, 200, 'the real token is unaffected');
+    });
+
+    test('logging out ends the session at once for the cached principal', async () => {
+      const token = await warmToken();
+      const out = await api.app.inject({
+        method: 'POST',
+        url: '/api/v1/auth/logout',
+        headers: auth(token),
+      });
+      assert.ok(out.statusCode < 300, out.body);
+      const before = await orgName();
+      assert.equal((await mark(token)).statusCode, 401);
+      assert.equal(await orgName(), before);
+    });
+  });
+}
