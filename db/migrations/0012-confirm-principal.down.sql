@@ -1,6 +1,22 @@
 -- Migration: 0012-confirm-principal (rollback)
--- Purpose: Remove the confirming functions; every request authenticates in full again.
--- Online-safe: yes (a server that still calls them must be stopped first)
+-- Purpose: Remove the confirming functions, the fingerprints and the auth_version counter with
+--          its triggers; every request authenticates in full again.
+-- Online-safe: yes (a server that still calls the functions must be stopped first)
 
 DROP FUNCTION ward.confirm_api_key(uuid, bytea, bytea);
 DROP FUNCTION ward.confirm_session(uuid, bytea, bytea);
+DROP FUNCTION ward.api_key_fingerprint(uuid);
+DROP FUNCTION ward.session_fingerprint(uuid);
+DROP FUNCTION ward.principal_fingerprint(text, uuid, uuid, boolean, text, text[], timestamptz,
+                                         ward.principal_type, bigint, bigint);
+DROP TRIGGER users_auth_version ON ward.users;
+DROP TRIGGER break_glass_auth_version ON ward.break_glass_sessions;
+DROP TRIGGER roles_auth_version ON ward.roles;
+DROP TRIGGER role_permissions_auth_version ON ward.role_permissions;
+DROP TRIGGER user_roles_auth_version ON ward.user_roles;
+DROP FUNCTION ward.bump_auth_version();
+DROP TRIGGER organizations_auth_version ON ward.organizations;
+DROP FUNCTION ward.guard_auth_version();
+REVOKE SELECT (auth_version) ON ward.organizations FROM ward_auditor;
+REVOKE SELECT (auth_version), UPDATE (auth_version) ON ward.organizations FROM ward_app, ward_system;
+ALTER TABLE ward.organizations DROP COLUMN auth_version;

@@ -1,46 +1,172 @@
 -- Migration: 0012-confirm-principal
--- Purpose: Let a request whose principal the server already knows authenticate without an
---          awaited round trip. ward.confirm_session / ward.confirm_api_key run the same
---          authentication as ward.authenticate_session / _api_key (every check, the idle-window
---          update, the context it sets) and compare the SHA-256 of the result row as JSON with
---          the fingerprint the server got from its last full authentication of that token. Any
---          difference (revoked, expired, idle, disabled, a role, permission, setting, policy
---          version, MFA or break-glass change) raises SQLSTATE WA401, which aborts the
---          transaction before any statement queued behind it can run; the server then
---          authenticates the request in full. The fingerprint is computed exactly as the
---          request prelude computes it (`sha256(convert_to(to_jsonb(row)::text, 'UTF8'))`).
--- Online-safe: yes (new functions only)
+-- Purpose: A request whose principal the server already knows confirms it cheaply instead of
+--          awaiting a full authentication: organizations gain `auth_version` (bumped by
+--          triggers on anything that changes what authentication returns), fingerprints of a
+--          principal (session or key identity, MFA, restriction, expiry, scopes, principal
+--          type, both versions), and ward.confirm_session / _api_key, which run every check of
+--          the full authentication on one row, compare the fingerprint and raise WA401 on any
+--          difference (the transaction aborts before anything queued behind it runs).
+-- Online-safe: yes (a column with a constant default, new functions and triggers)
 
+-- See docs/decisions/2026-12-02-confirm-known-principals.md.
+ALTER TABLE ward.organizations ADD COLUMN auth_version bigint NOT NULL DEFAULT 1;
+GRANT SELECT (auth_version), UPDATE (auth_version) ON ward.organizations TO ward_app, ward_system;
+GRANT SELECT (auth_version) ON ward.organizations TO ward_auditor;
+
+-- The counter only moves forward, whoever writes it: an old value would let a stale cached
+-- principal be confirmed again. Settings and status changes bump it here.
+CREATE FUNCTION ward.guard_auth_version() RETURNS trigger
+  LANGUAGE plpgsql
+  SET search_path = pg_catalog
+  AS $$
+BEGIN
+  IF NEW.auth_version < OLD.auth_version THEN
+    RAISE EXCEPTION 'auth_version only increases' USING ERRCODE = '22023';
+  END IF;
+  IF NEW.settings IS DISTINCT FROM OLD.settings OR NEW.status IS DISTINCT FROM OLD.status THEN
+    NEW.auth_version := greatest(NEW.auth_version, OLD.auth_version + 1);
+  END IF;
+  RETURN NEW;
+END
+$$;
+CREATE TRIGGER organizations_auth_version BEFORE UPDATE ON ward.organizations
+  FOR EACH ROW EXECUTE FUNCTION ward.guard_auth_version();
+
+-- Runs as the writer (like ward.bump_policy_version): a request's writes are confined to its
+-- own organization by RLS, jobs bypass it, and the superuser is the superuser.
+CREATE FUNCTION ward.bump_auth_version() RETURNS trigger
+  LANGUAGE plpgsql
+  SET search_path = pg_catalog
+  AS $$
+BEGIN
+  UPDATE ward.organizations SET auth_version = auth_version + 1
+   WHERE id = coalesce(NEW.organization_id, OLD.organization_id);
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER user_roles_auth_version AFTER INSERT OR UPDATE OR DELETE ON ward.user_roles
+  FOR EACH ROW EXECUTE FUNCTION ward.bump_auth_version();
+CREATE TRIGGER role_permissions_auth_version AFTER INSERT OR UPDATE OR DELETE ON ward.role_permissions
+  FOR EACH ROW EXECUTE FUNCTION ward.bump_auth_version();
+CREATE TRIGGER roles_auth_version AFTER UPDATE OR DELETE ON ward.roles
+  FOR EACH ROW EXECUTE FUNCTION ward.bump_auth_version();
+CREATE TRIGGER break_glass_auth_version AFTER INSERT OR UPDATE OR DELETE ON ward.break_glass_sessions
+  FOR EACH ROW EXECUTE FUNCTION ward.bump_auth_version();
+CREATE TRIGGER users_auth_version AFTER UPDATE OF status, principal_type ON ward.users
+  FOR EACH ROW EXECUTE FUNCTION ward.bump_auth_version();
+
+-- The one definition of a fingerprint. Timestamps enter as epoch seconds, so the text does not
+-- depend on the connection's time zone or date style.
+CREATE FUNCTION ward.principal_fingerprint(p_kind text, p_id uuid, p_user_id uuid, p_mfa boolean,
+                                           p_restricted text, p_scopes text[], p_expires_at timestamptz,
+                                           p_principal_type ward.principal_type, p_auth_version bigint,
+                                           p_policy_version bigint)
+  RETURNS bytea
+  LANGUAGE sql IMMUTABLE
+  SET search_path = pg_catalog
+  AS $$
+  SELECT sha256(convert_to(row(p_kind, p_id, p_user_id, p_mfa, p_restricted, p_scopes,
+                               extract(epoch FROM p_expires_at), p_principal_type,
+                               p_auth_version, p_policy_version)::text, 'UTF8'))
+$$;
+
+-- STABLE: evaluated with the snapshot of the statement that calls it. Called next to
+-- ward.authenticate_session in one statement, it therefore reads the versions no later than
+-- the function read the roles and permissions: a change committed in between makes the
+-- fingerprint older than the row, so the next confirmation fails safe (re-authentication),
+-- never the reverse.
+CREATE FUNCTION ward.session_fingerprint(p_session_id uuid) RETURNS bytea
+  LANGUAGE sql STABLE
+  SET search_path = pg_catalog
+  AS $$
+  SELECT ward.principal_fingerprint('session', s.id, s.user_id, s.mfa_verified, s.restricted, NULL,
+                                    s.expires_at, u.principal_type, o.auth_version, o.policy_version)
+    FROM ward.sessions s
+    JOIN ward.users u ON u.organization_id = s.organization_id AND u.id = s.user_id
+    JOIN ward.organizations o ON o.id = s.organization_id
+   WHERE s.organization_id = ward.current_org_id() AND s.id = p_session_id
+$$;
+
+CREATE FUNCTION ward.api_key_fingerprint(p_key_id uuid) RETURNS bytea
+  LANGUAGE sql STABLE
+  SET search_path = pg_catalog
+  AS $$
+  SELECT ward.principal_fingerprint('api_key', k.id, k.principal_id, NULL, NULL, k.scopes,
+                                    k.expires_at, u.principal_type, o.auth_version, o.policy_version)
+    FROM ward.api_keys k
+    JOIN ward.users u ON u.organization_id = k.organization_id AND u.id = k.principal_id
+    JOIN ward.organizations o ON o.id = k.organization_id
+   WHERE k.organization_id = ward.current_org_id() AND k.id = p_key_id
+$$;
+
+-- Every condition of ward.authenticate_session, on one row, plus the fingerprint.
 CREATE FUNCTION ward.confirm_session(p_session_id uuid, p_token_hash bytea, p_fingerprint bytea)
   RETURNS boolean
   LANGUAGE plpgsql
   SET search_path = pg_catalog
   AS $$
 DECLARE
-  fp bytea;
+  r record;
 BEGIN
-  SELECT sha256(convert_to(to_jsonb(a)::text, 'UTF8')) INTO fp
-    FROM ward.authenticate_session(p_session_id, p_token_hash) a;
-  IF fp IS DISTINCT FROM p_fingerprint THEN
+  SELECT s.user_id, s.last_seen_at,
+         ward.principal_fingerprint('session', s.id, s.user_id, s.mfa_verified, s.restricted, NULL,
+                                    s.expires_at, u.principal_type, o.auth_version,
+                                    o.policy_version) AS fingerprint
+    INTO r
+    FROM ward.sessions s
+    JOIN ward.users u ON u.organization_id = s.organization_id AND u.id = s.user_id
+    JOIN ward.organizations o ON o.id = s.organization_id
+   WHERE s.organization_id = ward.current_org_id() AND s.id = p_session_id
+     AND s.token_hash = p_token_hash
+     AND s.revoked_at IS NULL
+     AND s.expires_at > now()
+     AND s.last_seen_at + make_interval(mins => coalesce((o.settings ->> 'sessionIdleMinutes')::integer, 15)) > now()
+     AND u.status = 'active'
+     AND o.status = 'active';
+  IF NOT FOUND OR r.fingerprint IS DISTINCT FROM p_fingerprint THEN
     RAISE EXCEPTION 'the session must be authenticated again' USING ERRCODE = 'WA401';
   END IF;
+  IF r.last_seen_at < now() - interval '30 seconds' THEN
+    UPDATE ward.sessions x SET last_seen_at = now()
+     WHERE x.organization_id = ward.current_org_id() AND x.id = p_session_id;
+  END IF;
+  PERFORM set_config('ward.user_id', r.user_id::text, true);
+  PERFORM set_config('ward.session_id', p_session_id::text, true);
   RETURN true;
 END
 $$;
 
+-- Every condition of ward.authenticate_api_key, on one row, plus the fingerprint.
 CREATE FUNCTION ward.confirm_api_key(p_key_id uuid, p_token_hash bytea, p_fingerprint bytea)
   RETURNS boolean
   LANGUAGE plpgsql
   SET search_path = pg_catalog
   AS $$
 DECLARE
-  fp bytea;
+  r record;
 BEGIN
-  SELECT sha256(convert_to(to_jsonb(a)::text, 'UTF8')) INTO fp
-    FROM ward.authenticate_api_key(p_key_id, p_token_hash) a;
-  IF fp IS DISTINCT FROM p_fingerprint THEN
+  SELECT k.principal_id, k.last_used_at,
+         ward.principal_fingerprint('api_key', k.id, k.principal_id, NULL, NULL, k.scopes,
+                                    k.expires_at, u.principal_type, o.auth_version,
+                                    o.policy_version) AS fingerprint
+    INTO r
+    FROM ward.api_keys k
+    JOIN ward.users u ON u.organization_id = k.organization_id AND u.id = k.principal_id
+    JOIN ward.organizations o ON o.id = k.organization_id
+   WHERE k.organization_id = ward.current_org_id() AND k.id = p_key_id
+     AND k.token_hash = p_token_hash
+     AND k.revoked_at IS NULL
+     AND k.expires_at > now()
+     AND u.status = 'active'
+     AND o.status = 'active';
+  IF NOT FOUND OR r.fingerprint IS DISTINCT FROM p_fingerprint THEN
     RAISE EXCEPTION 'the API key must be authenticated again' USING ERRCODE = 'WA401';
   END IF;
+  IF r.last_used_at IS NULL OR r.last_used_at < now() - interval '60 seconds' THEN
+    UPDATE ward.api_keys x SET last_used_at = now()
+     WHERE x.organization_id = ward.current_org_id() AND x.id = p_key_id;
+  END IF;
+  PERFORM set_config('ward.user_id', r.principal_id::text, true);
   RETURN true;
 END
 $$;

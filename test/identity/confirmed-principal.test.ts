@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import type { FastifyPluginAsync } from 'fastify';
 import { securedRoute, type SecuredDeps } from '../../src/modules/access/secured-route.ts';
 import { mintToken, parseToken } from '../../src/modules/auth/tokens.ts';
+import { createUser } from '../../src/modules/tenancy/service.ts';
 import type { Driver, Prelude } from '../../src/platform/db/types.ts';
 import { object } from '../../src/platform/http/schemas.ts';
 import {
@@ -204,6 +206,110 @@ for (const engine of availableEngines()) {
       assert.ok(log.includes('authenticate'));
       assert.equal(await orgName(), before);
       assert.equal((await mark(token)).statusCode, 200, 'the real token is unaffected');
+    });
+
+    test('an expired session and a suspended organization are refused on the next request', async () => {
+      const token = await warmToken();
+      await admin(
+        "update ward.sessions set expires_at = now() - interval '1 second' where id = $1",
+        [parseToken(token)!.id],
+      );
+      const before = await orgName();
+      assert.equal((await mark(token)).statusCode, 401);
+      assert.equal(await orgName(), before);
+
+      const other = await warmToken();
+      const beforeSuspended = await orgName();
+      await admin("update ward.organizations set status = 'suspended' where id = $1", [orgId]);
+      try {
+        assert.equal((await mark(other)).statusCode, 401);
+        assert.equal(await orgName(), beforeSuspended);
+      } finally {
+        await admin("update ward.organizations set status = 'active' where id = $1", [orgId]);
+      }
+    });
+
+    test('a settings change or a new policy version re-authenticates the next request once', async () => {
+      const token = await warmToken();
+      await admin(
+        `update ward.organizations set settings = settings || '{"sessionIdleMinutes": 20}'::jsonb where id = $1`,
+        [orgId],
+      );
+      log.length = 0;
+      assert.equal((await mark(token)).statusCode, 200);
+      assert.deepEqual(log, ['confirm', 'authenticate']);
+      await admin(
+        'update ward.organizations set policy_version = policy_version + 1 where id = $1',
+        [orgId],
+      );
+      log.length = 0;
+      assert.equal((await mark(token)).statusCode, 200);
+      assert.deepEqual(log, ['confirm', 'authenticate']);
+      log.length = 0;
+      assert.equal((await mark(token)).statusCode, 200);
+      assert.deepEqual(log, ['confirm']);
+    });
+
+    test('break-glass started after the principal was cached is seen by the next request', async () => {
+      const token = await warmToken();
+      await admin(
+        `insert into ward.break_glass_sessions (organization_id, user_id, reason, expires_at)
+           values ($1, $2, 'cached principal test, reason of twenty chars', now() + interval '5 minutes')`,
+        [orgId, doctorId],
+      );
+      try {
+        log.length = 0;
+        assert.equal((await mark(token)).statusCode, 200);
+        assert.deepEqual(log, ['confirm', 'authenticate']);
+      } finally {
+        await admin('update ward.break_glass_sessions set ended_at = now() where user_id = $1', [
+          doctorId,
+        ]);
+      }
+    });
+
+    test('the version counter only moves forward', async () => {
+      await assert.rejects(
+        admin('update ward.organizations set auth_version = auth_version - 1 where id = $1', [
+          orgId,
+        ]),
+        (e: unknown) => (e as { code?: string }).code === '22023',
+      );
+    });
+
+    test('API keys: confirmed while unchanged; revoked, re-scoped or expired keys fail the next request', async () => {
+      const agent = await createUser(api.t.db, {
+        orgId,
+        email: `agent.${Math.random().toString(36).slice(2, 8)}@example.test`,
+        role: 'doctor',
+        principalType: 'agent',
+      });
+      const minted = mintToken('api_key', orgId, randomUUID());
+      await admin(
+        `insert into ward.api_keys (organization_id, id, principal_id, name, token_hash, scopes, expires_at)
+           values ($1, $2, $3, 'cache test', $4, '{organization:read}', now() + interval '1 day')`,
+        [orgId, minted.id, agent.id, minted.hash],
+      );
+      log.length = 0;
+      assert.equal((await mark(minted.token)).statusCode, 200);
+      assert.equal((await mark(minted.token)).statusCode, 200);
+      assert.deepEqual(
+        log.filter((x) => x !== 'context'),
+        ['authenticate', 'confirm'],
+      );
+      // Scopes narrowed: re-authenticated, and now outside the key's scope.
+      await admin("update ward.api_keys set scopes = '{user:read}' where id = $1", [minted.id]);
+      const before = await orgName();
+      assert.equal((await mark(minted.token)).statusCode, 403);
+      assert.equal(await orgName(), before);
+      await admin("update ward.api_keys set scopes = '{organization:read}' where id = $1", [
+        minted.id,
+      ]);
+      assert.equal((await mark(minted.token)).statusCode, 200);
+      await admin('update ward.api_keys set revoked_at = now() where id = $1', [minted.id]);
+      const beforeRevoked = await orgName();
+      assert.equal((await mark(minted.token)).statusCode, 401);
+      assert.equal(await orgName(), beforeRevoked);
     });
 
     test('logging out ends the session at once for the cached principal', async () => {

@@ -199,7 +199,11 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
         const fullCall: PreludeCall = {
           fn: isKey ? 'ward.authenticate_api_key' : 'ward.authenticate_session',
           args: [{ uuid: token.id }, { bytes: token.hash }],
-          fingerprint: deps.principals !== undefined,
+          fingerprint: deps.principals
+            ? isKey
+              ? 'ward.api_key_fingerprint'
+              : 'ward.session_fingerprint'
+            : undefined,
         };
         const confirmCall = (fingerprint: Buffer): PreludeCall => ({
           fn: isKey ? 'ward.confirm_api_key' : 'ward.confirm_session',

@@ -67,18 +67,19 @@ export function contextPrelude(
  * authenticates inside its own transaction. The function name must be schema-qualified
  * lower-case; arguments are UUIDs or bytes, validated, and bound as parameters.
  *
- * With `fingerprint`, the function returns a set and the statement adds a `fingerprint`
- * column to each row: the SHA-256 of the row as JSON, which a later transaction can hand back
- * to a confirming function to prove that nothing in the row has changed since.
+ * With `fingerprint` (another function, of the first argument), the statement adds a
+ * `fingerprint` column to the row, computed in the same statement: what a later transaction
+ * hands back to a confirming function to prove that nothing the row depends on has changed.
  */
 export interface PreludeCall {
   readonly fn: string;
   readonly args: readonly ({ uuid: string } | { bytes: Buffer })[];
-  readonly fingerprint?: boolean;
+  readonly fingerprint?: string;
 }
 
 function renderCall(call: PreludeCall): PreludeStatement {
-  if (!/^[a-z_]+\.[a-z_]+$/.test(call.fn))
+  const name = /^[a-z_]+\.[a-z_]+$/;
+  if (!name.test(call.fn) || (call.fingerprint !== undefined && !name.test(call.fingerprint)))
     throw new WardError('internal', 'invalid prelude function');
   const values = call.args.map((a) => {
     if ('uuid' in a) {
@@ -89,7 +90,7 @@ function renderCall(call: PreludeCall): PreludeStatement {
   });
   const params = call.args.map((a, i) => `$${i + 1}::${'uuid' in a ? 'uuid' : 'bytea'}`);
   const text = call.fingerprint
-    ? `SELECT a.*, sha256(convert_to(to_jsonb(a)::text, 'UTF8')) AS fingerprint FROM ${call.fn}(${params.join(', ')}) a`
+    ? `SELECT a.*, ${call.fingerprint}(${params[0] ?? ''}) AS fingerprint FROM ${call.fn}(${params.join(', ')}) a`
     : `SELECT * FROM ${call.fn}(${params.join(', ')})`;
   return { text, values };
 }
