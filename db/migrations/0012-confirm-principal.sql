@@ -56,18 +56,21 @@ CREATE TRIGGER users_auth_version AFTER UPDATE OF status, principal_type ON ward
   FOR EACH ROW EXECUTE FUNCTION ward.bump_auth_version();
 
 -- The one definition of a fingerprint. Timestamps enter as epoch seconds, so the text does not
--- depend on the connection's time zone or date style.
+-- depend on the connection's time zone or date style. No SET clause and STABLE (record output
+-- is): PostgreSQL then inlines it into the statements that call it instead of running it
+-- through the SQL-function executor, which would plan its body again on every call. Its names
+-- are qualified with pg_catalog, which is searched first in any case.
 CREATE FUNCTION ward.principal_fingerprint(p_kind text, p_id uuid, p_user_id uuid, p_mfa boolean,
                                            p_restricted text, p_scopes text[], p_expires_at timestamptz,
                                            p_principal_type ward.principal_type, p_auth_version bigint,
                                            p_policy_version bigint)
   RETURNS bytea
-  LANGUAGE sql IMMUTABLE
-  SET search_path = pg_catalog
+  LANGUAGE sql STABLE
   AS $$
-  SELECT sha256(convert_to(row(p_kind, p_id, p_user_id, p_mfa, p_restricted, p_scopes,
-                               extract(epoch FROM p_expires_at), p_principal_type,
-                               p_auth_version, p_policy_version)::text, 'UTF8'))
+  SELECT pg_catalog.sha256(pg_catalog.convert_to(
+           row(p_kind, p_id, p_user_id, p_mfa, p_restricted, p_scopes,
+               extract(epoch FROM p_expires_at), p_principal_type,
+               p_auth_version, p_policy_version)::text, 'UTF8'))
 $$;
 
 -- STABLE: evaluated with the snapshot of the statement that calls it. Called next to
@@ -108,10 +111,14 @@ CREATE FUNCTION ward.confirm_session(p_session_id uuid, p_token_hash bytea, p_fi
 DECLARE
   r record;
 BEGIN
-  SELECT s.user_id, s.last_seen_at,
+  -- The context is pinned in the same statement; if the checks below fail, the exception
+  -- aborts the transaction and the settings die with it.
+  SELECT s.last_seen_at,
          ward.principal_fingerprint('session', s.id, s.user_id, s.mfa_verified, s.restricted, NULL,
                                     s.expires_at, u.principal_type, o.auth_version,
-                                    o.policy_version) AS fingerprint
+                                    o.policy_version) AS fingerprint,
+         set_config('ward.user_id', s.user_id::text, true) AS pinned_user,
+         set_config('ward.session_id', s.id::text, true) AS pinned_session
     INTO r
     FROM ward.sessions s
     JOIN ward.users u ON u.organization_id = s.organization_id AND u.id = s.user_id
@@ -130,8 +137,6 @@ BEGIN
     UPDATE ward.sessions x SET last_seen_at = now()
      WHERE x.organization_id = ward.current_org_id() AND x.id = p_session_id;
   END IF;
-  PERFORM set_config('ward.user_id', r.user_id::text, true);
-  PERFORM set_config('ward.session_id', p_session_id::text, true);
   RETURN true;
 END
 $$;
@@ -145,10 +150,11 @@ CREATE FUNCTION ward.confirm_api_key(p_key_id uuid, p_token_hash bytea, p_finger
 DECLARE
   r record;
 BEGIN
-  SELECT k.principal_id, k.last_used_at,
+  SELECT k.last_used_at,
          ward.principal_fingerprint('api_key', k.id, k.principal_id, NULL, NULL, k.scopes,
                                     k.expires_at, u.principal_type, o.auth_version,
-                                    o.policy_version) AS fingerprint
+                                    o.policy_version) AS fingerprint,
+         set_config('ward.user_id', k.principal_id::text, true) AS pinned_user
     INTO r
     FROM ward.api_keys k
     JOIN ward.users u ON u.organization_id = k.organization_id AND u.id = k.principal_id
@@ -166,7 +172,6 @@ BEGIN
     UPDATE ward.api_keys x SET last_used_at = now()
      WHERE x.organization_id = ward.current_org_id() AND x.id = p_key_id;
   END IF;
-  PERFORM set_config('ward.user_id', r.principal_id::text, true);
   RETURN true;
 END
 $$;
