@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import type { FastifyPluginAsync } from 'fastify';
+import { confirmationStatement } from '../../src/modules/access/confirmation.ts';
+import { isConfirmFailure } from '../../src/modules/access/principal-cache.ts';
 import { securedRoute, type SecuredDeps } from '../../src/modules/access/secured-route.ts';
 import { mintToken, parseToken } from '../../src/modules/auth/tokens.ts';
 import { createUser } from '../../src/modules/tenancy/service.ts';
@@ -18,7 +20,8 @@ import {
 import { availableEngines } from '../helpers/db.ts';
 
 // A request whose principal the server authenticated recently confirms it in its opening
-// (ward.confirm_session, pipelined with the first statement) instead of awaiting a full
+// (one statement that raises through ward.refuse_principal when anything differs, pipelined
+// with the first statement) instead of awaiting a full
 // authentication. These tests attack that path: every change that a full authentication would
 // notice must fail or re-authenticate the very next request, and a request whose confirmation
 // fails must not have run any of its statements.
@@ -29,7 +32,7 @@ function openings(driver: Driver): string[] {
   const original = driver.transaction.bind(driver);
   const kind = (p: Prelude | undefined) => {
     const text = typeof p === 'string' ? p : (p ?? []).map((s) => s.text).join(' ');
-    if (text.includes('ward.confirm_')) return 'confirm';
+    if (text.includes('ward.refuse_principal')) return 'confirm';
     if (text.includes('ward.authenticate_')) return 'authenticate';
     return 'context';
   };
@@ -63,6 +66,7 @@ function appendMark(deps: SecuredDeps): FastifyPluginAsync {
 for (const engine of availableEngines()) {
   describe(`confirmed principals (${engine})`, () => {
     let api: TestApi;
+    let secured: SecuredDeps;
     let orgId: string;
     let doctorId: string;
     let doctorEmail: string;
@@ -86,7 +90,10 @@ for (const engine of availableEngines()) {
     };
 
     before(async () => {
-      api = await createTestApi((deps) => [appendMark(deps)], engine);
+      api = await createTestApi((deps) => {
+        secured = deps;
+        return [appendMark(deps)];
+      }, engine);
       const org = await seedOrg(api, 'Confirm', ['doctor']);
       orgId = org.orgId;
       doctorId = org.users['doctor']!.id;
@@ -310,6 +317,137 @@ for (const engine of availableEngines()) {
       const beforeRevoked = await orgName();
       assert.equal((await mark(minted.token)).statusCode, 401);
       assert.equal(await orgName(), beforeRevoked);
+    });
+
+    test('a change of MFA state or restriction re-authenticates the next request once', async () => {
+      const token = await warmToken();
+      const id = parseToken(token)!.id;
+      const mfa = async () =>
+        (
+          await api.t.db.asAdmin((tx) =>
+            tx.query<{ mfa_verified: boolean }>(
+              'select mfa_verified from ward.sessions where id = $1',
+              [id],
+            ),
+          )
+        ).rows[0]?.mfa_verified;
+      const was = await mfa();
+      await admin('update ward.sessions set mfa_verified = not mfa_verified where id = $1', [id]);
+      log.length = 0;
+      assert.equal((await mark(token)).statusCode, 200);
+      assert.deepEqual(log.slice(0, 2), ['confirm', 'authenticate']);
+      log.length = 0;
+      assert.equal((await mark(token)).statusCode, 200);
+      assert.deepEqual(log, ['confirm'], 'the new state is cached');
+      assert.notEqual(await mfa(), was);
+      // A restriction placed on the session (MFA enrollment required) is seen at once.
+      await admin("update ward.sessions set restricted = 'mfa_enrollment' where id = $1", [id]);
+      const before = await orgName();
+      log.length = 0;
+      const r = await mark(token);
+      assert.deepEqual(log.slice(0, 2), ['confirm', 'authenticate']);
+      assert.equal(r.statusCode, 403, r.body);
+      assert.equal(await orgName(), before);
+      await admin('update ward.sessions set restricted = null where id = $1', [id]);
+    });
+
+    test('the idle window slides on a confirmed request, and a refused one writes nothing', async () => {
+      const token = await warmToken();
+      const id = parseToken(token)!.id;
+      const age = async () =>
+        Number(
+          (
+            await api.t.db.asAdmin((tx) =>
+              tx.query<{ s: string }>(
+                'select extract(epoch from now() - last_seen_at) as s from ward.sessions where id = $1',
+                [id],
+              ),
+            )
+          ).rows[0]?.s,
+        );
+      await admin(
+        "update ward.sessions set last_seen_at = now() - interval '10 minutes' where id = $1",
+        [id],
+      );
+      log.length = 0;
+      assert.equal((await mark(token)).statusCode, 200);
+      assert.deepEqual(log, ['confirm']);
+      assert.ok((await age()) < 60, 'last_seen_at was not moved by the confirmation');
+      // Within 30 s nothing is written: the confirmation stays a read.
+      await admin(
+        "update ward.sessions set last_seen_at = now() - interval '10 seconds' where id = $1",
+        [id],
+      );
+      assert.equal((await mark(token)).statusCode, 200);
+      const a = await age();
+      assert.ok(a >= 9, `rewritten within 30 s (age ${a} s)`);
+      // Revoked with a stale window: refused, and the window was not moved either.
+      await admin(
+        "update ward.sessions set last_seen_at = now() - interval '5 minutes', revoked_at = now() where id = $1",
+        [id],
+      );
+      assert.equal((await mark(token)).statusCode, 401);
+      assert.ok((await age()) >= 299, 'a refused request moved the idle window');
+    });
+
+    test('the confirming statement refuses every mismatch it is given', async () => {
+      const token = await warmToken();
+      const session = parseToken(token)!;
+      const other = await seedOrg(api, 'ConfirmOther', ['doctor']);
+      const known = secured.principals?.get(session);
+      assert.ok(known, 'the warm token is cached');
+      const basis = known.basis;
+      const ctx = {
+        orgId,
+        userId: basis.userId,
+        sessionId: session.id,
+        actorType: 'user' as const,
+      };
+      const attempt = (c: typeof ctx, values: readonly unknown[] = basis.values) =>
+        api.t.db.withConfirmedContext(
+          c,
+          confirmationStatement(session, { ...basis, values }),
+          (tx) => tx.query('select 1'),
+        );
+      await attempt(ctx); // the genuine basis is confirmed
+      const refused: [string, () => Promise<unknown>][] = [
+        ['another organization', () => attempt({ ...ctx, orgId: other.orgId })],
+        [
+          'another user in the context',
+          () => attempt({ ...ctx, userId: other.users['doctor']!.id }),
+        ],
+        ['another session in the context', () => attempt({ ...ctx, sessionId: randomUUID() })],
+        [
+          'a wrong secret',
+          () => attempt(ctx, [session.id, Buffer.alloc(32, 1), ...basis.values.slice(2)]),
+        ],
+        [
+          'another MFA state',
+          () =>
+            attempt(ctx, [session.id, session.hash, !basis.values[2], ...basis.values.slice(3)]),
+        ],
+        [
+          'another restriction',
+          () =>
+            attempt(ctx, [...basis.values.slice(0, 3), 'mfa_enrollment', ...basis.values.slice(4)]),
+        ],
+        [
+          'a stale auth_version',
+          () =>
+            attempt(ctx, [
+              ...basis.values.slice(0, 4),
+              String(Number(basis.values[4]) - 1),
+              basis.values[5],
+            ]),
+        ],
+        [
+          'a stale policy_version',
+          () => attempt(ctx, [...basis.values.slice(0, 5), String(Number(basis.values[5]) + 1)]),
+        ],
+      ];
+      for (const [why, run] of refused) {
+        await assert.rejects(run, (e: unknown) => isConfirmFailure(e), why);
+      }
     });
 
     test('logging out ends the session at once for the cached principal', async () => {

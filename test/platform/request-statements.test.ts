@@ -41,7 +41,7 @@ function countStatements(driver: Driver): TxLog[] {
       (tx, rows) => {
         const text =
           typeof prelude === 'string' ? prelude : (prelude ?? []).map((p) => p.text).join(' ');
-        const opening = text.includes('ward.confirm_')
+        const opening = text.includes('ward.refuse_principal')
           ? 'confirm'
           : text.includes('ward.authenticate_')
             ? 'authenticate'

@@ -6,27 +6,53 @@ import { isConfirmFailure, PrincipalCache } from './principal-cache.ts';
 const org = '11111111-1111-4111-8111-111111111111';
 const token = (id: string) => parseToken(mintToken('session', org, id).token)!;
 const ids = (n: number) => `22222222-2222-4222-8222-${String(n).padStart(12, '0')}`;
-const fp = Buffer.alloc(32, 7);
 const row = (extra: Record<string, unknown> = {}) => ({
   failure: null,
   user_id: ids(999),
-  fingerprint: fp,
+  principal_type: 'human',
+  mfa_verified: true,
+  restricted: null,
+  roles: ['doctor'],
+  permissions: ['patient:read'],
+  policy_version: '3',
+  auth_version: '7',
   expires_at: new Date(10_000_000),
   ...extra,
 });
 
 describe('principal cache', () => {
-  test('remembers successful rows with a fingerprint, and only those', () => {
+  test('remembers successful rows with what a confirmation compares, and only those', () => {
     const c = new PrincipalCache({ now: () => 1_000 });
     const ok = token(ids(1));
     c.remember(ok, row());
-    assert.deepEqual(c.get(ok)?.fingerprint, fp);
-    const failed = token(ids(2));
-    c.remember(failed, row({ failure: 'session_revoked' }));
-    assert.equal(c.get(failed), undefined);
-    const bare = token(ids(3));
-    c.remember(bare, row({ fingerprint: undefined }));
-    assert.equal(c.get(bare), undefined);
+    const hit = c.get(ok);
+    assert.equal(hit?.basis.userId, ids(999));
+    assert.deepEqual(hit.basis.values, [ok.id, ok.hash, true, null, '7', '3']);
+    assert.equal(hit.principal.userId, ids(999));
+    assert.equal(hit.principal.purpose, undefined);
+    assert.ok(hit.principal.permissions.has('patient:read'));
+    const refused: [string, Record<string, unknown>][] = [
+      ['a failure', { failure: 'session_revoked' }],
+      ['no auth_version', { auth_version: undefined }],
+      ['a malformed version', { policy_version: '1; drop' }],
+      ['no MFA state', { mfa_verified: undefined }],
+      ['no user', { user_id: null }],
+    ];
+    refused.forEach(([why, extra], i) => {
+      const t = token(ids(10 + i));
+      c.remember(t, row(extra));
+      assert.equal(c.get(t), undefined, why);
+    });
+  });
+
+  test('an API key is remembered with its scopes, and not without them', () => {
+    const c = new PrincipalCache({ now: () => 1_000 });
+    const key = parseToken(mintToken('api_key', org, ids(5)).token)!;
+    c.remember(key, row({ scopes: ['patient:read'] }));
+    assert.deepEqual(c.get(key)?.basis.values, [key.id, key.hash, ['patient:read'], '7', '3']);
+    const other = parseToken(mintToken('api_key', org, ids(6)).token)!;
+    c.remember(other, row());
+    assert.equal(c.get(other), undefined);
   });
 
   test('another secret for the same session id misses', () => {

@@ -1,11 +1,16 @@
 import type { ParsedToken } from '../auth/tokens.ts';
+import { confirmationBasis, type ConfirmationBasis } from './confirmation.ts';
+import { principalFromRow } from './principal-row.ts';
+import type { Principal } from './principal.ts';
 
-/** A principal as the database last authenticated it, with the row's fingerprint. */
+/** A principal as the database last authenticated it, and what confirming it compares. */
 export interface KnownPrincipal {
-  /** The row of ward.authenticate_session / _api_key (failure null). */
+  /** The row of the full authentication (failure null). */
   readonly row: Readonly<Record<string, unknown>>;
-  /** SHA-256 of that row as JSON, computed by the database (the prelude's `fingerprint`). */
-  readonly fingerprint: Buffer;
+  /** The principal derived from the row, without a purpose of use (that is per request). */
+  readonly principal: Principal;
+  /** The values the confirming statement compares with the database. */
+  readonly basis: ConfirmationBasis;
 }
 
 interface Entry extends KnownPrincipal {
@@ -15,7 +20,7 @@ interface Entry extends KnownPrincipal {
 /**
  * The principals this server authenticated recently, by token. An entry is never a reason to
  * trust a request: it only lets the request's transaction *confirm* the principal
- * (ward.confirm_session / _api_key, in the same write as the request's first statement)
+ * (src/modules/access/confirmation.ts, in the same write as the request's first statement)
  * instead of awaiting a full authentication before the handler can start. The database runs
  * every check again and aborts the transaction if anything in the row differs, so a revoked
  * session, a disabled user or a changed role fails the very next request exactly as before;
@@ -52,10 +57,15 @@ export class PrincipalCache {
     return hit;
   }
 
-  /** Remembers a successful full authentication (rows without a fingerprint are ignored). */
+  /**
+   * Remembers a successful full authentication (failures, and rows without what a
+   * confirmation compares, are ignored).
+   */
   remember(token: ParsedToken, row: Readonly<Record<string, unknown>>): void {
-    const fingerprint = row['fingerprint'];
-    if (!Buffer.isBuffer(fingerprint) || row['failure'] != null) return;
+    const basis = confirmationBasis(token, row);
+    if (!basis) return;
+    const derived = principalFromRow(row, token, undefined);
+    if (!('principal' in derived)) return;
     const expires = row['expires_at'];
     const now = this.#now();
     const until = Math.min(
@@ -65,7 +75,7 @@ export class PrincipalCache {
     if (until <= now) return;
     const key = keyOf(token);
     this.#entries.delete(key);
-    this.#entries.set(key, { row, fingerprint, until });
+    this.#entries.set(key, { row, principal: derived.principal, basis, until });
     while (this.#entries.size > this.#max) {
       const oldest = this.#entries.keys().next().value;
       if (oldest === undefined) break;
@@ -82,7 +92,7 @@ function keyOf(token: ParsedToken): string {
   return `${token.kind}:${token.orgId}:${token.id}:${token.hash.toString('base64')}`;
 }
 
-/** SQLSTATE raised by ward.confirm_session / _api_key when the principal must be re-authenticated. */
+/** SQLSTATE raised by ward.refuse_principal when a confirmation finds the principal changed. */
 export const confirmFailedCode = 'WA401';
 
 /** True for the database's "authenticate again" answer to a confirming opening. */

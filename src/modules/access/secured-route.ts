@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema } from 'fastify';
-import type { Database, PreludeCall, Tx } from '../../platform/db/index.ts';
+import type { Database, Tx } from '../../platform/db/index.ts';
 import { WardError } from '../../platform/errors.ts';
 import type { RateLimiter } from '../../platform/http/rate-limit.ts';
 import {
@@ -18,6 +18,7 @@ import {
 import { record, recordAndCommit, recordDetached, type AuditEventInput } from '../audit/record.ts';
 import { runTracked, type AuditTracker } from '../audit/request-tracker.ts';
 import { parseToken, type ParsedToken } from '../auth/tokens.ts';
+import { authenticationStatement, confirmationStatement } from './confirmation.ts';
 import { evaluate, type AccessRequest, type Decision } from './evaluator.ts';
 import type { PolicyCache } from './policy-cache.ts';
 import { isConfirmFailure, type PrincipalCache } from './principal-cache.ts';
@@ -195,20 +196,6 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
           purpose,
           requestId: req.id,
         };
-        const isKey = token.kind === 'api_key';
-        const fullCall: PreludeCall = {
-          fn: isKey ? 'ward.authenticate_api_key' : 'ward.authenticate_session',
-          args: [{ uuid: token.id }, { bytes: token.hash }],
-          fingerprint: deps.principals
-            ? isKey
-              ? 'ward.api_key_fingerprint'
-              : 'ward.session_fingerprint'
-            : undefined,
-        };
-        const confirmCall = (fingerprint: Buffer): PreludeCall => ({
-          fn: isKey ? 'ward.confirm_api_key' : 'ward.confirm_session',
-          args: [{ uuid: token.id }, { bytes: token.hash }, { bytes: fingerprint }],
-        });
         // Events recorded in the request transaction vanish if it rolls back: remember the count.
         const recordedBefore = tracker.recorded;
         /**
@@ -231,11 +218,13 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
           if (known) {
             const headers = reply.getHeaders();
             const recordedAt = tracker.recorded;
+            const principal: Principal =
+              purpose === undefined ? known.principal : { ...known.principal, purpose };
             try {
               return await deps.db.withConfirmedContext(
-                ctx,
-                confirmCall(known.fingerprint),
-                (rawTx) => inTransaction(rawTx, known.row, chargeLimiter, staged, body),
+                { ...ctx, userId: known.basis.userId, sessionId: principal.sessionId },
+                confirmationStatement(token, known.basis),
+                (rawTx) => inTransaction(rawTx, principal, chargeLimiter, staged, body),
               );
             } catch (e) {
               if (!isConfirmFailure(e)) throw e;
@@ -245,15 +234,21 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
               chargeLimiter = false;
             }
           }
-          return deps.db.withAuthenticatedContext(ctx, fullCall, (rawTx, row) => {
-            if (row) deps.principals?.remember(token, row);
-            return inTransaction(rawTx, row, chargeLimiter, staged, body);
-          });
+          return deps.db.withAuthenticatedContext(
+            ctx,
+            authenticationStatement(token),
+            (rawTx, row) => {
+              if (row) deps.principals?.remember(token, row);
+              const outcome = principalFromRow(row, token, purpose);
+              if ('failure' in outcome) throw new AuthFailed(outcome);
+              return inTransaction(rawTx, outcome.principal, chargeLimiter, staged, body);
+            },
+          );
         };
-        /** The request's work inside its transaction, once the principal's row is known. */
+        /** The request's work inside its transaction, once the principal is known. */
         const inTransaction = async <X>(
           rawTx: Tx,
-          row: Readonly<Record<string, unknown>> | undefined,
+          principal: Principal,
           first: boolean,
           staged: unknown,
           body: (
@@ -287,9 +282,6 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
               return rawTx.queryAndCommit<T>(text, params);
             },
           };
-          const outcome = principalFromRow(row, token, purpose);
-          if ('failure' in outcome) throw new AuthFailed(outcome);
-          const principal = outcome.principal;
           if (first) deps.limiter?.enforce(`${principal.orgId}:${principal.userId}`);
           req.wardContext = {
             orgId: principal.orgId,

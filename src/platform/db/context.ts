@@ -40,11 +40,13 @@ const contextText =
  * everything is LOCAL, the settings die with the transaction and a pooled connection can never
  * carry them into the next request. Values travel as bound parameters and are also validated
  * (UUIDs, short tokens), so a malformed context is refused before it reaches the database.
+ * `next` (an authentication or a confirmation, see the access module) runs right after, in
+ * the same round trip, under the runtime role and with the context already set.
  */
 export function contextPrelude(
   ctx: RequestContext,
   role: 'ward_app' | 'ward_system',
-  call?: PreludeCall,
+  next?: PreludeStatement,
 ): PreludeStatement[] {
   if (!isUuid(ctx.orgId) && !(role === 'ward_system' && ctx.orgId === '')) {
     throw new WardError('internal', 'request context has an invalid organization id');
@@ -59,40 +61,7 @@ export function contextPrelude(
     checked(ctx.requestId, (v) => tokenPattern.test(v)),
   ];
   const head: PreludeStatement = { text: contextText, values };
-  return call ? [head, renderCall(call)] : [head];
-}
-
-/**
- * A SQL function run right after the context is set, in the same round trip — how a request
- * authenticates inside its own transaction. The function name must be schema-qualified
- * lower-case; arguments are UUIDs or bytes, validated, and bound as parameters.
- *
- * With `fingerprint` (another function, of the first argument), the statement adds a
- * `fingerprint` column to the row, computed in the same statement: what a later transaction
- * hands back to a confirming function to prove that nothing the row depends on has changed.
- */
-export interface PreludeCall {
-  readonly fn: string;
-  readonly args: readonly ({ uuid: string } | { bytes: Buffer })[];
-  readonly fingerprint?: string;
-}
-
-function renderCall(call: PreludeCall): PreludeStatement {
-  const name = /^[a-z_]+\.[a-z_]+$/;
-  if (!name.test(call.fn) || (call.fingerprint !== undefined && !name.test(call.fingerprint)))
-    throw new WardError('internal', 'invalid prelude function');
-  const values = call.args.map((a) => {
-    if ('uuid' in a) {
-      if (!isUuid(a.uuid)) throw new WardError('internal', 'invalid prelude argument');
-      return a.uuid;
-    }
-    return a.bytes;
-  });
-  const params = call.args.map((a, i) => `$${i + 1}::${'uuid' in a ? 'uuid' : 'bytea'}`);
-  const text = call.fingerprint
-    ? `SELECT a.*, ${call.fingerprint}(${params[0] ?? ''}) AS fingerprint FROM ${call.fn}(${params.join(', ')}) a`
-    : `SELECT * FROM ${call.fn}(${params.join(', ')})`;
-  return { text, values };
+  return next ? [head, next] : [head];
 }
 
 function checked(v: string | undefined, ok: (v: string) => boolean): string {

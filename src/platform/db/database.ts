@@ -1,5 +1,5 @@
-import { contextPrelude, type PreludeCall, type RequestContext } from './context.ts';
-import type { Driver, EngineKind, PoolStats, QueryResult, Tx } from './types.ts';
+import { contextPrelude, type RequestContext } from './context.ts';
+import type { Driver, EngineKind, PoolStats, PreludeStatement, QueryResult, Tx } from './types.ts';
 
 /** A named reason for a system job to run without row-level security. */
 export interface SystemJob {
@@ -39,25 +39,26 @@ export class Database {
   }
 
   /**
-   * Like `withContext`, but also runs `call` (an authentication function) in the opening
-   * round trip and hands its first row to `fn`, which decides whether to go on.
+   * Like `withContext`, but also runs `authentication` (a statement calling an authentication
+   * function, with bound parameters) in the opening round trip and hands its first row to
+   * `fn`, which decides whether to go on.
    */
   async withAuthenticatedContext<T>(
     ctx: RequestContext,
-    call: PreludeCall,
+    authentication: PreludeStatement,
     fn: (tx: Tx, authRow: Readonly<Record<string, unknown>> | undefined) => Promise<T>,
   ): Promise<T> {
     return this.#driver.transaction(
       (tx, rows) => fn(tx, rows[0]),
-      contextPrelude(ctx, 'ward_app', call),
+      contextPrelude(ctx, 'ward_app', authentication),
       { preludeRows: true },
     );
   }
 
   /**
-   * Like `withAuthenticatedContext`, for a principal the caller already knows: `call` is a
-   * confirming function that raises when the principal is no longer exactly what the caller
-   * holds. It goes out with the opening and `fn` starts at once, so `fn`'s first statement
+   * Like `withAuthenticatedContext`, for a principal the caller already knows: `confirmation`
+   * is a statement that raises when the principal is no longer exactly what the caller holds
+   * (the context `ctx` carries the user and session the caller believes in). It goes out with the opening and `fn` starts at once, so `fn`'s first statement
    * follows in the same write instead of a round trip later. PostgreSQL runs one connection's
    * statements in order: when the confirmation fails, the transaction is aborted before any
    * statement of `fn` runs, nothing commits, and the confirmation's error is what this rejects
@@ -65,10 +66,10 @@ export class Database {
    */
   async withConfirmedContext<T>(
     ctx: RequestContext,
-    call: PreludeCall,
+    confirmation: PreludeStatement,
     fn: (tx: Tx) => Promise<T>,
   ): Promise<T> {
-    return this.#driver.transaction(fn, contextPrelude(ctx, 'ward_app', call));
+    return this.#driver.transaction(fn, contextPrelude(ctx, 'ward_app', confirmation));
   }
 
   /**
