@@ -1,14 +1,9 @@
 -- Migration: 0012-confirm-principal (rollback)
--- Purpose: Remove the confirming functions, the fingerprints and the auth_version counter with
---          its triggers; every request authenticates in full again.
+-- Purpose: Remove ward.refuse_principal and the auth_version counter with its triggers; every
+--          request authenticates in full again.
 -- Online-safe: yes (a server that still calls the functions must be stopped first)
 
-DROP FUNCTION ward.confirm_api_key(uuid, bytea, bytea);
-DROP FUNCTION ward.confirm_session(uuid, bytea, bytea);
-DROP FUNCTION ward.api_key_fingerprint(uuid);
-DROP FUNCTION ward.session_fingerprint(uuid);
-DROP FUNCTION ward.principal_fingerprint(text, uuid, uuid, boolean, text, text[], timestamptz,
-                                         ward.principal_type, bigint, bigint);
+DROP FUNCTION ward.refuse_principal(text);
 DROP TRIGGER users_auth_version ON ward.users;
 DROP TRIGGER break_glass_auth_version ON ward.break_glass_sessions;
 DROP TRIGGER roles_auth_version ON ward.roles;
