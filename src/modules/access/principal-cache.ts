@@ -1,13 +1,10 @@
 import type { ParsedToken } from '../auth/tokens.ts';
 import { confirmationBasis, type ConfirmationBasis } from './confirmation.ts';
-import { principalFromRow } from './principal-row.ts';
 import type { Principal } from './principal.ts';
 
 /** A principal as the database last authenticated it, and what confirming it compares. */
 export interface KnownPrincipal {
-  /** The row of the full authentication (failure null). */
-  readonly row: Readonly<Record<string, unknown>>;
-  /** The principal derived from the row, without a purpose of use (that is per request). */
+  /** The principal derived from the full authentication's row, without a purpose of use (that is per request). */
   readonly principal: Principal;
   /** The values the confirming statement compares with the database. */
   readonly basis: ConfirmationBasis;
@@ -58,14 +55,13 @@ export class PrincipalCache {
   }
 
   /**
-   * Remembers a successful full authentication (failures, and rows without what a
-   * confirmation compares, are ignored).
+   * Remembers a successful full authentication: its `row` and the `principal` derived from it
+   * without a purpose of use (failures, and rows without what a confirmation compares, are
+   * ignored).
    */
-  remember(token: ParsedToken, row: Readonly<Record<string, unknown>>): void {
+  remember(token: ParsedToken, row: Readonly<Record<string, unknown>>, principal: Principal): void {
     const basis = confirmationBasis(token, row);
     if (!basis) return;
-    const derived = principalFromRow(row, token, undefined);
-    if (!('principal' in derived)) return;
     const expires = row['expires_at'];
     const now = this.#now();
     const until = Math.min(
@@ -75,7 +71,7 @@ export class PrincipalCache {
     if (until <= now) return;
     const key = keyOf(token);
     this.#entries.delete(key);
-    this.#entries.set(key, { row, principal: derived.principal, basis, until });
+    this.#entries.set(key, { principal, basis, until });
     while (this.#entries.size > this.#max) {
       const oldest = this.#entries.keys().next().value;
       if (oldest === undefined) break;

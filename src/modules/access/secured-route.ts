@@ -150,6 +150,11 @@ export function purposeOf(req: FastifyRequest): PurposeCode | undefined {
   return purpose;
 }
 
+/** A principal derived without a purpose of use, for this request's purpose. */
+function withPurpose(principal: Principal, purpose: PurposeCode | undefined): Principal {
+  return purpose === undefined ? principal : { ...principal, purpose };
+}
+
 function clientOf(req: FastifyRequest): { ip: string; userAgent: string | undefined } {
   const ua = req.headers['user-agent'];
   return { ip: req.ip, userAgent: typeof ua === 'string' ? ua.slice(0, 512) : undefined };
@@ -218,8 +223,7 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
           if (known) {
             const headers = reply.getHeaders();
             const recordedAt = tracker.recorded;
-            const principal: Principal =
-              purpose === undefined ? known.principal : { ...known.principal, purpose };
+            const principal = withPurpose(known.principal, purpose);
             try {
               return await deps.db.withConfirmedContext(
                 { ...ctx, userId: known.basis.userId, sessionId: principal.sessionId },
@@ -238,10 +242,16 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
             ctx,
             authenticationStatement(token),
             (rawTx, row) => {
-              if (row) deps.principals?.remember(token, row);
-              const outcome = principalFromRow(row, token, purpose);
+              const outcome = principalFromRow(row, token, undefined);
               if ('failure' in outcome) throw new AuthFailed(outcome);
-              return inTransaction(rawTx, outcome.principal, chargeLimiter, staged, body);
+              if (row) deps.principals?.remember(token, row, outcome.principal);
+              return inTransaction(
+                rawTx,
+                withPurpose(outcome.principal, purpose),
+                chargeLimiter,
+                staged,
+                body,
+              );
             },
           );
         };
