@@ -450,6 +450,64 @@ for (const engine of availableEngines()) {
       }
     });
 
+    test('the confirming statement for an API key refuses every mismatch it is given', async () => {
+      const agent = await createUser(api.t.db, {
+        orgId,
+        email: `agent.${Math.random().toString(36).slice(2, 8)}@example.test`,
+        role: 'doctor',
+        principalType: 'agent',
+      });
+      const minted = mintToken('api_key', orgId, randomUUID());
+      await admin(
+        `insert into ward.api_keys (organization_id, id, principal_id, name, token_hash, scopes, expires_at)
+           values ($1, $2, $3, 'statement test', $4, '{organization:read}', now() + interval '1 day')`,
+        [orgId, minted.id, agent.id, minted.hash],
+      );
+      assert.equal((await mark(minted.token)).statusCode, 200);
+      const key = parseToken(minted.token)!;
+      const known = secured.principals?.get(key);
+      assert.ok(known, 'the key is cached');
+      const basis = known.basis;
+      const other = await seedOrg(api, 'KeyOther', ['doctor']);
+      const ctx = { orgId, userId: basis.userId, actorType: 'agent' as const };
+      const attempt = (c: typeof ctx, values: readonly unknown[] = basis.values) =>
+        api.t.db.withConfirmedContext(c, confirmationStatement(key, { ...basis, values }), (tx) =>
+          tx.query('select 1'),
+        );
+      await attempt(ctx); // the genuine basis is confirmed
+      const [id, hash, scopes, authVersion, policyVersion] = basis.values;
+      const refused: [string, () => Promise<unknown>][] = [
+        ['another organization', () => attempt({ ...ctx, orgId: other.orgId })],
+        ['another principal in the context', () => attempt({ ...ctx, userId: doctorId })],
+        [
+          'a wrong secret',
+          () => attempt(ctx, [id, Buffer.alloc(32, 2), scopes, authVersion, policyVersion]),
+        ],
+        [
+          'other scopes',
+          () =>
+            attempt(ctx, [
+              id,
+              hash,
+              ['organization:read', 'user:read'],
+              authVersion,
+              policyVersion,
+            ]),
+        ],
+        [
+          'a stale auth_version',
+          () => attempt(ctx, [id, hash, scopes, String(Number(authVersion) - 1), policyVersion]),
+        ],
+        [
+          'a stale policy_version',
+          () => attempt(ctx, [id, hash, scopes, authVersion, String(Number(policyVersion) + 1)]),
+        ],
+      ];
+      for (const [why, run] of refused) {
+        await assert.rejects(run, (e: unknown) => isConfirmFailure(e), why);
+      }
+    });
+
     test('logging out ends the session at once for the cached principal', async () => {
       const token = await warmToken();
       const out = await api.app.inject({
