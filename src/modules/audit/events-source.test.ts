@@ -6,6 +6,7 @@ import {
   createTestDatabase,
   type TestDatabase,
 } from '../../../test/helpers/db.ts';
+import { asAttacker, buildSealedLog } from '../../../test/helpers/audit-log.ts';
 import { parseCopyLine } from '../../platform/db/index.ts';
 import { createOrganization } from '../tenancy/service.ts';
 import { eventsInRange, eventsInRangeByQuery, leafDigestsInRange } from './events-source.ts';
@@ -87,6 +88,37 @@ for (const engine of availableEngines()) {
         assert.equal(leafText(row), leafText(other));
         assert.ok(eventLeafHash(row).equals(eventLeafHash(other)));
       }
+    });
+
+    test('give digests in id order whatever order the rows lie in on disk', async () => {
+      // The bulk path reads without ORDER BY (no sort before the first row) and orders the
+      // digests itself. Rewriting a row unchanged puts its new version after the others.
+      const log = await buildSealedLog(t.db, `Disk order ${engine}`, 1, 12);
+      const moved = [log.ids[0], log.ids[4], log.ids[5]];
+      await asAttacker(t.db, async (tx) => {
+        for (const id of moved)
+          await tx.query('update audit.events set id = id where id = $1', [id]);
+      });
+      const job = { name: 'test.copy', reason: 'reads events in a rewritten order' };
+      const { onDisk, digests, plain } = await t.db.asSystem(job, async (tx) => ({
+        onDisk: (
+          await tx.query<{ id: string }>(
+            'select id from audit.events where organization_id = $1 order by ctid',
+            [log.orgId],
+          )
+        ).rows.map((r) => Number(r.id)),
+        digests: await leafDigestsInRange(tx, log.orgId, ...everyTx),
+        plain: await eventsInRangeByQuery(tx, log.orgId, ...everyTx),
+      }));
+      if (engine === 'postgres') assert.notDeepEqual(onDisk, log.ids, 'the rows were moved');
+      assert.deepEqual(
+        digests.map((d) => d.id),
+        log.ids,
+      );
+      assert.deepEqual(
+        digests,
+        plain.map((r) => ({ id: r.id, month: r.month, hash: eventLeafHash(r) })),
+      );
     });
 
     if (engine === 'postgres') {
