@@ -123,4 +123,15 @@ describe('leaf hashes from COPY bytes', () => {
       hasher.digest(line).hash.equals(eventLeafHash(eventRowFromCopy(parseCopyLine(line)))),
     );
   });
+
+  test('digests kept across many slabs keep their own hashes', () => {
+    // Hashes live in shared slabs of 4096; one written later must never overwrite an earlier.
+    const hasher = new CopyLeafHasher();
+    const lines = fc.sample(row, { numRuns: 10_000, seed: 7 }).map(copyLine);
+    const digests = lines.map((line) => hasher.digest(line));
+    for (const [i, line] of lines.entries()) {
+      const exact = eventLeafHash(eventRowFromCopy(parseCopyLine(line)));
+      assert.ok(digests[i]?.hash.equals(exact), `digest ${i}`);
+    }
+  });
 });

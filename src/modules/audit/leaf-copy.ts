@@ -39,8 +39,17 @@ export interface LeafDigest {
   readonly hash: Buffer;
 }
 
+/**
+ * Leaf hashes are asked for as latin1 strings (one byte a character) and written into a shared
+ * slab, each digest keeping a 32-byte view of it: asking for a Buffer allocates a backing
+ * store per hash, which costs more than the hashing itself.
+ */
+const slabHashes = 4096;
+
 /** Hashes COPY lines into leaf digests, reusing one scratch buffer. */
 export class CopyLeafHasher {
+  #slab = Buffer.allocUnsafe(32 * slabHashes);
+  #slabUsed = 0;
   // The constant prefix stays in place at the start of the scratch buffer.
   #out = withPrefix(4096);
   #month = '';
@@ -104,7 +113,19 @@ export class CopyLeafHasher {
     out[o++] = 0x5d; // ]
     const month = this.#monthAt(line, monthStart);
     if (month === undefined) return this.#slow(line);
-    return { id, month, hash: hash('sha256', out.subarray(0, o), 'buffer') };
+    return { id, month, hash: this.#keep(hash('sha256', out.subarray(0, o), 'binary')) };
+  }
+
+  /** A 32-byte view of the slab holding `digest` (a latin1 SHA-256 output). */
+  #keep(digest: string): Buffer {
+    if (this.#slabUsed === this.#slab.length) {
+      this.#slab = Buffer.allocUnsafe(32 * slabHashes);
+      this.#slabUsed = 0;
+    }
+    const at = this.#slabUsed;
+    this.#slab.write(digest, at, 'latin1');
+    this.#slabUsed += 32;
+    return this.#slab.subarray(at, at + 32);
   }
 
   /**

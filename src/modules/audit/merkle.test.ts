@@ -25,12 +25,18 @@ const leaves = (n: number) =>
 
 describe('merkle (RFC 6962)', () => {
   test('the root over hashes stored back to back equals the root over the list', () => {
-    for (const n of [0, 1, 2, 3, 4, 5, 7, 8, 9, 31, 64, 100]) {
+    for (const n of [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 31, 64, 100, 1023, 1025, 4097]) {
       const ls = leaves(n);
       const root = merkleRootOfConcatenated(Buffer.concat(ls));
       assert.ok(root.equals(merkleRoot(ls)), `n=${n}`);
       assert.ok(root.equals(referenceRoot(ls)), `n=${n}`);
     }
+  });
+
+  test('a leaf that is not a 32-byte hash is refused, not silently cut', () => {
+    const ls = leaves(3);
+    assert.throws(() => merkleRoot([...ls, Buffer.alloc(33)]), RangeError);
+    assert.throws(() => merkleRoot([Buffer.alloc(31), ...ls]), RangeError);
   });
 
   test('leaf and node hashes are domain-separated', () => {

@@ -20,33 +20,36 @@ export function nodeHash(left: Buffer, right: Buffer): Buffer {
 /** The tree head (root) over leaf hashes; level by level, an odd last node moves up as is. */
 export function merkleRoot(leaves: readonly Buffer[]): Buffer {
   if (leaves.length === 0) return hash('sha256', Buffer.alloc(0), 'buffer');
-  let level: Buffer[] = [...leaves];
-  while (level.length > 1) {
-    const next: Buffer[] = [];
-    for (let i = 0; i + 1 < level.length; i += 2) {
-      next.push(nodeHash(level[i] as Buffer, level[i + 1] as Buffer));
-    }
-    if (level.length % 2 === 1) next.push(level[level.length - 1] as Buffer);
-    level = next;
-  }
-  return level[0] as Buffer;
+  if (leaves.length === 1) return leaves[0] as Buffer;
+  for (const l of leaves) if (l.length !== 32) throw new RangeError('a leaf hash is 32 bytes');
+  return merkleRootOfConcatenated(Buffer.concat(leaves));
 }
 
 /**
  * `merkleRoot` over leaf hashes stored back to back (32 bytes each), as a checkpoint keeps
- * them: the first level hashes each pair straight out of the blob.
+ * them. Each level is written over the first half of one scratch buffer, and every node hash
+ * is taken as a latin1 string (one byte a character) and written back into it: asking the
+ * hash for a Buffer allocates a backing store per node, which costs more than the hashing.
  */
 export function merkleRootOfConcatenated(blob: Buffer): Buffer {
-  const n = Math.floor(blob.length / 32);
+  let n = Math.floor(blob.length / 32);
   if (n === 0) return merkleRoot([]);
-  const level: Buffer[] = [];
+  if (n === 1) return blob.subarray(0, 32);
+  const level = Buffer.allocUnsafe(32 * Math.ceil(n / 2));
+  let from = blob;
   scratch[0] = 0x01;
-  for (let i = 0; i + 1 < n; i += 2) {
-    blob.copy(scratch, 1, 32 * i, 32 * i + 64);
-    level.push(hash('sha256', scratch, 'buffer'));
+  while (n > 1) {
+    const pairs = n >> 1;
+    // Node i is written after pair i is read, and pairs further on lie beyond it.
+    for (let i = 0; i < pairs; i++) {
+      from.copy(scratch, 1, 64 * i, 64 * i + 64);
+      level.write(hash('sha256', scratch, 'binary'), 32 * i, 'latin1');
+    }
+    if (n % 2 === 1) from.copy(level, 32 * pairs, 32 * (n - 1), 32 * n);
+    n = pairs + (n % 2);
+    from = level;
   }
-  if (n % 2 === 1) level.push(blob.subarray(32 * (n - 1), 32 * n));
-  return merkleRoot(level);
+  return Buffer.from(level.subarray(0, 32));
 }
 
 function largestPowerOfTwoBelow(n: number): number {
