@@ -3,12 +3,7 @@ import { ident, qualified, type Database, type Tx } from '../../platform/db/inde
 import { WardError, isWardError } from '../../platform/errors.ts';
 import { fieldKeyVersion, openField, sealField } from './field-format.ts';
 import { defaultPrimaryTtlMs, keyMiss, type Keyring } from './keyring.ts';
-import {
-  columnRegistry,
-  qualifiedColumn,
-  type ColumnRegistry,
-  type EncryptedColumn,
-} from './registry.ts';
+import { columnRegistry, type ColumnRegistry, type EncryptedColumn } from './registry.ts';
 import type { SecurityEvents } from './security-events.ts';
 import { versionExpr } from './value-counts.ts';
 
@@ -16,7 +11,7 @@ import { versionExpr } from './value-counts.ts';
 export interface RewrapOptions {
   /** Only this organization (default: every organization with a decrypt-only version). */
   readonly orgId?: string;
-  /** Values per transaction (default 1000). */
+  /** About this many values per transaction (default 1000); a batch takes whole rows. */
   readonly batchSize?: number;
   /** Upper bound on values rewritten per second, to leave room for production traffic. */
   readonly maxValuesPerSecond?: number;
@@ -91,9 +86,9 @@ export async function rewrapValues(d: RewrapDeps, opts: RewrapOptions = {}): Pro
     const result = { orgId: o.organization_id, version: o.version, rewrapped: 0, failed: 0 };
     const total = await countOld(d.db, o.organization_id, o.version, registry.encryptedColumns());
     const started = Date.now();
-    for (const c of registry.encryptedColumns()) {
+    for (const t of encryptedTables(registry.encryptedColumns())) {
       for (;;) {
-        const batch = await rewrapBatch(d, c, o.organization_id, o.version, batchSize);
+        const batch = await rewrapBatch(d, t, o.organization_id, o.version, batchSize);
         result.rewrapped += batch.rewrapped;
         result.failed += batch.failed;
         opts.onProgress?.({
@@ -146,72 +141,129 @@ async function countOld(
   );
 }
 
+/** A table's encrypted columns, rewrapped together: one row version per row, not one per column. */
+interface EncryptedTable {
+  readonly schema: string;
+  readonly table: string;
+  readonly idColumn: string;
+  readonly columns: readonly EncryptedColumn[];
+}
+
+function encryptedTables(cols: readonly EncryptedColumn[]): EncryptedTable[] {
+  const byTable = new Map<
+    string,
+    { schema: string; table: string; idColumn: string; columns: EncryptedColumn[] }
+  >();
+  for (const c of cols) {
+    const key = `${c.schema}.${c.table}.${c.idColumn}`;
+    const t = byTable.get(key);
+    if (t) t.columns.push(c);
+    else byTable.set(key, { schema: c.schema, table: c.table, idColumn: c.idColumn, columns: [c] });
+  }
+  return [...byTable.values()];
+}
+
+/**
+ * One batch of a table: the next rows (by id, after the persisted cursor) holding any value
+ * under an older version, each of those values re-encrypted, and all of a row's new values
+ * written by one UPDATE. Each column is compared and swapped on its own (a value changed
+ * meanwhile already carries the new version and is left alone); a value that fails
+ * authentication is reported and kept, while the row's other values still move. Rows per
+ * batch are chosen so a batch holds about `batchSize` values.
+ */
 async function rewrapBatch(
   d: RewrapDeps,
-  c: EncryptedColumn,
+  t: EncryptedTable,
   orgId: string,
   version: number,
   batchSize: number,
 ): Promise<{ rewrapped: number; failed: number; finished: boolean }> {
-  const key = qualifiedColumn(c);
-  const table = `${c.schema}.${c.table}`;
-  const col = ident(c.column);
-  const id = ident(c.idColumn);
-  const rel = qualified(c.schema, c.table);
+  const cursorKey = `${t.schema}.${t.table}`;
+  const table = cursorKey;
+  const id = ident(t.idColumn);
+  const rel = qualified(t.schema, t.table);
+  const cols = t.columns.map((c) => ident(c.column));
+  const isOld = (raw: string) => `(${ident(raw)} is not null and ${versionExpr(raw)} <> $3)`;
+  const raw = t.columns.map((c) => c.column);
+  const rowLimit = Math.max(1, Math.floor(batchSize / t.columns.length));
   return d.db.asSystem(
     { name: 'crypto.rewrap', reason: 'moves values to the primary key', orgId },
     async (tx) => {
       const cur = await tx.query<{ cursor: string | null }>(
         `select rewrap_cursor ->> $3 as cursor from ward.encryption_keys
         where organization_id = $1 and version = $2 and status = 'active' for update`,
-        [orgId, version, key],
+        [orgId, version, cursorKey],
       );
       const row = cur.rows[0];
       if (!row)
         throw new WardError('conflict', 'The primary key changed during the rewrap; run it again');
       if (row.cursor === doneMark) return { rewrapped: 0, failed: 0, finished: true };
-      const r = await tx.query<{ id: string; value: Buffer }>(
-        `select ${id} as id, ${col} as value from ${rel}
-        where organization_id = $1 and ($2::uuid is null or ${id} > $2::uuid)
-          and ${col} is not null and ${versionExpr(c.column)} <> $3
-        order by ${id} limit $4`,
-        [orgId, row.cursor, version, batchSize],
+      const r = await tx.query<Record<string, unknown> & { id: string }>(
+        `select ${id} as id, ${cols.map((c, k) => `${c} as v${k}, ${isOld(raw[k] as string)} as o${k}`).join(', ')}
+           from ${rel}
+          where organization_id = $1 and ($2::uuid is null or ${id} > $2::uuid)
+            and (${raw.map(isOld).join(' or ')})
+          order by ${id} limit $4`,
+        [orgId, row.cursor, version, rowLimit],
       );
       const ids: string[] = [];
-      const olds: Buffer[] = [];
-      const news: Buffer[] = [];
+      const olds: (Buffer | null)[][] = t.columns.map(() => []);
+      const news: (Buffer | null)[][] = t.columns.map(() => []);
       let failed = 0;
-      for (const [i, v] of r.rows.entries()) {
-        if (i > 0 && i % sliceSize === 0) await yieldToEventLoop();
-        const fresh = await reseal(
-          d,
-          tx,
-          { orgId, table, column: c.column, rowId: v.id },
-          v.value,
-          version,
-        );
-        if (fresh) {
-          ids.push(v.id);
-          olds.push(v.value);
-          news.push(fresh);
-        } else failed++;
+      let sealed = 0;
+      for (const v of r.rows) {
+        const rowOld: (Buffer | null)[] = [];
+        const rowNew: (Buffer | null)[] = [];
+        for (const [k, c] of t.columns.entries()) {
+          const stored = v[`v${k}`] as Buffer | null;
+          let fresh: Buffer | undefined;
+          if (stored && v[`o${k}`] === true) {
+            if (++sealed % sliceSize === 0) await yieldToEventLoop();
+            const place = { orgId, table, column: c.column, rowId: v.id };
+            fresh = await reseal(d, tx, place, stored, version);
+            if (!fresh) failed++;
+          }
+          rowOld.push(fresh ? stored : null);
+          rowNew.push(fresh ?? null);
+        }
+        if (rowNew.every((x) => x === null)) continue;
+        ids.push(v.id);
+        for (const k of t.columns.keys()) {
+          (olds[k] as (Buffer | null)[]).push(rowOld[k] ?? null);
+          (news[k] as (Buffer | null)[]).push(rowNew[k] ?? null);
+        }
       }
       let rewrapped = 0;
       if (ids.length > 0) {
-        const u = await tx.query(
-          `update ${rel} t set ${col} = v.new
-           from (select unnest($2::uuid[]) as id, unnest($3::bytea[]) as old, unnest($4::bytea[]) as new) v
-          where t.organization_id = $1 and t.${id} = v.id and t.${col} = v.old`,
-          [orgId, ids, olds, news],
+        // Parameters: $1 organization, $2 ids, then each column's old and new values.
+        const o = (k: number) => `$${3 + 2 * k}`;
+        const n = (k: number) => `$${4 + 2 * k}`;
+        const u = await tx.query<{ moved: number }>(
+          `with moved as (
+             update ${rel} t set ${cols
+               .map(
+                 (c, k) =>
+                   `${c} = case when v.n${k} is not null and t.${c} = v.o${k} then v.n${k} else t.${c} end`,
+               )
+               .join(', ')}
+               from (select unnest($2::uuid[]) as id, ${cols
+                 .map(
+                   (_, k) => `unnest(${o(k)}::bytea[]) as o${k}, unnest(${n(k)}::bytea[]) as n${k}`,
+                 )
+                 .join(', ')}) v
+              where t.organization_id = $1 and t.${id} = v.id
+             returning ${cols.map((c, k) => `(v.n${k} is not null and t.${c} is not distinct from v.n${k})::int`).join(' + ')} as n)
+           select coalesce(sum(n), 0)::int as moved from moved`,
+          [orgId, ids, ...t.columns.flatMap((_, k) => [olds[k], news[k]])],
         );
-        rewrapped = u.rowCount;
+        rewrapped = u.rows[0]?.moved ?? 0;
       }
-      const finished = r.rows.length < batchSize;
+      const finished = r.rows.length < rowLimit;
       const last = r.rows.at(-1)?.id;
       await tx.query(
         `update ward.encryption_keys set rewrap_cursor = jsonb_set(rewrap_cursor, array[$3::text], to_jsonb($4::text))
         where organization_id = $1 and version = $2`,
-        [orgId, version, key, finished ? doneMark : (last ?? row.cursor ?? doneMark)],
+        [orgId, version, cursorKey, finished ? doneMark : (last ?? row.cursor ?? doneMark)],
       );
       return { rewrapped, failed, finished };
     },
