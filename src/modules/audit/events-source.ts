@@ -1,9 +1,10 @@
 import { parseCopyLine, type Queryable, type Tx } from '../../platform/db/index.ts';
-import { CopyLeafHasher, type LeafDigest } from './leaf-copy.ts';
+import { CopyLeafHasher, isCanonicalUuid, type LeafDigest } from './leaf-copy.ts';
 import {
   eventLeafHash,
   eventRowColumns,
   eventRowCopyColumns,
+  eventRowCopyColumnsWithoutOrg,
   eventRowFromCopy,
   type EventRow,
 } from './leaf.ts';
@@ -17,9 +18,15 @@ const rangeCopySql = `select ${eventRowCopyColumns} from audit.events e
  * The same events in whatever order the server finds them. With ORDER BY the server sorts a
  * batch's formatted rows before sending the first one, and the reader sits idle meanwhile;
  * without it rows stream as soon as they are read, and the reader orders the digests itself.
+ * The organization is left out when the reader can put it back (`CopyLeafHasher`).
  */
-const digestCopySql = `select ${eventRowCopyColumns} from audit.events e
+const digestCopySql = (
+  withOrg: boolean,
+) => `select ${withOrg ? eventRowCopyColumns : eventRowCopyColumnsWithoutOrg}
+  from audit.events e
   where e.organization_id = $1::uuid and e.tx_id >= $2::xid8 and e.tx_id < $3::xid8`;
+const digestCopyWithOrg = digestCopySql(true);
+const digestCopyWithoutOrg = digestCopySql(false);
 
 /**
  * The events of one organization with txFrom <= tx_id < txTo, in leaf order (by id). On
@@ -60,9 +67,14 @@ export async function leafDigestsInRange(
     return rows.map((r) => ({ id: r.id, month: r.month, hash: eventLeafHash(r) }));
   }
   const digests: LeafDigest[] = [];
-  const hasher = new CopyLeafHasher();
-  await q.copyRows(digestCopySql, [orgId, txFrom, txTo], (line) =>
-    digests.push(hasher.digest(line)),
+  // An id given in another spelling (upper case) still selects the rows, but only the
+  // server's own rendering gives the sealed leaf; such a read keeps the column.
+  const known = isCanonicalUuid(orgId);
+  const hasher = new CopyLeafHasher(known ? orgId : undefined);
+  await q.copyRows(
+    known ? digestCopyWithoutOrg : digestCopyWithOrg,
+    [orgId, txFrom, txTo],
+    (line) => digests.push(hasher.digest(line)),
   );
   return digests.sort((a, b) => a.id - b.id);
 }

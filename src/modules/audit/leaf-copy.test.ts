@@ -114,6 +114,30 @@ describe('leaf hashes from COPY bytes', () => {
     );
   });
 
+  test('given the organization, lines without its column hash to the same leaf', () => {
+    fc.assert(
+      fc.property(row, (e) => {
+        const full = copyLine(e);
+        const fields = full.toString('utf8').split('\t');
+        const short = Buffer.from([fields[0], ...fields.slice(2)].join('\t'), 'utf8');
+        const exact = eventLeafHash(eventRowFromCopy(parseCopyLine(full)));
+        const d = new CopyLeafHasher(e.organization_id).digest(short);
+        assert.equal(d.id, e.id);
+        assert.equal(d.month, e.occurred_at.slice(0, 7));
+        assert.ok(d.hash.equals(exact));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  test('an organization not spelled as the server spells it is refused', () => {
+    const id = '3f6b2c1e-9a4d-4e8f-b2a1-7c5d9e0f1a2b';
+    assert.doesNotThrow(() => new CopyLeafHasher(id));
+    for (const bad of [id.toUpperCase(), `{${id}}`, id.replaceAll('-', ''), `${id} `, '']) {
+      assert.throws(() => new CopyLeafHasher(bad), /canonical/);
+    }
+  });
+
   test('a long line grows the scratch buffer without changing the hash', () => {
     const hasher = new CopyLeafHasher();
     const e = fc.sample(row, { numRuns: 1, seed: 1 })[0] as EventRow;

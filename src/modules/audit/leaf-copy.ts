@@ -10,7 +10,10 @@ import { eventLeafHash, eventRowFromCopy, leafVersion } from './leaf.ts';
  * quote, a backslash, a control character; COPY escapes also start with a backslash) sends
  * the line down the exact path instead: decode, build the row, `eventLeafHash`. Valid UTF-8,
  * which is all PostgreSQL sends, needs no other escaping. The result is the same bytes as
- * `eventLeafHash(eventRowFromCopy(parseCopyLine(line)))` (property-tested).
+ * `eventLeafHash(eventRowFromCopy(parseCopyLine(line)))` (property-tested). Given the
+ * organization, the hasher reads lines of `eventRowCopyColumnsWithoutOrg` instead and puts the
+ * organization back in its place; the id must then be canonical (lower-case, as the server
+ * renders a UUID), or the leaf would differ from the one sealed.
  */
 
 /** Columns spliced as JSON text (phi_fields, metadata); column 0 is the numeric id. */
@@ -19,6 +22,13 @@ jsonColumn[15] = 1;
 jsonColumn[20] = 1;
 const columns = 21;
 const prefix = Buffer.from(`\u0000${JSON.stringify([leafVersion]).slice(0, -1)},`, 'utf8');
+
+const canonicalUuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** Whether `id` is a UUID as PostgreSQL renders one, so `CopyLeafHasher` may be given it. */
+export function isCanonicalUuid(id: string): boolean {
+  return canonicalUuid.test(id);
+}
 
 const TAB = 0x09;
 const QUOTE = 0x22;
@@ -55,6 +65,19 @@ export class CopyLeafHasher {
   #month = '';
   readonly #monthBytes = Buffer.alloc(16);
   #monthLength = 0;
+  /** `,"<organization>"`, when the lines leave the organization out. */
+  readonly #org: Buffer | undefined;
+  readonly #orgId: string | undefined;
+
+  /** With `orgId`, lines are of `eventRowCopyColumnsWithoutOrg`, every one that organization's. */
+  constructor(orgId?: string) {
+    if (orgId === undefined) return;
+    if (!canonicalUuid.test(orgId)) {
+      throw new Error('CopyLeafHasher: the organization must be a canonical lower-case UUID');
+    }
+    this.#orgId = orgId;
+    this.#org = Buffer.from(`,"${orgId}"`, 'latin1');
+  }
 
   digest(line: Buffer): LeafDigest {
     if (this.#out.length < 2 * line.length + 256) this.#out = withPrefix(2 * line.length + 256);
@@ -74,7 +97,12 @@ export class CopyLeafHasher {
     }
     if (i === 0) return this.#slow(line);
     let monthStart = -1;
-    for (let col = 1; col < columns; col++) {
+    let col = 1;
+    if (this.#org) {
+      o += this.#org.copy(out, o);
+      col = 2;
+    }
+    for (; col < columns; col++) {
       if (i >= n || line[i] !== TAB) return this.#slow(line);
       i++;
       out[o++] = COMMA;
@@ -149,7 +177,10 @@ export class CopyLeafHasher {
   }
 
   #slow(line: Buffer): LeafDigest {
-    const row = eventRowFromCopy(parseCopyLine(line));
+    const f = parseCopyLine(line);
+    const row = eventRowFromCopy(
+      this.#orgId === undefined ? f : [f[0] ?? null, this.#orgId, ...f.slice(1)],
+    );
     return { id: row.id, month: row.month, hash: eventLeafHash(row) };
   }
 }
