@@ -51,8 +51,9 @@ for (const engine of engines) {
     after(async () => t.close());
 
     test('the concurrent value survives; the rest of its row moves to the new version', async () => {
-      const target = [...ids].sort()[0] as string;
+      const [target, whole] = [...ids].sort() as [string, string];
       let wrote = false;
+      let wholeVersion: string | undefined;
       // The rewrap's first key lookup is for the first row it read (the smallest id): at that
       // moment another transaction replaces that row's SSN.
       const writeMeanwhile = async () => {
@@ -69,6 +70,18 @@ for (const engine of engines) {
             s.ssn_encrypted,
           ]);
           assert.equal(u.rowCount, 1, 'the concurrent write changed the row');
+          // The second row is rewritten whole, so the rewrap has nothing left to move in it.
+          const all = await crypto.codec.encryptRow(
+            tx,
+            { orgId: a.orgId, table, rowId: whole },
+            Object.fromEntries(patientFields.map((f) => [f, `rewritten ${f}`])),
+          );
+          const w = await tx.query<{ xmin: string }>(
+            `update ${table} set ${patientFields.map((f, i) => `${f} = $${i + 2}`).join(', ')}
+              where id = $1 returning xmin::text as xmin`,
+            [whole, ...patientFields.map((f) => all[f])],
+          );
+          wholeVersion = w.rows[0]?.xmin;
         });
       };
       const real = crypto.keyring;
@@ -90,8 +103,19 @@ for (const engine of engines) {
       assert.equal(report.organizations[0]?.failed, 0);
       assert.equal(
         report.organizations[0]?.rewrapped,
-        old - 1,
-        'the value written meanwhile is neither overwritten nor counted',
+        old - 1 - patientFields.length,
+        'the values written meanwhile are neither overwritten nor counted',
+      );
+      const after = await t.db.asAdmin((tx) =>
+        tx.query<{ xmin: string }>(`select xmin::text as xmin from ${table} where id = $1`, [
+          whole,
+        ]),
+      );
+      assert.ok(wholeVersion);
+      assert.equal(
+        after.rows[0]?.xmin,
+        wholeVersion,
+        'a row with nothing left to move is not written again (its triggers and ETag untouched)',
       );
       const row = await as(async (tx) => {
         const r = await tx.query<Record<string, Buffer | null>>(

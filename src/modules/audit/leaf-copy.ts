@@ -52,13 +52,14 @@ export interface LeafDigest {
 /**
  * Leaf hashes are asked for as latin1 strings (one byte a character) and written into a shared
  * slab, each digest keeping a 32-byte view of it: asking for a Buffer allocates a backing
- * store per hash, which costs more than the hashing itself.
+ * store per hash, which costs more than the hashing itself. Slabs are zeroed when made, so a
+ * view's underlying buffer never exposes memory other than hashes.
  */
 const slabHashes = 4096;
 
 /** Hashes COPY lines into leaf digests, reusing one scratch buffer. */
 export class CopyLeafHasher {
-  #slab = Buffer.allocUnsafe(32 * slabHashes);
+  #slab = Buffer.alloc(32 * slabHashes);
   #slabUsed = 0;
   // The constant prefix stays in place at the start of the scratch buffer.
   #out = withPrefix(4096);
@@ -147,7 +148,7 @@ export class CopyLeafHasher {
   /** A 32-byte view of the slab holding `digest` (a latin1 SHA-256 output). */
   #keep(digest: string): Buffer {
     if (this.#slabUsed === this.#slab.length) {
-      this.#slab = Buffer.allocUnsafe(32 * slabHashes);
+      this.#slab = Buffer.alloc(32 * slabHashes);
       this.#slabUsed = 0;
     }
     const at = this.#slabUsed;

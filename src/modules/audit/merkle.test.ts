@@ -37,6 +37,7 @@ describe('merkle (RFC 6962)', () => {
     const ls = leaves(3);
     assert.throws(() => merkleRoot([...ls, Buffer.alloc(33)]), RangeError);
     assert.throws(() => merkleRoot([Buffer.alloc(31), ...ls]), RangeError);
+    assert.throws(() => merkleRoot([Buffer.alloc(33)]), RangeError);
   });
 
   test('leaf and node hashes are domain-separated', () => {

@@ -20,8 +20,8 @@ export function nodeHash(left: Buffer, right: Buffer): Buffer {
 /** The tree head (root) over leaf hashes; level by level, an odd last node moves up as is. */
 export function merkleRoot(leaves: readonly Buffer[]): Buffer {
   if (leaves.length === 0) return hash('sha256', Buffer.alloc(0), 'buffer');
-  if (leaves.length === 1) return leaves[0] as Buffer;
   for (const l of leaves) if (l.length !== 32) throw new RangeError('a leaf hash is 32 bytes');
+  if (leaves.length === 1) return leaves[0] as Buffer;
   return merkleRootOfConcatenated(Buffer.concat(leaves));
 }
 

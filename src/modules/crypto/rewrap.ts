@@ -178,8 +178,10 @@ async function rewrapBatch(
   version: number,
   batchSize: number,
 ): Promise<{ rewrapped: number; failed: number; finished: boolean }> {
-  const cursorKey = `${t.schema}.${t.table}`;
-  const table = cursorKey;
+  // The cursor names the id column too: columns of one table keyed by different ids are
+  // separate passes, and one pass's cursor must not end or filter the other's.
+  const table = `${t.schema}.${t.table}`;
+  const cursorKey = `${table}(${t.idColumn})`;
   const id = ident(t.idColumn);
   const rel = qualified(t.schema, t.table);
   const cols = t.columns.map((c) => ident(c.column));
@@ -252,6 +254,7 @@ async function rewrapBatch(
                  )
                  .join(', ')}) v
               where t.organization_id = $1 and t.${id} = v.id
+                and (${cols.map((c, k) => `t.${c} = v.o${k}`).join(' or ')})
              returning ${cols.map((c, k) => `(v.n${k} is not null and t.${c} is not distinct from v.n${k})::int`).join(' + ')} as n)
            select coalesce(sum(n), 0)::int as moved from moved`,
           [orgId, ids, ...t.columns.flatMap((_, k) => [olds[k], news[k]])],
