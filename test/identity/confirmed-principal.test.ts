@@ -82,6 +82,22 @@ for (const engine of availableEngines()) {
       ).rows[0]?.name ?? '';
     const admin = (sql: string, params: unknown[]) =>
       api.t.db.asAdmin((tx) => tx.query(sql, params));
+    /** An agent with a live API key scoped `organization:read`, as the admin would mint it. */
+    const mintAgentKey = async (name: string) => {
+      const agent = await createUser(api.t.db, {
+        orgId,
+        email: `agent.${Math.random().toString(36).slice(2, 8)}@example.test`,
+        role: 'doctor',
+        principalType: 'agent',
+      });
+      const minted = mintToken('api_key', orgId, randomUUID());
+      await admin(
+        `insert into ward.api_keys (organization_id, id, principal_id, name, token_hash, scopes, expires_at)
+           values ($1, $2, $3, $4, $5, '{organization:read}', now() + interval '1 day')`,
+        [orgId, minted.id, agent.id, name, minted.hash],
+      );
+      return minted;
+    };
     /** A token whose principal is cached: logged in and used once. */
     const warmToken = async () => {
       const token = await tokenFor(api, doctorEmail);
@@ -285,18 +301,7 @@ for (const engine of availableEngines()) {
     });
 
     test('API keys: confirmed while unchanged; revoked, re-scoped or expired keys fail the next request', async () => {
-      const agent = await createUser(api.t.db, {
-        orgId,
-        email: `agent.${Math.random().toString(36).slice(2, 8)}@example.test`,
-        role: 'doctor',
-        principalType: 'agent',
-      });
-      const minted = mintToken('api_key', orgId, randomUUID());
-      await admin(
-        `insert into ward.api_keys (organization_id, id, principal_id, name, token_hash, scopes, expires_at)
-           values ($1, $2, $3, 'cache test', $4, '{organization:read}', now() + interval '1 day')`,
-        [orgId, minted.id, agent.id, minted.hash],
-      );
+      const minted = await mintAgentKey('cache test');
       log.length = 0;
       assert.equal((await mark(minted.token)).statusCode, 200);
       assert.equal((await mark(minted.token)).statusCode, 200);
@@ -451,18 +456,7 @@ for (const engine of availableEngines()) {
     });
 
     test('the confirming statement for an API key refuses every mismatch it is given', async () => {
-      const agent = await createUser(api.t.db, {
-        orgId,
-        email: `agent.${Math.random().toString(36).slice(2, 8)}@example.test`,
-        role: 'doctor',
-        principalType: 'agent',
-      });
-      const minted = mintToken('api_key', orgId, randomUUID());
-      await admin(
-        `insert into ward.api_keys (organization_id, id, principal_id, name, token_hash, scopes, expires_at)
-           values ($1, $2, $3, 'statement test', $4, '{organization:read}', now() + interval '1 day')`,
-        [orgId, minted.id, agent.id, minted.hash],
-      );
+      const minted = await mintAgentKey('statement test');
       assert.equal((await mark(minted.token)).statusCode, 200);
       const key = parseToken(minted.token)!;
       const known = secured.principals?.get(key);
