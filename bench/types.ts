@@ -17,6 +17,11 @@ export interface BenchResult {
   bare_cpu_us?: string;
   /** bare CPU per operation / Ward CPU per operation (node + postgres): the cost ratio. */
   cpu_ratio?: number;
+  /**
+   * Where a workload drives a server in a child process: Ward's CPU per operation split as
+   * `client+server+postgres` µs (the load generator in this process, the server, the backends).
+   */
+  ward_cpu_split_us?: string;
 }
 
 /** Options every workload receives. */

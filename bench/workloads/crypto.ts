@@ -1,8 +1,6 @@
 // PHI encryption benchmark: Ward's encrypted, RLS-scoped patient insert and read-by-id against
 // the same rows in plaintext through a bare pool, plus rewrap throughput under a read load.
-import { execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import fs from 'node:fs';
 import pg from 'pg';
 import { rotateDataKeys } from '../../src/modules/crypto/key-admin.ts';
 import { rewrapValues } from '../../src/modules/crypto/rewrap.ts';
@@ -18,6 +16,7 @@ import {
   sealPatient,
   syntheticPatient,
 } from '../../test/helpers/phi-table.ts';
+import { cpuSampler, type Cpu } from '../measure.ts';
 import type { BenchResult, WorkloadOptions } from '../types.ts';
 
 const clients = 16;
@@ -203,45 +202,7 @@ interface Measured {
   pgUs: number;
 }
 
-interface Cpu {
-  node: number;
-  pg: number;
-}
-
-// On a shared machine throughput swings with other work, but the CPU each operation costs
-// does not: the workload also reports CPU per operation, of this process and of the
-// PostgreSQL backends serving the scratch database (from /proc, when the server is local).
 let cpu: () => Promise<Cpu> = () => Promise.resolve({ node: 0, pg: 0 });
-
-function cpuSampler(admin: pg.Client, dbName: string): () => Promise<Cpu> {
-  let tick = 100;
-  try {
-    tick = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    // keep the Linux default
-  }
-  // Backends that have exited keep their last reading, so a sum never goes backwards.
-  const last = new Map<number, number>();
-  return async () => {
-    const r = await admin.query<{ pid: number }>(
-      'select pid from pg_stat_activity where datname = $1',
-      [dbName],
-    );
-    for (const { pid } of r.rows) {
-      try {
-        const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        last.set(pid, ((Number(f[11]) + Number(f[12])) / tick) * 1e6);
-      } catch {
-        // not local, or gone
-      }
-    }
-    let pgUs = 0;
-    for (const v of last.values()) pgUs += v;
-    const u = process.cpuUsage();
-    return { node: u.user + u.system, pg: pgUs };
-  };
-}
 
 /**
  * Measures every op of `ops` for `seconds` in total: an uncounted warm-up of each, then

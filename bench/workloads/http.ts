@@ -8,7 +8,7 @@ import { createOrganization, createUser } from '../../src/modules/tenancy/servic
 import { Database } from '../../src/platform/db/database.ts';
 import { migrate } from '../../src/platform/db/migrate.ts';
 import { createPostgresDriver } from '../../src/platform/db/postgres.ts';
-import { compare, measure, type Measurement } from '../measure.ts';
+import { compare, cpuSampler, measure, type Cpu, type Measurement } from '../measure.ts';
 import type { BenchResult, WorkloadOptions } from '../types.ts';
 
 const concurrency = 32;
@@ -198,6 +198,19 @@ async function sampleRss<T>(
   }
 }
 
+/** A measurement with the CPU each operation cost (µs), split by process. */
+interface Costed extends Measurement {
+  readonly cpu: { node: number; server: number; pg: number };
+}
+
+function diffCpu(a: Cpu, b: Cpu, ops: number): Costed['cpu'] {
+  return {
+    node: (b.node - a.node) / ops,
+    server: ((b.children ?? 0) - (a.children ?? 0)) / ops,
+    pg: (b.pg - a.pg) / ops,
+  };
+}
+
 /** A result line that only reports a memory figure (MB). */
 function memoryLine(op: string, mb: number): BenchResult {
   return {
@@ -251,42 +264,67 @@ export async function run(opts: WorkloadOptions): Promise<BenchResult[]> {
     };
 
     const idle = await sampleRss(child.pid ?? 0, () => Promise.resolve());
+    const cpu = cpuSampler(bare, new URL(opts.databaseUrl).pathname.slice(1), [child.pid ?? 0]);
+    // CPU per operation over one measured run (warm-up included, which `total` dwarfs).
+    const costed = async (fn: () => Promise<Measurement>): Promise<Costed> => {
+      const c0 = await cpu();
+      const m = await fn();
+      const c1 = await cpu();
+      return { ...m, cpu: diffCpu(c0, c1, total + Math.min(200, Math.floor(total / 10))) };
+    };
 
     const bareIds: string[] = [];
-    const bareCreate = await measure(total, concurrency, async (i) => {
-      const r = await bare.query<{ id: string }>(bareInsert, bareRow(i));
-      if (r.rows[0]) bareIds.push(r.rows[0].id);
-    });
+    const bareCreate = await costed(() =>
+      measure(total, concurrency, async (i) => {
+        const r = await bare.query<{ id: string }>(bareInsert, bareRow(i));
+        if (r.rows[0]) bareIds.push(r.rows[0].id);
+      }),
+    );
     const wardIds: string[] = [];
     const create = await sampleRss(child.pid ?? 0, () =>
-      measure(total, concurrency, async (i) => {
-        const text = expect(
-          201,
-          await api.send('POST', '/api/v1/patients', headers, patientBody(i)),
-        );
-        wardIds.push((JSON.parse(text) as { id: string }).id);
-      }),
+      costed(() =>
+        measure(total, concurrency, async (i) => {
+          const text = expect(
+            201,
+            await api.send('POST', '/api/v1/patients', headers, patientBody(i)),
+          );
+          wardIds.push((JSON.parse(text) as { id: string }).id);
+        }),
+      ),
     );
     const pick = (ids: string[], i: number) => ids[(i * 7919) % ids.length] ?? '';
-    const bareRead = await measure(total, concurrency, (i) =>
-      bare.query('select * from bench_bare_patients where id = $1', [pick(bareIds, i)]),
+    const bareRead = await costed(() =>
+      measure(total, concurrency, (i) =>
+        bare.query('select * from bench_bare_patients where id = $1', [pick(bareIds, i)]),
+      ),
     );
     const read = await sampleRss(child.pid ?? 0, () =>
-      measure(total, concurrency, async (i) => {
-        expect(200, await api.send('GET', `/api/v1/patients/${pick(wardIds, i)}`, headers));
-      }),
+      costed(() =>
+        measure(total, concurrency, async (i) => {
+          expect(200, await api.send('GET', `/api/v1/patients/${pick(wardIds, i)}`, headers));
+        }),
+      ),
     );
     // The ceiling the HTTP layer alone puts on any route: the same server, client and
     // concurrency on `/healthz` (no authentication, no database), against the bare select.
     const floor = await sampleRss(child.pid ?? 0, () =>
-      measure(total, concurrency, async () => {
-        expect(200, await api.send('GET', '/healthz', {}));
-      }),
+      costed(() =>
+        measure(total, concurrency, async () => {
+          expect(200, await api.send('GET', '/healthz', {}));
+        }),
+      ),
     );
-    const line = (op: string, ward: { value: Measurement; peakMb: number }, b: Measurement) => ({
-      ...compare('http', op, ward.value, b),
-      rss_mb: Math.round(ward.peakMb * 10) / 10,
-    });
+    const line = (op: string, ward: { value: Costed; peakMb: number }, b: Costed) => {
+      const w = ward.value.cpu;
+      return {
+        ...compare('http', op, ward.value, b),
+        rss_mb: Math.round(ward.peakMb * 10) / 10,
+        ward_cpu_us: `${Math.round(w.node)}+${Math.round(w.pg)}`,
+        bare_cpu_us: `${Math.round(b.cpu.node)}+${Math.round(b.cpu.pg)}`,
+        cpu_ratio: Math.round(((b.cpu.node + b.cpu.pg) / Math.max(1, w.node + w.pg)) * 100) / 100,
+        ward_cpu_split_us: `${Math.round(w.node - w.server)}+${Math.round(w.server)}+${Math.round(w.pg)}`,
+      };
+    };
     return [
       line('create_patient', create, bareCreate),
       line('read_patient', read, bareRead),
