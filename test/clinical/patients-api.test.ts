@@ -39,6 +39,7 @@ describe('patients API', () => {
   let nurse: string;
   let reviewer: string;
   let id: string;
+  let created: Record<string, unknown>;
 
   before(async () => {
     api = await createTestApi();
@@ -78,6 +79,7 @@ describe('patients API', () => {
     });
     assert.equal(r.statusCode, 201, r.body);
     const body = r.json<Record<string, unknown>>();
+    created = body;
     id = body['id'] as string;
     assert.equal(body['ssn'], patient.ssn);
     assert.deepEqual(body['address'], patient.address);
@@ -93,6 +95,8 @@ describe('patients API', () => {
     const d = await get(doctor, 'TREAT');
     assert.equal(d.statusCode, 200);
     assert.equal(d.json<{ ssn: string }>().ssn, patient.ssn);
+    // The create's response is built from the plaintext it sealed; a read decrypts the row.
+    assert.deepEqual(d.json(), created, 'the create returned exactly what a read returns');
     assert.equal(d.headers.etag, '"1"');
 
     const n = (await get(nurse, 'TREAT')).json<Record<string, unknown>>();
@@ -126,6 +130,30 @@ describe('patients API', () => {
       'insurance',
       'lastName',
     ]);
+  });
+
+  test('a sparse patient with unusual text reads back exactly as the create returned it', async () => {
+    const sparse = {
+      mrn: 'MRN-000124',
+      firstName: 'Zoë 🩺 "quoted" \\ back\tslash',
+      lastName: 'Ñúñez-Ōtsuka',
+      dateOfBirth: '1999-12-31',
+      address: { line1: 'Ünit 4 — “Annex”', city: 'São Paulo', state: 'SP', postalCode: '01000' },
+      vitals: { heartRate: 61, notes: { nested: [1, 2.5, null, { k: 'v' }] } },
+    };
+    const r = await api.app.inject({
+      method: 'POST',
+      url: '/api/v1/patients',
+      headers: auth(doctor, 'TREAT'),
+      payload: sparse,
+    });
+    assert.equal(r.statusCode, 201, r.body);
+    const body = r.json<Record<string, unknown>>();
+    assert.equal(body['ssn'], null);
+    assert.equal(body['firstName'], sparse.firstName);
+    const read = await get(doctor, 'TREAT', body['id'] as string);
+    assert.equal(read.statusCode, 200);
+    assert.deepEqual(read.json(), body);
   });
 
   test('a read without a purpose, or with one the role lacks, is denied', async () => {

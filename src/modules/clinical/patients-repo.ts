@@ -33,6 +33,9 @@ export interface PatientRow extends Record<PatientCipherColumn, Buffer | null> {
   updated_at: Date;
 }
 
+/** A stored patient row without its ciphertexts: what a create needs back from the insert. */
+export type PatientMeta = Omit<PatientRow, PatientCipherColumn>;
+
 /** Values of the columns a write may set, by column name. */
 export type PatientColumns = Partial<
   Record<PatientCipherColumn | PatientIndexColumn, Buffer | null> & {
@@ -76,6 +79,9 @@ const selectColumns = `id, organization_id, mrn, version, first_name_encrypted, 
   emergency_contact_encrypted, insurance_encrypted, allergies, vitals, conditions, status,
   date_of_death::text as date_of_death, risk_category, created_at, updated_at`;
 
+const metaColumns = `id, organization_id, mrn, version, allergies, vitals, conditions, status,
+  date_of_death::text as date_of_death, risk_category, created_at, updated_at`;
+
 function entries(cols: PatientColumns): [string, unknown][] {
   return Object.entries(cols)
     .filter(([k]) => writable.has(k))
@@ -90,21 +96,24 @@ function placeholder(column: string, n: number): string {
   return `$${n}`;
 }
 
-/** Inserts a patient whose id was chosen by the caller (it is bound into the ciphertexts). */
+/**
+ * Inserts a patient whose id was chosen by the caller (it is bound into the ciphertexts). The
+ * ciphertexts are not returned: the caller holds the plaintext it just sealed.
+ */
 export async function insertPatient(
   q: Queryable,
   orgId: string,
   id: string,
   createdBy: string | null,
   cols: PatientColumns,
-): Promise<PatientRow> {
+): Promise<PatientMeta> {
   const e = entries(cols);
   const names = ['organization_id', 'id', 'created_by', ...e.map(([k]) => k)];
   const values = [orgId, id, createdBy, ...e.map(([, v]) => v)];
-  const r = await q.query<PatientRow>(
+  const r = await q.query<PatientMeta>(
     `insert into clinical.patients (${names.map(ident).join(', ')})
      values (${names.map((k, i) => placeholder(k, i + 1)).join(', ')})
-     returning ${selectColumns}`,
+     returning ${metaColumns}`,
     values,
   );
   return firstRow(r);
