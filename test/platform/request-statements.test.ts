@@ -28,6 +28,12 @@ interface TxLog {
   /** Each statement's first three words, e.g. `insert into audit.events`. */
   statements: string[];
   committedWithLast: boolean;
+  /**
+   * Round trips after the opening: a statement sent while none of the transaction's earlier
+   * statements is still unanswered starts a new one; one sent behind unanswered ones rides
+   * with them (pipelined).
+   */
+  roundTrips: number;
 }
 
 const label = (text: string) => text.trim().split(/\s+/).slice(0, 3).join(' ').toLowerCase();
@@ -49,22 +55,26 @@ function countStatements(driver: Driver): TxLog[] {
         if (opening === 'authenticate') assert.equal(opts?.preludeRows, true);
         if (opening === 'confirm')
           assert.notEqual(opts?.preludeRows, true, 'a confirmation is not awaited');
-        const entry: TxLog = { opening, statements: [], committedWithLast: false };
+        const entry: TxLog = { opening, statements: [], committedWithLast: false, roundTrips: 0 };
         log.push(entry);
+        let unanswered = 0;
+        const sent = <T>(text: string, answer: Promise<T>): Promise<T> => {
+          entry.statements.push(label(text));
+          if (unanswered === 0) entry.roundTrips++;
+          unanswered++;
+          const settled = () => {
+            unanswered--;
+          };
+          answer.then(settled, settled);
+          return answer;
+        };
         const counted: Tx = {
           engine: tx.engine,
-          query: (text, params) => {
-            entry.statements.push(label(text));
-            return tx.query(text, params);
-          },
-          exec: (script) => {
-            entry.statements.push(label(script));
-            return tx.exec(script);
-          },
+          query: (text, params) => sent(text, tx.query(text, params)),
+          exec: (script) => sent(script, tx.exec(script)),
           queryAndCommit: (text, params) => {
-            entry.statements.push(label(text));
             entry.committedWithLast = true;
-            return tx.queryAndCommit(text, params);
+            return sent(text, tx.queryAndCommit(text, params));
           },
         };
         return fn(counted, rows);
@@ -100,6 +110,34 @@ function renameAndAudit(deps: SecuredDeps): FastifyPluginAsync {
   };
 }
 
+/**
+ * A PHI route whose last statement commits: it records an event of the given type (unless told
+ * not to), then renames the organization with `queryAndCommit`.
+ */
+function auditThenCommit(deps: SecuredDeps): FastifyPluginAsync {
+  return (app) => {
+    securedRoute<{ name: string; eventType?: string }>(app, deps, {
+      method: 'POST',
+      url: '/test/audit-then-commit',
+      permission: 'patient:create',
+      phi: true,
+      schema: {
+        body: object({ name: { type: 'string' }, eventType: { type: 'string' } }, ['name']),
+        response: { 200: object({ ok: { type: 'boolean' } }) },
+      },
+      handler: async ({ tx, principal, body, audit }) => {
+        if (body.eventType) await audit({ action: 'U', eventType: body.eventType });
+        await tx.queryAndCommit('update ward.organizations set name = $2 where id = $1', [
+          principal.orgId,
+          body.name,
+        ]);
+        return { ok: true };
+      },
+    });
+    return Promise.resolve();
+  };
+}
+
 const patient = {
   mrn: 'MRN-RT-0001',
   firstName: 'Robin',
@@ -115,7 +153,7 @@ for (const engine of availableEngines()) {
     let orgId: string;
     let log: TxLog[];
     before(async () => {
-      api = await createTestApi((deps) => [renameAndAudit(deps)], engine);
+      api = await createTestApi((deps) => [renameAndAudit(deps), auditThenCommit(deps)], engine);
       const org = await seedOrg(api, 'Trips', ['doctor']);
       orgId = org.orgId;
       doctor = await tokenFor(api, org.users['doctor']!.email);
@@ -130,7 +168,7 @@ for (const engine of availableEngines()) {
       return [...log];
     };
 
-    test('create patient: one transaction, insert + audit insert carrying the COMMIT', async () => {
+    test('create patient: one transaction, audit insert + insert carrying the COMMIT', async () => {
       let n = 0;
       const create = () =>
         api.app.inject({
@@ -151,10 +189,43 @@ for (const engine of availableEngines()) {
       assert.deepEqual(txs, [
         {
           opening: 'confirm',
-          statements: ['insert into clinical.patients', 'insert into audit.events'],
+          statements: ['insert into audit.events', 'insert into clinical.patients'],
           committedWithLast: true,
+          // On PostgreSQL the opening, the event, the insert and its COMMIT are one round trip;
+          // the embedded engine runs one statement at a time.
+          roundTrips: engine === 'postgres' ? 1 : 2,
         },
       ]);
+    });
+
+    test('a create that the database refuses keeps neither the patient nor its event', async () => {
+      const create = () =>
+        api.app.inject({
+          method: 'POST',
+          url: '/api/v1/patients',
+          headers: auth(doctor, 'TREAT'),
+          payload: { ...patient, mrn: 'MRN-RT-TWICE' },
+        });
+      const failures = async () =>
+        (await countEvents(api, 'http.denied')) + (await countEvents(api, 'http.failed'));
+      const patients = async () =>
+        (
+          await api.t.db.asAdmin((tx) =>
+            tx.query<{ n: number }>(
+              "select count(*)::int as n from clinical.patients where mrn = 'MRN-RT-TWICE'",
+            ),
+          )
+        ).rows[0]?.n;
+      assert.equal((await create()).statusCode, 201);
+      const created = await countEvents(api, 'patient.create');
+      const failedBefore = await failures();
+      // The same MRN again: the insert fails behind its already-sent event, and both roll back.
+      const again = await create();
+      assert.equal(again.statusCode, 409, again.body);
+      assert.doesNotMatch(again.body, /MRN-RT-TWICE/);
+      assert.equal(await patients(), 1);
+      assert.equal(await countEvents(api, 'patient.create'), created);
+      assert.equal(await failures(), failedBefore + 1, 'the failure is on record');
     });
 
     test('read patient: one transaction, select + audit insert carrying the COMMIT', async () => {
@@ -174,9 +245,69 @@ for (const engine of availableEngines()) {
           opening: 'confirm',
           statements: ['select id, organization_id,', 'insert into audit.events'],
           committedWithLast: true,
+          // The event needs what the select found (or did not find).
+          roundTrips: 2,
         },
       ]);
       assert.equal(await countEvents(api, 'patient.read'), before + 1);
+    });
+
+    test('a handler that ends with queryAndCommit: its event rides in front, and is required', async () => {
+      const commitRename = (payload: { name: string; eventType?: string }, status = 200) =>
+        measured(
+          () =>
+            api.app.inject({
+              method: 'POST',
+              url: '/api/v1/test/audit-then-commit',
+              headers: auth(doctor, 'TREAT'),
+              payload,
+            }),
+          status,
+        );
+      const nameNow = async () =>
+        (
+          await api.t.db.asAdmin((tx) =>
+            tx.query<{ name: string }>('select name from ward.organizations where id = $1', [
+              orgId,
+            ]),
+          )
+        ).rows[0]?.name;
+      // The first request after the earlier tests' writes may reload the policy cache.
+      await commitRename({ name: 'Warming up', eventType: 'test.committed' });
+      const ok = await commitRename({
+        name: 'Committed with its event',
+        eventType: 'test.committed',
+      });
+      assert.deepEqual(ok[0]?.statements, [
+        'insert into audit.events',
+        'update ward.organizations set',
+      ]);
+      assert.equal(ok[0]?.committedWithLast, true);
+      assert.equal(ok[0]?.roundTrips, engine === 'postgres' ? 1 : 2);
+      assert.equal(await nameNow(), 'Committed with its event');
+      assert.equal(await countEvents(api, 'test.committed'), 2);
+
+      // An event the database refuses: the statement behind it fails and nothing commits.
+      // (The check violation is reported as a client error, without the offending value.)
+      const refused = await commitRename(
+        { name: 'Renamed, event refused', eventType: 'NotAnEventType' },
+        400,
+      );
+      // PostgreSQL received the update behind the event (and rolled both back); the embedded
+      // engine, which awaits each statement, never sent it.
+      assert.deepEqual(
+        refused[0]?.statements,
+        engine === 'postgres'
+          ? ['insert into audit.events', 'update ward.organizations set']
+          : ['insert into audit.events'],
+      );
+      assert.equal(await nameNow(), 'Committed with its event');
+      assert.equal(await countEvents(api, 'NotAnEventType'), 0);
+
+      // No event at all on a PHI route: refused before the statement is sent.
+      const unaudited = await commitRename({ name: 'Renamed without an event' }, 500);
+      assert.deepEqual(unaudited[0]?.statements, []);
+      assert.equal(await nameNow(), 'Committed with its event');
     });
 
     test('an audit insert refused at commit fails the request and keeps nothing', async () => {

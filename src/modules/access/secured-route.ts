@@ -15,7 +15,12 @@ import {
   idempotencyKeyOf,
   requestHash,
 } from '../../platform/http/idempotency.ts';
-import { record, recordAndCommit, recordDetached, type AuditEventInput } from '../audit/record.ts';
+import {
+  recordAndCommit,
+  recordDetached,
+  recordThen,
+  type AuditEventInput,
+} from '../audit/record.ts';
 import { runTracked, type AuditTracker } from '../audit/request-tracker.ts';
 import { parseToken, type ParsedToken } from '../auth/tokens.ts';
 import { authenticationStatement, confirmationStatement } from './confirmation.ts';
@@ -56,10 +61,11 @@ export interface RouteCall<B, P, Q> {
   readonly check: (request: AccessRequest) => Decision;
   /**
    * Records an audit event in this transaction, with the request's IP and user agent. The
-   * insert is deferred: it goes out in front of the handler's next statement, or, when none
-   * follows, as the transaction's last statement together with COMMIT (one round trip fewer).
-   * Either way it commits exactly when the request's work does, and a failed insert fails the
-   * request.
+   * insert is deferred: it goes out in front of the handler's next statement, in that
+   * statement's round trip, or, when none follows, as the transaction's last statement together
+   * with COMMIT. Either way it commits exactly when the request's work does, and a failed insert
+   * fails the request. A handler whose last statement is `tx.queryAndCommit` records its events
+   * before it (then the whole request can be one round trip); recording after it is refused.
    */
   readonly audit: (event: AuditEventInput) => Promise<void>;
   /** What a `staged` route's body was received as (undefined for every other route). */
@@ -268,28 +274,35 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
           ) => Promise<X>,
         ): Promise<X> => {
           // Events the handler recorded and that are not written yet: they go out in front of
-          // the next statement (so statement order is exactly the handler's), or, at the end,
-          // the last of them carries the COMMIT.
+          // the next statement, in the same round trip (so statement order is exactly the
+          // handler's), or, at the end, the last of them carries the COMMIT.
           const pending: AuditEventInput[] = [];
-          const flush = async () => {
-            while (pending.length > 0) {
-              const event = pending.shift();
-              if (event) await record(rawTx, event);
-            }
-          };
+          let committed = false;
+          const withPending = <T>(statement: () => Promise<T>): Promise<T> =>
+            pending.length === 0 ? statement() : recordThen(rawTx, pending.splice(0), statement);
           const tx: Tx = {
             engine: rawTx.engine,
-            async query<T>(text: string, params?: readonly unknown[]) {
-              await flush();
-              return rawTx.query<T>(text, params);
+            query<T>(text: string, params?: readonly unknown[]) {
+              return withPending(() => rawTx.query<T>(text, params));
             },
-            async exec(script: string) {
-              await flush();
-              return rawTx.exec(script);
+            exec(script: string) {
+              return withPending(() => rawTx.exec(script));
             },
-            async queryAndCommit<T>(text: string, params?: readonly unknown[]) {
-              await flush();
-              return rawTx.queryAndCommit<T>(text, params);
+            // A handler whose last statement commits: its events go out in front of it, and
+            // nothing is sent unless the request may end here.
+            queryAndCommit<T>(text: string, params?: readonly unknown[]) {
+              if (spec.idempotent || spec.versioned) {
+                return Promise.reject(
+                  new Error('queryAndCommit: this route runs statements after its handler'),
+                );
+              }
+              try {
+                guardPhi(() => pending.length);
+              } catch (e) {
+                return Promise.reject(e instanceof Error ? e : new Error('audit guard failed'));
+              }
+              committed = true;
+              return withPending(() => rawTx.queryAndCommit<T>(text, params));
             },
           };
           if (first) deps.limiter?.enforce(`${principal.orgId}:${principal.userId}`);
@@ -321,6 +334,11 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
               },
               check: (r) => evaluate(principal, r, policies),
               audit: (event) => {
+                if (committed) {
+                  return Promise.reject(
+                    new Error('audit: the transaction has committed; record events before it'),
+                  );
+                }
                 pending.push({ ...client, ...event });
                 return Promise.resolve();
               },

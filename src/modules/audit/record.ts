@@ -85,6 +85,44 @@ export async function recordAndCommit(
   return out;
 }
 
+/**
+ * Writes `events` in the caller's transaction and then runs `then` (one statement, which may be
+ * `queryAndCommit`), without waiting for the inserts' answers before sending it: on PostgreSQL
+ * they travel in the same round trip, in this order. Every event is validated before anything
+ * is sent. An insert that fails aborts the transaction, so the statement behind it fails too (a
+ * COMMIT riding with it rolls back), and the insert's error is the one thrown. The embedded
+ * engine runs one statement at a time: there the inserts are awaited one by one.
+ * @example await recordThen(tx, [event], () => tx.queryAndCommit('insert into … returning id', values))
+ */
+export async function recordThen<T>(
+  tx: Tx,
+  events: readonly AuditEventInput[],
+  then: () => Promise<T>,
+): Promise<T> {
+  const params = events.map(parameters);
+  if (tx.engine !== 'postgres') {
+    for (const p of params) {
+      firstRow(await tx.query<{ id: number }>(insertSql, p));
+      noteRecorded('recorded');
+    }
+    return then();
+  }
+  const inserts = params.map((p) => tx.query<{ id: number }>(insertSql, p));
+  const result = then();
+  // Observed at once: it may fail while the inserts are still awaited.
+  result.catch(() => undefined);
+  const settled = await Promise.allSettled(inserts);
+  for (const s of settled) {
+    if (s.status === 'rejected') {
+      await result.catch(() => undefined);
+      throw s.reason;
+    }
+    firstRow(s.value);
+    noteRecorded('recorded');
+  }
+  return result;
+}
+
 /** Writes an event without counting it for the current request (platform hooks only). */
 export async function insertEvent(tx: Tx, event: AuditEventInput): Promise<RecordedEvent> {
   return firstRow(await tx.query<{ id: number }>(insertSql, parameters(event)));

@@ -160,6 +160,73 @@ function viewOf(
   return { value: view as PatientView, disclosed };
 }
 
+/** A patient sealed for its insert, not yet written: what its audit event names is known. */
+export interface PreparedPatient {
+  readonly id: string;
+  readonly orgId: string;
+  readonly createdBy: string | null;
+  readonly columns: repo.PatientColumns;
+  readonly plain: Readonly<Record<string, string | null>>;
+  readonly vis: Visibility;
+  /** The fields the create's response will disclose (names, never values). */
+  readonly disclosed: readonly string[];
+}
+
+/**
+ * Validates a new patient, chooses its id and seals its PHI to that row (ciphertexts and blind
+ * indexes), without writing it: `insertPreparedPatient` writes it. A route records the
+ * create's audit event in between, so the event can travel with the insert.
+ */
+export async function preparePatient(
+  tx: Tx,
+  codec: FieldCodec,
+  orgId: string,
+  createdBy: string | null,
+  input: PatientCreate,
+  vis: Visibility,
+): Promise<PreparedPatient> {
+  validate(input);
+  const id = randomUUID();
+  const phi: Partial<PatientPhi> = {};
+  for (const f of phiFieldsIn(input)) (phi as Record<string, unknown>)[f] = input[f];
+  const sealed = await sealPhi(tx, codec, orgId, id, phi, input);
+  const mrnIndex = await codec.blindIndex(tx, orgId, patientIndexes.mrn, input.mrn);
+  return {
+    id,
+    orgId,
+    createdBy,
+    columns: {
+      mrn: input.mrn,
+      mrn_bidx: mrnIndex,
+      ...sealed.columns,
+      ...clinicalColumns(input),
+    },
+    plain: sealed.plain,
+    vis,
+    disclosed: [...vis.fields, ...(vis.clinical ? clinicalFields : [])],
+  };
+}
+
+/**
+ * Writes a prepared patient and returns its view, built from the plaintext just sealed (byte
+ * for byte what decrypting the stored row gives; the codec's tests pin the round trip). With
+ * `commit`, the insert is the transaction's last statement and carries its COMMIT.
+ */
+export async function insertPreparedPatient(
+  tx: Tx,
+  p: PreparedPatient,
+  opts: { commit?: boolean } = {},
+): Promise<Disclosure<PatientView>> {
+  const row = await repo.insertPatient(
+    opts.commit ? { query: tx.queryAndCommit.bind(tx) } : tx,
+    p.orgId,
+    p.id,
+    p.createdBy,
+    p.columns,
+  );
+  return viewOf(row, p.plain, p.vis);
+}
+
 /** Registers a patient: PHI sealed to the new row, identifiers indexed for search. */
 export async function createPatient(
   tx: Tx,
@@ -169,21 +236,7 @@ export async function createPatient(
   input: PatientCreate,
   vis: Visibility,
 ): Promise<Disclosure<PatientView>> {
-  validate(input);
-  const id = randomUUID();
-  const phi: Partial<PatientPhi> = {};
-  for (const f of phiFieldsIn(input)) (phi as Record<string, unknown>)[f] = input[f];
-  const sealed = await sealPhi(tx, codec, orgId, id, phi, input);
-  const mrnIndex = await codec.blindIndex(tx, orgId, patientIndexes.mrn, input.mrn);
-  const row = await repo.insertPatient(tx, orgId, id, createdBy, {
-    mrn: input.mrn,
-    mrn_bidx: mrnIndex,
-    ...sealed.columns,
-    ...clinicalColumns(input),
-  });
-  // The view is built from the plaintext just sealed, byte for byte what decrypting the
-  // stored row would give (the codec's own tests pin the round trip), without decrypting it.
-  return viewOf(row, sealed.plain, vis);
+  return insertPreparedPatient(tx, await preparePatient(tx, codec, orgId, createdBy, input, vis));
 }
 
 /** What a read returned, and from which organization when it came through a grant. */

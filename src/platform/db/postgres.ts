@@ -276,9 +276,18 @@ export function createPostgresDriver(opts: PostgresOptions): Driver {
         }
         // Only context transactions (requests, jobs) prepare; admin work (migrations, DDL) does not,
         // so a schema change never meets a statement planned against the old schema.
+        // The first statement sent releases the corked opening at the end of the current tick,
+        // not at once: statements queued together (audit inserts in front of a statement, a
+        // statement and its COMMIT) then share the opening's write.
+        const release = flush;
+        const sent =
+          release &&
+          (() => {
+            process.nextTick(release);
+          });
         let result: T;
         try {
-          result = await fn(wrap(client, prelude !== undefined, state, flush), preludeRows);
+          result = await fn(wrap(client, prelude !== undefined, state, sent), preludeRows);
         } catch (e) {
           flush?.();
           await opening;

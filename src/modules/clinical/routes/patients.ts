@@ -11,9 +11,10 @@ import type { FieldCodec } from '../../crypto/codec.ts';
 import { visibilityFor } from '../patient-fields.ts';
 import type { PatientCreate, PatientPatch, PatientSearch } from '../patient-model.ts';
 import {
-  createPatient,
+  insertPreparedPatient,
   listPatientPage,
   phiFieldsIn,
+  preparePatient,
   readPatientOrGranted,
   searchKey,
   searchPatients,
@@ -51,16 +52,20 @@ export function registerPatientRoutes(app: FastifyInstance, s: SecuredDeps, code
       const written = phiFieldsIn(body);
       const d = authorize({ permission: 'patient:create', fields: written });
       const vis = visibilityFor(d.fields, principal);
-      const r = await createPatient(tx, codec, principal.orgId, principal.userId, body, vis);
+      const p = await preparePatient(tx, codec, principal.orgId, principal.userId, body, vis);
+      // Recorded before the insert, which is the request's last statement and carries the
+      // COMMIT: event, insert and COMMIT travel together (with the opening, one round trip).
+      // If the insert fails, all of it rolls back and the failure is recorded on its own.
       await audit({
         action: 'C',
         eventType: 'patient.create',
         entityType: 'Patient',
-        entityId: r.value.id,
-        patientId: r.value.id,
-        phiFields: r.disclosed,
+        entityId: p.id,
+        patientId: p.id,
+        phiFields: p.disclosed,
         metadata: { fieldsWritten: written },
       });
+      const r = await insertPreparedPatient(tx, p, { commit: true });
       void reply.header('etag', etagOf(r.value.version));
       return r.value;
     },
