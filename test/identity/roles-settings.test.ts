@@ -28,8 +28,8 @@ describe('organization-defined roles and security settings', () => {
       headers: auth(admin),
       payload: {
         name: 'key-officer',
-        description: 'Rotates keys',
-        permissions: ['key:read', 'key:manage'],
+        description: 'Watches key status',
+        permissions: ['key:read'],
       },
     });
     assert.equal(created.statusCode, 201, created.body);
@@ -139,5 +139,73 @@ describe('organization-defined roles and security settings', () => {
       /mfa_enrollment_required/,
       'a new login must enroll first',
     );
+  });
+
+  const roleNamed = async (name: string) =>
+    (await api.app.inject({ url: '/api/v1/roles', headers: auth(admin) }))
+      .json<{ items: { id: string; name: string; permissions: string[] }[] }>()
+      .items.find((r) => r.name === name)!;
+  const assignRole = (userId: string, role: string, remove = false) =>
+    api.app.inject({
+      method: 'POST',
+      url: `/api/v1/users/${userId}/roles${remove ? '/remove' : ''}`,
+      headers: auth(admin),
+      payload: { role },
+    });
+
+  test('administrative permissions require MFA, whatever the role is called', async () => {
+    const doctorId = org.users['doctor']!.id;
+    const existing = await tokenFor(api, org.users['doctor']!.email);
+    const created = await api.app.inject({
+      method: 'POST',
+      url: '/api/v1/roles',
+      headers: auth(admin),
+      payload: { name: 'shadow-admin', permissions: ['user:create', 'role:manage'] },
+    });
+    assert.equal(created.statusCode, 201, created.body);
+    assert.equal((await assignRole(doctorId, 'shadow-admin')).statusCode, 200);
+    const r = await api.app.inject({ url: '/api/v1/roles', headers: auth(existing) });
+    assert.equal(r.statusCode, 403, 'a password-only session may not use admin powers');
+    assert.match(r.json<{ detail: string }>().detail, /mfa_required/);
+    const fresh = await tokenFor(api, org.users['doctor']!.email);
+    const f = await api.app.inject({ url: '/api/v1/roles', headers: auth(fresh) });
+    assert.match(f.json<{ detail: string }>().detail, /mfa_enrollment_required/);
+    assert.equal((await assignRole(doctorId, 'shadow-admin', true)).statusCode, 200);
+    const after = await tokenFor(api, org.users['doctor']!.email);
+    const me = await api.app.inject({ url: '/api/v1/auth/me', headers: auth(after) });
+    assert.equal(me.statusCode, 200);
+    const roles = await api.app.inject({ url: '/api/v1/roles', headers: auth(after) });
+    assert.equal(roles.statusCode, 403, 'without the role the doctor may not manage roles');
+    assert.doesNotMatch(roles.body, /mfa/, 'and owes no MFA again');
+  });
+
+  test('nobody gives themselves a role with permissions they do not hold', async () => {
+    const adminId = org.users['admin']!.id;
+    const r = await assignRole(adminId, 'doctor');
+    assert.equal(r.statusCode, 403, r.body);
+    assert.match(r.json<{ detail: string }>().detail, /patient:read/);
+    const me = await api.app.inject({ url: `/api/v1/users/${adminId}`, headers: auth(admin) });
+    assert.deepEqual(me.json<{ roles: string[] }>().roles, ['admin']);
+    // Giving it to someone else is provisioning, and allowed.
+    assert.equal((await assignRole(org.users['auditor']!.id, 'doctor')).statusCode, 200);
+    assert.equal((await assignRole(org.users['auditor']!.id, 'doctor', true)).statusCode, 200);
+  });
+
+  test('the organization always keeps an active person who can manage roles', async () => {
+    const adminId = org.users['admin']!.id;
+    const removeSelf = await assignRole(adminId, 'admin', true);
+    assert.equal(removeSelf.statusCode, 409, removeSelf.body);
+    assert.match(removeSelf.json<{ detail: string }>().detail, /who can manage roles/);
+    const adminRole = await roleNamed('admin');
+    const strip = await api.app.inject({
+      method: 'PUT',
+      url: `/api/v1/roles/${adminRole.id}/permissions`,
+      headers: auth(admin),
+      payload: { permissions: adminRole.permissions.filter((x) => x !== 'role:manage') },
+    });
+    assert.equal(strip.statusCode, 409, strip.body);
+    assert.ok((await roleNamed('admin')).permissions.includes('role:manage'), 'nothing changed');
+    const me = await api.app.inject({ url: `/api/v1/users/${adminId}`, headers: auth(admin) });
+    assert.deepEqual(me.json<{ roles: string[] }>().roles, ['admin']);
   });
 });

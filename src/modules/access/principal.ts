@@ -64,11 +64,33 @@ export function readSettings(raw: unknown): OrganizationSettings {
   };
 }
 
-/** True when the organization requires MFA of any of the principal's roles. */
+/**
+ * Permissions that change who may do what, or how the organization is secured: whoever holds
+ * any of them is an administrator in fact, whatever their role is called, and must use MFA
+ * (HIPAA 164.312(d)). A role named by the organization's `mfaRequiredRoles` adds to this, never
+ * subtracts from it.
+ */
+export const administrativePermissions: ReadonlySet<string> = new Set([
+  'organization:update',
+  'user:create',
+  'user:update',
+  'role:manage',
+  'access_policy:manage',
+  'api_key:manage',
+  'key:manage',
+  'session:revoke',
+  'grant:manage',
+]);
+
+/**
+ * True when a human principal must use MFA: one of their roles is in the organization's
+ * `mfaRequiredRoles`, or they hold an administrative permission through any role.
+ */
 export function mfaRequiredFor(
-  p: Pick<Principal, 'roles' | 'settings' | 'principalType'>,
+  p: Pick<Principal, 'roles' | 'settings' | 'principalType' | 'permissions'>,
 ): boolean {
-  return (
-    p.principalType === 'human' && p.roles.some((r) => p.settings.mfaRequiredRoles.includes(r))
-  );
+  if (p.principalType !== 'human') return false;
+  if (p.roles.some((r) => p.settings.mfaRequiredRoles.includes(r))) return true;
+  for (const perm of p.permissions) if (administrativePermissions.has(perm)) return true;
+  return false;
 }

@@ -12,6 +12,8 @@ export interface LoginAccount {
   readonly orgName: string;
   readonly settings: unknown;
   readonly roles: readonly string[];
+  /** Every permission the account's roles give (decides, with the roles, whether MFA is owed). */
+  readonly permissions: ReadonlySet<string>;
   readonly mfaConfirmed: boolean;
 }
 
@@ -34,6 +36,7 @@ export async function findLoginAccount(
     org_name: string;
     settings: unknown;
     roles: string[];
+    permissions: string[];
     mfa_confirmed: boolean;
   }>(
     `select u.organization_id, u.id, u.email, u.password_hash, u.status, u.principal_type,
@@ -41,6 +44,9 @@ export async function findLoginAccount(
             array(select r.name from ward.user_roles ur join ward.roles r
                     on r.organization_id = ur.organization_id and r.id = ur.role_id
                    where ur.organization_id = u.organization_id and ur.user_id = u.id) as roles,
+            array(select distinct rp.permission_id from ward.user_roles ur join ward.role_permissions rp
+                    on rp.organization_id = ur.organization_id and rp.role_id = ur.role_id
+                   where ur.organization_id = u.organization_id and ur.user_id = u.id) as permissions,
             exists(select 1 from ward.mfa_factors f where f.organization_id = u.organization_id
                      and f.user_id = u.id and f.confirmed_at is not null) as mfa_confirmed
        from ward.users u join ward.organizations o on o.id = u.organization_id
@@ -60,6 +66,7 @@ export async function findLoginAccount(
     orgName: row.org_name,
     settings: row.settings,
     roles: row.roles,
+    permissions: new Set(row.permissions),
     mfaConfirmed: row.mfa_confirmed,
   };
 }

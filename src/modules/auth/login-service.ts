@@ -118,7 +118,12 @@ export async function login(
         : undefined;
     await noteLoginSuccess(tx, acct.userId, client.ip, upgraded);
     const needsEnrollment =
-      !acct.mfaConfirmed && mfaRequiredFor({ roles: acct.roles, settings, principalType: 'human' });
+      !acct.mfaConfirmed && mfaRequiredFor({
+        roles: acct.roles,
+        permissions: acct.permissions,
+        settings,
+        principalType: 'human',
+      });
     const session = await openSession(tx, d, {
       orgId: acct.orgId,
       userId: acct.userId,

@@ -33,6 +33,27 @@ const view = (r: Row): RoleView => ({
   permissions: r.permissions,
 });
 
+/**
+ * Refuses a change that would leave the organization without an active person who can manage
+ * roles: nobody could then repair roles or assignments through the API. Call it after the
+ * change, in the same transaction, so the check sees the result (the error rolls it back).
+ */
+export async function requireRoleManager(tx: Tx): Promise<void> {
+  const r = await tx.query<{ ok: boolean }>(
+    `select exists (
+       select 1 from ward.users u
+         join ward.user_roles ur on ur.organization_id = u.organization_id and ur.user_id = u.id
+         join ward.role_permissions rp on rp.organization_id = ur.organization_id and rp.role_id = ur.role_id
+        where u.status = 'active' and u.principal_type = 'human' and rp.permission_id = 'role:manage') as ok`,
+  );
+  if (r.rows[0]?.ok !== true)
+    throw new WardError(
+      'conflict',
+      'This change would leave the organization without an active person who can manage roles',
+      { reason: 'last_role_manager' },
+    );
+}
+
 /** Lists the organization's roles (built-in and its own). */
 export async function listRoles(tx: Tx): Promise<RoleView[]> {
   return (await tx.query<Row>(`${select} order by r.is_builtin desc, r.name`)).rows.map(view);
@@ -121,6 +142,7 @@ export async function setRolePermissions(
     [p.orgId, id, wanted],
   );
   const removed = before.permissions.filter((x) => !wanted.includes(x));
+  if (removed.includes('role:manage')) await requireRoleManager(tx);
   await record(tx, {
     action: 'U',
     eventType: 'role.permissions',

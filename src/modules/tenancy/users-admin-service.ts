@@ -1,6 +1,7 @@
 import type { Tx } from '../../platform/db/index.ts';
 import { WardError } from '../../platform/errors.ts';
 import { record } from '../audit/record.ts';
+import { requireRoleManager } from './roles-service.ts';
 import type { Principal } from '../access/principal.ts';
 import { revokeAllFor } from '../auth/session-service.ts';
 
@@ -93,7 +94,10 @@ export async function updateUser(
     [id, input.status ?? null, input.displayName ?? null, input.licenseNumber ?? null],
   );
   if (r.rowCount === 0) throw new WardError('not_found');
-  if (input.status === 'disabled') await revokeAllFor(tx, id, 'user_disabled');
+  if (input.status === 'disabled') {
+    await requireRoleManager(tx);
+    await revokeAllFor(tx, id, 'user_disabled');
+  }
   await record(tx, {
     action: 'U',
     eventType: 'user.update',
@@ -104,7 +108,11 @@ export async function updateUser(
   return getUser(tx, id);
 }
 
-/** Assigns or removes a role by name. */
+/**
+ * Assigns or removes a role by name. Nobody gives themselves a role with permissions they do
+ * not already hold (an administrator holds no PHI permissions and cannot make themselves a
+ * doctor), and nobody removes the last role-manager role from the organization.
+ */
 export async function setUserRole(
   tx: Tx,
   p: Principal,
@@ -112,13 +120,26 @@ export async function setUserRole(
   role: string,
   assign: boolean,
 ): Promise<UserAdminView> {
-  const roleRow = await tx.query<{ id: string }>('select id from ward.roles where name = $1', [
-    role,
-  ]);
-  const roleId = roleRow.rows[0]?.id;
+  const roleRow = await tx.query<{ id: string; permissions: string[] }>(
+    `select r.id, array(select rp.permission_id from ward.role_permissions rp
+                         where rp.organization_id = r.organization_id and rp.role_id = r.id) as permissions
+       from ward.roles r where r.name = $1`,
+    [role],
+  );
+  const found = roleRow.rows[0];
+  const roleId = found?.id;
   if (!roleId)
     throw new WardError('validation_failed', `The organization has no role named "${role}"`);
   await getUser(tx, id);
+  if (assign && id === p.userId) {
+    const beyond = (found.permissions ?? []).filter((x) => !p.permissions.has(x));
+    if (beyond.length > 0)
+      throw new WardError(
+        'forbidden',
+        `You cannot give yourself permissions you do not hold: ${beyond.join(', ')}`,
+        { reason: 'self_escalation' },
+      );
+  }
   if (assign) {
     await tx.query(
       `insert into ward.user_roles (organization_id, user_id, role_id, granted_by) values ($1, $2, $3, $4) on conflict do nothing`,
@@ -126,6 +147,7 @@ export async function setUserRole(
     );
   } else {
     await tx.query('delete from ward.user_roles where user_id = $1 and role_id = $2', [id, roleId]);
+    await requireRoleManager(tx);
   }
   await record(tx, {
     action: 'U',
