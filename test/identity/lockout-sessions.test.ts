@@ -11,6 +11,7 @@ import {
   tokenFor,
   type TestApi,
 } from '../helpers/api.ts';
+import { base32Decode, totpCode } from '../../src/modules/auth/totp.ts';
 
 describe('brute force, lockout and session lifetime', () => {
   let api: TestApi;
@@ -236,5 +237,80 @@ describe('brute force, lockout and session lifetime', () => {
     assert.match(r.rows[0]!.h, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
     assert.equal((await login(api, fresh.users['doctor']!.email, 'short legacy pw')).status, 200);
     assert.equal((await login(api, fresh.users['doctor']!.email, 'wrong legacy pw')).status, 401);
+  });
+});
+
+describe('guessing credentials through a signed-in session', () => {
+  let api: TestApi;
+  let org: Awaited<ReturnType<typeof seedOrg>>;
+  let adminToken: string;
+  before(async () => {
+    api = await createTestApi();
+    org = await seedOrg(api, 'Guess', ['admin', 'doctor', 'nurse']);
+    adminToken = await tokenFor(api, org.users['admin']!.email);
+    await enrollTotp(api, adminToken);
+  });
+  after(async () => api.close());
+
+  const unlock = async (role: string) => {
+    const r = await api.app.inject({
+      method: 'POST',
+      url: `/api/v1/users/${org.users[role]!.id}/unlock`,
+      headers: auth(adminToken),
+    });
+    assert.equal(r.statusCode, 200, r.body);
+  };
+
+  test('guessing the current password through a session counts like failed logins', async () => {
+    const email = org.users['doctor']!.email;
+    const session = await tokenFor(api, email);
+    const change = (currentPassword: string) =>
+      api.app.inject({
+        method: 'POST',
+        url: '/api/v1/auth/password',
+        headers: auth(session),
+        payload: { currentPassword, newPassword: 'a brand new passphrase for the doctor' },
+      });
+    const eventsBefore = await countEvents(api, 'auth.step_up', 'bad_password');
+    for (let i = 0; i < 5; i++) {
+      const r = await change(`wrong current password ${i}`);
+      assert.equal(r.statusCode, 400, r.body);
+      assert.doesNotMatch(r.body, /wrong current password/);
+    }
+    assert.equal(await countEvents(api, 'auth.step_up', 'bad_password'), eventsBefore + 5);
+    // Locked: the right current password is refused now, and so is a login.
+    const right = await change(goodPassword);
+    assert.equal(right.statusCode, 429, right.body);
+    assert.equal((await login(api, email, goodPassword, {}, '10.1.1.2')).status, 401);
+    const user = await api.app.inject({
+      url: `/api/v1/users/${org.users['doctor']!.id}`,
+      headers: auth(adminToken),
+    });
+    assert.ok(user.json<{ lockedUntil: string | null }>().lockedUntil);
+    await unlock('doctor');
+    assert.equal((await login(api, email, goodPassword, {}, '10.1.1.3')).status, 200);
+  });
+
+  test('wrong step-up authenticator codes count like failed logins', async () => {
+    const email = org.users['nurse']!.email;
+    const session = await tokenFor(api, email);
+    const { secret } = await enrollTotp(api, session);
+    const regenerate = (code: string) =>
+      api.app.inject({
+        method: 'POST',
+        url: '/api/v1/auth/mfa/recovery-codes',
+        headers: auth(session),
+        payload: { code },
+      });
+    const right = () => totpCode(base32Decode(secret), Date.now());
+    for (let i = 0; i < 5; i++) {
+      let guess = String(100000 + i);
+      if (guess === right()) guess = String(200000 + i);
+      assert.equal((await regenerate(guess)).statusCode, 403);
+    }
+    assert.equal(await countEvents(api, 'auth.step_up', 'bad_totp_code'), 5);
+    assert.equal((await regenerate(right())).statusCode, 429, 'locked, even for the right code');
+    assert.equal((await login(api, email, goodPassword, {}, '10.1.2.2')).status, 401);
+    await unlock('nurse');
   });
 });

@@ -115,6 +115,13 @@ export interface SecuredRouteSpec<B, P, Q, R> {
    * after receiving fails, including the commit, the staged body is discarded.
    */
   readonly stage?: (call: RouteCall<B, P, Q>) => Promise<Staging>;
+  /**
+   * Runs after the request failed with `error` once its principal was established (not for
+   * authentication failures or denials), after its transaction rolled back and outside any
+   * transaction: for counting failures that must survive the rollback (a wrong current
+   * password or authenticator code). If it throws, that error is the request's.
+   */
+  readonly afterFailure?: (error: unknown, principal: Principal, req: FastifyRequest) => Promise<void>;
   handler(call: RouteCall<B, P, Q>): Promise<R>;
 }
 
@@ -209,6 +216,8 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
         };
         // Events recorded in the request transaction vanish if it rolls back: remember the count.
         const recordedBefore = tracker.recorded;
+        /** The principal of the latest attempt, for `afterFailure`. */
+        let established: Principal | undefined;
         /**
          * One authenticated, authorized request transaction around `body`. A principal this
          * server authenticated recently is confirmed in the transaction's opening, pipelined
@@ -305,6 +314,7 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
               return withPending(() => rawTx.queryAndCommit<T>(text, params));
             },
           };
+          established = principal;
           if (first) deps.limiter?.enforce(`${principal.orgId}:${principal.userId}`);
           req.wardContext = {
             orgId: principal.orgId,
@@ -475,6 +485,7 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
           // Any other failure rolled the transaction back, and with it the events the handler
           // recorded: uncount them so the PHI guard records the failure in its own transaction.
           tracker.recorded = recordedBefore;
+          if (spec.afterFailure && established) await spec.afterFailure(e, established, req);
           throw e;
         }
       });

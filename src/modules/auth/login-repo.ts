@@ -1,4 +1,5 @@
 import type { Queryable } from '../../platform/db/index.ts';
+import { WardError } from '../../platform/errors.ts';
 
 /** What a login needs to know about the account behind an email. */
 export interface LoginAccount {
@@ -99,4 +100,20 @@ export async function noteLoginFailure(
     'update ward.users set failed_login_attempts = $2, locked_until = $3 where id = $1',
     [userId, failures, lockedUntil],
   );
+}
+
+/**
+ * Refuses a credential check for an account that repeated failures have locked: the lock that
+ * stops logins also stops guessing through a signed-in session (password change, step-up codes).
+ */
+export async function refuseWhileLocked(q: Queryable, userId: string): Promise<void> {
+  const r = await q.query<{ locked: boolean }>(
+    'select coalesce(locked_until > now(), false) as locked from ward.users where id = $1',
+    [userId],
+  );
+  if (r.rows[0]?.locked === true)
+    throw new WardError(
+      'rate_limited',
+      'Too many failed attempts: the account is locked for now; try again later',
+    );
 }

@@ -1,7 +1,13 @@
 import { createHash } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
 import { WardError } from '../../platform/errors.ts';
 import { record, recordDetached } from '../audit/record.ts';
-import { mfaRequiredFor, readSettings, type OrganizationSettings } from '../access/principal.ts';
+import {
+  mfaRequiredFor,
+  readSettings,
+  type OrganizationSettings,
+  type Principal,
+} from '../access/principal.ts';
 import { nowMs, type AuthDeps, type ClientInfo } from './deps.ts';
 import {
   findLoginAccount,
@@ -20,6 +26,7 @@ import { createChallenge } from './challenge-service.ts';
 import { openSession, type IssuedSession } from './session-service.ts';
 import { clearThrottle, countFailure, readThrottle } from './throttle-repo.ts';
 import { verifyTotp } from './totp.ts';
+import { failedCredential } from './credential-failure.ts';
 
 /** A login's first answer: a session, or a request for the second factor. */
 export type LoginResult =
@@ -169,6 +176,26 @@ async function fail(
   ipKey: Buffer,
   acctKey: Buffer,
 ): Promise<never> {
+  await countFailedCheck(d, account, settings, client, ipKey, acctKey, async () =>
+    audit(d, account, client, reason, email),
+  );
+  throw new WardError('login_failed');
+}
+
+/**
+ * Counts one failed credential check against its address and its account (the same counters
+ * a login uses, so guesses through any door add up), mirrors the account's state onto the user
+ * row, calls `audit`, and raises an alert when this failure locked the account.
+ */
+async function countFailedCheck(
+  d: AuthDeps,
+  account: Pick<LoginAccount, 'orgId' | 'userId'> | undefined,
+  settings: OrganizationSettings,
+  client: ClientInfo,
+  ipKey: Buffer,
+  acctKey: Buffer,
+  audit: () => Promise<unknown>,
+): Promise<void> {
   const locked = await d.db.asSystem(
     { name: 'auth.login-throttle', reason: 'count a failed login against its address and account' },
     async (tx) => {
@@ -184,7 +211,7 @@ async function fail(
       return acct.failures === settings.lockoutThreshold ? acct.blockedUntil : null;
     },
   );
-  await audit(d, account, client, reason, email);
+  await audit();
   if (locked && account) {
     await d.db.withContext(
       { orgId: account.orgId, actorType: 'system', requestId: client.requestId },
@@ -204,7 +231,59 @@ async function fail(
       },
     );
   }
-  throw new WardError('login_failed');
+}
+
+/**
+ * After a signed-in request failed on a credential check (its current password or an
+ * authenticator code, see `credentialFailure`), counts the failure like a failed login (its
+ * transaction has rolled back; this runs on its own): a stolen session cannot guess the
+ * password or a code faster than the login's lockout allows, and reaching the threshold locks
+ * the account everywhere. Records an `auth.step_up` event. Other errors pass untouched.
+ */
+export async function noteCredentialFailure(
+  d: AuthDeps,
+  error: unknown,
+  p: Principal,
+  client: ClientInfo,
+  route: string,
+): Promise<void> {
+  const credential = failedCredential(error);
+  if (credential === undefined) return;
+  const email = await d.db.asSystem(
+    { name: 'auth.step-up-throttle', reason: 'a failed credential check counts against its account' },
+    async (tx) =>
+      (await tx.query<{ email: string }>('select email from ward.users where id = $1', [p.userId]))
+        .rows[0]?.email,
+  );
+  if (email === undefined) return;
+  await countFailedCheck(
+    d,
+    p,
+    p.settings,
+    client,
+    keyFor('ip', client.ip ?? 'unknown'),
+    keyFor('acct', email.trim().toLowerCase()),
+    () =>
+      recordDetached(
+        d.db,
+        {
+          orgId: p.orgId,
+          userId: p.userId,
+          actorType: p.actorType,
+          sessionId: p.sessionId,
+          requestId: client.requestId,
+        },
+        {
+          action: 'E',
+          eventType: 'auth.step_up',
+          outcome: '4',
+          outcomeReason: credential === 'password' ? 'bad_password' : 'bad_totp_code',
+          ip: client.ip,
+          userAgent: client.userAgent,
+          metadata: { route },
+        },
+      ),
+  );
 }
 
 async function audit(
@@ -230,4 +309,24 @@ async function audit(
     // that lets an investigator correlate attempts without storing the address.
     metadata: { emailHash: createHash('sha256').update(email).digest('hex').slice(0, 16) },
   });
+}
+
+/** `noteCredentialFailure` as a secured route's `afterFailure` hook. */
+export function credentialFailureHook(
+  d: AuthDeps,
+): (error: unknown, p: Principal, req: FastifyRequest) => Promise<void> {
+  return (error, p, req) => {
+    const ua = req.headers['user-agent'];
+    return noteCredentialFailure(
+      d,
+      error,
+      p,
+      {
+        ip: req.ip,
+        userAgent: typeof ua === 'string' ? ua.slice(0, 512) : undefined,
+        requestId: req.id,
+      },
+      req.routeOptions.url ?? req.url,
+    );
+  };
 }

@@ -4,6 +4,7 @@ import { WardError } from '../../platform/errors.ts';
 import { record } from '../audit/record.ts';
 import { mfaRequiredFor, type Principal } from '../access/principal.ts';
 import { normalizeRecoveryCode } from './challenge-service.ts';
+import { credentialFailure } from './credential-failure.ts';
 import { nowMs, type AuthDeps } from './deps.ts';
 import {
   deleteMfa,
@@ -13,6 +14,7 @@ import {
   replaceRecoveryCodes,
   useTotpStep,
 } from './mfa-repo.ts';
+import { refuseWhileLocked } from './login-repo.ts';
 import { markSessionVerified } from './sessions-repo.ts';
 import { hashSecret } from './tokens.ts';
 import { base32Encode, newTotpSecret, otpauthUri, verifyTotp } from './totp.ts';
@@ -58,9 +60,10 @@ export async function confirmTotpEnrollment(
     factor?.secret.fill(0);
     throw new WardError('conflict', 'There is no enrollment waiting for confirmation');
   }
+  await refuseWhileLocked(tx, p.userId);
   const step = verifyTotp(factor.secret, code, nowMs(d), factor.lastUsedStep);
   factor.secret.fill(0);
-  if (step === undefined) throw new WardError('validation_failed', 'The code is not valid');
+  if (step === undefined) throw credentialFailure('totp', 'validation_failed', 'The code is not valid');
   await useTotpStep(tx, factor.id, step);
   const codes = Array.from({ length: recoveryCodeCount }, () => formatRecoveryCode(randomBytes(8)));
   await replaceRecoveryCodes(
@@ -148,11 +151,16 @@ export async function requireFreshCode(
     factor?.secret.fill(0);
     return;
   }
-  const step =
-    code === undefined ? undefined : verifyTotp(factor.secret, code, nowMs(d), factor.lastUsedStep);
-  factor.secret.fill(0);
-  if (!p.mfaVerified || step === undefined)
+  if (code === undefined || !p.mfaVerified) {
+    factor.secret.fill(0);
     throw new WardError('mfa_required', 'A current authenticator code is required');
+  }
+  await refuseWhileLocked(tx, p.userId);
+  const step = verifyTotp(factor.secret, code, nowMs(d), factor.lastUsedStep);
+  factor.secret.fill(0);
+  // A wrong code is counted like a failed login once the transaction has rolled back.
+  if (step === undefined)
+    throw credentialFailure('totp', 'mfa_required', 'A current authenticator code is required');
   await useTotpStep(tx, factor.id, step);
 }
 

@@ -3,6 +3,8 @@ import { WardError } from '../../platform/errors.ts';
 import { record } from '../audit/record.ts';
 import type { Principal } from '../access/principal.ts';
 import type { AuthDeps } from './deps.ts';
+import { credentialFailure } from './credential-failure.ts';
+import { refuseWhileLocked } from './login-repo.ts';
 import { requireFreshCode } from './mfa-service.ts';
 import { screenPassword } from './password-screen.ts';
 import { checkPasswordPolicy, hashPassword, verifyStoredPassword } from './passwords.ts';
@@ -26,11 +28,13 @@ export async function changePassword(
     [p.userId],
   );
   const row = r.rows[0];
+  await refuseWhileLocked(tx, p.userId);
   if (
     !row?.password_hash ||
     !(await verifyStoredPassword(row.password_hash, input.currentPassword))
   ) {
-    throw new WardError('validation_failed', 'The current password is not correct');
+    // Counted like a failed login once this transaction has rolled back (the route's hook).
+    throw credentialFailure('password', 'validation_failed', 'The current password is not correct');
   }
   await requireFreshCode(tx, d, p, input.totpCode);
   checkPasswordPolicy(input.newPassword);

@@ -16,6 +16,7 @@ import {
   type PageQuery,
 } from '../../../platform/http/pagination.ts';
 import { createApiKey, listApiKeys, revokeApiKey } from '../api-key-service.ts';
+import { credentialFailureHook } from '../login-service.ts';
 import type { AuthDeps } from '../deps.ts';
 
 const keySchema = object({
@@ -75,6 +76,7 @@ export function registerApiKeyRoutes(app: FastifyInstance, s: SecuredDeps, d: Au
           ),
         ),
     },
+    afterFailure: credentialFailureHook(d),
     handler: ({ tx, principal, body }) => createApiKey(tx, d, principal, body),
   });
 

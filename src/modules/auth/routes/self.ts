@@ -15,6 +15,7 @@ import {
   uuid,
 } from '../../../platform/http/schemas.ts';
 import type { AuthDeps } from '../deps.ts';
+import { credentialFailureHook } from '../login-service.ts';
 import {
   confirmTotpEnrollment,
   mfaStatus,
@@ -43,6 +44,7 @@ const code = { type: 'string', pattern: '^[0-9]{6}$' } as const;
 
 /** Routes a signed-in person uses on their own account. */
 export function registerSelfRoutes(app: FastifyInstance, s: SecuredDeps, d: AuthDeps): void {
+  const countCredentialFailure = credentialFailureHook(d);
   securedRoute(app, s, {
     method: 'GET',
     url: '/auth/me',
@@ -164,6 +166,7 @@ export function registerSelfRoutes(app: FastifyInstance, s: SecuredDeps, d: Auth
       ),
       response: { 200: object({ sessionsEnded: { type: 'integer' } }), ...errorResponses },
     },
+    afterFailure: countCredentialFailure,
     handler: ({ tx, principal, body }) => changePassword(tx, d, principal, body),
   });
 
@@ -217,6 +220,7 @@ export function registerSelfRoutes(app: FastifyInstance, s: SecuredDeps, d: Auth
       body: object({ code }),
       response: { 200: object({ recoveryCodes: stringList }), ...errorResponses },
     },
+    afterFailure: countCredentialFailure,
     handler: ({ tx, principal, body }) => confirmTotpEnrollment(tx, d, principal, body.code),
   });
 
@@ -230,6 +234,7 @@ export function registerSelfRoutes(app: FastifyInstance, s: SecuredDeps, d: Auth
       body: object({ code }),
       response: { 200: empty, ...errorResponses },
     },
+    afterFailure: countCredentialFailure,
     handler: async ({ tx, principal, body }) => {
       await removeTotp(tx, d, principal, body.code);
       return {};
@@ -246,6 +251,7 @@ export function registerSelfRoutes(app: FastifyInstance, s: SecuredDeps, d: Auth
       body: object({ code }),
       response: { 200: object({ recoveryCodes: stringList }), ...errorResponses },
     },
+    afterFailure: countCredentialFailure,
     handler: ({ tx, principal, body }) => regenerateRecoveryCodes(tx, d, principal, body.code),
   });
 }
