@@ -121,7 +121,11 @@ export interface SecuredRouteSpec<B, P, Q, R> {
    * transaction: for counting failures that must survive the rollback (a wrong current
    * password or authenticator code). If it throws, that error is the request's.
    */
-  readonly afterFailure?: (error: unknown, principal: Principal, req: FastifyRequest) => Promise<void>;
+  readonly afterFailure?: (
+    error: unknown,
+    principal: Principal,
+    req: FastifyRequest,
+  ) => Promise<void>;
   handler(call: RouteCall<B, P, Q>): Promise<R>;
 }
 

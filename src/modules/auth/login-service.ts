@@ -125,7 +125,8 @@ export async function login(
         : undefined;
     await noteLoginSuccess(tx, acct.userId, client.ip, upgraded);
     const needsEnrollment =
-      !acct.mfaConfirmed && mfaRequiredFor({
+      !acct.mfaConfirmed &&
+      mfaRequiredFor({
         roles: acct.roles,
         permissions: acct.permissions,
         settings,
@@ -250,7 +251,10 @@ export async function noteCredentialFailure(
   const credential = failedCredential(error);
   if (credential === undefined) return;
   const email = await d.db.asSystem(
-    { name: 'auth.step-up-throttle', reason: 'a failed credential check counts against its account' },
+    {
+      name: 'auth.step-up-throttle',
+      reason: 'a failed credential check counts against its account',
+    },
     async (tx) =>
       (await tx.query<{ email: string }>('select email from ward.users where id = $1', [p.userId]))
         .rows[0]?.email,

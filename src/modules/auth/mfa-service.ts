@@ -63,7 +63,8 @@ export async function confirmTotpEnrollment(
   await refuseWhileLocked(tx, p.userId);
   const step = verifyTotp(factor.secret, code, nowMs(d), factor.lastUsedStep);
   factor.secret.fill(0);
-  if (step === undefined) throw credentialFailure('totp', 'validation_failed', 'The code is not valid');
+  if (step === undefined)
+    throw credentialFailure('totp', 'validation_failed', 'The code is not valid');
   await useTotpStep(tx, factor.id, step);
   const codes = Array.from({ length: recoveryCodeCount }, () => formatRecoveryCode(randomBytes(8)));
   await replaceRecoveryCodes(

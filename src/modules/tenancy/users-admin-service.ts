@@ -132,7 +132,7 @@ export async function setUserRole(
     throw new WardError('validation_failed', `The organization has no role named "${role}"`);
   await getUser(tx, id);
   if (assign && id === p.userId) {
-    const beyond = (found.permissions ?? []).filter((x) => !p.permissions.has(x));
+    const beyond = found.permissions.filter((x) => !p.permissions.has(x));
     if (beyond.length > 0)
       throw new WardError(
         'forbidden',
