@@ -261,6 +261,53 @@ describe('patients API', () => {
     assert.equal(nurseSsn.statusCode, 403);
   });
 
+  test('a date of death is never in the future nor before the date of birth', async () => {
+    const created = await api.app.inject({
+      method: 'POST',
+      url: '/api/v1/patients',
+      headers: auth(doctor, 'TREAT'),
+      payload: {
+        mrn: 'MRN-000125',
+        firstName: 'Lee',
+        lastName: 'Mortal',
+        dateOfBirth: '1990-06-15',
+      },
+    });
+    assert.equal(created.statusCode, 201, created.body);
+    const pid = created.json<{ id: string }>().id;
+    let version = 1;
+    const patch = (payload: Record<string, unknown>) =>
+      api.app.inject({
+        method: 'PATCH',
+        url: `/api/v1/patients/${pid}`,
+        headers: { ...auth(doctor, 'TREAT'), 'if-match': `"${version}"` },
+        payload,
+      });
+    for (const bad of [
+      { dateOfDeath: '1980-01-01', status: 'deceased' },
+      { dateOfDeath: '2999-01-01', status: 'deceased' },
+      { dateOfDeath: '1990-06-14', status: 'deceased' },
+      { dateOfBirth: '2000-01-01', dateOfDeath: '1999-12-31', status: 'deceased' },
+    ]) {
+      const r = await patch(bad);
+      assert.equal(r.statusCode, 400, JSON.stringify(bad));
+      assert.equal(r.json<Problem>().code, 'validation_failed');
+    }
+    const noStatus = await patch({ dateOfDeath: '2020-03-01' });
+    assert.equal(noStatus.statusCode, 400);
+    assert.match(noStatus.json<{ detail: string }>().detail, /deceased/);
+    const died = await patch({ dateOfDeath: '2020-03-01', status: 'deceased' });
+    assert.equal(died.statusCode, 200, died.body);
+    version = 2;
+    // The stored date of death now bounds a new date of birth.
+    const later = await patch({ dateOfBirth: '2021-01-01' });
+    assert.equal(later.statusCode, 400, later.body);
+    const read = (await get(doctor, 'TREAT', pid)).json<Record<string, unknown>>();
+    assert.equal(read['dateOfBirth'], '1990-06-15');
+    assert.equal(read['dateOfDeath'], '2020-03-01');
+    assert.equal(read['version'], 2);
+  });
+
   test('bad input is a problem+json 4xx and creates nothing', async () => {
     const count = async () =>
       (

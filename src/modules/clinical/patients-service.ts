@@ -49,11 +49,21 @@ function validate(input: PatientPatch): void {
   if (input.dateOfDeath !== undefined && input.dateOfDeath !== null) {
     if (!isIsoDate(input.dateOfDeath))
       throw new WardError('validation_failed', 'dateOfDeath must be a calendar date (YYYY-MM-DD)');
+    if (input.dateOfDeath > new Date().toISOString().slice(0, 10))
+      throw new WardError('validation_failed', 'dateOfDeath may not be in the future');
   }
+  if (typeof input.dateOfBirth === 'string' && typeof input.dateOfDeath === 'string')
+    checkLifespan(input.dateOfBirth, input.dateOfDeath);
   // Identifiers must normalize (names the kind only, never the value).
   if (typeof input.ssn === 'string') normalizeForIndex('ssn', input.ssn);
   if (typeof input.email === 'string') normalizeForIndex('email', input.email);
   if (typeof input.phone === 'string') normalizeForIndex('phone', input.phone);
+}
+
+/** A date of death is never before the date of birth (both validated calendar dates). */
+function checkLifespan(dateOfBirth: string, dateOfDeath: string): void {
+  if (dateOfDeath < dateOfBirth)
+    throw new WardError('validation_failed', 'dateOfDeath may not be before dateOfBirth');
 }
 
 function plain(field: PatientPhiField, value: unknown): string | null {
@@ -370,6 +380,24 @@ export async function updatePatient(
   if (current.version !== expectedVersion) throw new WardError('precondition_failed');
   const phi: Partial<PatientPhi> = {};
   for (const f of phiFieldsIn(patch)) (phi as Record<string, unknown>)[f] = patch[f];
+  // A date of death set against the stored date of birth, or a date of birth changed under a
+  // stored date of death: the pair must stay ordered (the stored half is read server-side only).
+  const deathAfterPatch =
+    patch.dateOfDeath !== undefined ? patch.dateOfDeath : current.date_of_death;
+  if (deathAfterPatch !== null && (patch.status ?? current.status) !== 'deceased')
+    throw new WardError('validation_failed', 'A date of death needs status deceased');
+  if (deathAfterPatch !== null && patch.dateOfBirth === undefined && patch.dateOfDeath != null) {
+    const d = await codec.decryptRow(
+      tx,
+      { orgId, table: patientsTable, rowId: id },
+      repo.ciphertexts(current),
+      ['date_of_birth_encrypted'],
+    );
+    const born = d.date_of_birth_encrypted;
+    if (born) checkLifespan(born, deathAfterPatch);
+  } else if (deathAfterPatch !== null && typeof patch.dateOfBirth === 'string') {
+    checkLifespan(patch.dateOfBirth, deathAfterPatch);
+  }
   let nameDob: { lastName: string; dateOfBirth: string } | undefined;
   if (patch.lastName !== undefined || patch.dateOfBirth !== undefined) {
     // The combined index needs both halves; the unchanged one is read server-side only.
