@@ -267,6 +267,23 @@ for (const engine of availableEngines()) {
       assert.equal(saved.providerOrgId, s.orgId);
       // The demo's own 40 patients and the 3 seeded ones.
       assert.equal(await count(t, patientCount, [s.orgId]), 43);
+      // Plans past draft went through the workflow: reviewed, by someone other than the author.
+      assert.ok(
+        (await count(
+          t,
+          `select count(*)::int as n from clinical.treatment_plans where organization_id = $1 and status <> 'draft'`,
+          [s.orgId],
+        )) > 0,
+      );
+      assert.equal(
+        await count(
+          t,
+          `select count(*)::int as n from clinical.treatment_plans where organization_id = $1
+              and status <> 'draft' and (reviewed_at is null or reviewer_id is null or reviewer_id = author_id)`,
+          [s.orgId],
+        ),
+        0,
+      );
     });
   });
 }

@@ -257,6 +257,84 @@ for (const engine of availableEngines()) {
       assert.equal(ev, 1);
     });
 
+    test('a review covers the prescriptions: none after it, and one added first makes it stale', async () => {
+      const meds = await call('GET', '/medications?q=lisin', author);
+      const medicationId = meds.json<{ items: { id: string }[] }>().items[0]!.id;
+      const rx = (planId: string, dose: string) =>
+        call('POST', `/plans/${planId}/prescriptions`, author, {
+          medicationId,
+          dose,
+          route: 'oral',
+          frequency: 'once daily',
+          startDate: '2026-11-22',
+        });
+      const ifMatch = (v: number) => ({ 'if-match': `"${v}"` });
+      const created = await call('POST', `/cases/${caseIds[1]}/plans`, author, { title: 'Plan B' });
+      const planId = created.json<Plan>().id;
+      const first = await rx(planId, '10 mg');
+      assert.equal(first.statusCode, 201, first.body);
+      assert.equal(first.headers['etag'], '"2"', 'a prescription moves the plan to a new version');
+      // The reviewer read version 1, before the prescription: that review is stale.
+      const stale = await call('POST', `/plans/${planId}/review`, reviewer, {}, ifMatch(1));
+      assert.equal(stale.statusCode, 412, stale.body);
+      const reviewed = await call('POST', `/plans/${planId}/review`, reviewer, {}, ifMatch(2));
+      assert.equal(reviewed.statusCode, 200, reviewed.body);
+      const after = await rx(planId, '40 mg');
+      assert.equal(after.statusCode, 409, after.body);
+      assert.match(after.json<{ detail: string }>().detail, /reviewed/);
+      const active = await call(
+        'POST',
+        `/plans/${planId}/transition`,
+        author,
+        { status: 'active' },
+        ifMatch(3),
+      );
+      assert.equal(active.statusCode, 200, active.body);
+      assert.equal((await rx(planId, '40 mg')).statusCode, 409, 'an active plan takes none');
+      const read = await call('GET', `/plans/${planId}`, author);
+      const items = read.json<{ prescriptions: { dose: string }[] }>().prescriptions;
+      assert.deepEqual(
+        items.map((p) => p.dose),
+        ['10 mg'],
+        'only the reviewed prescription',
+      );
+      // The database refuses the same on its own, whoever writes the rows.
+      const plan = (
+        await api.t.db.asAdmin((tx) =>
+          tx.query<{
+            organization_id: string;
+            case_id: string;
+            patient_id: string;
+            author_id: string;
+          }>(
+            'select organization_id, case_id, patient_id, author_id from clinical.treatment_plans where id = $1',
+            [planId],
+          ),
+        )
+      ).rows[0]!;
+      await assert.rejects(
+        api.t.db.asAdmin((tx) =>
+          tx.query(
+            `insert into clinical.prescriptions (organization_id, plan_id, patient_id, medication_id, dose,
+                                                 route, frequency, start_date, prescriber_id)
+             values ($1, $2, $3, $4, '80 mg', 'oral', 'daily', current_date, $5)`,
+            [plan.organization_id, planId, plan.patient_id, medicationId, plan.author_id],
+          ),
+        ),
+        /unreviewed draft/,
+      );
+      await assert.rejects(
+        api.t.db.asAdmin((tx) =>
+          tx.query(
+            `insert into clinical.treatment_plans (organization_id, case_id, patient_id, title, status, author_id)
+             values ($1, $2, $3, 'Straight to active', 'active', $4)`,
+            [plan.organization_id, plan.case_id, plan.patient_id, plan.author_id],
+          ),
+        ),
+        /unreviewed draft/,
+      );
+    });
+
     test('care-team policies apply to plan, prescription, image and case-list routes', async () => {
       const plan = (
         await call('POST', `/cases/${caseIds[2]}/plans`, author, { title: 'Plan B' })

@@ -175,6 +175,24 @@ export async function updatePlanStatus(
   return r.rows[0];
 }
 
+/**
+ * Moves a draft, unreviewed plan to its next version (its row locked until the transaction
+ * ends) and returns that version; undefined when the plan is reviewed or no longer a draft.
+ */
+export async function touchDraftPlan(
+  q: Queryable,
+  orgId: string,
+  id: string,
+): Promise<number | undefined> {
+  const r = await q.query<{ version: number }>(
+    `update clinical.treatment_plans set version = version + 1
+      where organization_id = $1 and id = $2 and status = 'draft' and reviewer_id is null
+      returning version`,
+    [orgId, id],
+  );
+  return r.rows[0]?.version;
+}
+
 /** Records a plan's review if it is still at `version` and unreviewed; undefined otherwise. */
 export async function markPlanReviewed(
   q: Queryable,

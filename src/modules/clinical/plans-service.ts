@@ -85,20 +85,32 @@ export async function loadPlan(tx: Tx, orgId: string, id: string): Promise<repo.
   return p;
 }
 
-/** Adds a prescription to a plan that is not finished; dates must be real and ordered. */
+/**
+ * Adds a prescription to a draft plan that has not been reviewed; dates must be real and
+ * ordered. The review vouches for the plan as it stood, prescriptions included, so a reviewed
+ * or active plan takes no new ones (write a new plan instead). Each prescription moves the
+ * plan to a new version under its row lock: a review sent with the version read before it is
+ * refused as stale (412), so nobody reviews a prescription they have not seen.
+ */
 export async function prescribe(
   tx: Tx,
   orgId: string,
   plan: repo.PlanRow,
   prescriberId: string,
   input: PrescriptionCreate,
-): Promise<repo.PrescriptionRow[]> {
-  if (plan.status === 'completed' || plan.status === 'cancelled')
-    throw new WardError('conflict', `The plan is ${plan.status}`);
+): Promise<{ prescriptions: repo.PrescriptionRow[]; planVersion: number }> {
+  refuseUnlessOpenDraft(plan);
   if (!isIsoDate(input.startDate) || (input.endDate !== undefined && !isIsoDate(input.endDate)))
     throw new WardError('validation_failed', 'Dates must be calendar dates (YYYY-MM-DD)');
   if (input.endDate !== undefined && input.endDate < input.startDate)
     throw new WardError('validation_failed', 'endDate is before startDate');
+  const version = await repo.touchDraftPlan(tx, orgId, plan.id);
+  // Reviewed or moved on since it was loaded (a concurrent review committed first).
+  if (version === undefined) {
+    const now = await repo.findPlan(tx, orgId, plan.id);
+    refuseUnlessOpenDraft(now ?? plan);
+    throw new WardError('precondition_failed');
+  }
   await repo.insertPrescription(tx, {
     orgId,
     planId: plan.id,
@@ -111,7 +123,20 @@ export async function prescribe(
     endDate: input.endDate ?? null,
     prescriberId,
   });
-  return repo.listPrescriptions(tx, orgId, plan.id);
+  return { prescriptions: await repo.listPrescriptions(tx, orgId, plan.id), planVersion: version };
+}
+
+function refuseUnlessOpenDraft(plan: repo.PlanRow): void {
+  if (plan.status !== 'draft')
+    throw new WardError('conflict', `A ${plan.status} plan takes no new prescriptions`, {
+      reason: 'plan_not_draft',
+    });
+  if (plan.reviewer_id !== null)
+    throw new WardError(
+      'conflict',
+      'The plan was reviewed: it takes no new prescriptions (write a new plan)',
+      { reason: 'reviewed' },
+    );
 }
 
 /** A plan's prescriptions. */

@@ -182,11 +182,19 @@ export function registerPlanRoutes(app: FastifyInstance, s: SecuredDeps) {
         ...errorResponses,
       },
     },
-    handler: async ({ tx, principal, params, body, authorize, audit }) => {
+    handler: async ({ tx, principal, params, body, authorize, audit, reply }) => {
       const plan = await loadPlan(tx, principal.orgId, params.id);
       const c = await loadCase(tx, principal.orgId, plan.case_id);
       authorize({ permission: 'prescription:create', resource: { careTeam: careTeamOf(c) } });
-      const rx = await prescribe(tx, principal.orgId, plan, principal.userId, body);
+      const { prescriptions: rx, planVersion } = await prescribe(
+        tx,
+        principal.orgId,
+        plan,
+        principal.userId,
+        body,
+      );
+      // The plan's new version: a review must be sent with it (If-Match).
+      void reply.header('etag', etagOf(planVersion));
       await audit({
         action: 'C',
         eventType: 'prescription.create',

@@ -197,11 +197,13 @@ export interface BulkPlan {
   readonly goals: readonly unknown[];
   readonly interventions: readonly unknown[];
   readonly schedule: Record<string, unknown>;
-  readonly status: string;
   readonly authorId: string;
 }
 
-/** Inserts a batch of treatment plans. */
+/**
+ * Inserts a batch of treatment plans as unreviewed drafts, the only way the schema takes a new
+ * plan: `advancePlans` reviews and moves them on once their prescriptions are in.
+ */
 export async function insertPlans(
   q: Queryable,
   orgId: string,
@@ -210,12 +212,12 @@ export async function insertPlans(
   if (rows.length === 0) return;
   await q.query(
     `insert into clinical.treatment_plans (organization_id, id, case_id, patient_id, title, goals,
-                                           interventions, schedule, status, author_id)
+                                           interventions, schedule, author_id)
      select $1, u.id, u.case_id, u.patient_id, u.title, u.goals::jsonb, u.interventions::jsonb,
-            u.schedule::jsonb, u.status::clinical.plan_status, u.author_id
+            u.schedule::jsonb, u.author_id
        from unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::text[],
-                   $9::text[], $10::uuid[])
-         as u(id, case_id, patient_id, title, goals, interventions, schedule, status, author_id)`,
+                   $9::uuid[])
+         as u(id, case_id, patient_id, title, goals, interventions, schedule, author_id)`,
     [
       orgId,
       rows.map((r) => r.id),
@@ -225,9 +227,42 @@ export async function insertPlans(
       rows.map((r) => JSON.stringify(r.goals)),
       rows.map((r) => JSON.stringify(r.interventions)),
       rows.map((r) => JSON.stringify(r.schedule)),
-      rows.map((r) => r.status),
       rows.map((r) => r.authorId),
     ],
+  );
+}
+
+/** A seeded plan's review and the status it is moved on to. */
+export interface PlanAdvance {
+  readonly id: string;
+  readonly reviewerId: string;
+  readonly to: 'active' | 'completed';
+}
+
+/**
+ * Reviews drafted plans (by a clinician other than the author) and moves them along the
+ * workflow the way the API does — reviewed, then active, then (for `completed`) completed —
+ * through updates that the workflow trigger checks, with the versions those steps give.
+ */
+export async function advancePlans(
+  q: Queryable,
+  orgId: string,
+  rows: readonly PlanAdvance[],
+): Promise<void> {
+  if (rows.length === 0) return;
+  await q.query(
+    `update clinical.treatment_plans p
+        set reviewer_id = u.reviewer_id, reviewed_at = now(), status = 'active', version = p.version + 2
+       from unnest($2::uuid[], $3::uuid[]) as u(id, reviewer_id)
+      where p.organization_id = $1 and p.id = u.id and p.status = 'draft'`,
+    [orgId, rows.map((r) => r.id), rows.map((r) => r.reviewerId)],
+  );
+  const done = rows.filter((r) => r.to === 'completed').map((r) => r.id);
+  if (done.length === 0) return;
+  await q.query(
+    `update clinical.treatment_plans set status = 'completed', version = version + 1
+      where organization_id = $1 and id = any($2::uuid[]) and status = 'active'`,
+    [orgId, done],
   );
 }
 

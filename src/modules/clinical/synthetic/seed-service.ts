@@ -199,6 +199,7 @@ async function writeBatch(
   const diagnoses: bulk.BulkDiagnosis[] = [];
   const plans: bulk.BulkPlan[] = [];
   const prescriptions: bulk.BulkPrescription[] = [];
+  const advances: bulk.PlanAdvance[] = [];
   for (const p of people) {
     const patientId = randomUUID();
     patients.push({
@@ -263,9 +264,13 @@ async function writeBatch(
           goals: c.plan.goals,
           interventions: c.plan.interventions,
           schedule: c.plan.schedule,
-          status: c.plan.status,
           authorId: doctor,
         });
+        // Reviewed by another doctor, as the workflow requires; with only one doctor in the
+        // organization the plan stays a draft.
+        const reviewer = refs.doctors.find((d) => d !== doctor);
+        if (c.plan.status !== 'draft' && reviewer !== undefined)
+          advances.push({ id: planId, reviewerId: reviewer, to: c.plan.status });
         for (const rx of c.plan.prescriptions) {
           prescriptions.push({
             planId,
@@ -288,6 +293,7 @@ async function writeBatch(
   await bulk.insertDiagnoses(tx, orgId, diagnoses);
   await bulk.insertPlans(tx, orgId, plans);
   await bulk.insertPrescriptions(tx, orgId, prescriptions);
+  await bulk.advancePlans(tx, orgId, advances);
   return {
     patients: patients.length,
     cases: cases.length,
