@@ -85,12 +85,20 @@ describe('clinical PHI storage and cross-organization access', () => {
 
   test('a provider sees a payer patient only with a live grant and the granted purpose', async () => {
     const provider = await seedOrg(api, 'Provider', ['doctor']);
+    // Through clinical.granted_patient: the table itself shows a grantee none of the owner's
+    // rows (migration 0014).
     const seen = (purpose: string) =>
-      api.t.db.withContext({ orgId: provider.orgId, actorType: 'user', purpose }, async (tx) =>
-        (await tx.query<{ id: string }>('select id from clinical.patients order by mrn')).rows.map(
-          (r) => r.id,
-        ),
-      );
+      api.t.db.withContext({ orgId: provider.orgId, actorType: 'user', purpose }, async (tx) => {
+        const table = await tx.query('select id from clinical.patients');
+        assert.equal(table.rowCount, 0);
+        return (
+          await tx.query<{ id: string }>(
+            `select g.id from unnest($1::uuid[]) as x(pid)
+               cross join lateral clinical.granted_patient(x.pid) g order by g.mrn`,
+            [ids],
+          )
+        ).rows.map((r) => r.id);
+      });
     assert.deepEqual(await seen('TREAT'), []);
     const owner = grantManager(payer.orgId, payer.users['doctor']!.id);
     await api.t.db.withContext({ orgId: payer.orgId, actorType: 'user' }, (tx) =>

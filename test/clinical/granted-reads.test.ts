@@ -204,6 +204,57 @@ for (const engine of availableEngines()) {
       ]);
     });
 
+    test('the database itself withholds what the grant does not disclose', async () => {
+      const r = await api.app.inject({
+        method: 'POST',
+        url: '/api/v1/patients',
+        headers: auth(payerDoctor, 'TREAT'),
+        payload: { ...patient, mrn: 'MRN-GR-0004' },
+      });
+      const id = r.json<{ id: string }>().id;
+      await grant(id, ['TREAT'], 3_600_000, ['lastName', 'ssn']);
+      // Straight SQL as the grantee's request would run it, bypassing the service.
+      const asGrantee = (orgId: string, purpose: string) =>
+        api.t.db.withContext({ orgId, actorType: 'user', purpose }, async (tx) => ({
+          table: (
+            await tx.query<{ n: number }>(
+              'select count(*)::int as n from clinical.patients where id = $1',
+              [id],
+            )
+          ).rows[0]?.n,
+          rows: (
+            await tx.query<Record<string, unknown>>('select * from clinical.granted_patient($1)', [
+              id,
+            ])
+          ).rows,
+        }));
+      const seen = await asGrantee(provider.orgId, 'TREAT');
+      assert.equal(seen.table, 0, 'the table shows a grantee no row of the owner');
+      assert.equal(seen.rows.length, 1);
+      const row = seen.rows[0]!;
+      assert.deepEqual(row['fields'], ['lastName', 'ssn']);
+      assert.ok(row['last_name_encrypted'] && row['ssn_encrypted']);
+      for (const withheld of [
+        'first_name_encrypted',
+        'date_of_birth_encrypted',
+        'email_encrypted',
+        'phone_encrypted',
+        'address_encrypted',
+        'emergency_contact_encrypted',
+        'insurance_encrypted',
+        'allergies',
+        'vitals',
+        'conditions',
+      ])
+        assert.equal(row[withheld], null, withheld);
+      assert.equal('ssn_bidx' in row || 'name_dob_bidx' in row, false, 'no blind index leaves');
+      assert.equal((await asGrantee(provider.orgId, 'HPAYMT')).rows.length, 0, 'other purpose');
+      assert.equal((await asGrantee(stranger.orgId, 'TREAT')).rows.length, 0, 'stranger');
+      const own = await asGrantee(payer.orgId, 'TREAT');
+      assert.equal(own.rows.length, 0, 'the owner reads its own rows from the table');
+      assert.equal(own.table, 1);
+    });
+
     test('a grant cannot name fields that are not patient fields', async () => {
       await assert.rejects(grant(patientId, ['TREAT'], 3_600_000, ['lastName', 'password']), {
         code: 'validation_failed',

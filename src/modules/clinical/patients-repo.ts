@@ -132,46 +132,24 @@ export async function findPatient(
   return r.rows[0];
 }
 
+/** A granted patient as the database discloses it: undisclosed fields are null. */
+export interface GrantedPatientRow extends PatientRow {
+  /** The patient fields (API names) the live grants disclose for this request's purpose. */
+  readonly fields: readonly string[];
+}
+
 /**
- * A patient another organization granted to the caller's organization, or undefined. The
- * grantee finds the owner through its own view of `access_grants`; RLS on `patients`
- * (`ward.grant_allows`) then decides whether the grant is live for this permission and purpose.
+ * Another organization's patient, read through a live grant to the caller's organization for
+ * `patient:read` and the request's purpose (clinical.granted_patient, migration 0014): every
+ * field the grants do not disclose comes back null — the database withholds it, whatever
+ * this process asks for. Undefined when no such grant exists (missing looks the same).
  */
 export async function findGrantedPatient(
   q: Queryable,
   id: string,
-): Promise<PatientRow | undefined> {
-  const r = await q.query<PatientRow>(
-    `select ${selectColumns} from clinical.patients
-      where id = $1
-        and organization_id in (select g.organization_id from ward.access_grants g
-                                 where g.grantee_organization_id = ward.current_org_id()
-                                   and g.patient_id = $1 and g.revoked_at is null)
-      limit 1`,
-    [id],
-  );
+): Promise<GrantedPatientRow | undefined> {
+  const r = await q.query<GrantedPatientRow>('select * from clinical.granted_patient($1)', [id]);
   return r.rows[0];
-}
-
-/**
- * The patient fields the live grants from `ownerOrgId` disclose to the caller's organization
- * for this patient, `patient:read` and the request's purpose (the union over such grants).
- */
-export async function grantedFields(
-  q: Queryable,
-  ownerOrgId: string,
-  id: string,
-): Promise<Set<string>> {
-  const r = await q.query<{ f: string }>(
-    `select distinct f from ward.access_grants g, unnest(g.fields) f
-      where g.organization_id = $1 and g.patient_id = $2
-        and g.grantee_organization_id = ward.current_org_id()
-        and 'patient:read' = any (g.permissions)
-        and ward.current_purpose() = any (g.purposes)
-        and g.revoked_at is null and now() >= g.valid_from and now() < g.valid_until`,
-    [ownerOrgId, id],
-  );
-  return new Set(r.rows.map((x) => x.f));
 }
 
 /** Patients of the organization whose blind index in `column` equals `value` (candidates). */

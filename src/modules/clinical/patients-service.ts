@@ -271,8 +271,9 @@ export async function readPatientOrGranted(
   if (own) return { ...(await toView(tx, codec, own, vis)), grantedBy: undefined };
   const row = await repo.findGrantedPatient(tx, id);
   if (!row) throw new WardError('not_found');
-  // The owner's grant caps what is disclosed; the grantee's role and policies only narrow it.
-  const granted = await repo.grantedFields(tx, row.organization_id, id);
+  // The owner's grant caps what is disclosed (the database already withheld the rest); the
+  // grantee's role and policies only narrow it.
+  const granted = new Set(row.fields);
   const capped: Visibility = {
     fields: vis.fields.filter((f) => granted.has(f)),
     clinical: vis.clinical && clinicalFields.every((f) => granted.has(f)),
