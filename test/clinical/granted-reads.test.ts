@@ -222,11 +222,7 @@ for (const engine of availableEngines()) {
               [id],
             )
           ).rows[0]?.n,
-          rows: (
-            await tx.query<Record<string, unknown>>('select * from clinical.granted_patient($1)', [
-              id,
-            ])
-          ).rows,
+          rows: (await tx.query('select * from clinical.granted_patient($1)', [id])).rows,
         }));
       const seen = await asGrantee(provider.orgId, 'TREAT');
       assert.equal(seen.table, 0, 'the table shows a grantee no row of the owner');
