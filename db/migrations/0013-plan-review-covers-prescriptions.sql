@@ -20,8 +20,8 @@ $$;
 CREATE TRIGGER treatment_plans_insert BEFORE INSERT ON clinical.treatment_plans
   FOR EACH ROW EXECUTE FUNCTION clinical.check_plan_insert();
 
--- Runs as the writer, under its RLS: a plan it cannot see is a plan it cannot prescribe in. The
--- share lock waits for a review or transition in flight and then reads what it committed.
+-- Runs as the writer, under its RLS. The share lock waits for a review or transition in flight
+-- and then reads what it committed.
 CREATE FUNCTION clinical.check_prescription_insert() RETURNS trigger
   LANGUAGE plpgsql
   SET search_path = pg_catalog
@@ -34,8 +34,9 @@ BEGIN
     FROM clinical.treatment_plans p
    WHERE p.organization_id = NEW.organization_id AND p.id = NEW.plan_id
      FOR SHARE;
+  -- A plan the writer cannot see is refused by RLS and the foreign key, as before.
   IF NOT FOUND THEN
-    RAISE EXCEPTION 'the treatment plan does not exist' USING ERRCODE = '23503';
+    RETURN NEW;
   END IF;
   IF v_status <> 'draft' OR v_reviewer IS NOT NULL THEN
     RAISE EXCEPTION 'prescriptions are added to an unreviewed draft plan' USING ERRCODE = '23514';

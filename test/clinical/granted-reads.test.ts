@@ -294,6 +294,30 @@ for (const engine of availableEngines()) {
       assert.equal(await attempt(provider.orgId, 'patient.disclosure', patientId), 'written');
     });
 
+    test('a disclosure names the request purpose and only fields the grant discloses', async () => {
+      // The live grant on patientId discloses firstName, lastName, dateOfBirth, ssn, insurance.
+      const disclose = (fields: string[], purposeOfUse: string | null) =>
+        api.t.db
+          .withContext({ orgId: provider.orgId, actorType: 'user', purpose: 'TREAT' }, (tx) =>
+            tx.query(
+              `insert into audit.events (organization_id, action, event_type, patient_id, phi_fields,
+                                         purpose_of_use)
+               values ($1, 'R', 'patient.disclosure', $2, $3::text[], coalesce($4, ward.current_purpose()))`,
+              [payer.orgId, patientId, fields, purposeOfUse],
+            ),
+          )
+          .then(
+            () => 'written',
+            (e: unknown) => pgCode(e),
+          );
+      assert.equal(await disclose(['lastName', 'ssn'], null), 'written');
+      // Another purpose than the request's (a payment disclosure under a treatment grant).
+      assert.equal(await disclose(['lastName'], 'HPAYMT'), '42501');
+      // Fields the owner never granted (email, phone) are refused, alone or mixed in.
+      assert.equal(await disclose(['email'], null), '42501');
+      assert.equal(await disclose(['lastName', 'phone'], null), '42501');
+    });
+
     test('revocation and expiry close the patient again on the next request', async () => {
       const g = await api.t.db.asAdmin(
         async (tx) =>

@@ -34,7 +34,8 @@ const system = {
  * Finds the monthly partitions that ended more than `years` ago; with `apply`, exports each
  * to JSON Lines, records the export (row count and SHA-256) in audit.partition_exports, and
  * only then detaches and drops it through audit.drop_exported_partition — which refuses any
- * partition without a matching export or inside six years, whatever the caller asks.
+ * partition without a matching export, whose bounds are not its month, or that is inside the
+ * retention period (never less than six years), whatever the caller asks.
  */
 export async function applyRetention(
   db: Database,
@@ -63,7 +64,7 @@ export async function applyRetention(
       out.push({ name, rows: -1, dropped: false });
       continue;
     }
-    out.push(await exportAndDrop(db, name, from, to, opts.outDir));
+    out.push(await exportAndDrop(db, name, from, to, opts.outDir, years));
   }
   return out;
 }
@@ -74,6 +75,7 @@ async function exportAndDrop(
   from: Date,
   to: Date,
   outDir: string,
+  years: number,
 ): Promise<RetainedPartition> {
   fs.mkdirSync(outDir, { recursive: true });
   const file = path.resolve(outDir, `audit-${name}.jsonl`);
@@ -101,7 +103,8 @@ async function exportAndDrop(
     );
   });
   await db.asSystem(system, async (tx) => {
-    await tx.query('select audit.drop_exported_partition($1)', [name]);
+    // The database checks the partition's real bounds against the same retention period.
+    await tx.query('select audit.drop_exported_partition($1, $2)', [name, years]);
     await tx.query(
       'update audit.partition_exports set dropped_at = now() where partition_name = $1',
       [name],

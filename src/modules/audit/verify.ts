@@ -50,11 +50,14 @@ export async function verifyAuditLog(db: Database, opts: VerifyOptions): Promise
   };
   const { orgs, archived } = await db.asSystem(job, async (tx) => ({
     orgs: opts.orgId ? [opts.orgId] : await chainOrganizations(tx),
+    // A month is archived only when its partition is really gone: an export row alone never
+    // downgrades a live month to chain-and-signature checks.
     archived: new Set(
       (
         await tx.query<{ month: string }>(
           `select to_char(range_from at time zone 'UTC', 'YYYY-MM') as month
-             from audit.partition_exports where dropped_at is not null`,
+             from audit.partition_exports
+            where dropped_at is not null and to_regclass('audit.' || partition_name) is null`,
         )
       ).rows.map((r) => r.month),
     ),

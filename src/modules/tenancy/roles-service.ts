@@ -100,7 +100,7 @@ export async function createRole(
 ): Promise<RoleView> {
   const permissions = await checkGrantable(tx, p, input.permissions);
   const r = await tx.query<{ id: string }>(
-    'insert into ward.roles (organization_id, name, description, is_builtin) values ($1, $2, $3, false) returning id',
+    'insert into ward.roles (organization_id, name, description) values ($1, $2, $3) returning id',
     [p.orgId, input.name, input.description ?? ''],
   );
   const id = (r.rows[0] as { id: string }).id;

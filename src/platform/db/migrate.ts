@@ -45,6 +45,15 @@ DO $bootstrap$
 BEGIN${roles}
   EXECUTE format('GRANT CREATE, CONNECT, TEMPORARY ON DATABASE %I TO ward_owner', current_database());
   EXECUTE format('GRANT CONNECT ON DATABASE %I TO ward_app, ward_auditor, ward_system', current_database());
+  -- PUBLIC keeps CONNECT (logins still need their own role's grant above) but loses TEMPORARY:
+  -- no Ward role needs temporary tables, and a temp table shadows names on the search path.
+  -- Only the database owner or a superuser may revoke it; any other migrator leaves it be.
+  IF EXISTS (SELECT 1 FROM pg_database d
+              WHERE d.datname = current_database()
+                AND (pg_has_role(current_user, d.datdba, 'USAGE')
+                     OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user))) THEN
+    EXECUTE format('REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC', current_database());
+  END IF;
 END
 $bootstrap$;
 CREATE SCHEMA IF NOT EXISTS ward_meta;
