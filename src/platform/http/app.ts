@@ -13,6 +13,7 @@ import { WardError } from '../errors.ts';
 import { registerMetrics, type MetricsOptions } from './metrics.ts';
 import { registerOpenApi } from './openapi.ts';
 import { RateLimiter, type RateLimitRule } from './rate-limit.ts';
+import { parseJsonBody } from './json-body.ts';
 import { sendProblem } from './problem.ts';
 import './request-context.ts';
 
@@ -82,7 +83,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
     return503OnClosing: true,
     logController: new OneLinePerRequest(),
-    // Reject bodies with duplicate or prototype-polluting keys outright.
+    // Bodies go through parseJsonBody (json-body.ts), which refuses prototype-polluting and
+    // duplicate keys, NUL and deep nesting; these only keep Fastify's own parser strict too.
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     ajv: { customOptions: { removeAdditional: false, allErrors: false, coerceTypes: false } },
@@ -108,6 +110,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   }
   // The API speaks JSON only; any other body type is a 415, not a string handed to a route.
   app.removeContentTypeParser('text/plain');
+  // JSON bodies are scanned before they are parsed: depth, duplicate keys, NUL, poisoning.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    let value: unknown;
+    try {
+      value = parseJsonBody(body as string);
+    } catch (e) {
+      done(e as Error, undefined);
+      return;
+    }
+    done(null, value);
+  });
   // The request-context contract (request-context.ts); the auth module's hook fills it in.
   app.decorateRequest('wardContext', undefined);
   app.setErrorHandler((e, req, reply) => sendProblem(e, req, reply));
