@@ -15,6 +15,7 @@ import { SigningKeyCustody } from '../modules/audit/signing-keys.ts';
 import { startJobs } from '../platform/jobs/job-runner.ts';
 import { ruleFromEnv } from '../platform/http/rate-limit.ts';
 import { purgeExpiredKeys } from '../platform/http/idempotency.ts';
+import { cursorKeyFromEnv, useCursorKey } from '../platform/http/pagination.ts';
 import { LocalObjectStore } from '../platform/objects/local-store.ts';
 import { sweepImageObjects } from '../modules/clinical/images-sweep.ts';
 
@@ -78,6 +79,15 @@ export async function startServer(config: WardConfig, opts: ServeOptions): Promi
     if (opts.prepare) await opts.prepare(runtime);
     const env = opts.env ?? process.env;
     if (env['WARD_AUDIT_SIGNING_KEY']) logger.warn(leftoverImportKeyWarning);
+    // Pagination cursors are signed (pagination.ts): replicas must share the key, or a
+    // cursor from one is invalid on the next.
+    const cursorKey = cursorKeyFromEnv(env);
+    if (cursorKey) useCursorKey(cursorKey);
+    else if (db.engine !== 'pglite') {
+      logger.warn(
+        'WARD_CURSOR_KEY is not set: pagination cursors are signed with a per-process key and do not survive a restart or cross replicas',
+      );
+    }
     const objectStore = new LocalObjectStore(config.objectDir);
     const app = await buildApp({
       db,

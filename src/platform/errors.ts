@@ -105,6 +105,10 @@ export function translateDbError(e: unknown): WardError {
     case '22008':
     case '22001':
     case '22003':
+    case '22021':
+    case '22P05':
+      // 22021 is NUL in text, 22P05 a \u0000 escape in jsonb: the HTTP layer refuses NUL
+      // before a handler runs; this catches any other way in (a header, a CLI argument).
       return new WardError('validation_failed', undefined, { pgCode: code }, { cause: e });
     case '42501':
       return new WardError('not_found', undefined, {}, { cause: e });

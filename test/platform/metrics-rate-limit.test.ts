@@ -78,6 +78,16 @@ describe('metrics and rate limits', () => {
         headers: { authorization: 'Bearer scrape-secret' },
       });
       assert.equal(scraped.statusCode, 200);
+      // The scheme is case-insensitive (RFC 9110 §11.1); the token is not.
+      for (const [header, status] of [
+        ['bearer scrape-secret', 200],
+        ['BEARER scrape-secret', 200],
+        ['Bearer SCRAPE-SECRET', 401],
+        ['Basic scrape-secret', 401],
+      ] as const) {
+        const r = await app.inject({ url: '/metrics', headers: { authorization: header } });
+        assert.equal(r.statusCode, status, header);
+      }
     } finally {
       await app.close();
     }

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema } from 'fastify';
 import type { Database, Tx } from '../../platform/db/index.ts';
 import { WardError } from '../../platform/errors.ts';
+import { bearerCredentials } from '../../platform/http/authorization.ts';
 import type { RateLimiter } from '../../platform/http/rate-limit.ts';
 import {
   etagFor,
@@ -146,11 +147,14 @@ class Denied extends Error {
 
 const actionFor = { GET: 'R', POST: 'C', PUT: 'U', PATCH: 'U', DELETE: 'D' } as const;
 
-/** Reads `Authorization: Bearer <token>` into a parsed session or API-key token. */
+/**
+ * Reads `Authorization: Bearer <token>` (scheme in any case, RFC 9110 §11.1) into a parsed
+ * session or API-key token.
+ */
 export function bearerToken(req: FastifyRequest): ParsedToken | undefined {
-  const h = req.headers.authorization;
-  if (typeof h !== 'string' || !h.startsWith('Bearer ')) return undefined;
-  const t = parseToken(h.slice(7).trim());
+  const credentials = bearerCredentials(req.headers.authorization);
+  if (credentials === undefined) return undefined;
+  const t = parseToken(credentials);
   return t && (t.kind === 'session' || t.kind === 'api_key') ? t : undefined;
 }
 

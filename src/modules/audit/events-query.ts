@@ -1,5 +1,6 @@
 import type { Queryable } from '../../platform/db/index.ts';
 import { WardError } from '../../platform/errors.ts';
+import { decodeCursor, encodeCursor } from '../../platform/http/pagination.ts';
 
 /** Filters auditors search by; all optional, combined with AND. */
 export interface EventFilters {
@@ -73,17 +74,18 @@ function whereClause(filters: EventFilters, first: number): { sql: string; param
   return { sql: parts.length ? parts.join(' and ') : 'true', params };
 }
 
-function decodeCursor(cursor: string): { t: string; id: number } {
-  try {
-    const c = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as {
-      t?: unknown;
-      id?: unknown;
-    };
-    if (typeof c.t === 'string' && typeof c.id === 'number') return { t: c.t, id: c.id };
-  } catch {
-    // fall through
+// The list's cursor scope; the cursor is the last row's (occurred_at, id), signed.
+const cursorScope = 'audit-events';
+const occurredAtPattern = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
+
+/** The keyset position in a cursor from `listEvents`; anything else is invalid_cursor. */
+function positionOf(cursor: string): { t: string; id: string } {
+  const [t, id] = decodeCursor(cursorScope, cursor, 2) ?? [];
+  // Signed, so these hold: checked anyway, so a bad value can never become a SQL error.
+  if (t === undefined || id === undefined || !occurredAtPattern.test(t) || !/^\d{1,19}$/.test(id)) {
+    throw new WardError('invalid_cursor');
   }
-  throw new WardError('validation_failed', 'The cursor is not valid');
+  return { t, id };
 }
 
 /**
@@ -99,9 +101,9 @@ export async function listEvents(
   const params = [...w.params];
   let after = '';
   if (page.cursor) {
-    const c = decodeCursor(page.cursor);
+    const c = positionOf(page.cursor);
     params.push(c.t, c.id);
-    after = ` and (e.occurred_at, e.id) < ($${params.length - 1}::timestamptz, $${params.length})`;
+    after = ` and (e.occurred_at, e.id) < ($${params.length - 1}::timestamptz, $${params.length}::bigint)`;
   }
   params.push(page.limit + 1);
   const r = await q.query<AuditEventView>(
@@ -113,7 +115,7 @@ export async function listEvents(
   const last = items.at(-1);
   const nextCursor =
     r.rows.length > page.limit && last
-      ? Buffer.from(JSON.stringify({ t: last.occurredAt, id: last.id })).toString('base64url')
+      ? encodeCursor(cursorScope, [last.occurredAt, String(last.id)])
       : null;
   return { items, nextCursor };
 }

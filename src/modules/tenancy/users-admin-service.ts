@@ -1,5 +1,12 @@
 import type { Tx } from '../../platform/db/index.ts';
 import { WardError } from '../../platform/errors.ts';
+import {
+  decodeCursor,
+  pageLimit,
+  toPage,
+  type Page,
+  type PageQuery,
+} from '../../platform/http/pagination.ts';
 import { record } from '../audit/record.ts';
 import { requireRoleManager } from './roles-service.ts';
 import type { Principal } from '../access/principal.ts';
@@ -34,12 +41,12 @@ interface Row {
   created_at: Date;
 }
 
-const select = `select u.id, u.email, u.display_name, u.principal_type, u.status, u.license_number,
+const columns = `u.id, u.email, u.display_name, u.principal_type, u.status, u.license_number,
        u.failed_login_attempts, u.locked_until, u.last_login_at, u.created_at,
        array(select r.name from ward.user_roles ur join ward.roles r on r.organization_id = ur.organization_id
                and r.id = ur.role_id where ur.organization_id = u.organization_id and ur.user_id = u.id
-              order by r.name) as roles
-  from ward.users u`;
+              order by r.name) as roles`;
+const select = `select ${columns} from ward.users u`;
 
 const view = (r: Row): UserAdminView => ({
   id: r.id,
@@ -55,13 +62,20 @@ const view = (r: Row): UserAdminView => ({
   createdAt: r.created_at.toISOString(),
 });
 
-/** Lists the organization's users (RLS scopes the query). */
-export async function listUsers(tx: Tx, after?: string, limit = 100): Promise<UserAdminView[]> {
-  const r = await tx.query<Row>(
-    `${select} where ($1::text is null or u.email > $1) order by u.email limit $2`,
-    [after ?? null, limit],
+/**
+ * Lists the organization's users (RLS scopes the query), oldest first, a page at a time. The
+ * cursor holds the last row's (created_at, id), never an email.
+ */
+export async function listUsers(tx: Tx, q: PageQuery = {}): Promise<Page<UserAdminView>> {
+  const limit = pageLimit(q);
+  const after = decodeCursor('users', q.cursor, 2);
+  const r = await tx.query<Row & { sort_at: string }>(
+    `select ${columns}, u.created_at::text as sort_at from ward.users u
+      where ($1::timestamptz is null or (u.created_at, u.id) > ($1::timestamptz, $2::uuid))
+      order by u.created_at, u.id limit $3`,
+    [after?.[0] ?? null, after?.[1] ?? null, limit + 1],
   );
-  return r.rows.map(view);
+  return toPage(r.rows, limit, 'users', (x) => [x.sort_at, x.id], view);
 }
 
 /** Reads one user. */

@@ -13,6 +13,7 @@ import { WardError } from '../errors.ts';
 import { registerMetrics, type MetricsOptions } from './metrics.ts';
 import { registerOpenApi } from './openapi.ts';
 import { RateLimiter, type RateLimitRule } from './rate-limit.ts';
+import { parseJsonBody } from './json-body.ts';
 import { sendProblem } from './problem.ts';
 import './request-context.ts';
 
@@ -82,18 +83,28 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
     return503OnClosing: true,
     logController: new OneLinePerRequest(),
-    // Reject bodies with duplicate or prototype-polluting keys outright.
+    // Bodies go through parseJsonBody (json-body.ts), which refuses prototype-polluting and
+    // duplicate keys, NUL and deep nesting; these only keep Fastify's own parser strict too.
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
+    // Errors Fastify raises before routing (a malformed %-escape in the URL, a path parameter
+    // over maxParamLength, a failed async constraint) skip every hook: answer them as
+    // problem+json with the usual headers, and never echo the URL (it may carry an identifier).
+    frameworkErrors: (e, req, reply) => {
+      securityHeaders(req, reply);
+      void sendProblem(e, req, reply);
+    },
     ajv: { customOptions: { removeAdditional: false, allErrors: false, coerceTypes: false } },
   });
 
   app.addHook('onRequest', async (req, reply) => {
-    reply.header('x-request-id', req.id);
-    reply.header('cache-control', 'no-store');
-    reply.header('x-content-type-options', 'nosniff');
-    reply.header('referrer-policy', 'no-referrer');
-    reply.header('x-frame-options', 'DENY');
+    securityHeaders(req, reply);
+    // NUL has no place in a path or query parameter, and PostgreSQL would refuse it in text:
+    // one substring search of the raw URL covers every parameter (%00 is its only spelling
+    // after Node's parser, which refuses raw control characters).
+    if (req.url.includes('%00') || req.url.includes('\0')) {
+      throw new WardError('validation_failed', 'The URL contains a NUL character');
+    }
   });
   if (deps.ipRateLimit) {
     const limiter = new RateLimiter(deps.ipRateLimit);
@@ -108,6 +119,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   }
   // The API speaks JSON only; any other body type is a 415, not a string handed to a route.
   app.removeContentTypeParser('text/plain');
+  // JSON bodies are scanned before they are parsed: depth, duplicate keys, NUL, poisoning.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    let value: unknown;
+    try {
+      value = parseJsonBody(body as string);
+    } catch (e) {
+      done(e as Error, undefined);
+      return;
+    }
+    done(null, value);
+  });
   // The request-context contract (request-context.ts); the auth module's hook fills it in.
   app.decorateRequest('wardContext', undefined);
   app.setErrorHandler((e, req, reply) => sendProblem(e, req, reply));
@@ -137,6 +160,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await app.register(mod, { prefix: '/api/v1' });
   }
   return app;
+}
+
+/** The headers every response carries, including errors raised before any hook runs. */
+function securityHeaders(req: FastifyRequest, reply: FastifyReply): void {
+  reply.header('x-request-id', req.id);
+  reply.header('cache-control', 'no-store');
+  reply.header('x-content-type-options', 'nosniff');
+  reply.header('referrer-policy', 'no-referrer');
+  reply.header('x-frame-options', 'DENY');
 }
 
 const statusSchema = {

@@ -2,6 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Database } from '../db/index.ts';
+import { bearerCredentials } from './authorization.ts';
 import { WardError } from '../errors.ts';
 
 /** How /metrics is exposed. */
@@ -58,7 +59,7 @@ export function registerMetrics(
     duration.observe(labels, reply.elapsedTime / 1000);
   });
 
-  const expected = opts.token ? Buffer.from(`Bearer ${opts.token}`) : undefined;
+  const expected = opts.token ? Buffer.from(opts.token) : undefined;
   app.get(
     '/metrics',
     {
@@ -71,7 +72,7 @@ export function registerMetrics(
     },
     async (req, reply) => {
       if (expected) {
-        const given = Buffer.from(req.headers.authorization ?? '');
+        const given = Buffer.from(bearerCredentials(req.headers.authorization) ?? '');
         if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
           throw new WardError('unauthenticated');
         }

@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decodeCursor, encodeCursor, pageLimit, toPage } from './pagination.ts';
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  cursorKeyFromEnv,
+  decodeCursor,
+  encodeCursor,
+  pageLimit,
+  toPage,
+  useCursorKey,
+} from './pagination.ts';
 
 test('a cursor round-trips its sort key, opaque and URL-safe', () => {
   const key = ['2026-11-22 08:00:00.123456+00', '3f1c8a3e-9a64-4c1e-9a53-8c0c9d0b7a11'];
@@ -19,8 +27,39 @@ test('a cursor from another list, edited, truncated or of the wrong shape is inv
   assert.throws(() => decodeCursor('api-keys', c, 1), { code: 'invalid_cursor' });
   assert.throws(() => decodeCursor('api-keys', 'x', 2), { code: 'invalid_cursor' });
   const notJson = Buffer.from('{').toString('base64url');
-  assert.throws(() => decodeCursor('s', notJson + encodeCursor('s', []).slice(-12), 0), {
+  assert.throws(() => decodeCursor('s', notJson + encodeCursor('s', []).slice(-16), 0), {
     code: 'invalid_cursor',
+  });
+});
+
+test('cursors are signed with the server key: nobody else can mint one', () => {
+  const key = ['2026-11-22 08:00:00+00', '3f1c8a3e-9a64-4c1e-9a53-8c0c9d0b7a11'];
+  const body = Buffer.from(JSON.stringify(key)).toString('base64url');
+  // The old unkeyed digest, which anyone could compute.
+  const minted = body + createHash('sha256').update(`api-keys\n${body}`).digest('base64url');
+  for (const n of [12, 16]) {
+    assert.throws(() => decodeCursor('api-keys', minted.slice(0, body.length + n), 2), {
+      code: 'invalid_cursor',
+    });
+  }
+  const before = encodeCursor('api-keys', key);
+  useCursorKey(randomBytes(32));
+  try {
+    assert.throws(() => decodeCursor('api-keys', before, 2), { code: 'invalid_cursor' });
+    assert.deepEqual(decodeCursor('api-keys', encodeCursor('api-keys', key), 2), key);
+  } finally {
+    useCursorKey(randomBytes(32));
+  }
+  assert.throws(() => useCursorKey(Buffer.alloc(16)), { code: 'config_invalid' });
+});
+
+test('WARD_CURSOR_KEY is base64 of 32 bytes or more', () => {
+  assert.equal(cursorKeyFromEnv({}), undefined);
+  assert.equal(cursorKeyFromEnv({ WARD_CURSOR_KEY: ' ' }), undefined);
+  const k = randomBytes(32);
+  assert.deepEqual(cursorKeyFromEnv({ WARD_CURSOR_KEY: k.toString('base64') }), k);
+  assert.throws(() => cursorKeyFromEnv({ WARD_CURSOR_KEY: 'c2hvcnQ=' }), {
+    code: 'config_invalid',
   });
 });
 

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { WardError } from '../errors.ts';
 import { nullableString } from './schemas.ts';
 
@@ -23,7 +23,9 @@ export const maxPageLimit = 200;
 
 /** Querystring properties every paginated list accepts (spread into its querystring schema). */
 export const pageQueryProperties = {
-  cursor: { type: 'string', minLength: 1, maxLength: 1024, pattern: '^[A-Za-z0-9_-]+$' },
+  // No pattern: whatever is not a cursor this list issued is `invalid_cursor` (decodeCursor),
+  // not a schema `validation_failed`, so clients have one code to handle.
+  cursor: { type: 'string', minLength: 1, maxLength: 1024 },
   limit: { type: 'string', pattern: '^[1-9][0-9]{0,2}$' },
 } as const;
 
@@ -37,22 +39,50 @@ export function pageSchema(item: unknown) {
   } as const;
 }
 
-// A short digest binds the cursor to its list and catches edits and truncation. It is not a
-// secret MAC: a forged cursor only moves the starting position within rows that RLS already
-// lets the caller read, so integrity, not secrecy, is what matters — and it survives restarts.
-function check(scope: string, body: string): string {
-  return createHash('sha256').update(`${scope}\n${body}`).digest('base64url').slice(0, 12);
+/** Characters of MAC at the end of every cursor (base64url of 96 bits). */
+const macLength = 16;
+
+// Cursors are signed with a server key, so a client can only hand back positions the server
+// produced: an edited, truncated or minted cursor never reaches SQL. Set it with
+// useCursorKey (`ward serve` passes WARD_CURSOR_KEY); without one, a random per-process key
+// signs, and cursors then do not survive a restart or cross replicas (a client that presents
+// one gets invalid_cursor and starts the list again).
+let cursorKey: Buffer = randomBytes(32);
+
+/** Sets the key cursors are signed with; all replicas behind one load balancer share it. */
+export function useCursorKey(key: Buffer): void {
+  if (key.length < 32)
+    throw new WardError('config_invalid', 'The cursor key must be 32 bytes or more');
+  cursorKey = Buffer.from(key);
+}
+
+/** Reads WARD_CURSOR_KEY (base64, 32 bytes or more); undefined when unset. */
+export function cursorKeyFromEnv(env: NodeJS.ProcessEnv): Buffer | undefined {
+  const raw = env['WARD_CURSOR_KEY'];
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const key = Buffer.from(raw.trim(), 'base64');
+  if (key.length < 32) {
+    throw new WardError('config_invalid', 'WARD_CURSOR_KEY must be base64 of 32 bytes or more');
+  }
+  return key;
+}
+
+function mac(scope: string, body: string): string {
+  return createHmac('sha256', cursorKey)
+    .update(`ward.cursor.v1\n${scope}\n${body}`)
+    .digest('base64url')
+    .slice(0, macLength);
 }
 
 /** Encodes a sort key as an opaque base64url cursor bound to `scope` (the list's name). */
 export function encodeCursor(scope: string, key: CursorKey): string {
   const body = Buffer.from(JSON.stringify(key)).toString('base64url');
-  return body + check(scope, body);
+  return body + mac(scope, body);
 }
 
 /**
  * Decodes a cursor made by `encodeCursor` for the same list; undefined when absent. A cursor
- * from another list, edited or malformed is a 400 `invalid_cursor`.
+ * from another list, edited, minted without the key or malformed is a 400 `invalid_cursor`.
  */
 export function decodeCursor(
   scope: string,
@@ -60,9 +90,11 @@ export function decodeCursor(
   arity: number,
 ): CursorKey | undefined {
   if (cursor === undefined) return undefined;
-  // The last 12 characters are the check digest (fixed length, so no separator is needed).
-  const body = cursor.slice(0, -12);
-  if (body.length === 0 || cursor.slice(-12) !== check(scope, body)) {
+  // The MAC is the fixed-length tail, so no separator is needed.
+  const body = cursor.slice(0, -macLength);
+  const given = Buffer.from(cursor.slice(-macLength));
+  const expected = Buffer.from(body.length > 0 ? mac(scope, body) : '');
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
     throw new WardError('invalid_cursor');
   }
   let key: unknown;
@@ -71,10 +103,14 @@ export function decodeCursor(
   } catch {
     throw new WardError('invalid_cursor');
   }
-  if (!Array.isArray(key) || key.length !== arity || !key.every((k) => typeof k === 'string')) {
+  if (
+    !Array.isArray(key) ||
+    key.length !== arity ||
+    !key.every((k) => typeof k === 'string' && !k.includes('\0'))
+  ) {
     throw new WardError('invalid_cursor');
   }
-  return key;
+  return key as string[];
 }
 
 /**

@@ -38,6 +38,16 @@ export function toWardError(e: unknown): WardError {
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return new WardError('bad_request', 'The body is not valid JSON', {}, { cause: e });
+    case 'FST_ERR_BAD_URL':
+      // Fastify's message quotes the path, which may carry an identifier: never passed on.
+      return new WardError(
+        'bad_request',
+        'The URL is not validly percent-encoded',
+        {},
+        { cause: e },
+      );
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new WardError('bad_request', 'A path parameter is too long', {}, { cause: e });
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new WardError('payload_too_large', undefined, {}, { cause: e });
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':

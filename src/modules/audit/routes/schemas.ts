@@ -1,5 +1,7 @@
 /** JSON schemas of the audit routes; responses list every field so nothing else leaks. */
 
+import { pageQueryProperties } from '../../../platform/http/pagination.ts';
+
 const uuid = { type: 'string', format: 'uuid' } as const;
 const nullable = (t: string) => ({ type: [t, 'null'] }) as const;
 
@@ -44,7 +46,7 @@ export const listEventsQuerySchema = {
     outcome: { type: 'string', enum: ['0', '4', '8', '12'] },
     from: { type: 'string', format: 'date-time' },
     to: { type: 'string', format: 'date-time' },
-    cursor: { type: 'string', maxLength: 200 },
+    cursor: pageQueryProperties.cursor,
     limit: { type: 'string', pattern: '^[1-9][0-9]{0,2}$' },
   },
 } as const;

@@ -9,6 +9,11 @@ import {
   stringList,
   uuid,
 } from '../../../platform/http/schemas.ts';
+import {
+  pageQueryProperties,
+  pageSchema,
+  type PageQuery,
+} from '../../../platform/http/pagination.ts';
 import { securedRoute, type SecuredDeps } from '../../access/secured-route.ts';
 import { revokeAllFor, sessionsOf } from '../../auth/session-service.ts';
 import { sessionSchema } from '../../auth/routes/self.ts';
@@ -43,30 +48,17 @@ interface CreateBody {
 
 /** User administration: the organization's people, service accounts and agents. */
 export function registerUserRoutes(app: FastifyInstance, s: SecuredDeps): void {
-  securedRoute<unknown, unknown, { after?: string; limit?: number }>(app, s, {
+  securedRoute<unknown, unknown, PageQuery>(app, s, {
     method: 'GET',
     url: '/users',
     permission: 'user:read',
     schema: {
       operationId: 'listUsers',
       tags: ['users'],
-      querystring: object(
-        {
-          after: { type: 'string', maxLength: 254 },
-          limit: { type: 'integer', minimum: 1, maximum: 200 },
-        },
-        [],
-      ),
-      response: {
-        200: object({ items: { type: 'array', items: userSchema }, nextCursor: nullableString }),
-        ...errorResponses,
-      },
+      querystring: object(pageQueryProperties, []),
+      response: { 200: pageSchema(userSchema), ...errorResponses },
     },
-    handler: async ({ tx, query }) => {
-      const limit = query.limit ?? 100;
-      const items = await listUsers(tx, query.after, limit);
-      return { items, nextCursor: items.length === limit ? (items.at(-1)?.email ?? null) : null };
-    },
+    handler: ({ tx, query }) => listUsers(tx, query),
   });
 
   securedRoute<CreateBody>(app, s, {
