@@ -169,3 +169,19 @@ test('malformed text is a bad_request; the scanner never throws on arbitrary inp
     { numRuns: 5000 },
   );
 });
+
+test('numbers beyond a double and unpaired surrogate escapes are refused, not rewritten', () => {
+  const refused = (text: string) =>
+    assert.throws(() => parseJsonBody(text), { code: 'validation_failed' }, text);
+  refused('{"vitals":{"x":1e400}}');
+  refused('[-1E+309]');
+  refused(`{"n":${'9'.repeat(400)}}`);
+  refused('{"name":"\\ud800"}');
+  refused('{"name":"x\\udc00y"}');
+  refused('{"\\udbff":1}');
+  // Shaped alike but fine: large-but-finite numbers, paired surrogates, an escaped backslash.
+  assert.deepEqual(parseJsonBody('{"x":1e300,"y":1E-400}'), { x: 1e300, y: 0 });
+  assert.deepEqual(parseJsonBody('{"s":"\\ud83e\\ude7a"}'), { s: '🩺' });
+  assert.deepEqual(parseJsonBody('{"s":"\\\\ud800"}'), { s: '\\ud800' });
+  assert.deepEqual(parseJsonBody('{"s":"1e400"}'), { s: '1e400' });
+});

@@ -153,5 +153,38 @@ export function parseJsonBody(text: string): unknown {
     throw new WardError('bad_request', 'The body is not valid JSON');
   }
   if (refusal !== undefined) throw new WardError('validation_failed', refusalDetail[refusal]);
+  // Two more things JSON.parse turns silently into something else: a number too large for a
+  // double becomes Infinity (which JSON.stringify then writes as null), and an unpaired
+  // surrogate escape becomes a string no UTF-8 text can hold (stored as U+FFFD). Both can only
+  // come from text shaped like them, so the walk runs only for such bodies.
+  const numbers = /[eE]\+?\d{3}|\d{309}/.test(text);
+  const surrogates = /\\u[dD][89a-fA-F]/.test(text);
+  if (numbers || surrogates) {
+    const problem = checkValues(value, numbers, surrogates);
+    if (problem) throw new WardError('validation_failed', problem);
+  }
   return value;
+}
+
+/** True when `s` has no unpaired surrogate (String.prototype.isWellFormed, ES2024). */
+function wellFormed(s: string): boolean {
+  return !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(s);
+}
+
+/** Walks a parsed value (without recursion) for non-finite numbers or ill-formed strings. */
+function checkValues(root: unknown, numbers: boolean, surrogates: boolean): string | undefined {
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v === 'number') {
+      if (numbers && !Number.isFinite(v)) return 'The body holds a number too large to represent';
+    } else if (typeof v === 'string') {
+      if (surrogates && !wellFormed(v)) return 'The body holds an unpaired surrogate escape';
+    } else if (Array.isArray(v)) {
+      for (const x of v) stack.push(x);
+    } else if (v !== null && typeof v === 'object') {
+      for (const [k, x] of Object.entries(v)) stack.push(k, x);
+    }
+  }
+  return undefined;
 }
