@@ -308,6 +308,36 @@ describe('patients API', () => {
     assert.equal(read['version'], 2);
   });
 
+  test('a caller who may not see the date of birth learns nothing of it from a date of death', async () => {
+    const created = await api.app.inject({
+      method: 'POST',
+      url: '/api/v1/patients',
+      headers: auth(doctor, 'TREAT'),
+      payload: {
+        mrn: 'MRN-000126',
+        firstName: 'Kai',
+        lastName: 'Hidden',
+        dateOfBirth: '1990-06-15',
+      },
+    });
+    const pid = created.json<{ id: string }>().id;
+    const view = await get(nurse, 'HPAYMT', pid);
+    assert.equal(view.statusCode, 200, view.body);
+    assert.ok(!('dateOfBirth' in view.json<object>()), 'the date of birth is hidden here');
+    const patch = (dateOfDeath: string, version: number) =>
+      api.app.inject({
+        method: 'PATCH',
+        url: `/api/v1/patients/${pid}`,
+        headers: { ...auth(nurse, 'HPAYMT'), 'if-match': `"${version}"` },
+        payload: { status: 'deceased', dateOfDeath },
+      });
+    // Before and after the hidden date answer alike: no comparison with what is not visible.
+    const before = await patch('1979-01-01', 1);
+    const after = await patch('2001-01-01', 2);
+    assert.equal(before.statusCode, after.statusCode, `${before.body} / ${after.body}`);
+    assert.doesNotMatch(before.body + after.body, /dateOfBirth/);
+  });
+
   test('bad input is a problem+json 4xx and creates nothing', async () => {
     const count = async () =>
       (

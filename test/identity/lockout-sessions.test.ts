@@ -291,6 +291,31 @@ describe('guessing credentials through a signed-in session', () => {
     assert.equal((await login(api, email, goodPassword, {}, '10.1.1.3')).status, 200);
   });
 
+  test('parallel guesses through one session are counted one by one', async () => {
+    const email = org.users['doctor']!.email;
+    const session = await tokenFor(api, email);
+    const before = await countEvents(api, 'auth.step_up', 'bad_password');
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        api.app.inject({
+          method: 'POST',
+          url: '/api/v1/auth/password',
+          headers: auth(session),
+          payload: {
+            currentPassword: `parallel wrong guess ${i}`,
+            newPassword: 'another brand new passphrase here',
+          },
+        }),
+      ),
+    );
+    const codes = answers.map((r) => r.statusCode);
+    const wrong = codes.filter((c) => c === 400).length;
+    assert.equal(wrong, 5, `only the threshold's worth are checked: ${codes.join(',')}`);
+    assert.equal(codes.filter((c) => c === 429).length, 7, codes.join(','));
+    assert.equal(await countEvents(api, 'auth.step_up', 'bad_password'), before + 5);
+    await unlock('doctor');
+  });
+
   test('wrong step-up authenticator codes count like failed logins', async () => {
     const email = org.users['nurse']!.email;
     const session = await tokenFor(api, email);

@@ -4,10 +4,13 @@ import {
   auth,
   createTestApi,
   enrollTotp,
+  goodPassword,
   seedOrg,
   tokenFor,
   type TestApi,
 } from '../helpers/api.ts';
+import { availableEngines } from '../helpers/db.ts';
+import { createUser } from '../../src/modules/tenancy/service.ts';
 
 describe('organization-defined roles and security settings', () => {
   let api: TestApi;
@@ -184,6 +187,9 @@ describe('organization-defined roles and security settings', () => {
     const r = await assignRole(adminId, 'doctor');
     assert.equal(r.statusCode, 403, r.body);
     assert.match(r.json<{ detail: string }>().detail, /patient:read/);
+    // The same id in capitals is still oneself (UUIDs compare case-insensitively).
+    const upper = await assignRole(adminId.toUpperCase(), 'doctor');
+    assert.equal(upper.statusCode, 403, upper.body);
     const me = await api.app.inject({ url: `/api/v1/users/${adminId}`, headers: auth(admin) });
     assert.deepEqual(me.json<{ roles: string[] }>().roles, ['admin']);
     // Giving it to someone else is provisioning, and allowed.
@@ -209,3 +215,53 @@ describe('organization-defined roles and security settings', () => {
     assert.deepEqual(me.json<{ roles: string[] }>().roles, ['admin']);
   });
 });
+
+if (availableEngines().includes('postgres')) {
+  describe('role management under concurrency (postgres)', () => {
+    let api: TestApi;
+    before(async () => {
+      api = await createTestApi(undefined, 'postgres');
+    });
+    after(async () => api.close());
+
+    test('two administrators removing each other at once never leave nobody to manage roles', async () => {
+      const org = await seedOrg(api, 'Pair', ['admin']);
+      const second = `second.admin.${Date.now()}@example.test`;
+      const b = await createUser(api.t.db, {
+        orgId: org.orgId,
+        email: second,
+        role: 'admin',
+        password: goodPassword,
+      });
+      const ids = { a: org.users['admin']!.id, b: b.id };
+      const tokens = {
+        a: await tokenFor(api, org.users['admin']!.email),
+        b: await tokenFor(api, second),
+      };
+      await enrollTotp(api, tokens.a);
+      await enrollTotp(api, tokens.b);
+      const managers = async () =>
+        (
+          await api.t.db.asAdmin((tx) =>
+            tx.query<{ n: number }>(
+              `select count(distinct ur.user_id)::int as n from ward.user_roles ur
+                 join ward.role_permissions rp on rp.organization_id = ur.organization_id and rp.role_id = ur.role_id
+                where ur.organization_id = $1 and rp.permission_id = 'role:manage'`,
+              [org.orgId],
+            ),
+          )
+        ).rows[0]?.n;
+      const remove = (by: 'a' | 'b', target: 'a' | 'b') =>
+        api.app.inject({
+          method: 'POST',
+          url: `/api/v1/users/${ids[target]}/roles/remove`,
+          headers: auth(tokens[by]),
+          payload: { role: 'admin' },
+        });
+      const [x, y] = await Promise.all([remove('a', 'b'), remove('b', 'a')]);
+      const codes = [x.statusCode, y.statusCode].sort();
+      assert.equal(codes.filter((c) => c === 200).length, 1, `${x.body} / ${y.body}`);
+      assert.equal(await managers(), 1, 'exactly one administrator is left');
+    });
+  });
+}

@@ -197,308 +197,328 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
     url: spec.url,
     config: { phi: spec.phi === true },
     schema: withVersionedDocs(spec),
-    handler: async (req, reply) => {
-      // Shared with the audit module's PHI guard, so a request's events are counted once,
-      // including the detached ones written for failures.
-      const tracker: AuditTracker = req.auditTracker ?? { recorded: 0, detached: 0 };
-      return runTracked(tracker, async () => {
-        const token = bearerToken(req);
-        const client = clientOf(req);
-        if (!token) {
-          await recordDetached(deps.db, undefined, {
-            action: 'E',
-            eventType: 'auth.request',
-            outcome: '4',
-            outcomeReason: req.headers.authorization ? 'malformed_token' : 'missing_token',
-            ...client,
-            metadata: { route: spec.url, method: spec.method },
-          });
-          throw new WardError('unauthenticated');
+    handler: (req, reply) => {
+      // A route that counts failed credential checks (afterFailure) runs one request per token
+      // at a time in this process, its counting included: parallel guesses through one session
+      // would otherwise all pass the lock check before the first failure is counted.
+      if (spec.afterFailure) {
+        const t = bearerToken(req);
+        if (t) return oneAtATime(t.id, () => handle(req, reply));
+      }
+      return handle(req, reply);
+    },
+  });
+
+  async function handle(req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+    // Shared with the audit module's PHI guard, so a request's events are counted once,
+    // including the detached ones written for failures.
+    const tracker: AuditTracker = req.auditTracker ?? { recorded: 0, detached: 0 };
+    return runTracked(tracker, async () => {
+      const token = bearerToken(req);
+      const client = clientOf(req);
+      if (!token) {
+        await recordDetached(deps.db, undefined, {
+          action: 'E',
+          eventType: 'auth.request',
+          outcome: '4',
+          outcomeReason: req.headers.authorization ? 'malformed_token' : 'missing_token',
+          ...client,
+          metadata: { route: spec.url, method: spec.method },
+        });
+        throw new WardError('unauthenticated');
+      }
+      const purpose = purposeOf(req);
+      const ctx = {
+        orgId: token.orgId,
+        actorType: token.kind === 'api_key' ? ('agent' as const) : ('user' as const),
+        purpose,
+        requestId: req.id,
+      };
+      // Events recorded in the request transaction vanish if it rolls back: remember the count.
+      const recordedBefore = tracker.recorded;
+      /** The principal of the latest attempt, for `afterFailure`. */
+      let established: Principal | undefined;
+      /**
+       * One authenticated, authorized request transaction around `body`. A principal this
+       * server authenticated recently is confirmed in the transaction's opening, pipelined
+       * with the first statement; if the database answers that it changed, that attempt has
+       * rolled back without running a statement, and the request is authenticated in full.
+       */
+      const transaction = async <X>(
+        first: boolean,
+        staged: unknown,
+        body: (c: RouteCall<B, P, Q>, principal: Principal, unwritten: () => number) => Promise<X>,
+      ): Promise<X> => {
+        let chargeLimiter = first;
+        const known = deps.principals?.get(token);
+        if (known) {
+          const headers = reply.getHeaders();
+          const recordedAt = tracker.recorded;
+          const principal = withPurpose(known.principal, purpose);
+          try {
+            return await deps.db.withConfirmedContext(
+              { ...ctx, userId: known.basis.userId, sessionId: principal.sessionId },
+              confirmationStatement(token, known.basis),
+              (rawTx) => inTransaction(rawTx, principal, chargeLimiter, staged, body),
+            );
+          } catch (e) {
+            if (!isConfirmFailure(e)) throw e;
+            deps.principals?.forget(token);
+            tracker.recorded = recordedAt;
+            restoreHeaders(reply, headers);
+            chargeLimiter = false;
+          }
         }
-        const purpose = purposeOf(req);
-        const ctx = {
-          orgId: token.orgId,
-          actorType: token.kind === 'api_key' ? ('agent' as const) : ('user' as const),
-          purpose,
+        return deps.db.withAuthenticatedContext(
+          ctx,
+          authenticationStatement(token),
+          (rawTx, row) => {
+            const outcome = principalFromRow(row, token, undefined);
+            if ('failure' in outcome) throw new AuthFailed(outcome);
+            if (row) deps.principals?.remember(token, row, outcome.principal);
+            return inTransaction(
+              rawTx,
+              withPurpose(outcome.principal, purpose),
+              chargeLimiter,
+              staged,
+              body,
+            );
+          },
+        );
+      };
+      /** The request's work inside its transaction, once the principal is known. */
+      const inTransaction = async <X>(
+        rawTx: Tx,
+        principal: Principal,
+        first: boolean,
+        staged: unknown,
+        body: (c: RouteCall<B, P, Q>, principal: Principal, unwritten: () => number) => Promise<X>,
+      ): Promise<X> => {
+        // Events the handler recorded and that are not written yet: they go out in front of
+        // the next statement, in the same round trip (so statement order is exactly the
+        // handler's), or, at the end, the last of them carries the COMMIT.
+        const pending: AuditEventInput[] = [];
+        let committed = false;
+        const withPending = <T>(statement: () => Promise<T>): Promise<T> =>
+          pending.length === 0 ? statement() : recordThen(rawTx, pending.splice(0), statement);
+        const tx: Tx = {
+          engine: rawTx.engine,
+          query<T>(text: string, params?: readonly unknown[]) {
+            return withPending(() => rawTx.query<T>(text, params));
+          },
+          exec(script: string) {
+            return withPending(() => rawTx.exec(script));
+          },
+          // A handler whose last statement commits: its events go out in front of it, and
+          // nothing is sent unless the request may end here.
+          queryAndCommit<T>(text: string, params?: readonly unknown[]) {
+            if (spec.idempotent || spec.versioned) {
+              return Promise.reject(
+                new Error('queryAndCommit: this route runs statements after its handler'),
+              );
+            }
+            try {
+              guardPhi(() => pending.length);
+            } catch (e) {
+              return Promise.reject(e instanceof Error ? e : new Error('audit guard failed'));
+            }
+            committed = true;
+            return withPending(() => rawTx.queryAndCommit<T>(text, params));
+          },
+        };
+        established = principal;
+        if (first) deps.limiter?.enforce(`${principal.orgId}:${principal.userId}`);
+        req.wardContext = {
+          orgId: principal.orgId,
+          userId: principal.userId,
+          actorType: principal.actorType,
+          sessionId: principal.sessionId,
+          purpose: principal.purpose,
           requestId: req.id,
         };
-        // Events recorded in the request transaction vanish if it rolls back: remember the count.
-        const recordedBefore = tracker.recorded;
-        /** The principal of the latest attempt, for `afterFailure`. */
-        let established: Principal | undefined;
-        /**
-         * One authenticated, authorized request transaction around `body`. A principal this
-         * server authenticated recently is confirmed in the transaction's opening, pipelined
-         * with the first statement; if the database answers that it changed, that attempt has
-         * rolled back without running a statement, and the request is authenticated in full.
-         */
-        const transaction = async <X>(
-          first: boolean,
-          staged: unknown,
-          body: (
-            c: RouteCall<B, P, Q>,
-            principal: Principal,
-            unwritten: () => number,
-          ) => Promise<X>,
-        ): Promise<X> => {
-          let chargeLimiter = first;
-          const known = deps.principals?.get(token);
-          if (known) {
-            const headers = reply.getHeaders();
-            const recordedAt = tracker.recorded;
-            const principal = withPurpose(known.principal, purpose);
-            try {
-              return await deps.db.withConfirmedContext(
-                { ...ctx, userId: known.basis.userId, sessionId: principal.sessionId },
-                confirmationStatement(token, known.basis),
-                (rawTx) => inTransaction(rawTx, principal, chargeLimiter, staged, body),
-              );
-            } catch (e) {
-              if (!isConfirmFailure(e)) throw e;
-              deps.principals?.forget(token);
-              tracker.recorded = recordedAt;
-              restoreHeaders(reply, headers);
-              chargeLimiter = false;
-            }
-          }
-          return deps.db.withAuthenticatedContext(
-            ctx,
-            authenticationStatement(token),
-            (rawTx, row) => {
-              const outcome = principalFromRow(row, token, undefined);
-              if ('failure' in outcome) throw new AuthFailed(outcome);
-              if (row) deps.principals?.remember(token, row, outcome.principal);
-              return inTransaction(
-                rawTx,
-                withPurpose(outcome.principal, purpose),
-                chargeLimiter,
-                staged,
-                body,
-              );
-            },
-          );
-        };
-        /** The request's work inside its transaction, once the principal is known. */
-        const inTransaction = async <X>(
-          rawTx: Tx,
-          principal: Principal,
-          first: boolean,
-          staged: unknown,
-          body: (
-            c: RouteCall<B, P, Q>,
-            principal: Principal,
-            unwritten: () => number,
-          ) => Promise<X>,
-        ): Promise<X> => {
-          // Events the handler recorded and that are not written yet: they go out in front of
-          // the next statement, in the same round trip (so statement order is exactly the
-          // handler's), or, at the end, the last of them carries the COMMIT.
-          const pending: AuditEventInput[] = [];
-          let committed = false;
-          const withPending = <T>(statement: () => Promise<T>): Promise<T> =>
-            pending.length === 0 ? statement() : recordThen(rawTx, pending.splice(0), statement);
-          const tx: Tx = {
-            engine: rawTx.engine,
-            query<T>(text: string, params?: readonly unknown[]) {
-              return withPending(() => rawTx.query<T>(text, params));
-            },
-            exec(script: string) {
-              return withPending(() => rawTx.exec(script));
-            },
-            // A handler whose last statement commits: its events go out in front of it, and
-            // nothing is sent unless the request may end here.
-            queryAndCommit<T>(text: string, params?: readonly unknown[]) {
-              if (spec.idempotent || spec.versioned) {
-                return Promise.reject(
-                  new Error('queryAndCommit: this route runs statements after its handler'),
-                );
-              }
-              try {
-                guardPhi(() => pending.length);
-              } catch (e) {
-                return Promise.reject(e instanceof Error ? e : new Error('audit guard failed'));
-              }
-              committed = true;
-              return withPending(() => rawTx.queryAndCommit<T>(text, params));
-            },
-          };
-          established = principal;
-          if (first) deps.limiter?.enforce(`${principal.orgId}:${principal.userId}`);
-          req.wardContext = {
-            orgId: principal.orgId,
-            userId: principal.userId,
-            actorType: principal.actorType,
-            sessionId: principal.sessionId,
-            purpose: principal.purpose,
-            requestId: req.id,
-          };
-          const policies = await deps.policies.get(tx, principal.orgId, principal.policyVersion);
-          const decision = evaluate(principal, { permission: spec.permission }, policies);
-          if (!decision.allow) throw new Denied(decision, principal);
-          const value = await body(
-            {
-              req,
-              reply,
-              tx,
-              principal,
-              decision,
-              body: req.body as B,
-              params: req.params as P,
-              query: req.query as Q,
-              authorize: (r) => {
-                const d = evaluate(principal, r, policies);
-                if (!d.allow) throw new Denied(d, principal);
-                return d;
-              },
-              check: (r) => evaluate(principal, r, policies),
-              audit: (event) => {
-                if (committed) {
-                  return Promise.reject(
-                    new Error('audit: the transaction has committed; record events before it'),
-                  );
-                }
-                pending.push({ ...client, ...event });
-                return Promise.resolve();
-              },
-              staged,
-            },
+        const policies = await deps.policies.get(tx, principal.orgId, principal.policyVersion);
+        const decision = evaluate(principal, { permission: spec.permission }, policies);
+        if (!decision.allow) throw new Denied(decision, principal);
+        const value = await body(
+          {
+            req,
+            reply,
+            tx,
             principal,
-            () => pending.length,
-          );
-          // The request's work is done: its unwritten events go out as the transaction's last
-          // statements, the last one carrying the COMMIT. It resolves only once all of them
-          // and the commit succeeded, before any response.
-          const events = pending.splice(0);
-          if (events.length > 0) await recordAndCommit(rawTx, events);
-          return value;
-        };
-        /** `unwritten`: events recorded in the transaction and written at its commit. */
-        const guardPhi = (unwritten: () => number) => {
-          if (spec.phi && tracker.recorded === 0 && unwritten() === 0) {
-            // The guarantee: PHI never leaves without its audit event; the transaction
-            // (and so the response) fails instead.
-            throw new WardError('audit_not_recorded');
-          }
-        };
-        try {
-          let result: R;
-          if (spec.stage) {
-            const stage = spec.stage;
-            const staging = await transaction(true, undefined, (c) => stage(c));
-            try {
-              const received = await staging.receive();
-              result = await transaction(false, received, async (c, _p, unwritten) => {
-                const value = await spec.handler(c);
-                guardPhi(unwritten);
-                return value;
-              });
-            } catch (e) {
-              await staging.discard();
-              throw e;
-            }
-          } else {
-            result = await transaction(true, undefined, async (call, principal, unwritten) => {
-              const tx = call.tx;
-              const versioned = spec.versioned;
-              const target = versioned?.id({ params: req.params as P, principal });
-              const kind = versioned ? `${versioned.schema}.${versioned.table}` : '';
-              if (versioned && target !== undefined && spec.method !== 'GET') {
-                const before = await rowVersion(tx, versioned, target, true);
-                requireIfMatch(req, etagFor(kind, target, before));
-              }
-              const idem = spec.idempotent;
-              const key = idem ? idempotencyKeyOf(req) : undefined;
-              let value: R | undefined;
-              if (idem && key !== undefined) {
-                const claim = await claimKey(
-                  tx,
-                  { orgId: principal.orgId, principalId: principal.userId },
-                  key,
-                  `${spec.method} ${req.routeOptions.url ?? spec.url}`,
-                  requestHash(req.body),
-                  spec.status ?? 200,
+            decision,
+            body: req.body as B,
+            params: req.params as P,
+            query: req.query as Q,
+            authorize: (r) => {
+              const d = evaluate(principal, r, policies);
+              if (!d.allow) throw new Denied(d, principal);
+              return d;
+            },
+            check: (r) => evaluate(principal, r, policies),
+            audit: (event) => {
+              if (committed) {
+                return Promise.reject(
+                  new Error('audit: the transaction has committed; record events before it'),
                 );
-                if (claim.kind === 'replay') {
-                  value = await idem.replay(call, claim.resourceId);
-                  reply.header('idempotent-replayed', 'true');
-                } else {
-                  value = await spec.handler(call);
-                  await completeKey(tx, principal.userId, key, idem.idOf(value));
-                }
-              } else {
-                value = await spec.handler(call);
               }
-              if (versioned && target !== undefined && spec.method !== 'DELETE') {
-                const after = await rowVersion(tx, versioned, target, false);
-                reply.header('etag', etagFor(kind, target, after));
-              }
+              pending.push({ ...client, ...event });
+              return Promise.resolve();
+            },
+            staged,
+          },
+          principal,
+          () => pending.length,
+        );
+        // The request's work is done: its unwritten events go out as the transaction's last
+        // statements, the last one carrying the COMMIT. It resolves only once all of them
+        // and the commit succeeded, before any response.
+        const events = pending.splice(0);
+        if (events.length > 0) await recordAndCommit(rawTx, events);
+        return value;
+      };
+      /** `unwritten`: events recorded in the transaction and written at its commit. */
+      const guardPhi = (unwritten: () => number) => {
+        if (spec.phi && tracker.recorded === 0 && unwritten() === 0) {
+          // The guarantee: PHI never leaves without its audit event; the transaction
+          // (and so the response) fails instead.
+          throw new WardError('audit_not_recorded');
+        }
+      };
+      try {
+        let result: R;
+        if (spec.stage) {
+          const stage = spec.stage;
+          const staging = await transaction(true, undefined, (c) => stage(c));
+          try {
+            const received = await staging.receive();
+            result = await transaction(false, received, async (c, _p, unwritten) => {
+              const value = await spec.handler(c);
               guardPhi(unwritten);
               return value;
             });
+          } catch (e) {
+            await staging.discard();
+            throw e;
           }
-          if (spec.status) reply.status(spec.status);
-          return result;
-        } catch (e) {
-          if (e instanceof AuthFailed) {
-            // The organization in the token is only trusted once a session was found there.
-            const known =
-              e.failure.failure !== 'unknown_session' && e.failure.failure !== 'unknown_key';
-            await recordDetached(
-              deps.db,
-              known
-                ? { orgId: token.orgId, actorType: ctx.actorType, requestId: req.id }
-                : undefined,
-              {
-                action: 'E',
-                eventType: 'auth.request',
-                outcome: '4',
-                outcomeReason: e.failure.failure,
-                ...(e.failure.userId ? { actorId: e.failure.userId } : {}),
-                ...client,
-                metadata: { route: spec.url, method: spec.method },
-              },
-            );
-            throw new WardError('unauthenticated');
-          }
-          if (e instanceof Denied) {
-            const p = e.principal;
-            await recordDetached(
-              deps.db,
-              {
-                orgId: p.orgId,
-                userId: p.userId,
-                actorType: p.actorType,
-                sessionId: p.sessionId,
-                purpose: p.purpose,
-                requestId: req.id,
-              },
-              {
-                action: actionFor[spec.method],
-                eventType: 'access.denied',
-                outcome: '4',
-                outcomeReason: e.decision.reason,
-                ...client,
-                metadata: {
-                  permission: spec.permission,
-                  route: spec.url,
-                  method: spec.method,
-                  policies: e.decision.policies,
-                },
-              },
-            );
-            throw new WardError('forbidden', `Access denied: ${e.decision.reason}`, {
-              reason: e.decision.reason,
-            });
-          }
-          // Any other failure rolled the transaction back, and with it the events the handler
-          // recorded: uncount them so the PHI guard records the failure in its own transaction.
-          tracker.recorded = recordedBefore;
-          if (spec.afterFailure && established) await spec.afterFailure(e, established, req);
-          throw e;
+        } else {
+          result = await transaction(true, undefined, async (call, principal, unwritten) => {
+            const tx = call.tx;
+            const versioned = spec.versioned;
+            const target = versioned?.id({ params: req.params as P, principal });
+            const kind = versioned ? `${versioned.schema}.${versioned.table}` : '';
+            if (versioned && target !== undefined && spec.method !== 'GET') {
+              const before = await rowVersion(tx, versioned, target, true);
+              requireIfMatch(req, etagFor(kind, target, before));
+            }
+            const idem = spec.idempotent;
+            const key = idem ? idempotencyKeyOf(req) : undefined;
+            let value: R | undefined;
+            if (idem && key !== undefined) {
+              const claim = await claimKey(
+                tx,
+                { orgId: principal.orgId, principalId: principal.userId },
+                key,
+                `${spec.method} ${req.routeOptions.url ?? spec.url}`,
+                requestHash(req.body),
+                spec.status ?? 200,
+              );
+              if (claim.kind === 'replay') {
+                value = await idem.replay(call, claim.resourceId);
+                reply.header('idempotent-replayed', 'true');
+              } else {
+                value = await spec.handler(call);
+                await completeKey(tx, principal.userId, key, idem.idOf(value));
+              }
+            } else {
+              value = await spec.handler(call);
+            }
+            if (versioned && target !== undefined && spec.method !== 'DELETE') {
+              const after = await rowVersion(tx, versioned, target, false);
+              reply.header('etag', etagFor(kind, target, after));
+            }
+            guardPhi(unwritten);
+            return value;
+          });
         }
-      });
-    },
-  });
+        if (spec.status) reply.status(spec.status);
+        return result;
+      } catch (e) {
+        if (e instanceof AuthFailed) {
+          // The organization in the token is only trusted once a session was found there.
+          const known =
+            e.failure.failure !== 'unknown_session' && e.failure.failure !== 'unknown_key';
+          await recordDetached(
+            deps.db,
+            known ? { orgId: token.orgId, actorType: ctx.actorType, requestId: req.id } : undefined,
+            {
+              action: 'E',
+              eventType: 'auth.request',
+              outcome: '4',
+              outcomeReason: e.failure.failure,
+              ...(e.failure.userId ? { actorId: e.failure.userId } : {}),
+              ...client,
+              metadata: { route: spec.url, method: spec.method },
+            },
+          );
+          throw new WardError('unauthenticated');
+        }
+        if (e instanceof Denied) {
+          const p = e.principal;
+          await recordDetached(
+            deps.db,
+            {
+              orgId: p.orgId,
+              userId: p.userId,
+              actorType: p.actorType,
+              sessionId: p.sessionId,
+              purpose: p.purpose,
+              requestId: req.id,
+            },
+            {
+              action: actionFor[spec.method],
+              eventType: 'access.denied',
+              outcome: '4',
+              outcomeReason: e.decision.reason,
+              ...client,
+              metadata: {
+                permission: spec.permission,
+                route: spec.url,
+                method: spec.method,
+                policies: e.decision.policies,
+              },
+            },
+          );
+          throw new WardError('forbidden', `Access denied: ${e.decision.reason}`, {
+            reason: e.decision.reason,
+          });
+        }
+        // Any other failure rolled the transaction back, and with it the events the handler
+        // recorded: uncount them so the PHI guard records the failure in its own transaction.
+        tracker.recorded = recordedBefore;
+        if (spec.afterFailure && established) await spec.afterFailure(e, established, req);
+        throw e;
+      }
+    });
+  }
+}
+
+/** Per token id, the tail of the requests running one at a time (see `afterFailure`). */
+const queues = new Map<string, Promise<unknown>>();
+
+/** Runs `fn` after every earlier call for `key` has settled; the map forgets idle keys. */
+async function oneAtATime<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  const before = queues.get(key) ?? Promise.resolve();
+  const run = before.then(fn, fn);
+  const tail = run.then(
+    () => undefined,
+    () => undefined,
+  );
+  queues.set(key, tail);
+  try {
+    return await run;
+  } finally {
+    if (queues.get(key) === tail) queues.delete(key);
+  }
 }
 
 /** Puts the reply's headers back as they were before an attempt that was rolled back. */

@@ -41,15 +41,23 @@ export function phiFieldsIn(input: PatientPatch): PatientPhiField[] {
   return (Object.keys(phiColumn) as PatientPhiField[]).filter((f) => input[f] !== undefined);
 }
 
+/**
+ * The latest date that is today somewhere (UTC+14): a birth or death recorded today in a time
+ * zone ahead of UTC is not in the future.
+ */
+function latestCalendarDate(): string {
+  return new Date(Date.now() + 14 * 3_600_000).toISOString().slice(0, 10);
+}
+
 function validate(input: PatientPatch): void {
   if (input.dateOfBirth !== undefined && !isIsoDate(input.dateOfBirth))
     throw new WardError('validation_failed', 'dateOfBirth must be a calendar date (YYYY-MM-DD)');
-  if (input.dateOfBirth !== undefined && input.dateOfBirth > new Date().toISOString().slice(0, 10))
+  if (input.dateOfBirth !== undefined && input.dateOfBirth > latestCalendarDate())
     throw new WardError('validation_failed', 'dateOfBirth may not be in the future');
   if (input.dateOfDeath !== undefined && input.dateOfDeath !== null) {
     if (!isIsoDate(input.dateOfDeath))
       throw new WardError('validation_failed', 'dateOfDeath must be a calendar date (YYYY-MM-DD)');
-    if (input.dateOfDeath > new Date().toISOString().slice(0, 10))
+    if (input.dateOfDeath > latestCalendarDate())
       throw new WardError('validation_failed', 'dateOfDeath may not be in the future');
   }
   if (typeof input.dateOfBirth === 'string' && typeof input.dateOfDeath === 'string')
@@ -387,7 +395,14 @@ export async function updatePatient(
     patch.dateOfDeath !== undefined ? patch.dateOfDeath : current.date_of_death;
   if (deathAfterPatch !== null && (patch.status ?? current.status) !== 'deceased')
     throw new WardError('validation_failed', 'A date of death needs status deceased');
-  if (deathAfterPatch !== null && patch.dateOfBirth === undefined && patch.dateOfDeath != null) {
+  // Compared with the stored date of birth only when the caller may see it: otherwise the
+  // answer (400 or 200) would reveal it, one probe at a time.
+  if (
+    deathAfterPatch !== null &&
+    patch.dateOfBirth === undefined &&
+    patch.dateOfDeath != null &&
+    vis.fields.includes('dateOfBirth')
+  ) {
     const d = await codec.decryptRow(
       tx,
       { orgId, table: patientsTable, rowId: id },

@@ -34,9 +34,24 @@ const view = (r: Row): RoleView => ({
 });
 
 /**
+ * Serializes the changes that can take role management away (removing a role, narrowing a
+ * role's permissions, disabling a user) within an organization, until the transaction ends.
+ * Taken before the change, so that of two administrators removing each other the second
+ * waits, then sees the first's committed change in `requireRoleManager` and is refused. (The
+ * auth_version triggers of migration 0012 also update the organization's row on each such
+ * change, which serializes them too; this lock says so explicitly, whatever triggers exist.)
+ */
+export async function lockRoleManagement(tx: Tx): Promise<void> {
+  await tx.query(
+    "select pg_advisory_xact_lock(hashtextextended('ward.role-management:' || ward.current_org_id()::text, 0))",
+  );
+}
+
+/**
  * Refuses a change that would leave the organization without an active person who can manage
  * roles: nobody could then repair roles or assignments through the API. Call it after the
- * change, in the same transaction, so the check sees the result (the error rolls it back).
+ * change, in the same transaction (having taken `lockRoleManagement` before it), so the check
+ * sees the result (the error rolls it back).
  */
 export async function requireRoleManager(tx: Tx): Promise<void> {
   const r = await tx.query<{ ok: boolean }>(
@@ -128,6 +143,7 @@ export async function setRolePermissions(
   id: string,
   permissions: readonly string[],
 ): Promise<RoleView> {
+  await lockRoleManagement(tx);
   const before = await getRole(tx, id);
   const added = permissions.filter((x) => !before.permissions.includes(x));
   await checkGrantable(tx, p, added);

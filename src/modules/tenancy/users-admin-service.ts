@@ -8,9 +8,17 @@ import {
   type PageQuery,
 } from '../../platform/http/pagination.ts';
 import { record } from '../audit/record.ts';
-import { requireRoleManager } from './roles-service.ts';
+import { lockRoleManagement, requireRoleManager } from './roles-service.ts';
 import type { Principal } from '../access/principal.ts';
 import { revokeAllFor } from '../auth/session-service.ts';
+
+/**
+ * Whether `id` (as the request spelled it) is the caller: UUIDs compare case-insensitively,
+ * exactly as PostgreSQL compares them, so an upper-case spelling is still oneself.
+ */
+function isSelf(p: Principal, id: string): boolean {
+  return id.toLowerCase() === p.userId.toLowerCase();
+}
 
 /** A user as administrators list them. */
 export interface UserAdminView {
@@ -100,8 +108,9 @@ export async function updateUser(
     licenseNumber?: string | undefined;
   },
 ): Promise<UserAdminView> {
-  if (input.status === 'disabled' && id === p.userId)
+  if (input.status === 'disabled' && isSelf(p, id))
     throw new WardError('conflict', 'You cannot disable yourself');
+  if (input.status === 'disabled') await lockRoleManagement(tx);
   const r = await tx.query(
     `update ward.users set status = coalesce($2::ward.user_status, status), display_name = coalesce($3, display_name),
             license_number = coalesce($4, license_number) where id = $1`,
@@ -145,7 +154,7 @@ export async function setUserRole(
   if (!roleId)
     throw new WardError('validation_failed', `The organization has no role named "${role}"`);
   await getUser(tx, id);
-  if (assign && id === p.userId) {
+  if (assign && isSelf(p, id)) {
     const beyond = found.permissions.filter((x) => !p.permissions.has(x));
     if (beyond.length > 0)
       throw new WardError(
@@ -160,6 +169,7 @@ export async function setUserRole(
       [p.orgId, id, roleId, p.userId],
     );
   } else {
+    await lockRoleManagement(tx);
     await tx.query('delete from ward.user_roles where user_id = $1 and role_id = $2', [id, roleId]);
     await requireRoleManager(tx);
   }

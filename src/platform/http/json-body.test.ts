@@ -176,6 +176,8 @@ test('numbers beyond a double and unpaired surrogate escapes are refused, not re
   refused('{"vitals":{"x":1e400}}');
   refused('[-1E+309]');
   refused(`{"n":${'9'.repeat(400)}}`);
+  refused(`{"a":1${'0'.repeat(250)}e99}`);
+  refused(`{"a":${'9'.repeat(20)}.5e300}`);
   refused('{"name":"\\ud800"}');
   refused('{"name":"x\\udc00y"}');
   refused('{"\\udbff":1}');

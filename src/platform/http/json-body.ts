@@ -157,7 +157,9 @@ export function parseJsonBody(text: string): unknown {
   // double becomes Infinity (which JSON.stringify then writes as null), and an unpaired
   // surrogate escape becomes a string no UTF-8 text can hold (stored as U+FFFD). Both can only
   // come from text shaped like them, so the walk runs only for such bodies.
-  const numbers = /[eE]\+?\d{3}|\d{309}/.test(text);
+  // A double overflows only past 1.8e308: with an exponent under 100 that takes a mantissa of
+  // over 200 digits, so an exponent of three digits or a run of 17 digits finds every case.
+  const numbers = /[eE]\+?\d{3}|\d{17}/.test(text);
   const surrogates = /\\u[dD][89a-fA-F]/.test(text);
   if (numbers || surrogates) {
     const problem = checkValues(value, numbers, surrogates);
