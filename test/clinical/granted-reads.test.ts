@@ -251,6 +251,37 @@ for (const engine of availableEngines()) {
       assert.equal(own.table, 1);
     });
 
+    test('a date of death and the risk category come only with the grant fields that cover them', async () => {
+      const r = await api.app.inject({
+        method: 'POST',
+        url: '/api/v1/patients',
+        headers: auth(payerDoctor, 'TREAT'),
+        payload: { ...patient, mrn: 'MRN-GR-0005' },
+      });
+      const id = r.json<{ id: string }>().id;
+      const died = await api.app.inject({
+        method: 'PATCH',
+        url: `/api/v1/patients/${id}`,
+        headers: { ...auth(payerDoctor, 'TREAT'), 'if-match': '"1"' },
+        payload: { status: 'deceased', dateOfDeath: '2024-02-29', riskCategory: 'high' },
+      });
+      assert.equal(died.statusCode, 200, died.body);
+      await grant(id, ['TREAT'], 3_600_000, ['lastName']);
+      const narrow = (await get(providerDoctor, 'TREAT', id)).json<Record<string, unknown>>();
+      assert.equal(narrow['lastName'], patient.lastName);
+      assert.equal(narrow['mrn'], 'MRN-GR-0005', 'the MRN names the record');
+      assert.equal(narrow['status'], 'deceased');
+      assert.equal('dateOfDeath' in narrow, false);
+      assert.equal('riskCategory' in narrow, false);
+      await grant(id, ['TREAT'], 3_600_000, ['dateOfDeath', 'allergies', 'vitals', 'conditions']);
+      const wide = (await get(providerDoctor, 'TREAT', id)).json<Record<string, unknown>>();
+      assert.equal(wide['dateOfDeath'], '2024-02-29');
+      assert.equal(wide['riskCategory'], 'high');
+      const owners = await events(payer.orgId, 'patient.disclosure');
+      assert.ok(owners.at(-1)?.phi_fields.includes('dateOfDeath'));
+      assert.ok(!owners.at(-2)?.phi_fields.includes('dateOfDeath'));
+    });
+
     test('a grant cannot name fields that are not patient fields', async () => {
       await assert.rejects(grant(patientId, ['TREAT'], 3_600_000, ['lastName', 'password']), {
         code: 'validation_failed',

@@ -45,11 +45,13 @@ export interface GrantInput {
 }
 
 /**
- * Patient fields a grant can disclose: the nine PHI fields and the clinical JSON (allergies,
- * vitals, conditions), which a read returns only when all three are granted.
+ * Patient fields a grant can disclose: the nine PHI fields, the date of death, and the
+ * clinical JSON (allergies, vitals, conditions), which a read returns — with the risk category
+ * it summarizes — only when all three are granted. Id, MRN and status always come with a read.
  */
 export const grantableFields: ReadonlySet<string> = new Set([
   ...patientPhiFields,
+  'dateOfDeath',
   'allergies',
   'vitals',
   'conditions',

@@ -134,6 +134,7 @@ export async function toView(
   codec: FieldCodec,
   row: repo.PatientRow,
   vis: Visibility,
+  granted?: ReadonlySet<string>,
 ): Promise<Disclosure<PatientView>> {
   const decrypted = await codec.decryptRow(
     tx,
@@ -141,7 +142,7 @@ export async function toView(
     repo.ciphertexts(row),
     vis.fields.map((f) => phiColumn[f]),
   );
-  return viewOf(row, decrypted, vis);
+  return viewOf(row, decrypted, vis, granted);
 }
 
 /**
@@ -152,18 +153,24 @@ function viewOf(
   row: repo.PatientMeta,
   plainByColumn: Readonly<Record<string, string | null>>,
   vis: Visibility,
+  granted?: ReadonlySet<string>,
 ): Disclosure<PatientView> {
   const view: Record<string, unknown> = {
     id: row.id,
     mrn: row.mrn,
     version: row.version,
     status: row.status,
-    dateOfDeath: row.date_of_death,
-    riskCategory: row.risk_category,
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
   };
   const disclosed: string[] = [];
+  // Through a grant, the date of death only when the grant discloses it, and the risk category
+  // with the clinical fields (the database withheld them otherwise: absent, not null).
+  if (!granted || granted.has('dateOfDeath')) {
+    view['dateOfDeath'] = row.date_of_death;
+    if (granted) disclosed.push('dateOfDeath');
+  }
+  if (!granted || vis.clinical) view['riskCategory'] = row.risk_category;
   for (const f of vis.fields) {
     const v = plainByColumn[phiColumn[f]] ?? null;
     view[f] = v !== null && jsonPhiFields.has(f) ? (JSON.parse(v) as unknown) : v;
@@ -286,7 +293,7 @@ export async function readPatientOrGranted(
     fields: vis.fields.filter((f) => granted.has(f)),
     clinical: vis.clinical && clinicalFields.every((f) => granted.has(f)),
   };
-  return { ...(await toView(tx, codec, row, capped)), grantedBy: row.organization_id };
+  return { ...(await toView(tx, codec, row, capped, granted)), grantedBy: row.organization_id };
 }
 
 /** The PHI fields a search by these keys uses (the caller must be allowed to see them). */

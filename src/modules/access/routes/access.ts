@@ -298,7 +298,7 @@ export function registerAccessRoutes(app: FastifyInstance, s: SecuredDeps): void
           patientId: uuid,
           permissions: { type: 'array', items: { type: 'string' }, minItems: 1, maxItems: 20 },
           purposes: { type: 'array', items: { type: 'string' }, minItems: 1, maxItems: 12 },
-          fields: { type: 'array', items: { type: 'string' }, maxItems: 12 },
+          fields: { type: 'array', items: { type: 'string' }, maxItems: 13 },
           validFrom: dateTime,
           validUntil: dateTime,
           justificationType: { type: 'string', pattern: '^[a-z][a-z_]{2,63}$' },
