@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import {
   countEvents,
   scanEvents,
@@ -33,11 +35,54 @@ const csvColumns: (keyof AuditEventView)[] = [
   'metadata',
 ];
 
-/** RFC 4180 field: quoted when it holds a comma, quote or line break; arrays and objects as JSON. */
-function csvField(v: unknown): string {
+/**
+ * RFC 4180 field: quoted when it holds a comma, quote or line break; arrays and objects as
+ * JSON. Text that a spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`, a
+ * tab or a carriage return — a user agent or a metadata value is attacker-chosen) is prefixed
+ * with `'`, the OWASP CSV-injection defence, so it opens as the text it is.
+ */
+export function csvField(v: unknown): string {
   if (v === null || v === undefined) return '';
-  const s = typeof v === 'string' || typeof v === 'number' ? String(v) : JSON.stringify(v);
+  if (typeof v === 'number') return String(v);
+  let s = typeof v === 'string' ? v : JSON.stringify(v);
+  if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
   return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+}
+
+/**
+ * Writes an export to `out` only once it is complete: into a new 0600 file beside it, then
+ * renamed over `out` (an earlier export at that path stays intact until then, and a killed or
+ * failed export leaves no file that looks complete). The caller must `commit` or `abort`.
+ */
+function exportFile(out: string): {
+  write: (s: string) => void;
+  commit: () => void;
+  abort: () => void;
+} {
+  const temp = path.join(
+    path.dirname(out),
+    `.${path.basename(out)}.${randomBytes(6).toString('hex')}.partial`,
+  );
+  const fd = fs.openSync(temp, 'wx', 0o600);
+  let open = true;
+  const close = () => {
+    if (open) fs.closeSync(fd);
+    open = false;
+  };
+  return {
+    write: (s) => {
+      fs.writeSync(fd, s);
+    },
+    commit: () => {
+      fs.fsyncSync(fd);
+      close();
+      fs.renameSync(temp, out);
+    },
+    abort: () => {
+      close();
+      fs.rmSync(temp, { force: true });
+    },
+  };
 }
 
 /** Formats one chunk of events. */
@@ -67,42 +112,27 @@ export const auditExportCommand: Command = {
     }
     if (format !== 'jsonl' && format !== 'csv')
       throw new WardError('bad_request', '--format must be jsonl or csv');
+    const kind: 'jsonl' | 'csv' = format;
     const orgId = str(values, 'org');
     if (orgId !== undefined && !isUuid(orgId))
       throw new WardError('bad_request', '--org must be a UUID');
+    if (Date.parse(from) > Date.parse(to))
+      throw new WardError('bad_request', '--from must not be later than --to');
     const out = str(values, 'out');
-    const write = out
-      ? (
-          (fd: number) => (s: string) =>
-            fs.writeSync(fd, s)
-        )(fs.openSync(out, 'w', 0o600))
-      : (s: string) => io.stdout.write(s);
+    const file = out ? exportFile(out) : undefined;
+    const write = file ? file.write : (s: string) => io.stdout.write(s);
     const filters: EventFilters = {
       from: new Date(from).toISOString(),
       to: new Date(to).toISOString(),
     };
-    const n = await withRuntime(io, ({ db }) =>
-      db.asSystem(
-        {
-          name: 'audit.export',
-          reason: 'exports audit events for an auditor',
-          ...(orgId ? { orgId } : {}),
-        },
-        async (tx) => {
-          const scoped = orgId ? { ...filters, orgId } : filters;
-          const progress = createProgress(io, 'exporting', await countEvents(tx, scoped));
-          if (format === 'csv') write(csvColumns.join(',') + '\r\n');
-          let done = 0;
-          const total = await scanEvents(tx, scoped, (rows) => {
-            write(render(rows, format));
-            done += rows.length;
-            progress.update(done);
-          });
-          progress.finish();
-          return total;
-        },
-      ),
-    );
+    let n: number;
+    try {
+      n = await exportEvents();
+      file?.commit();
+    } catch (e) {
+      file?.abort();
+      throw e;
+    }
     if (out)
       emit(
         io,
@@ -111,5 +141,30 @@ export const auditExportCommand: Command = {
         `exported ${n} event(s) to ${out}`,
       );
     return 0;
+
+    function exportEvents(): Promise<number> {
+      return withRuntime(io, ({ db }) =>
+        db.asSystem(
+          {
+            name: 'audit.export',
+            reason: 'exports audit events for an auditor',
+            ...(orgId ? { orgId } : {}),
+          },
+          async (tx) => {
+            const scoped = orgId ? { ...filters, orgId } : filters;
+            const progress = createProgress(io, 'exporting', await countEvents(tx, scoped));
+            if (kind === 'csv') write(csvColumns.join(',') + '\r\n');
+            let done = 0;
+            const total = await scanEvents(tx, scoped, (rows) => {
+              write(render(rows, kind));
+              done += rows.length;
+              progress.update(done);
+            });
+            progress.finish();
+            return total;
+          },
+        ),
+      );
+    }
   },
 };
