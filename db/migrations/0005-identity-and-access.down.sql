@@ -4,14 +4,18 @@
 --          Refused while these tables hold rows, unless forced.
 -- Online-safe: no
 
+-- What 0002 and 0004 put in the catalog stays: only 0005's own permissions go.
 SET LOCAL ROLE ward_system;
 DELETE FROM ward.role_permissions WHERE permission_id NOT IN (
-  'organization:read', 'organization:update', 'user:read', 'user:create', 'user:update', 'role:read', 'role:manage');
+  'organization:read', 'organization:update', 'user:read', 'user:create', 'user:update', 'role:read', 'role:manage',
+  'audit:read', 'audit:verify');
 SET LOCAL ROLE ward_owner;
 DELETE FROM ward.default_role_permissions WHERE permission_id NOT IN (
-  'organization:read', 'organization:update', 'user:read', 'user:create', 'user:update', 'role:read', 'role:manage');
+  'organization:read', 'organization:update', 'user:read', 'user:create', 'user:update', 'role:read', 'role:manage',
+  'audit:read', 'audit:verify');
 DELETE FROM ward.permissions WHERE id NOT IN (
-  'organization:read', 'organization:update', 'user:read', 'user:create', 'user:update', 'role:read', 'role:manage');
+  'organization:read', 'organization:update', 'user:read', 'user:create', 'user:update', 'role:read', 'role:manage',
+  'audit:read', 'audit:verify');
 
 DROP FUNCTION ward.clear_account_throttle(uuid);
 DROP FUNCTION ward.authenticate_api_key(uuid, bytea);

@@ -58,6 +58,28 @@ for (const engine of availableEngines()) {
       assert.deepEqual(await db.asAdmin((tx) => schemaFingerprint(tx)), before);
     });
 
+    test('rolling back to 0004 and migrating again restores the seeded permission catalog', async () => {
+      const { db } = await fresh(engine);
+      await migrate(db);
+      const catalog = () =>
+        db.asAdmin(async (tx) => ({
+          permissions: (
+            await tx.query<{ id: string }>('select id from ward.permissions order by id')
+          ).rows.map((r) => r.id),
+          defaults: (
+            await tx.query<{ p: string }>(
+              `select role_name || ' ' || permission_id as p from ward.default_role_permissions
+                order by 1`,
+            )
+          ).rows.map((r) => r.p),
+        }));
+      const before = await catalog();
+      assert.ok(before.defaults.includes('auditor audit:read'));
+      await rollback(db, { steps: loadMigrations().length - 4 });
+      await migrate(db);
+      assert.deepEqual(await catalog(), before, "0005's rollback keeps 0004's permissions");
+    });
+
     test('an applied migration edited afterwards is an error naming the file', async () => {
       const { db } = await fresh(engine);
       const dir = copyMigrations();
