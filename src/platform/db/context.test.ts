@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { isWardError } from '../errors.ts';
 import { Database } from './database.ts';
+import { createPgliteDriver } from './pglite.ts';
 import { createPostgresDriver } from './postgres.ts';
 import {
   availableEngines,
@@ -249,3 +253,15 @@ if (availableEngines().includes('postgres')) {
     }
   });
 }
+
+test('an embedded data directory open to other users is made private before use', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ward-open-dir-'));
+  try {
+    fs.chmodSync(dir, 0o755);
+    const driver = await createPgliteDriver({ dataDir: dir });
+    await driver.close();
+    assert.equal(fs.statSync(dir).mode & 0o777, 0o700);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -27,6 +27,7 @@ export async function createPgliteDriver(opts: PgliteOptions = {}): Promise<Driv
   let release: (() => void) | undefined;
   if (opts.dataDir) {
     fs.mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+    makePrivate(opts.dataDir);
     release = acquireDirLock(opts.dataDir);
   }
   let db: PGlite;
@@ -109,6 +110,24 @@ export async function createPgliteDriver(opts: PgliteOptions = {}): Promise<Driv
     },
     dumpDataDir: () => serialize(() => db.dumpDataDir('none')),
   } as Driver & { dumpDataDir(): Promise<Blob> };
+}
+
+/**
+ * PGlite writes its files readable and writable by everyone (0666, whatever the umask), so the
+ * data directory itself is what keeps other users out: it is made 0700 when it is not already
+ * (a directory created beforehand keeps its own mode otherwise), and a directory that cannot be
+ * made private is refused rather than used.
+ */
+function makePrivate(dir: string): void {
+  if ((fs.statSync(dir).mode & 0o077) === 0) return;
+  try {
+    fs.chmodSync(dir, 0o700);
+  } catch {
+    throw new WardError(
+      'config_invalid',
+      `The data directory ${dir} is open to other users and cannot be made private (chmod 700 it)`,
+    );
+  }
 }
 
 interface PgliteResult {
