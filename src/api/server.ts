@@ -18,10 +18,7 @@ import { purgeExpiredKeys } from '../platform/http/idempotency.ts';
 import { cursorKeyFromEnv, useCursorKey } from '../platform/http/pagination.ts';
 import { LocalObjectStore } from '../platform/objects/local-store.ts';
 import { sweepImageObjects } from '../modules/clinical/images-sweep.ts';
-import {
-  startKeyEventListener,
-  type KeyEventListener,
-} from '../modules/crypto/key-events.ts';
+import { startKeyEventListener, type KeyEventListener } from '../modules/crypto/key-events.ts';
 
 /** A running server and how to stop it. */
 export interface RunningServer {

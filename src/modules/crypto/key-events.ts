@@ -1,3 +1,7 @@
+// The one raw connection outside src/platform/db: a LISTEN needs a session of its own, and
+// this connection runs no query on data (only LISTEN and a heartbeat `select 1`), so it cannot
+// bypass request context or RLS, which is what the restriction protects.
+// eslint-disable-next-line no-restricted-imports
 import pg from 'pg';
 import { isUuid, type Tx } from '../../platform/db/index.ts';
 import type { Logger } from '../../platform/log.ts';
@@ -155,10 +159,12 @@ export function startKeyEventListener(opts: KeyEventListenerOptions): KeyEventLi
     void (async () => {
       await c.connect();
       // The socket must not keep a stopping process alive (shutdown closes it anyway).
-      (c as unknown as { connection?: { stream?: { unref?: () => void } } }).connection?.stream
-        ?.unref?.();
+      (
+        c as unknown as { connection?: { stream?: { unref?: () => void } } }
+      ).connection?.stream?.unref?.();
       await c.query(`listen ${keyEventsChannel}`);
-      if (c !== client || stopped) {
+      // Stopped, or replaced, meanwhile (`stop` clears `client`).
+      if (c !== client) {
         await closeBounded(c);
         return;
       }
@@ -249,11 +255,18 @@ async function closeBounded(c: ListenerClient, ms = 2_000): Promise<void> {
     }, ms);
     timer.unref();
   });
-  const r = await Promise.race([c.end().then(() => 'ended' as const, () => 'ended' as const), timedOut]);
+  const r = await Promise.race([
+    c.end().then(
+      () => 'ended' as const,
+      () => 'ended' as const,
+    ),
+    timedOut,
+  ]);
   clearTimeout(timer);
   if (r === 'timeout') {
-    (c as unknown as { connection?: { stream?: { destroy?: () => void } } }).connection?.stream
-      ?.destroy?.();
+    (
+      c as unknown as { connection?: { stream?: { destroy?: () => void } } }
+    ).connection?.stream?.destroy?.();
   }
 }
 
