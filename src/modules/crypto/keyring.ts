@@ -20,7 +20,8 @@ export interface KeyringOptions {
   /**
    * How long an unwrapped key and an organization's primary version are trusted (default 2 s
    * for the primary version, 60 s for keys): the bound on how long another process may keep
-   * writing with the previous version after `ward keys rotate`, or reading after a shred.
+   * writing with the previous version after `ward keys rotate`, or reading after a shred when
+   * the shred's notification did not reach it (key-events.ts; normally it forgets at commit).
    */
   readonly keyTtlMs?: number;
   readonly primaryTtlMs?: number;
