@@ -18,6 +18,7 @@ import { purgeExpiredKeys } from '../platform/http/idempotency.ts';
 import { cursorKeyFromEnv, useCursorKey } from '../platform/http/pagination.ts';
 import { LocalObjectStore } from '../platform/objects/local-store.ts';
 import { sweepImageObjects } from '../modules/clinical/images-sweep.ts';
+import { startKeyEventListener, type KeyEventListener } from '../modules/crypto/key-events.ts';
 
 /** A running server and how to stop it. */
 export interface RunningServer {
@@ -58,6 +59,7 @@ export async function startServer(config: WardConfig, opts: ServeOptions): Promi
   const logger = opts.logger ?? createLogger(config.logLevel);
   const runtime = await openWard(config, logger, opts.env);
   const { db } = runtime;
+  let keyEvents: KeyEventListener | undefined;
   try {
     const pending = (await migrationStatus(db)).filter((m) => m.state === 'pending');
     if (pending.length > 0) {
@@ -100,6 +102,17 @@ export async function startServer(config: WardConfig, opts: ServeOptions): Promi
       ipRateLimit: ruleFromEnv(env, 'WARD_RATE_LIMIT_IP', ipDefault),
       metrics: { token: env['WARD_METRICS_TOKEN'] || undefined },
     });
+    // Shreds and retirements committed by other processes (the CLI, other replicas) reach this
+    // keyring through PostgreSQL notifications (src/modules/crypto/key-events.ts). Not on the
+    // embedded engine: this server holds its data directory, so no other process can shred.
+    keyEvents =
+      db.engine === 'postgres' && config.databaseUrl
+        ? startKeyEventListener({
+            connectionString: config.databaseUrl,
+            keyring: runtime.crypto.keyring,
+            logger,
+          })
+        : undefined;
     const address = await app.listen({ host: opts.host, port: opts.port });
     // Background jobs: the audit sealer and partition upkeep (DESIGN.md section 5).
     const jobs = startJobs(
@@ -146,12 +159,15 @@ export async function startServer(config: WardConfig, opts: ServeOptions): Promi
       stopping ??= (async () => {
         await app.close();
         await jobs.stop();
+        await keyEvents?.stop();
+        runtime.crypto.keyring.clear();
         await runtime.close();
       })();
       return stopping;
     };
     return { app, db, logger, address, stop };
   } catch (e) {
+    await keyEvents?.stop();
     await runtime.close();
     throw e;
   }

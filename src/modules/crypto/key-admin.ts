@@ -3,6 +3,7 @@ import type { Database } from '../../platform/db/index.ts';
 import { isUuid } from '../../platform/db/index.ts';
 import { WardError } from '../../platform/errors.ts';
 import { keyBytes } from './aead.ts';
+import { notifyKeyEvent } from './key-events.ts';
 import type { Keyring } from './keyring.ts';
 import type { KeyStatus } from './keys-repo.ts';
 import { columnRegistry, type ColumnRegistry } from './registry.ts';
@@ -168,7 +169,10 @@ export async function retireKey(d: KeyAdminDeps, orgId: string, version: number)
         where organization_id = $1 and version = $2`,
       [orgId, version],
     );
+    // Running servers forget the organization's cached keys at commit (key-events.ts).
+    await notifyKeyEvent(tx, { orgId, kind: 'retired' });
   });
+  d.keyring.forget(orgId);
   await d.events.emit({ type: 'crypto.key_retired', orgId, version });
 }
 
@@ -208,6 +212,10 @@ export async function shredOrganizationKeys(
        values ($1, 1, null, 'shredded', now()) on conflict do nothing`,
       [orgId],
     );
+    // Delivered at commit to every `ward serve` listening on PostgreSQL, which then forget
+    // the organization's cached keys (key-events.ts); a lost notification is bounded by the
+    // keyring's 60 s TTL. This process's own keyring is cleared just below.
+    await notifyKeyEvent(tx, { orgId, kind: 'shredded' });
     return r.rows.map((x) => x.version).sort((a, b) => a - b);
   });
   d.keyring.forget(orgId);

@@ -20,7 +20,8 @@ export interface KeyringOptions {
   /**
    * How long an unwrapped key and an organization's primary version are trusted (default 2 s
    * for the primary version, 60 s for keys): the bound on how long another process may keep
-   * writing with the previous version after `ward keys rotate`, or reading after a shred.
+   * writing with the previous version after `ward keys rotate`, or reading after a shred when
+   * the shred's notification did not reach it (key-events.ts; normally it forgets at commit).
    */
   readonly keyTtlMs?: number;
   readonly primaryTtlMs?: number;
@@ -49,7 +50,12 @@ export class Keyring {
   readonly #cache: KeyCache;
   readonly #primary = new Map<string, { version: number; expires: number }>();
   readonly #primaryTtlMs: number;
-  readonly #unwrapping = new Map<string, Promise<Buffer>>();
+  readonly #unwrapping = new Map<string, Promise<{ key: Buffer; cached: boolean }>>();
+  // Bumped by `forget` (per organization) and `clear` (all): a key row read before a forget
+  // may still be used by the request that read it, but is never cached after it (otherwise a
+  // request racing a shred could put a shredded key back into the cache for a full TTL).
+  readonly #orgEpochs = new Map<string, number>();
+  #epoch = 0;
 
   constructor(kek: KekSet, opts: KeyringOptions = {}) {
     this.kek = kek;
@@ -71,6 +77,7 @@ export class Keyring {
       const key = this.#cache.get(cacheId(orgId, 'data', p.version));
       if (key) return fn(key, p.version);
     }
+    const epoch = this.#epochOf(orgId);
     const row = await findActiveKey(q, orgId);
     if (!row) {
       // A first key created in the caller's transaction is not cached: if that transaction
@@ -89,8 +96,10 @@ export class Keyring {
       if (!(await findActiveKey(q, orgId))) throw new WardError('key_destroyed');
       return this.withPrimary(q, orgId, fn);
     }
-    this.#primary.set(orgId, { version: row.version, expires: Date.now() + this.#primaryTtlMs });
-    return this.#withRow(orgId, 'data', row, fn);
+    if (this.#epochOf(orgId) === epoch) {
+      this.#primary.set(orgId, { version: row.version, expires: Date.now() + this.#primaryTtlMs });
+    }
+    return this.#withRow(orgId, 'data', row, epoch, fn);
   }
 
   /**
@@ -156,15 +165,25 @@ export class Keyring {
   ): Promise<T> {
     const key = this.#cache.get(cacheId(orgId, 'data', version));
     if (key) return fn(key);
+    const epoch = this.#epochOf(orgId);
     const row = await findKeyVersion(q, orgId, version);
     if (!row) throw new WardError('key_not_found', undefined, { version });
-    return this.#withRow(orgId, 'data', row, fn);
+    // A retired version protects no value (`retireKey` refuses otherwise) and must not
+    // decrypt anything again, e.g. a value restored from an old backup.
+    if (row.status === 'retired') {
+      throw new WardError('key_not_found', `Key version ${version} is retired`, {
+        version,
+        status: 'retired',
+      });
+    }
+    return this.#withRow(orgId, 'data', row, epoch, fn);
   }
 
   /** Calls `fn` with the organization's blind-index root, creating it on first use. */
   async withIndexRoot<T>(q: Queryable, orgId: string, fn: (root: Buffer) => T): Promise<T> {
     const key = this.#cache.get(cacheId(orgId, 'index', 1));
     if (key) return fn(key);
+    const epoch = this.#epochOf(orgId);
     const row = await findIndexKey(q, orgId);
     if (!row) {
       const root = randomBytes(keyBytes);
@@ -183,6 +202,7 @@ export class Keyring {
       orgId,
       'index',
       { version: 1, wrapped_key: row.wrapped_key, kek_id: row.kek_id, status: 'active' },
+      epoch,
       fn,
     );
   }
@@ -210,22 +230,35 @@ export class Keyring {
     return p;
   }
 
-  /** Forgets (and zeroes) every cached key of an organization, e.g. after shredding. */
+  /**
+   * Forgets (and zeroes) every cached key of an organization, e.g. after shredding (in this
+   * process, or in another one: see key-events.ts). Unwraps in flight are not cached.
+   */
   forget(orgId: string): void {
+    this.#orgEpochs.set(orgId, (this.#orgEpochs.get(orgId) ?? 0) + 1);
     this.#primary.delete(orgId);
     this.#cache.dropPrefix(`${orgId}/`);
   }
 
-  /** Forgets every cached key (used after rotation and on shutdown). */
+  /**
+   * Forgets every cached key (after rotation, on shutdown, and when the key event listener
+   * reconnects). Unwraps in flight are not cached.
+   */
   clear(): void {
+    this.#epoch++;
     this.#primary.clear();
     this.#cache.clear();
+  }
+
+  #epochOf(orgId: string): number {
+    return this.#epoch + (this.#orgEpochs.get(orgId) ?? 0);
   }
 
   async #withRow<T>(
     orgId: string,
     purpose: KeyPurpose,
     row: { version: number; wrapped_key: Buffer | null; kek_id: string; status: string },
+    epoch: number,
     fn: (key: Buffer, version: number) => T,
   ): Promise<T> {
     if (row.status === 'destroyed' || row.wrapped_key === null) {
@@ -235,21 +268,30 @@ export class Keyring {
     const wrapped = row.wrapped_key;
     let pending = this.#unwrapping.get(id);
     if (!pending) {
-      pending = this.unwrap(wrapped, row.kek_id, { orgId, purpose, version: row.version });
-      this.#unwrapping.set(id, pending);
-      void pending
-        .then(
-          (key) => {
-            this.#cache.set(id, key);
-          },
-          () => undefined,
-        )
+      const unwrapping = this.unwrap(wrapped, row.kek_id, {
+        orgId,
+        purpose,
+        version: row.version,
+      }).then((key) => {
+        // Forgotten since the row was read (a shred may have committed): the waiters use the
+        // key this once, then it is zeroed; it never enters the cache.
+        if (this.#epochOf(orgId) !== epoch) {
+          setImmediate(() => key.fill(0));
+          return { key, cached: false };
+        }
+        this.#cache.set(id, key);
+        return { key, cached: true };
+      });
+      pending = unwrapping;
+      this.#unwrapping.set(id, unwrapping);
+      void unwrapping
+        .catch(() => undefined)
         .finally(() => {
-          this.#unwrapping.delete(id);
+          if (this.#unwrapping.get(id) === unwrapping) this.#unwrapping.delete(id);
         });
     }
-    await pending;
-    const key = this.#cache.get(id);
+    const done = await pending;
+    const key = done.cached ? this.#cache.get(id) : done.key;
     if (!key) throw new WardError('internal', 'an unwrapped key was evicted before use');
     return fn(key, row.version);
   }
