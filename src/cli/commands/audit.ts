@@ -151,23 +151,31 @@ function readExportedCheckpoint(file: string): ExportedCheckpoint {
 export const auditRetentionCommand: Command = {
   path: ['audit', 'retention'],
   summary: 'Export, then detach and drop audit partitions past retention (default 6 years)',
-  usage: '[--years N] [--out DIR] [--apply] [--json]',
+  usage: '[--years N] [--out DIR] [--apply [--export-only]] [--json]',
   options: {
     years: { type: 'string' },
     out: { type: 'string' },
     apply: { type: 'boolean' },
+    'export-only': { type: 'boolean' },
     json: { type: 'boolean' },
   },
   async run(values, _p, io) {
     const years = Number(str(values, 'years') ?? '6');
     const apply = values['apply'] === true;
     const r = await withRuntime(io, ({ db }) =>
-      applyRetention(db, { years, apply, outDir: str(values, 'out') ?? 'audit-archive' }),
+      applyRetention(db, {
+        years,
+        apply,
+        exportOnly: values['export-only'] === true,
+        outDir: str(values, 'out') ?? 'audit-archive',
+      }),
     );
     const lines = r.map((p) =>
       p.dropped
         ? `exported ${p.rows} row(s) of ${p.name} to ${p.file ?? ''} (sha256 ${p.sha256 ?? ''}) and dropped it`
-        : `would export and drop ${p.name}`,
+        : p.file
+          ? `exported ${p.rows} row(s) of ${p.name} to ${p.file} (sha256 ${p.sha256 ?? ''}); kept until a run without --export-only`
+          : `would export and drop ${p.name}`,
     );
     emit(
       io,

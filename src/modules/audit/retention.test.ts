@@ -75,6 +75,60 @@ describe('audit partitions, retention and rollback protection', () => {
     assert.ok(report.chains.some((c) => c.archivedCheckpoints > 0));
   });
 
+  test('a run stopped between export and drop is resumed, and only with its file intact', async () => {
+    await t.db.asSystem({ name: 'test.old-partitions', reason: 'test' }, (tx) =>
+      tx.query("select audit.ensure_partitions('2017-08-01', 2)"),
+    );
+    await t.db.asAdmin((tx) =>
+      tx.query(
+        `insert into audit.events (organization_id, occurred_at, actor_type, action, event_type)
+         select $1, timestamptz '2017-08-05 08:00:00+00' + make_interval(hours => g), 'user', 'R', 'old.read'
+           from generate_series(1, 7) g`,
+        [a.orgId],
+      ),
+    );
+    await sealUntilCovered(t.db, fixtureSigner, [a.orgId]);
+    const out = path.join(dir, 'resume');
+    const now = new Date('2024-01-01T00:00:00Z');
+    // First run: exported and recorded, then stopped (as if killed) before the drop.
+    const first = await applyRetention(t.db, { outDir: out, apply: true, exportOnly: true, now });
+    const august = first.find((p) => p.name === 'events_2017_08')!;
+    assert.equal(august.dropped, false);
+    assert.equal(august.rows, 7);
+    assert.ok(fs.existsSync(august.file!));
+    assert.deepEqual(
+      fs.readdirSync(out).filter((f) => f.endsWith('.partial')),
+      [],
+    );
+    const liveMonths = async () =>
+      (
+        await t.db.asAdmin((tx) =>
+          tx.query<{ relname: string }>(
+            "select relname from pg_class where relname in ('events_2017_08', 'events_2017_09')",
+          ),
+        )
+      ).rows.length;
+    assert.equal(await liveMonths(), 2);
+    // A tampered file stops the resume: nothing is dropped.
+    const good = fs.readFileSync(august.file!);
+    fs.writeFileSync(august.file!, good.toString().replace('old.read', 'old.reaD'));
+    await assert.rejects(applyRetention(t.db, { outDir: out, apply: true, now }), {
+      code: 'audit_integrity_failed',
+    });
+    assert.equal(await liveMonths(), 2);
+    // With the file restored, the next run verifies it and drops both months.
+    fs.writeFileSync(august.file!, good);
+    const resumed = await applyRetention(t.db, { outDir: out, apply: true, now });
+    assert.deepEqual(
+      resumed.filter((p) => p.name.startsWith('events_2017')).map((p) => [p.name, p.dropped]),
+      [
+        ['events_2017_08', true],
+        ['events_2017_09', true],
+      ],
+    );
+    assert.equal(await liveMonths(), 0);
+  });
+
   test('a partition is never dropped without its export, nor inside six years', async () => {
     const call = async (name: string) => {
       try {

@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Database } from '../../platform/db/index.ts';
 import { WardError } from '../../platform/errors.ts';
-import { scanEvents } from './events-query.ts';
+import { countEvents, scanEvents } from './events-query.ts';
 
 /** Options for `applyRetention`. */
 export interface RetentionOptions {
@@ -13,6 +13,11 @@ export interface RetentionOptions {
   readonly outDir: string;
   /** Without it, only report what would be exported and dropped. */
   readonly apply: boolean;
+  /**
+   * With `apply`: export and record each partition, but leave it in place (to check the copies
+   * off-site first); a later run with `apply` alone verifies each recorded export and drops.
+   */
+  readonly exportOnly?: boolean;
   readonly now?: Date;
 }
 
@@ -64,7 +69,7 @@ export async function applyRetention(
       out.push({ name, rows: -1, dropped: false });
       continue;
     }
-    out.push(await exportAndDrop(db, name, from, to, opts.outDir, years));
+    out.push(await exportAndDrop(db, name, from, to, opts.outDir, years, opts.exportOnly === true));
   }
   return out;
 }
@@ -76,32 +81,46 @@ async function exportAndDrop(
   to: Date,
   outDir: string,
   years: number,
+  exportOnly: boolean,
 ): Promise<RetainedPartition> {
-  fs.mkdirSync(outDir, { recursive: true });
-  const file = path.resolve(outDir, `audit-${name}.jsonl`);
-  const fd = fs.openSync(file, 'wx', 0o600);
-  const digest = createHash('sha256');
-  let rows = 0;
-  try {
-    rows = await db.asSystem(system, (tx) =>
-      scanEvents(tx, { from: from.toISOString(), to: to.toISOString() }, (chunk) => {
-        const text = chunk.map((e) => JSON.stringify(e)).join('\n') + '\n';
-        digest.update(text);
-        fs.writeSync(fd, text);
-      }),
-    );
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
+  const range = { from: from.toISOString(), to: to.toISOString() };
+  // A run that stopped between recording the export and dropping the partition is resumed:
+  // the recorded file must still be there, byte for byte, and the month must still hold the
+  // rows it counted, or nothing is dropped.
+  const recorded = await db.asSystem(system, (tx) =>
+    tx.query<{ row_count: number; sha256: Buffer; location: string }>(
+      `select row_count, sha256, location from audit.partition_exports
+        where partition_name = $1 and dropped_at is null`,
+      [name],
+    ),
+  );
+  const prior = recorded.rows[0];
+  let rows: number;
+  let file: string;
+  let sha256: Buffer;
+  if (prior) {
+    const live = await db.asSystem(system, (tx) => countEvents(tx, range));
+    const onDisk = fs.existsSync(prior.location) ? await fileSha256(prior.location) : undefined;
+    if (!onDisk?.equals(prior.sha256) || live !== prior.row_count) {
+      throw new WardError(
+        'audit_integrity_failed',
+        `${name} was exported to ${prior.location} earlier, but that file is missing or differs, or the month changed since: nothing was dropped`,
+      );
+    }
+    ({ row_count: rows, location: file, sha256 } = prior);
+  } else {
+    fs.mkdirSync(outDir, { recursive: true });
+    file = path.resolve(outDir, `audit-${name}.jsonl`);
+    ({ rows, sha256 } = await exportMonth(db, range, file));
+    await db.asSystem(system, async (tx) => {
+      await tx.query(
+        `insert into audit.partition_exports (partition_name, range_from, range_to, row_count, sha256, location)
+         values ($1, $2, $3, $4, $5, $6)`,
+        [name, range.from, range.to, rows, sha256, file],
+      );
+    });
   }
-  const sha256 = digest.digest();
-  await db.asSystem(system, async (tx) => {
-    await tx.query(
-      `insert into audit.partition_exports (partition_name, range_from, range_to, row_count, sha256, location)
-       values ($1, $2, $3, $4, $5, $6)`,
-      [name, from.toISOString(), to.toISOString(), rows, sha256, file],
-    );
-  });
+  if (exportOnly) return { name, rows, file, sha256: sha256.toString('hex'), dropped: false };
   await db.asSystem(system, async (tx) => {
     // The database checks the partition's real bounds against the same retention period.
     await tx.query('select audit.drop_exported_partition($1, $2)', [name, years]);
@@ -111,4 +130,56 @@ async function exportAndDrop(
     );
   });
   return { name, rows, file, sha256: sha256.toString('hex'), dropped: true };
+}
+
+/**
+ * Writes one month's events to `file` as JSON Lines, whole or not at all: into a new 0600 file
+ * beside it, renamed into place once complete. A file already at `file` (left by a run that
+ * stopped after writing it) is kept if it is exactly this export, and refused otherwise.
+ */
+async function exportMonth(
+  db: Database,
+  range: { from: string; to: string },
+  file: string,
+): Promise<{ rows: number; sha256: Buffer }> {
+  const temp = `${file}.${randomBytes(6).toString('hex')}.partial`;
+  const fd = fs.openSync(temp, 'wx', 0o600);
+  const digest = createHash('sha256');
+  let rows = 0;
+  try {
+    try {
+      rows = await db.asSystem(system, (tx) =>
+        scanEvents(tx, range, (chunk) => {
+          const text = chunk.map((e) => JSON.stringify(e)).join('\n') + '\n';
+          digest.update(text);
+          fs.writeSync(fd, text);
+        }),
+      );
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    const sha256 = digest.digest();
+    if (fs.existsSync(file)) {
+      if (!(await fileSha256(file)).equals(sha256))
+        throw new WardError(
+          'conflict',
+          `${file} exists and is not this export; move it away and run again`,
+        );
+      fs.rmSync(temp);
+    } else {
+      fs.renameSync(temp, file);
+    }
+    return { rows, sha256 };
+  } catch (e) {
+    fs.rmSync(temp, { force: true });
+    throw e;
+  }
+}
+
+/** SHA-256 of a file, streamed. */
+async function fileSha256(file: string): Promise<Buffer> {
+  const h = createHash('sha256');
+  for await (const chunk of fs.createReadStream(file)) h.update(chunk as Buffer);
+  return h.digest();
 }
