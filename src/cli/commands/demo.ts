@@ -6,7 +6,7 @@ import { loadConfig } from '../../platform/config.ts';
 import { WardError } from '../../platform/errors.ts';
 import { demoBanner } from '../demo-text.ts';
 import { emit, type Command } from '../command.ts';
-import { listenOptions, stopOnSignals } from './serve.ts';
+import { listenOptions, portBounds, stopOnSignals } from './serve.ts';
 
 export const demoCommand: Command = {
   path: ['demo'],
@@ -14,6 +14,7 @@ export const demoCommand: Command = {
     'Start Ward with a synthetic demo dataset (two organizations, a user of every role, patients) and print the logins',
   usage: '[--port P] [--host H] [--json]',
   options: { port: { type: 'string' }, host: { type: 'string' }, json: { type: 'boolean' } },
+  numeric: { port: portBounds },
   async run(values, _positionals, io) {
     const config = loadConfig(io.env);
     let demo: DemoInfo | undefined;
