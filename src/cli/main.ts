@@ -105,7 +105,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     const words = argv.slice(0, 2).filter((w) => !w.startsWith('-'));
     const message = `unknown command "${words.join(' ')}". See ward --help.`;
     if (argv.includes('--json')) writeJsonError(io, 'bad_request', message);
-    io.stderr.write(`ward: ${message}\n`);
+    io.stderr.write(`ward: ${message} [bad_request]\n`);
     return 2;
   }
   const rest = argv.slice(command.path.length);
@@ -125,8 +125,8 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
   } catch (e) {
     const message = e instanceof Error ? e.message : 'invalid arguments';
     if (rest.includes('--json')) writeJsonError(io, 'bad_request', message);
-    io.stderr.write(`${name}: ${oneLine(message)}\n`);
     io.stderr.write(`usage: ${name} ${command.usage}\n`);
+    io.stderr.write(`${name}: ${oneLine(message)} [bad_request]\n`);
     return 2;
   }
   const json = parsed.values['json'] === true;
