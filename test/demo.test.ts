@@ -24,7 +24,9 @@ interface DemoJson {
 }
 
 /** Starts `ward demo --json` as a real process and resolves with its banner. */
-async function startDemo(dataDir: string): Promise<{ child: ChildProcess; info: DemoJson }> {
+async function startDemo(
+  dataDir: string,
+): Promise<{ child: ChildProcess; info: DemoJson; stdout: () => string; stderr: () => string }> {
   const child = spawn(process.execPath, [bin, 'demo', '--port', '0', '--json'], {
     env: { PATH: process.env['PATH'], WARD_LOG_LEVEL: 'warn', WARD_DATA_DIR: dataDir },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -50,7 +52,7 @@ async function startDemo(dataDir: string): Promise<{ child: ChildProcess; info: 
       reject(new Error(`exited with ${code}: ${err}`));
     });
   });
-  return { child, info: JSON.parse(line) as DemoJson };
+  return { child, info: JSON.parse(line) as DemoJson, stdout: () => out, stderr: () => err };
 }
 
 async function stop(child: ChildProcess): Promise<number | null> {
@@ -132,6 +134,16 @@ describe('ward demo', () => {
     const adminSession = await login(base, admin.email, admin.password, code);
     assert.equal(typeof adminSession['accessToken'], 'string');
     assert.equal(await stop(first.child), 0);
+    // With --json stdout holds the banner object only; log lines (the development-KEK
+    // warning among them) go to stderr.
+    assert.deepEqual(
+      first
+        .stdout()
+        .split('\n')
+        .filter((l) => l !== ''),
+      [JSON.stringify(info)],
+    );
+    assert.match(first.stderr(), /DEVELOPMENT master key/);
 
     // A restart on the same data reuses everything and prints the same logins.
     const second = await startDemo(dataDir);

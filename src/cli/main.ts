@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
-import { isWardError } from '../platform/errors.ts';
-import type { CliIo, Command } from './command.ts';
+import type { ErrorCode } from '../platform/errors.ts';
+import { checkNumericOptions, type CliIo, type CliValues, type Command } from './command.ts';
+import { describeFailure } from './failure.ts';
 import {
   dbDiagramCommand,
   dbMigrateCommand,
@@ -101,7 +102,10 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     .sort((a, b) => b.path.length - a.path.length)
     .find((c) => c.path.every((w, i) => argv[i] === w));
   if (!command) {
-    io.stderr.write(`ward: unknown command "${argv.slice(0, 2).join(' ')}". See ward --help.\n`);
+    const words = argv.slice(0, 2).filter((w) => !w.startsWith('-'));
+    const message = `unknown command "${words.join(' ')}". See ward --help.`;
+    if (argv.includes('--json')) writeJsonError(io, 'bad_request', message);
+    io.stderr.write(`ward: ${message} [bad_request]\n`);
     return 2;
   }
   const rest = argv.slice(command.path.length);
@@ -109,6 +113,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     io.stdout.write(`ward ${command.path.join(' ')} ${command.usage}\n  ${command.summary}\n`);
     return 0;
   }
+  const name = `ward ${command.path.join(' ')}`;
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({
@@ -118,33 +123,32 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
       allowPositionals: false,
     });
   } catch (e) {
-    io.stderr.write(
-      `ward ${command.path.join(' ')}: ${e instanceof Error ? e.message : 'invalid arguments'}\n`,
-    );
-    io.stderr.write(`usage: ward ${command.path.join(' ')} ${command.usage}\n`);
+    const message = e instanceof Error ? e.message : 'invalid arguments';
+    if (rest.includes('--json')) writeJsonError(io, 'bad_request', message);
+    io.stderr.write(`usage: ${name} ${command.usage}\n`);
+    io.stderr.write(`${name}: ${oneLine(message)} [bad_request]\n`);
     return 2;
   }
   const json = parsed.values['json'] === true;
   try {
-    return await command.run(
-      parsed.values as Record<string, string | boolean | undefined>,
-      parsed.positionals,
-      io,
-    );
+    const values = parsed.values as CliValues;
+    checkNumericOptions(command, values);
+    return await command.run(values, parsed.positionals, io);
   } catch (e) {
-    if (isWardError(e)) {
-      if (json)
-        io.stdout.write(`${JSON.stringify({ error: { code: e.code, message: e.message } })}\n`);
-      io.stderr.write(`ward: ${e.message} [${e.code}]\n`);
-      return e.code === 'bad_request' ? 2 : 1;
-    }
-    // Unexpected failures print their class and code only: driver messages can quote data.
-    const name = e instanceof Error ? e.name : typeof e;
-    const code = (e as { code?: unknown }).code;
-    io.stderr.write(
-      `ward: unexpected ${name}${typeof code === 'string' ? ` (${code})` : ''}; set WARD_DEBUG=1 for details\n`,
-    );
+    const f = describeFailure(e, io.env);
+    if (json) writeJsonError(io, f.code, f.message);
+    io.stderr.write(`ward: ${f.message} [${f.code}]\n`);
+    // Opt-in only: a stack can quote data, so it is never printed unasked.
     if (io.env['WARD_DEBUG'] === '1' && e instanceof Error) io.stderr.write(`${e.stack ?? ''}\n`);
-    return 1;
+    return f.exitCode;
   }
+}
+
+/** The JSON error object a --json caller reads from stdout. */
+function writeJsonError(io: CliIo, code: ErrorCode, message: string): void {
+  io.stdout.write(`${JSON.stringify({ error: { code, message: oneLine(message) } })}\n`);
+}
+
+function oneLine(s: string): string {
+  return s.replace(/\s*[\r\n]+\s*/g, ' ').trim();
 }

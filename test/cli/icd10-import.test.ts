@@ -45,6 +45,14 @@ const brokenFile = write('broken.txt', [
     ' X Cholera',
   ),
 ]);
+const nulFile = write('nul.txt', [
+  orderLine(1, 'A00', true, 'Cholera'),
+  orderLine(2, 'A000', false, 'Cholera due to\u0000 Vibrio cholerae'),
+]);
+const bidiFile = write('bidi.txt', [
+  'A000    Cholera',
+  'Z23     Encounter \u202efor\u001b[2J immunization',
+]);
 
 interface ImportJson {
   total: number;
@@ -151,6 +159,27 @@ for (const engine of availableEngines()) {
       );
       assert.equal(broken.code, 1);
       assert.match(broken.stderr, /Line 3: the header flag must be 0 or 1; nothing was imported/);
+      const nul = await runCli(
+        ['icd10', 'import', '--file', nulFile, '--version', '2098', '--json'],
+        t.env,
+      );
+      assert.equal(nul.code, 1);
+      assert.deepEqual(lastJson(nul), {
+        error: {
+          code: 'validation_failed',
+          message:
+            'Line 2: the line holds a control or invisible character (U+0000); nothing was imported',
+        },
+      });
+      const bidi = await runCli(
+        ['icd10', 'import', '--file', bidiFile, '--version', '2098'],
+        t.env,
+      );
+      assert.equal(bidi.code, 1);
+      assert.match(
+        bidi.stderr,
+        /^ward: Line 2: .*\(U\+202E\); nothing was imported \[validation_failed\]\n$/,
+      );
       const missing = await runCli(
         ['icd10', 'import', '--file', path.join(dir, 'absent.txt'), '--version', '2098'],
         t.env,

@@ -8,7 +8,7 @@ import { verifyAuditLog } from '../../modules/audit/verify.ts';
 import { platformOrgId } from '../../modules/audit/vocabulary.ts';
 import { isUuid } from '../../platform/db/index.ts';
 import { WardError } from '../../platform/errors.ts';
-import { emit, str, type Command } from '../command.ts';
+import { emit, int, str, type Command } from '../command.ts';
 import { createProgress } from '../progress.ts';
 import { withRuntime } from '../runtime.ts';
 import { leftoverImportKeyWarning } from '../../modules/audit/signing-key.ts';
@@ -148,6 +148,8 @@ function readExportedCheckpoint(file: string): ExportedCheckpoint {
   return doc as ExportedCheckpoint;
 }
 
+const yearsBounds = { min: 1, max: 100 };
+
 export const auditRetentionCommand: Command = {
   path: ['audit', 'retention'],
   summary: 'Export, then detach and drop audit partitions past retention (default 6 years)',
@@ -159,8 +161,10 @@ export const auditRetentionCommand: Command = {
     'export-only': { type: 'boolean' },
     json: { type: 'boolean' },
   },
+  // At least 6 is the retention module's rule (HIPAA); it says so itself.
+  numeric: { years: yearsBounds },
   async run(values, _p, io) {
-    const years = Number(str(values, 'years') ?? '6');
+    const years = int(values, 'years', yearsBounds) ?? 6;
     const apply = values['apply'] === true;
     const r = await withRuntime(io, ({ db }) =>
       applyRetention(db, {

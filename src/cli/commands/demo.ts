@@ -3,10 +3,11 @@ import { base32Decode, totpCode } from '../../modules/auth/totp.ts';
 import { readDemoCredentials, demoCredentialsPath } from '../../modules/demo/credentials-file.ts';
 import { ensureDemo, type DemoInfo } from '../../modules/demo/demo-service.ts';
 import { loadConfig } from '../../platform/config.ts';
+import { createLogger } from '../../platform/log.ts';
 import { WardError } from '../../platform/errors.ts';
 import { demoBanner } from '../demo-text.ts';
 import { emit, type Command } from '../command.ts';
-import { listenOptions, stopOnSignals } from './serve.ts';
+import { listenOptions, portBounds, stopOnSignals } from './serve.ts';
 
 export const demoCommand: Command = {
   path: ['demo'],
@@ -14,12 +15,16 @@ export const demoCommand: Command = {
     'Start Ward with a synthetic demo dataset (two organizations, a user of every role, patients) and print the logins',
   usage: '[--port P] [--host H] [--json]',
   options: { port: { type: 'string' }, host: { type: 'string' }, json: { type: 'boolean' } },
+  numeric: { port: portBounds },
   async run(values, _positionals, io) {
     const config = loadConfig(io.env);
+    const json = values['json'] === true;
     let demo: DemoInfo | undefined;
     const server = await startServer(config, {
       ...listenOptions(values, io),
       env: io.env,
+      // With --json, stdout carries the one banner object; the server's log lines go to stderr.
+      ...(json ? { logger: createLogger(config.logLevel, io.stderr) } : {}),
       prepare: async (rt) => {
         demo = await ensureDemo(rt.db, rt.crypto.codec, { dataDir: config.dataDir });
       },
@@ -28,7 +33,7 @@ export const demoCommand: Command = {
     const where = `${server.db.engine}${server.db.engine === 'pglite' ? `, data in ${config.dataDir}` : ''}`;
     emit(
       io,
-      values['json'] === true,
+      json,
       {
         address: server.address,
         engine: server.db.engine,

@@ -4,7 +4,6 @@ import { detectFormat, parseIcd10File } from '../../modules/clinical/icd10/parse
 import { WardError } from '../../platform/errors.ts';
 import { emit, str, type Command } from '../command.ts';
 import { createProgress } from '../progress.ts';
-import { requireMigrated } from '../migrated.ts';
 import { withRuntime } from '../runtime.ts';
 
 /** UTF-8 when the bytes are valid UTF-8 (ASCII, as CMS ships it, always is), else Latin-1. */
@@ -50,7 +49,6 @@ export const icd10ImportCommand: Command = {
     const entries = parseIcd10File(text, format);
     const dryRun = values['dry-run'] === true;
     const result = await withRuntime(io, async ({ db }) => {
-      await requireMigrated(db);
       const progress = createProgress(io, `importing ICD-10-CM ${version}`, entries.length);
       try {
         return await importIcd10Release(db, version, entries, {

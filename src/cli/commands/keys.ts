@@ -69,6 +69,7 @@ export const keysRewrapCommand: Command = {
     rate: { type: 'string' },
     json: { type: 'boolean' },
   },
+  numeric: { batch: { min: 1, max: 100_000 }, rate: { min: 1, max: 10_000_000 } },
   async run(values, _p, io) {
     const batchSize = positive(str(values, 'batch'), '--batch') ?? 1000;
     const rate = positive(str(values, 'rate'), '--rate');
@@ -104,6 +105,7 @@ export const keysRetireCommand: Command = {
   summary: 'Retire a decrypt-only key version (refused while any value still uses it)',
   usage: '--org ID --version N [--json]',
   options: { org: { type: 'string' }, version: { type: 'string' }, json: { type: 'boolean' } },
+  numeric: { version: { min: 1, max: 2_147_483_647 } },
   async run(values, _p, io) {
     const orgId = str(values, 'org');
     const version = positive(str(values, 'version'), '--version');

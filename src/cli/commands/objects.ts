@@ -2,7 +2,6 @@ import { defaultSweepGraceMs, sweepImageObjects } from '../../modules/clinical/i
 import { WardError } from '../../platform/errors.ts';
 import { LocalObjectStore } from '../../platform/objects/local-store.ts';
 import { emit, str, type Command } from '../command.ts';
-import { requireMigrated } from '../migrated.ts';
 import { withRuntime } from '../runtime.ts';
 
 /** Parses --older-than: whole minutes, at least 10 (an upload commits within seconds). */
@@ -28,7 +27,6 @@ export const objectsSweepCommand: Command = {
     const graceMs = parseOlderThan(str(values, 'older-than'));
     const dryRun = values['dry-run'] === true;
     const r = await withRuntime(io, async (rt) => {
-      await requireMigrated(rt.db);
       return sweepImageObjects(rt.db, new LocalObjectStore(rt.config.objectDir), {
         graceMs,
         dryRun,

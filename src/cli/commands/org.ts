@@ -2,7 +2,7 @@ import { createOrganization } from '../../modules/tenancy/service.ts';
 import { updateOrganizationSettings } from '../../modules/tenancy/settings-service.ts';
 import { isUuid } from '../../platform/db/index.ts';
 import { WardError } from '../../platform/errors.ts';
-import { emit, str, type Command } from '../command.ts';
+import { emit, int, str, type Command, type NumericBounds } from '../command.ts';
 import { withRuntime } from '../runtime.ts';
 
 export const orgCreateCommand: Command = {
@@ -32,12 +32,13 @@ export const orgCreateCommand: Command = {
   },
 };
 
-function intOption(v: string | undefined, name: string): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n)) throw new WardError('bad_request', `--${name} must be an integer`);
-  return n;
-}
+/** The ranges `readSettings` accepts (a value outside them would silently read as the default). */
+const settingBounds = {
+  'idle-minutes': { min: 1, max: 24 * 60 },
+  'absolute-minutes': { min: 5, max: 30 * 24 * 60 },
+  'lockout-threshold': { min: 3, max: 100 },
+  'lockout-minutes': { min: 1, max: 24 * 60 },
+} as const satisfies Record<string, NumericBounds>;
 
 export const orgUpdateCommand: Command = {
   path: ['org', 'update'],
@@ -53,6 +54,7 @@ export const orgUpdateCommand: Command = {
     'lockout-minutes': { type: 'string' },
     json: { type: 'boolean' },
   },
+  numeric: settingBounds,
   async run(values, _p, io) {
     const id = str(values, 'id');
     if (!id || !isUuid(id)) throw new WardError('bad_request', '--id must be an organization id');
@@ -66,16 +68,19 @@ export const orgUpdateCommand: Command = {
               .filter(Boolean),
           }
         : {}),
-      ...optional('sessionIdleMinutes', intOption(str(values, 'idle-minutes'), 'idle-minutes')),
+      ...optional('sessionIdleMinutes', int(values, 'idle-minutes', settingBounds['idle-minutes'])),
       ...optional(
         'sessionAbsoluteMinutes',
-        intOption(str(values, 'absolute-minutes'), 'absolute-minutes'),
+        int(values, 'absolute-minutes', settingBounds['absolute-minutes']),
       ),
       ...optional(
         'lockoutThreshold',
-        intOption(str(values, 'lockout-threshold'), 'lockout-threshold'),
+        int(values, 'lockout-threshold', settingBounds['lockout-threshold']),
       ),
-      ...optional('lockoutMinutes', intOption(str(values, 'lockout-minutes'), 'lockout-minutes')),
+      ...optional(
+        'lockoutMinutes',
+        int(values, 'lockout-minutes', settingBounds['lockout-minutes']),
+      ),
     };
     if (Object.keys(patch).length === 0)
       throw new WardError('bad_request', 'Nothing to change: give at least one setting');

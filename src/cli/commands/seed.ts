@@ -7,7 +7,6 @@ import { ensureDemo } from '../../modules/demo/demo-service.ts';
 import { isUuid } from '../../platform/db/index.ts';
 import { WardError } from '../../platform/errors.ts';
 import { emit, str, type Command } from '../command.ts';
-import { requireMigrated } from '../migrated.ts';
 import { createProgress } from '../progress.ts';
 import { withRuntime } from '../runtime.ts';
 
@@ -32,6 +31,7 @@ export const seedCommand: Command = {
     batch: { type: 'string' },
     json: { type: 'boolean' },
   },
+  numeric: { scale: { min: 1, max: maxSeedCount }, batch: { min: 1, max: 5000 } },
   async run(values, _p, io) {
     const count = parseScale(str(values, 'scale'));
     const seed = str(values, 'seed') ?? randomBytes(6).toString('hex');
@@ -48,7 +48,6 @@ export const seedCommand: Command = {
     if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 5000)
       throw new WardError('bad_request', '--batch must be a whole number from 1 to 5000');
     const result = await withRuntime(io, async (rt) => {
-      await requireMigrated(rt.db);
       const codec = rt.crypto.codec;
       // Without --org the patients join the demo's provider (created first if needed), so the
       // demo logins can browse them.

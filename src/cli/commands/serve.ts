@@ -3,11 +3,18 @@ import { loadConfig } from '../../platform/config.ts';
 import { WardError } from '../../platform/errors.ts';
 import { emit, str, type CliIo, type Command, type CliValues } from '../command.ts';
 
+/** The range of --port (0 picks a free port). */
+export const portBounds = { min: 0, max: 65_535 };
+
 /** Parses --port/--host with their environment defaults. */
 export function listenOptions(values: CliValues, io: CliIo): { host: string; port: number } {
-  const port = Number(str(values, 'port') ?? io.env['WARD_PORT'] ?? '8080');
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new WardError('bad_request', '--port must be an integer from 0 to 65535');
+  const text = str(values, 'port') ?? io.env['WARD_PORT'] ?? '8080';
+  const port = /^\d{1,5}$/.test(text.trim()) ? Number(text.trim()) : Number.NaN;
+  if (!Number.isInteger(port) || port < portBounds.min || port > portBounds.max) {
+    throw new WardError(
+      'bad_request',
+      `${str(values, 'port') === undefined ? 'WARD_PORT' : '--port'} must be a whole number from 0 to 65535`,
+    );
   }
   // Loopback by default: exposing PHI services on every interface must be a decision.
   const host = str(values, 'host') ?? io.env['WARD_HOST'] ?? '127.0.0.1';
@@ -36,6 +43,7 @@ export const serveCommand: Command = {
   summary: 'Start the HTTP API and background jobs',
   usage: '[--port P] [--host H] [--json]',
   options: { port: { type: 'string' }, host: { type: 'string' }, json: { type: 'boolean' } },
+  numeric: { port: portBounds },
   async run(values, _positionals, io) {
     const config = loadConfig(io.env);
     const sealMs = Number(io.env['WARD_AUDIT_SEAL_INTERVAL_MS'] ?? '10000');

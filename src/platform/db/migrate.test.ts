@@ -127,6 +127,25 @@ for (const engine of availableEngines()) {
       );
     });
 
+    test('a multi-step rollback that would refuse at any step rolls back nothing', async () => {
+      const { db } = await fresh(engine);
+      await migrate(db);
+      await createOrganization(db, { name: 'Keeps Data', type: 'provider' });
+      const total = loadMigrations().length;
+      await assert.rejects(rollback(db, { steps: 1000 }), (e: unknown) => {
+        assert.ok(isWardError(e, 'rollback_refused'));
+        assert.match(e.message, /Nothing was rolled back \(step \d+ of \d+ refused\)/);
+        return true;
+      });
+      const status = await migrationStatus(db);
+      assert.equal(status.filter((s) => s.state === 'applied').length, total);
+      // The newest migrations (whose rollback alone would have been allowed) are still there.
+      const newest = await db.asAdmin((tx) =>
+        tx.query<{ n: number }>('select count(*)::int as n from ward.organizations'),
+      );
+      assert.equal(newest.rows[0]?.n, 1);
+    });
+
     test('a rollback over reference data only (no tenant rows) needs no force', async () => {
       const { db } = await fresh(engine);
       await migrate(db);

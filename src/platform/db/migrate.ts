@@ -196,10 +196,12 @@ export interface RollbackOptions {
 const protectedSchemas = new Set(['audit']);
 
 /**
- * Rolls back applied migrations newest first, each in its own transaction. Before running a
- * rollback script for real, it runs it inside a savepoint to learn from the catalog which
- * tables and columns it would drop, then checks those for rows; if any hold data the
- * rollback refuses unless forced, and audit data is refused even then.
+ * Rolls back applied migrations newest first, all in one transaction, so a multi-step
+ * rollback is all or nothing. Every step is checked before anything is committed: each
+ * rollback script first runs inside a savepoint (on top of the steps before it) to learn from
+ * the catalog which tables and columns it would drop, which are then checked for rows; if any
+ * hold data the whole rollback refuses unless forced (audit data is refused even then), and
+ * the refusal says which step refused and that nothing was rolled back.
  */
 export async function rollback(
   db: Database,
@@ -215,18 +217,27 @@ export async function rollback(
   if (!Number.isInteger(count) || count < 0)
     throw new WardError('bad_request', '--steps must be a positive integer');
   if (count === 0) return [];
-  const targets = applied.slice(-count).reverse();
-  const done: MigrationFile[] = [];
-  for (const a of targets) {
-    const m = files.find((f) => f.version === a.version);
-    if (!m) continue;
-    await db.asAdmin(async (tx) => {
-      await tx.query('select pg_advisory_xact_lock($1)', [migrationLockKey]);
-      const still = await tx.query('select 1 from ward_meta.schema_migrations where version = $1', [
-        m.version,
-      ]);
-      if (still.rowCount === 0) return;
-      await assertCanSeeAllRows(tx);
+  return db.asAdmin(async (tx) => {
+    await tx.query('select pg_advisory_xact_lock($1)', [migrationLockKey]);
+    await assertCanSeeAllRows(tx);
+    // Re-read under the lock: another process may have rolled back or migrated meanwhile.
+    const current = await readApplied(tx);
+    verifyApplied(current, files);
+    const targets = current
+      .slice(-count)
+      .reverse()
+      .map((a) => files.find((f) => f.version === a.version))
+      .filter((m): m is MigrationFile => m !== undefined);
+    const done: MigrationFile[] = [];
+    const refuse = (m: MigrationFile, why: string): WardError =>
+      new WardError(
+        'rollback_refused',
+        `${m.file}: ${why} Nothing was rolled back${
+          targets.length > 1 ? ` (step ${done.length + 1} of ${targets.length} refused)` : ''
+        }.`,
+        { file: m.file, version: m.version, rolledBack: 0 },
+      );
+    for (const m of targets) {
       const before = await tableColumns(tx);
       await tx.exec('SAVEPOINT ward_rollback_probe');
       await tx.exec('SET LOCAL ROLE ward_owner');
@@ -237,25 +248,25 @@ export async function rollback(
       const losses = await dataAtRisk(tx, before, after);
       const auditLoss = losses.filter((l) => protectedSchemas.has(l.schema));
       if (auditLoss.length > 0) {
-        throw new WardError(
-          'rollback_refused',
-          `${m.file}: rolling back would drop audit data (${auditLoss.map(show).join(', ')}); audit data is never dropped by a rollback. Export and archive it first (ward audit retention).`,
+        throw refuse(
+          m,
+          `rolling back would drop audit data (${auditLoss.map(show).join(', ')}); audit data is never dropped by a rollback. Export and archive it first (ward audit retention).`,
         );
       }
       if (losses.length > 0 && !opts.force) {
-        throw new WardError(
-          'rollback_refused',
-          `${m.file}: rolling back would drop ${losses.map(show).join(', ')}, which hold rows. Re-run with --force to accept the loss.`,
+        throw refuse(
+          m,
+          `rolling back would drop ${losses.map(show).join(', ')}, which hold rows. Re-run with --force to accept the loss.`,
         );
       }
       await tx.exec('SET LOCAL ROLE ward_owner');
       await runDown(tx, m);
       await tx.exec('RESET ROLE');
       await tx.query('delete from ward_meta.schema_migrations where version = $1', [m.version]);
-    });
-    done.push(m);
-  }
-  return done;
+      done.push(m);
+    }
+    return done;
+  });
 }
 
 async function runDown(tx: Tx, m: MigrationFile): Promise<void> {

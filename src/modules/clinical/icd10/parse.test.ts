@@ -98,6 +98,44 @@ describe('ICD-10-CM release parsing', () => {
     );
   });
 
+  test('refuses control and invisible characters, naming the line and the character', () => {
+    const good = orderLine(1, 'A00', '0', 'Cholera', 'Cholera');
+    for (const bad of [
+      '\u0000',
+      '\u0007',
+      '\u001b[31m',
+      '\u202e',
+      '\u2066',
+      '\u200b',
+      '\u0085',
+      '\r',
+      '\u007f',
+    ]) {
+      const order = [good, orderLine(2, 'A001', '1', 'x', `Cholera${bad} eltor`)].join('\n');
+      assert.equal(
+        lineOf(() => parseIcd10File(order, 'order')),
+        2,
+        JSON.stringify(bad),
+      );
+      const codes = `A000 Cholera\nA001 Cholera${bad}eltor\n`;
+      assert.equal(
+        lineOf(() => parseIcd10File(codes, 'codes')),
+        2,
+        JSON.stringify(bad),
+      );
+    }
+    assert.equal(
+      lineOf(() => parseIcd10File('A000 Cholera\tdue to\n', 'codes')),
+      1,
+    );
+    assert.throws(
+      () => parseIcd10File(`A000 Cholera\nA001 x\u202ey\n`),
+      /^WardError: Line 2: the line holds a control or invisible character \(U\+202E\); nothing was imported$/,
+    );
+    // A tab between code and description, CRLF line ends and accented letters stay accepted.
+    assert.equal(parseIcd10File('A000\tCholera\r\nA001 Choléra\r\n').length, 2);
+  });
+
   test('refuses a file without codes', () => {
     assert.throws(
       () => parseIcd10File('\n\n'),

@@ -24,6 +24,21 @@ export function detectFormat(text: string): Icd10FileFormat {
   return /^\d{5} /.test(first) ? 'order' : 'codes';
 }
 
+/**
+ * Characters no description may hold: C0 and C1 controls (NUL, BEL, ESC of ANSI escapes, a
+ * stray CR), DEL, and the invisible format characters that reorder or hide text on screen
+ * (bidi embeddings, overrides and isolates, zero-width characters, the BOM). CMS files are
+ * plain ASCII; one of these is a corrupt file or a planted payload for whoever displays it.
+ */
+const forbiddenCharacter =
+  // eslint-disable-next-line no-control-regex
+  /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]/u;
+
+/** `U+001B` for a character, as a refusal names it (never the line's text). */
+function codePoint(ch: string): string {
+  return `U+${(ch.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`;
+}
+
 function malformed(line: number, what: string): WardError {
   return new WardError('validation_failed', `Line ${line}: ${what}; nothing was imported`, {
     line,
@@ -71,7 +86,13 @@ export function parseIcd10File(
     const line = (lines[i] ?? '').replace(/\r$/, '').trimEnd();
     if (line.trim() === '') continue;
     const n = i + 1;
+    // A tab may separate a codes-file code from its description; no other control may appear.
+    const bad = forbiddenCharacter.exec(line);
+    if (bad)
+      throw malformed(n, `the line holds a control or invisible character (${codePoint(bad[0])})`);
     const entry = format === 'order' ? parseOrderLine(line, n) : parseCodesLine(line, n);
+    if (entry.description.includes('\t'))
+      throw malformed(n, 'the description holds a control or invisible character (U+0009)');
     if (entry.description.length > maxDescription)
       throw malformed(n, `the description is longer than ${maxDescription} characters`);
     const before = seen.get(entry.code);
