@@ -338,6 +338,17 @@ describe('patients API', () => {
     assert.doesNotMatch(before.body + after.body, /dateOfBirth/);
   });
 
+  test('HEAD on a PHI route is not served: nothing is decrypted or recorded for a body never sent', async () => {
+    const before = await countEvents(api, 'patient.read');
+    const head = await api.app.inject({
+      method: 'HEAD',
+      url: `/api/v1/patients/${id}`,
+      headers: auth(doctor, 'TREAT'),
+    });
+    assert.equal(head.statusCode, 404);
+    assert.equal(await countEvents(api, 'patient.read'), before);
+  });
+
   test('bad input is a problem+json 4xx and creates nothing', async () => {
     const count = async () =>
       (

@@ -196,6 +196,9 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
     method: spec.method,
     url: spec.url,
     config: { phi: spec.phi === true },
+    // No automatic HEAD twin for PHI routes: it would run the handler, decrypt and record a
+    // disclosure whose body is then thrown away.
+    ...(spec.phi === true ? { exposeHeadRoute: false } : {}),
     schema: withVersionedDocs(spec),
     handler: (req, reply) => {
       // A route that counts failed credential checks (afterFailure) runs one request per token
