@@ -68,6 +68,24 @@ describe('ward audit export (embedded)', () => {
     );
   });
 
+  test('a link at --out is written through, never replaced', async () => {
+    const target = path.join(dir, 'target.jsonl');
+    const link = path.join(dir, 'link.jsonl');
+    fs.writeFileSync(target, '');
+    fs.symlinkSync(target, link);
+    const r = await runCli(['audit', 'export', ...range, '--out', link], env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(fs.lstatSync(link).isSymbolicLink(), 'the link is still a link');
+    assert.match(fs.readFileSync(target, 'utf8'), /auth\.request/);
+    const missing = await runCli(
+      ['audit', 'export', ...range, '--out', path.join(dir, 'no', 'such', 'dir', 'x.jsonl')],
+      env,
+    );
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /cannot write --out .*x\.jsonl/);
+    assert.doesNotMatch(missing.stderr, /\.partial/);
+  });
+
   test('a failed export leaves the earlier file as it was and nothing half-written', async () => {
     const out = path.join(dir, 'kept.jsonl');
     fs.writeFileSync(out, 'the earlier export\n');

@@ -59,11 +59,28 @@ function exportFile(out: string): {
   commit: () => void;
   abort: () => void;
 } {
+  // A device, pipe or link at `out` (/dev/stdout, a FIFO a collector reads) is written through,
+  // as asked: renaming a file over it would replace the node itself.
+  const existing = fs.lstatSync(out, { throwIfNoEntry: false });
+  if (existing && !existing.isFile()) {
+    const fd = openOut(out, 'w');
+    return {
+      write: (s) => {
+        fs.writeSync(fd, s);
+      },
+      commit: () => {
+        fs.closeSync(fd);
+      },
+      abort: () => {
+        fs.closeSync(fd);
+      },
+    };
+  }
   const temp = path.join(
     path.dirname(out),
     `.${path.basename(out)}.${randomBytes(6).toString('hex')}.partial`,
   );
-  const fd = fs.openSync(temp, 'wx', 0o600);
+  const fd = openOut(temp, 'wx', out);
   let open = true;
   const close = () => {
     if (open) fs.closeSync(fd);
@@ -83,6 +100,16 @@ function exportFile(out: string): {
       fs.rmSync(temp, { force: true });
     },
   };
+}
+
+/** Opens `file` for writing (0600 when created); a failure names `shown`, the path asked for. */
+function openOut(file: string, flags: string, shown = file): number {
+  try {
+    return fs.openSync(file, flags, 0o600);
+  } catch (e) {
+    const code = (e as { code?: string }).code ?? 'error';
+    throw new WardError('validation_failed', `cannot write --out ${shown} (${code})`);
+  }
 }
 
 /** Formats one chunk of events. */

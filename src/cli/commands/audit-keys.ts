@@ -18,10 +18,10 @@ export function readPublicKeyFile(file: string): TrustedKey {
   try {
     doc = JSON.parse(fs.readFileSync(file, 'utf8')) as typeof doc;
   } catch {
-    throw new WardError('bad_request', `${file} cannot be read as JSON`);
+    throw new WardError('validation_failed', `${file} cannot be read as JSON`);
   }
   if (typeof doc.keyId !== 'string' || typeof doc.publicKey !== 'string') {
-    throw new WardError('bad_request', `${file} is not a Ward audit public key document`);
+    throw new WardError('validation_failed', `${file} is not a Ward audit public key document`);
   }
   return { keyId: doc.keyId, publicKey: Buffer.from(doc.publicKey, 'base64') };
 }

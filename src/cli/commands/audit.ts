@@ -135,7 +135,7 @@ function readExportedCheckpoint(file: string): ExportedCheckpoint {
   try {
     doc = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<ExportedCheckpoint>;
   } catch {
-    throw new WardError('bad_request', `${file} cannot be read as JSON`);
+    throw new WardError('validation_failed', `${file} cannot be read as JSON`);
   }
   if (
     doc.format !== 'ward.audit.checkpoint.v1' ||
@@ -143,7 +143,7 @@ function readExportedCheckpoint(file: string): ExportedCheckpoint {
     typeof doc.signature !== 'string' ||
     typeof doc.keyId !== 'string'
   ) {
-    throw new WardError('bad_request', `${file} is not an exported Ward audit checkpoint`);
+    throw new WardError('validation_failed', `${file} is not an exported Ward audit checkpoint`);
   }
   return doc as ExportedCheckpoint;
 }

@@ -132,21 +132,41 @@ export function startKeyEventListener(opts: KeyEventListenerOptions): KeyEventLi
       );
     }
     failures++;
+    scheduleRetry();
+  };
+
+  /** The next connection attempt, after a backoff that grows with the failures in a row. */
+  function scheduleRetry(): void {
+    if (stopped) return;
     const delay = Math.min(maxBackoff, minBackoff * 2 ** Math.min(failures - 1, 16));
     retryTimer = setTimeout(connect, delay * (0.5 + Math.random() * 0.5));
     retryTimer.unref();
-  };
+  }
 
   function connect(): void {
     retryTimer = undefined;
     if (stopped) return;
-    const c: ListenerClient = new pg.Client({
-      connectionString: opts.connectionString,
-      application_name: 'ward-key-events',
-      keepAlive: true,
-      connectionTimeoutMillis: 10_000,
-      query_timeout: 10_000,
-    });
+    let c: ListenerClient;
+    try {
+      // The constructor reads certificate files named in the connection string: one missing
+      // for a moment must mean "retry later", never an uncaught exception in a timer.
+      c = new pg.Client({
+        connectionString: opts.connectionString,
+        application_name: 'ward-key-events',
+        keepAlive: true,
+        connectionTimeoutMillis: 10_000,
+        query_timeout: 10_000,
+      });
+    } catch (e) {
+      failures++;
+      downSince ??= Date.now();
+      logger.warn(
+        { channel: keyEventsChannel, reason: describe(e) },
+        'key event listener could not be set up; retrying',
+      );
+      scheduleRetry();
+      return;
+    }
     client = c;
     // Errors and ends of an idle connection arrive as events; both mean "reconnect".
     c.on('error', (e) => {

@@ -168,14 +168,10 @@ export class Keyring {
     const epoch = this.#epochOf(orgId);
     const row = await findKeyVersion(q, orgId, version);
     if (!row) throw new WardError('key_not_found', undefined, { version });
-    // A retired version protects no value (`retireKey` refuses otherwise) and must not
-    // decrypt anything again, e.g. a value restored from an old backup.
-    if (row.status === 'retired') {
-      throw new WardError('key_not_found', `Key version ${version} is retired`, {
-        version,
-        status: 'retired',
-      });
-    }
+    // A retired version still decrypts: `retireKey` counts the values under it without
+    // blocking writers, so a transaction that encrypted with it just before the rotation and
+    // committed after the count leaves a value only it can open; refusing it would lose that
+    // value for good (a rewrap then moves it). Only a destroyed version is refused (#withRow).
     return this.#withRow(orgId, 'data', row, epoch, fn);
   }
 
