@@ -224,7 +224,7 @@ export async function rollback(
     const current = await readApplied(tx);
     verifyApplied(current, files);
     const targets = current
-      .slice(-count)
+      .slice(opts.all ? 0 : -count)
       .reverse()
       .map((a) => files.find((f) => f.version === a.version))
       .filter((m): m is MigrationFile => m !== undefined);
