@@ -8,7 +8,7 @@ import {
 } from '../../modules/crypto/key-admin.ts';
 import { rewrapValues, type RewrapProgress } from '../../modules/crypto/rewrap.ts';
 import { WardError } from '../../platform/errors.ts';
-import { emit, str, type CliIo, type Command } from '../command.ts';
+import { emit, int, maxInt4, str, type CliIo, type Command } from '../command.ts';
 import { withRuntime, type Runtime } from '../runtime.ts';
 
 const deps = (rt: Runtime) => ({
@@ -59,6 +59,9 @@ export const keysRotateCommand: Command = {
   },
 };
 
+const rewrapBounds = { batch: { min: 1, max: 100_000 }, rate: { min: 1, max: 10_000_000 } };
+const versionBounds = { min: 1, max: maxInt4 };
+
 export const keysRewrapCommand: Command = {
   path: ['keys', 'rewrap'],
   summary: 'Re-encrypt values under old key versions (online, resumable, throttleable)',
@@ -69,10 +72,10 @@ export const keysRewrapCommand: Command = {
     rate: { type: 'string' },
     json: { type: 'boolean' },
   },
-  numeric: { batch: { min: 1, max: 100_000 }, rate: { min: 1, max: 10_000_000 } },
+  numeric: rewrapBounds,
   async run(values, _p, io) {
-    const batchSize = positive(str(values, 'batch'), '--batch') ?? 1000;
-    const rate = positive(str(values, 'rate'), '--rate');
+    const batchSize = int(values, 'batch', rewrapBounds.batch) ?? 1000;
+    const rate = int(values, 'rate', rewrapBounds.rate);
     const json = values['json'] === true;
     const bar = json || !io.stderr.isTTY ? undefined : progressBar(io);
     const orgId = str(values, 'org');
@@ -105,10 +108,10 @@ export const keysRetireCommand: Command = {
   summary: 'Retire a decrypt-only key version (refused while any value still uses it)',
   usage: '--org ID --version N [--json]',
   options: { org: { type: 'string' }, version: { type: 'string' }, json: { type: 'boolean' } },
-  numeric: { version: { min: 1, max: 2_147_483_647 } },
+  numeric: { version: versionBounds },
   async run(values, _p, io) {
     const orgId = str(values, 'org');
-    const version = positive(str(values, 'version'), '--version');
+    const version = int(values, 'version', versionBounds);
     if (!orgId || version === undefined)
       throw new WardError('bad_request', '--org and --version are required');
     await withRuntime(io, async (rt) => retireKey(await verified(rt), orgId, version));
@@ -176,14 +179,6 @@ export const keysRotateKekCommand: Command = {
     return 0;
   },
 };
-
-function positive(v: string | undefined, name: string): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1)
-    throw new WardError('bad_request', `${name} must be a positive integer`);
-  return n;
-}
 
 /** A one-line progress bar on the terminal (stderr), redrawn in place. */
 function progressBar(io: CliIo): (p: RewrapProgress) => void {
