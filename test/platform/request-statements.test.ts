@@ -138,6 +138,50 @@ function auditThenCommit(deps: SecuredDeps): FastifyPluginAsync {
   };
 }
 
+/**
+ * Routes that misuse a handler-level commit: one with statements after its handler (an
+ * idempotent create) and one that records an event after committing.
+ */
+function misusedCommit(deps: SecuredDeps): FastifyPluginAsync {
+  return (app) => {
+    const rename = (tx: Tx, orgId: string, name: string) =>
+      tx.queryAndCommit('update ward.organizations set name = $2 where id = $1', [orgId, name]);
+    securedRoute<{ name: string }, unknown, unknown, { id: string }>(app, deps, {
+      method: 'POST',
+      url: '/test/idempotent-commit',
+      permission: 'patient:create',
+      phi: true,
+      idempotent: { idOf: (r) => r.id, replay: () => Promise.resolve({ id: 'replayed' }) },
+      schema: {
+        body: object({ name: { type: 'string' } }),
+        response: { 200: object({ id: { type: 'string' } }) },
+      },
+      handler: async ({ tx, principal, body, audit }) => {
+        await audit({ action: 'U', eventType: 'test.committed' });
+        await rename(tx, principal.orgId, body.name);
+        return { id: principal.orgId };
+      },
+    });
+    securedRoute<{ name: string }>(app, deps, {
+      method: 'POST',
+      url: '/test/audit-after-commit',
+      permission: 'patient:create',
+      phi: true,
+      schema: {
+        body: object({ name: { type: 'string' } }),
+        response: { 200: object({ ok: { type: 'boolean' } }) },
+      },
+      handler: async ({ tx, principal, body, audit }) => {
+        await audit({ action: 'U', eventType: 'test.committed' });
+        await rename(tx, principal.orgId, body.name);
+        await audit({ action: 'U', eventType: 'test.after_commit' });
+        return { ok: true };
+      },
+    });
+    return Promise.resolve();
+  };
+}
+
 const patient = {
   mrn: 'MRN-RT-0001',
   firstName: 'Robin',
@@ -153,7 +197,10 @@ for (const engine of availableEngines()) {
     let orgId: string;
     let log: TxLog[];
     before(async () => {
-      api = await createTestApi((deps) => [renameAndAudit(deps), auditThenCommit(deps)], engine);
+      api = await createTestApi(
+        (deps) => [renameAndAudit(deps), auditThenCommit(deps), misusedCommit(deps)],
+        engine,
+      );
       const org = await seedOrg(api, 'Trips', ['doctor']);
       orgId = org.orgId;
       doctor = await tokenFor(api, org.users['doctor']!.email);
@@ -308,6 +355,34 @@ for (const engine of availableEngines()) {
       const unaudited = await commitRename({ name: 'Renamed without an event' }, 500);
       assert.deepEqual(unaudited[0]?.statements, []);
       assert.equal(await nameNow(), 'Committed with its event');
+    });
+
+    test('a handler-level commit is refused where statements follow it, and audit() after it', async () => {
+      const nameNow = async () =>
+        (
+          await api.t.db.asAdmin((tx) =>
+            tx.query<{ name: string }>('select name from ward.organizations where id = $1', [
+              orgId,
+            ]),
+          )
+        ).rows[0]?.name;
+      const before = await nameNow();
+      const post = (url: string, name: string) =>
+        api.app.inject({
+          method: 'POST',
+          url: `/api/v1${url}`,
+          headers: auth(doctor, 'TREAT'),
+          payload: { name },
+        });
+      // The idempotent route still has its key to record after the handler: refused, and
+      // nothing was sent, so nothing changed.
+      const idem = await post('/test/idempotent-commit', 'Committed too early');
+      assert.equal(idem.statusCode, 500, idem.body);
+      assert.equal(await nameNow(), before);
+      // Recording after the commit is refused (the request fails; the commit has happened).
+      const late = await post('/test/audit-after-commit', 'Committed, then audited late');
+      assert.equal(late.statusCode, 500, late.body);
+      assert.equal(await countEvents(api, 'test.after_commit'), 0);
     });
 
     test('an audit insert refused at commit fails the request and keeps nothing', async () => {
