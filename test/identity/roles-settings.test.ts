@@ -213,6 +213,31 @@ describe('organization-defined roles and security settings', () => {
     assert.ok((await roleNamed('admin')).permissions.includes('role:manage'), 'nothing changed');
     const me = await api.app.inject({ url: `/api/v1/users/${adminId}`, headers: auth(admin) });
     assert.deepEqual(me.json<{ roles: string[] }>().roles, ['admin']);
+    // Someone who may update users but not manage roles cannot disable the last role manager.
+    const created = await api.app.inject({
+      method: 'POST',
+      url: '/api/v1/roles',
+      headers: auth(admin),
+      payload: { name: 'user-keeper', permissions: ['user:read', 'user:update'] },
+    });
+    assert.equal(created.statusCode, 201, created.body);
+    assert.equal((await assignRole(org.users['auditor']!.id, 'user-keeper')).statusCode, 200);
+    const keeper = await tokenFor(api, org.users['auditor']!.email);
+    await enrollTotp(api, keeper);
+    const etag = String(
+      (await api.app.inject({ url: `/api/v1/users/${adminId}`, headers: auth(keeper) })).headers
+        .etag,
+    );
+    const disable = await api.app.inject({
+      method: 'PATCH',
+      url: `/api/v1/users/${adminId}`,
+      headers: { ...auth(keeper), 'if-match': etag },
+      payload: { status: 'disabled' },
+    });
+    assert.equal(disable.statusCode, 409, disable.body);
+    assert.match(disable.json<{ detail: string }>().detail, /who can manage roles/);
+    const still = await api.app.inject({ url: `/api/v1/users/${adminId}`, headers: auth(admin) });
+    assert.equal(still.json<{ status: string }>().status, 'active');
   });
 });
 
