@@ -80,6 +80,71 @@ describe('organization-defined roles and security settings', () => {
     );
   });
 
+  test('a custom role nobody holds can be deleted; built-in and assigned roles cannot', async () => {
+    const make = async (name: string) => {
+      const r = await api.app.inject({
+        method: 'POST',
+        url: '/api/v1/roles',
+        headers: auth(admin),
+        payload: { name, permissions: ['key:read'] },
+      });
+      assert.equal(r.statusCode, 201, r.body);
+      return r.json<{ id: string }>().id;
+    };
+    const del = (id: string, token = admin) =>
+      api.app.inject({ method: 'DELETE', url: `/api/v1/roles/${id}`, headers: auth(token) });
+    const names = async () =>
+      (await api.app.inject({ url: '/api/v1/roles', headers: auth(admin) })).json<{
+        items: { id: string; name: string; builtin: boolean }[];
+      }>().items;
+
+    const spare = await make('spare-role');
+    const doctor = await tokenFor(api, org.users['doctor']!.email);
+    const denied = await del(spare, doctor);
+    assert.equal(denied.statusCode, 403, 'deleting a role needs role:manage');
+    const gone = await del(spare);
+    assert.equal(gone.statusCode, 200, gone.body);
+    assert.ok(!(await names()).some((r) => r.id === spare));
+    assert.equal((await del(spare)).statusCode, 404, 'a deleted role is not found again');
+    const events = await api.t.db.asAdmin((tx) =>
+      tx.query<{ metadata: { name: string } }>(
+        "select metadata from audit.events where event_type = 'role.delete' and entity_id = $1",
+        [spare],
+      ),
+    );
+    assert.equal(events.rows.length, 1);
+    assert.equal(events.rows[0]?.metadata.name, 'spare-role');
+
+    const builtin = (await names()).find((r) => r.name === 'doctor');
+    const refused = await del(builtin!.id);
+    assert.equal(refused.statusCode, 409);
+    assert.match(refused.json<{ detail: string }>().detail, /Built-in roles cannot be deleted/);
+
+    const held = await make('held-role');
+    const assign = await api.app.inject({
+      method: 'POST',
+      url: `/api/v1/users/${org.users['auditor']!.id}/roles`,
+      headers: auth(admin),
+      payload: { role: 'held-role' },
+    });
+    assert.equal(assign.statusCode, 200, assign.body);
+    const inUse = await del(held);
+    assert.equal(inUse.statusCode, 409);
+    assert.match(inUse.json<{ detail: string }>().detail, /still assigned/);
+    assert.ok(
+      (await names()).some((r) => r.id === held),
+      'a refused deletion changes nothing',
+    );
+    const unassign = await api.app.inject({
+      method: 'POST',
+      url: `/api/v1/users/${org.users['auditor']!.id}/roles/remove`,
+      headers: auth(admin),
+      payload: { role: 'held-role' },
+    });
+    assert.equal(unassign.statusCode, 200, unassign.body);
+    assert.equal((await del(held)).statusCode, 200);
+  });
+
   test('tightening a built-in role takes effect on the next request', async () => {
     const doctor = await tokenFor(api, org.users['doctor']!.email);
     assert.equal(
@@ -248,6 +313,69 @@ if (availableEngines().includes('postgres')) {
       api = await createTestApi(undefined, 'postgres');
     });
     after(async () => api.close());
+
+    test('deleting a role while it is being assigned never drops the assignment silently', async () => {
+      const org = await seedOrg(api, 'Race', ['admin', 'auditor']);
+      const admin = await tokenFor(api, org.users['admin']!.email);
+      await enrollTotp(api, admin);
+      const made = await api.app.inject({
+        method: 'POST',
+        url: '/api/v1/roles',
+        headers: auth(admin),
+        payload: { name: 'racing-role', permissions: ['key:read'] },
+      });
+      assert.equal(made.statusCode, 201, made.body);
+      const roleId = made.json<{ id: string }>().id;
+      const target = org.users['auditor']!.id;
+      const waiting = async (n: number) => {
+        for (let i = 0; i < 200; i++) {
+          const r = await api.t.db.asAdmin((tx) =>
+            tx.query<{ n: number }>(
+              `select count(*)::int as n from pg_stat_activity
+                where datname = current_database() and wait_event_type in ('Lock', 'advisory')`,
+            ),
+          );
+          if ((r.rows[0]?.n ?? 0) >= n) return;
+          await new Promise((resolve) => setTimeout(resolve, 25));
+        }
+        throw new Error(`fewer than ${n} requests waiting`);
+      };
+      // Hold the audit table so the assignment stops after inserting its row but before its
+      // commit, then start the deletion; let both go once the deletion is waiting too.
+      type Sent = Awaited<ReturnType<typeof api.app.inject>>;
+      let assign: Promise<Sent> | undefined;
+      let remove: Promise<Sent> | undefined;
+      await api.t.db.asAdmin(async (tx) => {
+        await tx.query('lock table audit.events in share mode');
+        assign = api.app.inject({
+          method: 'POST',
+          url: `/api/v1/users/${target}/roles`,
+          headers: auth(admin),
+          payload: { role: 'racing-role' },
+        });
+        await waiting(1);
+        remove = api.app.inject({
+          method: 'DELETE',
+          url: `/api/v1/roles/${roleId}`,
+          headers: auth(admin),
+        });
+        await waiting(2);
+      });
+      const [a, d] = await Promise.all([assign!, remove!]);
+      const holds = await api.t.db.asAdmin((tx) =>
+        tx.query('select 1 from ward.user_roles where user_id = $1 and role_id = $2', [
+          target,
+          roleId,
+        ]),
+      );
+      assert.ok(
+        !(a.statusCode === 200 && d.statusCode === 200),
+        `both succeeded: the assignment was dropped (${a.body} / ${d.body})`,
+      );
+      if (a.statusCode === 200) assert.equal(holds.rows.length, 1, 'the assignment stands');
+      assert.equal(d.statusCode, 409, d.body);
+      assert.match(d.json<{ detail: string }>().detail, /still assigned/);
+    });
 
     test('two administrators removing each other at once never leave nobody to manage roles', async () => {
       const org = await seedOrg(api, 'Pair', ['admin']);

@@ -34,8 +34,8 @@ const view = (r: Row): RoleView => ({
 });
 
 /**
- * Serializes the changes that can take role management away (removing a role, narrowing a
- * role's permissions, disabling a user) within an organization, until the transaction ends.
+ * Serializes the changes to who holds which role (assigning or removing a role, deleting or
+ * narrowing a role, disabling a user) within an organization, until the transaction ends.
  * Taken before the change, so that of two administrators removing each other the second
  * waits, then sees the first's committed change in `requireRoleManager` and is refused. (The
  * auth_version triggers of migration 0012 also update the organization's row on each such
@@ -167,4 +167,47 @@ export async function setRolePermissions(
     metadata: { added, removed },
   });
   return getRole(tx, id);
+}
+
+/**
+ * Deletes an organization-defined role that nobody holds. Built-in roles stay (their
+ * permissions can be tightened instead); a role still assigned is refused rather than
+ * stripped from its holders silently. The lock is taken before the check, and assignments
+ * take it too, so an assignment racing the deletion either commits first (and the deletion is
+ * refused) or waits and then finds no role.
+ */
+export async function deleteRole(tx: Tx, id: string): Promise<void> {
+  await lockRoleManagement(tx);
+  const role = await getRole(tx, id);
+  if (role.builtin)
+    throw new WardError(
+      'conflict',
+      'Built-in roles cannot be deleted; tighten their permissions instead',
+      {
+        reason: 'builtin_role',
+      },
+    );
+  const held = await tx.query<{ n: number }>(
+    'select count(*)::int as n from ward.user_roles where role_id = $1',
+    [id],
+  );
+  const holders = held.rows[0]?.n ?? 0;
+  if (holders > 0)
+    throw new WardError(
+      'conflict',
+      'The role is still assigned; remove it from its holders first',
+      {
+        reason: 'role_in_use',
+        holders,
+      },
+    );
+  await tx.query('delete from ward.role_permissions where role_id = $1', [id]);
+  await tx.query('delete from ward.roles where id = $1 and not is_builtin', [id]);
+  await record(tx, {
+    action: 'D',
+    eventType: 'role.delete',
+    entityType: 'Role',
+    entityId: id,
+    metadata: { name: role.name, permissions: [...role.permissions] },
+  });
 }

@@ -143,6 +143,9 @@ export async function setUserRole(
   role: string,
   assign: boolean,
 ): Promise<UserAdminView> {
+  // Assignments and removals take the role-management lock first, so that a role's deletion
+  // (which checks that nobody holds it) never races an assignment of it.
+  await lockRoleManagement(tx);
   const roleRow = await tx.query<{ id: string; permissions: string[] }>(
     `select r.id, array(select rp.permission_id from ward.role_permissions rp
                          where rp.organization_id = r.organization_id and rp.role_id = r.id) as permissions
@@ -169,7 +172,6 @@ export async function setUserRole(
       [p.orgId, id, roleId, p.userId],
     );
   } else {
-    await lockRoleManagement(tx);
     await tx.query('delete from ward.user_roles where user_id = $1 and role_id = $2', [id, roleId]);
     await requireRoleManager(tx);
   }

@@ -7,7 +7,7 @@ import {
   uuid,
 } from '../../../platform/http/schemas.ts';
 import { securedRoute, type SecuredDeps } from '../../access/secured-route.ts';
-import { createRole, listRoles, setRolePermissions } from '../roles-service.ts';
+import { createRole, deleteRole, listRoles, setRolePermissions } from '../roles-service.ts';
 
 const roleSchema = object({
   id: uuid,
@@ -70,5 +70,21 @@ export function registerRoleRoutes(app: FastifyInstance, s: SecuredDeps): void {
     },
     handler: ({ tx, principal, params, body }) =>
       setRolePermissions(tx, principal, params.id, body.permissions),
+  });
+
+  securedRoute<unknown, { id: string }>(app, s, {
+    method: 'DELETE',
+    url: '/roles/:id',
+    permission: 'role:manage',
+    schema: {
+      operationId: 'deleteRole',
+      tags: ['users'],
+      params: idParams,
+      response: { 200: object({}), ...errorResponses },
+    },
+    handler: async ({ tx, params }) => {
+      await deleteRole(tx, params.id);
+      return {};
+    },
   });
 }
