@@ -106,4 +106,30 @@ describe('ward audit export (embedded)', () => {
     assert.equal(backwards.code, 2, 'a usage error');
     assert.match(backwards.stderr, /--from must not be later than --to/);
   });
+
+  test('an organization id that names no organization is refused and leaves no event', async () => {
+    const count = async () => {
+      const db = new Database(await createPgliteDriver({ dataDir: dir }));
+      try {
+        return await db.asAdmin(async (tx) => {
+          const r = await tx.query<{ n: number }>(
+            "select count(*)::int as n from audit.events where event_type = 'system.access'",
+          );
+          return r.rows[0]?.n ?? -1;
+        });
+      } finally {
+        await db.close();
+      }
+    };
+    const before = await count();
+    const out = path.join(dir, 'nobody.jsonl');
+    const r = await runCli(
+      ['audit', 'export', ...range, '--org', '00000000-0000-4000-8000-00000000beef', '--out', out],
+      env,
+    );
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /No organization has the id 00000000-0000-4000-8000-00000000beef/);
+    assert.equal(fs.existsSync(out), false, 'no file is written');
+    assert.equal(await count(), before, 'the refused export recorded nothing');
+  });
 });

@@ -178,6 +178,15 @@ export const auditExportCommand: Command = {
             ...(orgId ? { orgId } : {}),
           },
           async (tx) => {
+            // An id that names no organization is a mistake, not an empty export: refused, and
+            // the job's own access event (written in this transaction) rolls back with it.
+            if (orgId) {
+              const known = await tx.query('select 1 from ward.organizations where id = $1', [
+                orgId,
+              ]);
+              if (known.rows.length === 0)
+                throw new WardError('not_found', `No organization has the id ${orgId}`);
+            }
             const scoped = orgId ? { ...filters, orgId } : filters;
             const progress = createProgress(io, 'exporting', await countEvents(tx, scoped));
             if (kind === 'csv') write(csvColumns.join(',') + '\r\n');
