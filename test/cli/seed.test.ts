@@ -256,6 +256,50 @@ for (const engine of availableEngines()) {
       );
     });
 
+    test('a stopped run resumes where its last committed batch ended, with the same data', async () => {
+      const orgA = await createClinicViaCli(a, 'resume-a');
+      const orgB = await createClinicViaCli(b, 'resume-b');
+      // A run of 20 that stopped after two batches of 4 holds exactly its first 8 patients.
+      const first = await runCli(
+        ['seed', '--scale', '8', '--seed', 'det-r', '--org', orgA, '--batch', '4'],
+        a.env,
+      );
+      assert.equal(first.code, 0, first.stderr);
+      const refused = await runCli(
+        ['seed', '--scale', '20', '--seed', 'det-r', '--org', orgA],
+        a.env,
+      );
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, /already written 8 patients .*--resume/);
+      assert.equal(await count(a, patientCount, [orgA]), 8, 'the refusal wrote nothing');
+      const noSeed = await runCli(['seed', '--scale', '20', '--org', orgA, '--resume'], a.env);
+      assert.equal(noSeed.code, 2);
+      assert.match(noSeed.stderr, /--resume needs the --seed/);
+
+      const resumed = await runCli(
+        ['seed', '--scale', '20', '--seed', 'det-r', '--org', orgA, '--resume', '--json'],
+        a.env,
+      );
+      assert.equal(resumed.code, 0, resumed.stderr);
+      const r = lastJson<SeedJson & { resumedFrom: number }>(resumed);
+      assert.equal(r.resumedFrom, 8);
+      assert.equal(r.patients, 12, 'only the missing patients are written');
+      assert.equal(await count(a, patientCount, [orgA]), 20);
+      const done = await runCli(
+        ['seed', '--scale', '20', '--seed', 'det-r', '--org', orgA, '--resume', '--json'],
+        a.env,
+      );
+      assert.equal(done.code, 0, done.stderr);
+      assert.equal(lastJson<SeedJson>(done).patients, 0, 'a finished run has nothing to add');
+
+      const straight = await runCli(
+        ['seed', '--scale', '20', '--seed', 'det-r', '--org', orgB],
+        b.env,
+      );
+      assert.equal(straight.code, 0, straight.stderr);
+      assert.deepEqual(await logicalData(a, orgA), await logicalData(b, orgB));
+    });
+
     test('without --org it seeds the demo provider, creating the demo with a 0600 credentials file', async () => {
       const t = b;
       const r = await runCli(['seed', '--scale', '3', '--seed', 'x', '--json'], t.env);

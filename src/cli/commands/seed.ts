@@ -23,18 +23,22 @@ export const seedCommand: Command = {
   path: ['seed'],
   summary:
     'Generate N synthetic patients (with cases, diagnoses, plans) deterministically from a seed',
-  usage: '--scale N [--seed S] [--org ID] [--batch N] [--json]',
+  usage: '--scale N [--seed S] [--org ID] [--batch N] [--resume] [--json]',
   options: {
     scale: { type: 'string' },
     seed: { type: 'string' },
     org: { type: 'string' },
     batch: { type: 'string' },
+    resume: { type: 'boolean' },
     json: { type: 'boolean' },
   },
   numeric: { scale: { min: 1, max: maxSeedCount }, batch: { min: 1, max: 5000 } },
   async run(values, _p, io) {
     const count = parseScale(str(values, 'scale'));
-    const seed = str(values, 'seed') ?? randomBytes(6).toString('hex');
+    const given = str(values, 'seed');
+    if (values['resume'] === true && given === undefined)
+      throw new WardError('bad_request', '--resume needs the --seed of the run it continues');
+    const seed = given ?? randomBytes(6).toString('hex');
     if (!/^[\x21-\x7e]{1,100}$/.test(seed))
       throw new WardError(
         'bad_request',
@@ -53,6 +57,9 @@ export const seedCommand: Command = {
       // demo logins can browse them.
       const orgId =
         org ?? (await ensureDemo(rt.db, codec, { dataDir: rt.config.dataDir })).providerOrgId;
+      // A generated seed is said before the first batch, so a run that is stopped can be resumed.
+      if (given === undefined)
+        io.stderr.write(`seed "${seed}" (continue a stopped run with --seed ${seed} --resume)\n`);
       const progress = createProgress(io, 'seeding patients', count);
       try {
         return {
@@ -62,6 +69,7 @@ export const seedCommand: Command = {
             count,
             seed,
             batchSize,
+            resume: values['resume'] === true,
             onProgress: (n) => {
               progress.update(n);
             },
@@ -84,6 +92,11 @@ export const seedCommand: Command = {
           `${result.patients} patients, ${result.cases} cases, ${result.diagnoses} diagnoses, ` +
           `${result.plans} plans, ${result.prescriptions} prescriptions`,
         `${rows} rows in ${seconds.toFixed(2)} s (${rowsPerSecond} rows/s, ${result.batches} batches). All data is synthetic.`,
+        ...(result.resumedFrom > 0
+          ? [
+              `Resumed a run that had ${result.resumedFrom} patients; the counts above are what this run added.`,
+            ]
+          : []),
         ...(org === undefined
           ? ['These patients belong to the demo clinic; `ward demo` prints its logins.']
           : []),

@@ -10,7 +10,7 @@ import { patientIndexes } from '../encrypted-columns.ts';
 import { patientsTable, phiColumn } from '../patient-fields.ts';
 import type { PatientPhiField } from '../../access/purposes.ts';
 import * as bulk from './bulk-repo.ts';
-import { generatePatient, type SyntheticPatient } from './generate.ts';
+import { generatePatient, syntheticMrn, type SyntheticPatient } from './generate.ts';
 import { presentationCodes, presentationMedications } from './vocabulary.ts';
 
 /** What one seeding run writes. */
@@ -24,7 +24,13 @@ export interface SeedOptions {
   readonly mrnPrefix?: string;
   /** Patients per transaction (default 250). */
   readonly batchSize?: number;
-  /** Called after each committed batch with the number of patients written so far. */
+  /**
+   * Continue a run of this seed that stopped part-way (killed, or a failed batch): the patients
+   * it already committed are kept and generation goes on from the next index, up to `count`.
+   * Without it, a seed that has already written patients to the organization is refused.
+   */
+  readonly resume?: boolean;
+  /** Called after each committed batch with the number of patients of the run that exist. */
   readonly onProgress?: (done: number) => void;
 }
 
@@ -37,9 +43,11 @@ export interface SeedCounts {
   prescriptions: number;
 }
 
-/** What a seeding run did. */
+/** What a seeding run did (its counts are what this invocation wrote). */
 export interface SeedResult extends SeedCounts {
   readonly mrnPrefix: string;
+  /** How many patients of the run existed before this invocation (0 unless resuming). */
+  readonly resumedFrom: number;
   readonly batches: number;
   readonly elapsedMs: number;
 }
@@ -83,11 +91,20 @@ export async function seedSyntheticPatients(
   const started = performance.now();
   const prefix = opts.mrnPrefix ?? mrnPrefixForSeed(opts.seed);
   const ctx = { orgId: opts.orgId, actorType: 'system' as const, purpose: 'HSYSADMIN' };
-  const refs = await db.withContext(ctx, (tx) => resolveReferences(tx, opts.orgId, prefix));
+  const { refs, existing } = await db.withContext(ctx, async (tx) => ({
+    refs: await resolveReferences(tx, opts.orgId),
+    existing: await writtenOfRun(tx, opts.orgId, prefix),
+  }));
+  if (existing > 0 && opts.resume !== true)
+    throw new WardError(
+      'conflict',
+      `This seed has already written ${existing} patients to the organization (MRN prefix ${prefix}): resume the run (--resume) or choose another seed`,
+    );
   const batchSize = opts.batchSize ?? 250;
   const totals: SeedCounts = { patients: 0, cases: 0, diagnoses: 0, plans: 0, prescriptions: 0 };
   let batches = 0;
-  for (let from = 0; from < opts.count; from += batchSize) {
+  if (existing > 0) opts.onProgress?.(Math.min(existing, opts.count));
+  for (let from = existing; from < opts.count; from += batchSize) {
     const to = Math.min(opts.count, from + batchSize);
     const people: SyntheticPatient[] = [];
     for (let i = from; i < to; i++) people.push(generatePatient(opts.seed, prefix, i));
@@ -108,10 +125,35 @@ export async function seedSyntheticPatients(
     batches++;
     opts.onProgress?.(to);
   }
-  return { ...totals, mrnPrefix: prefix, batches, elapsedMs: performance.now() - started };
+  return {
+    ...totals,
+    mrnPrefix: prefix,
+    resumedFrom: existing,
+    batches,
+    elapsedMs: performance.now() - started,
+  };
 }
 
-async function resolveReferences(tx: Tx, orgId: string, prefix: string): Promise<References> {
+/**
+ * How many patients of the run with MRN prefix `prefix` the organization holds. Batches commit
+ * in index order, each whole or not at all, so a stopped run holds exactly its first N; any
+ * other shape (rows deleted, a hand-made MRN with the prefix) is refused rather than guessed at.
+ */
+async function writtenOfRun(tx: Tx, orgId: string, prefix: string): Promise<number> {
+  const n = await bulk.countMrnPrefix(tx, orgId, prefix);
+  if (n === 0) return 0;
+  const last = await tx.query('select 1 from clinical.patients where mrn = $1', [
+    syntheticMrn(prefix, n - 1),
+  ]);
+  if (last.rows.length === 0)
+    throw new WardError(
+      'conflict',
+      `The organization holds ${n} patients with this seed's MRN prefix, but not its first ${n}; the run cannot be resumed`,
+    );
+  return n;
+}
+
+async function resolveReferences(tx: Tx, orgId: string): Promise<References> {
   const org = await findOrganization(tx, orgId);
   if (!org) throw new WardError('not_found', 'The organization does not exist');
   const doctors = await bulk.staffWithRole(tx, orgId, 'doctor');
@@ -136,11 +178,6 @@ async function resolveReferences(tx: Tx, orgId: string, prefix: string): Promise
     throw new WardError(
       'validation_failed',
       `Medications missing from the catalog: ${missingMeds.join(', ')}`,
-    );
-  if ((await bulk.countMrnPrefix(tx, orgId, prefix)) > 0)
-    throw new WardError(
-      'conflict',
-      `The organization already has patients with MRN prefix ${prefix} (this seed was used); choose another seed`,
     );
   return { doctors, nurses, releases, medications };
 }
