@@ -253,6 +253,17 @@ describe('organization policies', () => {
       /not a known purpose/,
     );
     assert.throws(() => validatePolicyDocument([]), /JSON object/);
+    for (const action of ['patient:read', 'patient:*', 'case:create', 'policy_record:read'])
+      assert.throws(
+        () =>
+          validatePolicyDocument({
+            effect: 'deny',
+            actions: ['case:read', action],
+            resource: { careTeam: 'non-member' },
+          }),
+        /has no care team/,
+        action,
+      );
   });
 
   test('property: random documents either validate or throw validation_failed, never crash', () => {
