@@ -23,9 +23,20 @@ export interface BreakGlassView {
 export const breakGlassMaxMinutes = 60;
 
 /**
- * Starts emergency access (ETREAT): a reason of at least 20 characters, a time box of at most
- * an hour, a high-severity alert and an open review task for the privacy officer — all in the
- * same transaction, so there is no break-glass without its paper trail.
+ * Characters a reason may not hold: controls other than tab and line breaks (an ANSI escape
+ * rewrites the reviewer's terminal), format characters (zero-width spaces and joiners, bidi
+ * overrides that reorder the review summary on screen) and the fillers that render as
+ * nothing. A reason made of them would pass a length check while saying nothing.
+ */
+const unreadable =
+  // eslint-disable-next-line no-control-regex
+  /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\p{Cf}\u115f\u1160\u2800\u3164\uffa0]/u;
+
+/**
+ * Starts emergency access (ETREAT): a readable reason of at least 20 characters (no control or
+ * invisible characters), a time box of at most an hour, a high-severity alert and an open
+ * review task for the privacy officer — all in the same transaction, so there is no
+ * break-glass without its paper trail.
  */
 export async function startBreakGlass(
   tx: Tx,
@@ -34,6 +45,11 @@ export async function startBreakGlass(
 ): Promise<BreakGlassView> {
   if (!p.sessionId) throw new WardError('forbidden', 'Break-glass is for people, not API keys');
   const reason = input.reason.trim();
+  if (unreadable.test(reason))
+    throw new WardError(
+      'validation_failed',
+      'The reason holds a control or invisible character; say why in plain text',
+    );
   if (reason.length < 20)
     throw new WardError('validation_failed', 'Say why, in at least 20 characters');
   const minutes = input.minutes ?? 30;

@@ -253,6 +253,17 @@ describe('organization policies', () => {
       /not a known purpose/,
     );
     assert.throws(() => validatePolicyDocument([]), /JSON object/);
+    for (const action of ['patient:read', 'patient:*', 'case:create', 'policy_record:read'])
+      assert.throws(
+        () =>
+          validatePolicyDocument({
+            effect: 'deny',
+            actions: ['case:read', action],
+            resource: { careTeam: 'non-member' },
+          }),
+        /has no care team/,
+        action,
+      );
   });
 
   test('property: random documents either validate or throw validation_failed, never crash', () => {
@@ -311,6 +322,20 @@ describe('MFA, break-glass and agents', () => {
       breakGlassUntil: new Date('2026-11-22T10:30:00Z'),
     });
     assert.equal(evaluate(notClinical, { permission: 'patient:read', now }, []).allow, false);
+  });
+
+  test('break-glass overrides deny policies, never the role: a read the role lacks stays closed', () => {
+    // This nurse role holds patient:read and case:read but not image:read or
+    // treatment_plan:read (an organization may strip them): an emergency does not add them.
+    const now = new Date('2026-11-22T10:00:00Z');
+    const active = principal('nurse', 'ETREAT', {
+      breakGlassUntil: new Date('2026-11-22T10:30:00Z'),
+    });
+    assert.equal(evaluate(active, { permission: 'case:read', now }, []).allow, true);
+    for (const permission of ['image:read', 'treatment_plan:read']) {
+      const d = evaluate(active, { permission, now }, []);
+      assert.deepEqual([d.allow, d.reason], [false, 'missing_permission'], permission);
+    }
   });
 
   test('API-key callers cannot use self-service routes', () => {

@@ -42,7 +42,10 @@ export interface CompiledPolicy {
   matches(p: Principal, r: AccessRequest, purpose: PurposeCode | undefined, now: Date): boolean;
 }
 
-// Permissions an active break-glass session opens, for principals allowed to invoke it.
+// The reads an active break-glass session opens past deny policies, for principals allowed to
+// invoke it, and only those of them their roles hold: an emergency overrides the
+// organization's policies, never the role (a read an organization took from a role stays
+// closed).
 const breakGlassPermissions: ReadonlySet<string> = new Set([
   'patient:read',
   'patient:search',
@@ -139,7 +142,9 @@ export function evaluate(
     p.permissions.has('break_glass:invoke')
   ) {
     // Break-glass overrides the organization's deny policies by design; it is audited,
-    // alerted and reviewed instead. It never widens the fields a role may see.
+    // alerted and reviewed instead. It never grants a permission the role lacks, nor widens
+    // the fields a role may see.
+    if (!p.permissions.has(r.permission)) return deny('missing_permission');
     const emergencyFields = fieldsFor(p, 'ETREAT', []);
     if (r.fields?.some((f) => !emergencyFields.includes(f))) return deny('field_not_permitted');
     return {

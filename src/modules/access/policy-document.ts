@@ -9,7 +9,7 @@ import { patientPhiFields, purposeCodes } from './purposes.ts';
  *   "actions": ["patient:read", "case:*"],            required
  *   "purposes": ["TREAT"],                            any purpose when absent
  *   "actor": { "roles": [..], "principalTypes": [..], "userIds": [..] },
- *   "resource": { "careTeam": "member" | "non-member" },
+ *   "resource": { "careTeam": "member" | "non-member" },  only on case-scoped actions
  *   "time": { "utcHours": { "from": 7, "to": 19 } },  matches inside [from, to), wrapping
  *   "fields": ["firstName", ..]                       allow: fields granted; limit: the most shown
  * }
@@ -33,6 +33,17 @@ export interface PolicyDocument {
 }
 
 type Problems = string[];
+
+// Resources whose routes pass the case's care team to the evaluator (opening a case excepted:
+// a case being opened has no team yet). A care-team condition on any other action could never
+// match, so a deny or limit for non-members would silently let them through.
+const careTeamResources: ReadonlySet<string> = new Set([
+  'case',
+  'diagnosis',
+  'image',
+  'treatment_plan',
+  'prescription',
+]);
 
 /** Validates an untrusted document; throws `validation_failed` listing every problem. */
 export function validatePolicyDocument(input: unknown): PolicyDocument {
@@ -83,6 +94,12 @@ export function validatePolicyDocument(input: unknown): PolicyDocument {
       only(resource, ['careTeam'], '/resource', problems);
       if (!['member', 'non-member'].includes(resource['careTeam'] as string))
         problems.push('/resource/careTeam must be member or non-member');
+      for (const a of actions) {
+        if (a === 'case:create' || !careTeamResources.has(a.split(':')[0] ?? ''))
+          problems.push(
+            `/resource/careTeam: "${a}" has no care team (only actions on an existing case, its diagnoses, images, plans and prescriptions do)`,
+          );
+      }
     }
   }
   const time = input['time'];

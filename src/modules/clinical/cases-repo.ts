@@ -62,14 +62,20 @@ export async function insertCase(
   return firstRow(r);
 }
 
-/** One case of the organization, or undefined. */
+/**
+ * One case of the organization, or undefined. With `lock`, the row is held (FOR NO KEY UPDATE)
+ * until the transaction ends, so its care team cannot change under a write decided on it.
+ */
 export async function findCase(
   q: Queryable,
   orgId: string,
   id: string,
+  lock = false,
 ): Promise<CaseRow | undefined> {
   const r = await q.query<CaseRow>(
-    `select ${columns} from clinical.medical_cases where organization_id = $1 and id = $2`,
+    `select ${columns} from clinical.medical_cases where organization_id = $1 and id = $2${
+      lock ? ' for no key update' : ''
+    }`,
     [orgId, id],
   );
   return r.rows[0];

@@ -128,9 +128,19 @@ export async function openCase(
   });
 }
 
-/** Loads a case of the organization or fails with a 404. */
-export async function loadCase(tx: Tx, orgId: string, id: string): Promise<repo.CaseRow> {
-  const row = await repo.findCase(tx, orgId, id);
+/**
+ * Loads a case of the organization or fails with a 404. A route that writes after authorizing
+ * on the case's care team passes `forWrite`: the row stays locked until the request commits,
+ * so a care-team change made meanwhile waits and is not undone, nor outrun, by a write that
+ * was decided on the old team.
+ */
+export async function loadCase(
+  tx: Tx,
+  orgId: string,
+  id: string,
+  opts: { forWrite?: boolean } = {},
+): Promise<repo.CaseRow> {
+  const row = await repo.findCase(tx, orgId, id, opts.forWrite === true);
   if (!row) throw new WardError('not_found');
   return row;
 }

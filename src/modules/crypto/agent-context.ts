@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Queryable } from '../../platform/db/index.ts';
 import { WardError } from '../../platform/errors.ts';
+import { purposeCodes } from '../access/purposes.ts';
 import type { FieldCodec } from './codec.ts';
 import { agentContextColumn } from './encrypted-columns.ts';
 
@@ -17,12 +18,18 @@ export interface AgentContextInput {
   readonly expiresAt: Date;
 }
 
-/** Stores an agent's context encrypted; the row id is chosen first because the AAD binds it. */
+/**
+ * Stores an agent's context encrypted; the row id is chosen first because the AAD binds it.
+ * The purpose must be a known HL7 code as sent (an agent never breaks the glass, so not
+ * ETREAT): a context with a made-up purpose would justify nothing it is later used for.
+ */
 export async function storeAgentContext(
   q: Queryable,
   codec: FieldCodec,
   input: AgentContextInput,
 ): Promise<string> {
+  if (!(purposeCodes as readonly string[]).includes(input.purpose) || input.purpose === 'ETREAT')
+    throw new WardError('validation_failed', 'purpose must be a known purpose-of-use code');
   const id = randomUUID();
   const sealed = await codec.encrypt(
     q,
@@ -37,7 +44,7 @@ export async function storeAgentContext(
   return id;
 }
 
-/** Reads and decrypts an agent's context; undefined when the row is not visible. */
+/** Reads and decrypts an agent's context; undefined when the row is not visible or expired. */
 export async function readAgentContext(
   q: Queryable,
   codec: FieldCodec,
@@ -45,7 +52,7 @@ export async function readAgentContext(
   id: string,
 ): Promise<Record<string, unknown> | undefined> {
   const r = await q.query<{ context_encrypted: Buffer }>(
-    `select context_encrypted from ward.agent_policy_context where organization_id = $1 and id = $2`,
+    `select context_encrypted from ward.agent_policy_context where organization_id = $1 and id = $2 and expires_at > now()`,
     [orgId, id],
   );
   const row = r.rows[0];

@@ -222,7 +222,7 @@ export function registerCaseRoutes(app: FastifyInstance, s: SecuredDeps, codec: 
       response: { 200: caseSchema, ...errorResponses },
     },
     handler: async ({ tx, principal, params, body, authorize, audit }) => {
-      const row = await loadCase(tx, principal.orgId, params.id);
+      const row = await loadCase(tx, principal.orgId, params.id, { forWrite: true });
       authorize({ permission: 'case:update', resource: { careTeam: careTeamOf(row) } });
       const moved = await transitionCase(tx, row, body.status);
       await audit({
@@ -251,7 +251,7 @@ export function registerCaseRoutes(app: FastifyInstance, s: SecuredDeps, codec: 
       response: { 200: caseSchema, ...errorResponses },
     },
     handler: async ({ tx, principal, params, body, authorize, audit }) => {
-      const row = await loadCase(tx, principal.orgId, params.id);
+      const row = await loadCase(tx, principal.orgId, params.id, { forWrite: true });
       authorize({ permission: 'case:update', resource: { careTeam: careTeamOf(row) } });
       const updated = await setCareTeam(tx, row, body.assignedClinicians);
       await audit({

@@ -70,7 +70,7 @@ export function registerDiagnosisRoutes(app: FastifyInstance, s: SecuredDeps) {
       response: { 201: diagnosisSchema, ...errorResponses },
     },
     handler: async ({ tx, principal, params, body, authorize, audit }) => {
-      const c = await loadCase(tx, principal.orgId, params.id);
+      const c = await loadCase(tx, principal.orgId, params.id, { forWrite: true });
       authorize({ permission: 'diagnosis:create', resource: { careTeam: careTeamOf(c) } });
       const row = await recordDiagnosis(tx, c, principal.userId, body);
       await audit({
@@ -138,7 +138,7 @@ export function registerDiagnosisRoutes(app: FastifyInstance, s: SecuredDeps) {
     },
     handler: async ({ tx, principal, params, body, authorize, audit }) => {
       const row = await loadDiagnosis(tx, principal.orgId, params.id);
-      const c = await loadCase(tx, principal.orgId, row.case_id);
+      const c = await loadCase(tx, principal.orgId, row.case_id, { forWrite: true });
       authorize({ permission: 'diagnosis:update', resource: { careTeam: careTeamOf(c) } });
       const decided = await decideDiagnosis(tx, principal.orgId, row, principal.userId, body);
       await audit({

@@ -107,7 +107,7 @@ export function registerImageRoutes(app: FastifyInstance, s: SecuredDeps, deps: 
       },
     },
     handler: async ({ tx, principal, params, body, authorize, audit }) => {
-      const c = await loadCase(tx, principal.orgId, params.id);
+      const c = await loadCase(tx, principal.orgId, params.id, { forWrite: true });
       authorize({ permission: 'image:create', resource: { careTeam: careTeamOf(c) } });
       const image = await createImage(tx, c, body);
       await audit({
@@ -186,7 +186,7 @@ export function registerImageRoutes(app: FastifyInstance, s: SecuredDeps, deps: 
         const received = staged as ReceivedContent;
         const image = await loadImage(tx, principal.orgId, params.id, true);
         // The upload took time: decide again on the case as it is now (care team, closed).
-        const c = await loadCase(tx, principal.orgId, image.case_id);
+        const c = await loadCase(tx, principal.orgId, image.case_id, { forWrite: true });
         authorize({ permission: 'image:create', resource: { careTeam: careTeamOf(c) } });
         if (c.status === 'closed') throw new WardError('conflict', 'The case is closed');
         const stored = await commitContent(tx, deps, image, received, principal.userId);

@@ -96,7 +96,7 @@ export function registerPlanRoutes(app: FastifyInstance, s: SecuredDeps) {
       response: { 201: planSchema, ...errorResponses },
     },
     handler: async ({ tx, principal, params, body, authorize, audit }) => {
-      const c = await loadCase(tx, principal.orgId, params.id);
+      const c = await loadCase(tx, principal.orgId, params.id, { forWrite: true });
       authorize({ permission: 'treatment_plan:create', resource: { careTeam: careTeamOf(c) } });
       const plan = await writePlan(tx, c, principal.userId, body);
       await audit({
@@ -184,7 +184,7 @@ export function registerPlanRoutes(app: FastifyInstance, s: SecuredDeps) {
     },
     handler: async ({ tx, principal, params, body, authorize, audit, reply }) => {
       const plan = await loadPlan(tx, principal.orgId, params.id);
-      const c = await loadCase(tx, principal.orgId, plan.case_id);
+      const c = await loadCase(tx, principal.orgId, plan.case_id, { forWrite: true });
       authorize({ permission: 'prescription:create', resource: { careTeam: careTeamOf(c) } });
       const { prescriptions: rx, planVersion } = await prescribe(
         tx,
@@ -224,7 +224,7 @@ export function registerPlanRoutes(app: FastifyInstance, s: SecuredDeps) {
     handler: async ({ req, tx, principal, params, body, authorize, audit, reply }) => {
       const expected = ifMatchVersion(req);
       const plan = await loadPlan(tx, principal.orgId, params.id);
-      const c = await loadCase(tx, principal.orgId, plan.case_id);
+      const c = await loadCase(tx, principal.orgId, plan.case_id, { forWrite: true });
       authorize({ permission: 'treatment_plan:update', resource: { careTeam: careTeamOf(c) } });
       const moved = await transitionPlan(tx, plan, expected, body.status);
       await audit({
@@ -263,7 +263,7 @@ export function registerPlanRoutes(app: FastifyInstance, s: SecuredDeps) {
     handler: async ({ req, tx, principal, params, authorize, audit, reply }) => {
       const expected = ifMatchVersion(req);
       const plan = await loadPlan(tx, principal.orgId, params.id);
-      const c = await loadCase(tx, principal.orgId, plan.case_id);
+      const c = await loadCase(tx, principal.orgId, plan.case_id, { forWrite: true });
       authorize({ permission: 'treatment_plan:update', resource: { careTeam: careTeamOf(c) } });
       const reviewed = await reviewPlan(tx, plan, expected, principal.userId);
       await audit({
