@@ -93,3 +93,34 @@ describe('metrics and rate limits', () => {
     }
   });
 });
+
+describe('the per-IP limit and IPv6', () => {
+  test('addresses of one IPv6 /64 share a bucket; an IPv4-mapped address is its IPv4', async () => {
+    const api = await createTestApi();
+    const app = await buildApp({
+      db: api.t.db,
+      logger: api.rt.logger,
+      ipRateLimit: { burst: 3, perMinute: 1 },
+      metrics: false,
+    });
+    try {
+      const get = (ip: string) => app.inject({ url: '/api/v1/nothing', remoteAddress: ip });
+      // One client hands itself a fresh address of its /64 for every request.
+      const statuses: number[] = [];
+      for (let i = 1; i <= 5; i++)
+        statuses.push((await get(`2001:db8:1:2::${i.toString(16)}`)).statusCode);
+      assert.deepEqual(
+        statuses,
+        [404, 404, 404, 429, 429],
+        'rotating within a /64 escapes the limit',
+      );
+      assert.equal((await get('2001:db8:1:3::1')).statusCode, 404, 'another /64 is another client');
+
+      for (let i = 0; i < 3; i++) assert.equal((await get('192.0.2.7')).statusCode, 404);
+      assert.equal((await get('::ffff:192.0.2.7')).statusCode, 429);
+    } finally {
+      await app.close();
+      await api.close();
+    }
+  });
+});

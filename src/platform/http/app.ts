@@ -12,7 +12,7 @@ import type { Logger } from '../log.ts';
 import { WardError } from '../errors.ts';
 import { registerMetrics, type MetricsOptions } from './metrics.ts';
 import { registerOpenApi } from './openapi.ts';
-import { RateLimiter, type RateLimitRule } from './rate-limit.ts';
+import { clientBucket, RateLimiter, type RateLimitRule } from './rate-limit.ts';
 import { parseJsonBody } from './json-body.ts';
 import { sendProblem } from './problem.ts';
 import './request-context.ts';
@@ -110,7 +110,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const limiter = new RateLimiter(deps.ipRateLimit);
     app.addHook('onRequest', (req, _reply, done) => {
       try {
-        if (!unlimited.has(req.routeOptions.url ?? '')) limiter.enforce(`ip:${req.ip}`);
+        if (!unlimited.has(req.routeOptions.url ?? ''))
+          limiter.enforce(`ip:${clientBucket(req.ip)}`);
         done();
       } catch (e) {
         done(e as Error);
