@@ -57,6 +57,11 @@ export interface AppDeps {
   readonly bodyLimit?: number;
   /** Per-client-IP limit applied before authentication (none when omitted). */
   readonly ipRateLimit?: RateLimitRule | undefined;
+  /**
+   * Addresses and CIDR blocks of the reverse proxies whose `X-Forwarded-For` is believed
+   * (WARD_TRUST_PROXY, client-address.ts); none when omitted, so `req.ip` is the peer.
+   */
+  readonly trustProxy?: readonly string[] | undefined;
   /** `GET /metrics` settings; `false` leaves the endpoint out. */
   readonly metrics?: MetricsOptions | false;
 }
@@ -81,6 +86,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && requestIdPattern.test(given) ? given : randomUUID();
     },
+    // Only listed proxies: `req.ip` is then the address the nearest trusted proxy saw, and a
+    // client's own X-Forwarded-For entries are never taken (rate limits, login throttle, audit).
+    trustProxy: deps.trustProxy && deps.trustProxy.length > 0 ? [...deps.trustProxy] : false,
     return503OnClosing: true,
     logController: new OneLinePerRequest(),
     // Bodies go through parseJsonBody (json-body.ts), which refuses prototype-polluting and
