@@ -14,6 +14,7 @@ import { leftoverImportKeyWarning } from '../modules/audit/signing-key.ts';
 import { SigningKeyCustody } from '../modules/audit/signing-keys.ts';
 import { startJobs } from '../platform/jobs/job-runner.ts';
 import { ruleFromEnv } from '../platform/http/rate-limit.ts';
+import { trustProxyFromEnv } from '../platform/http/client-address.ts';
 import { purgeExpiredKeys } from '../platform/http/idempotency.ts';
 import { cursorKeyFromEnv, useCursorKey } from '../platform/http/pagination.ts';
 import { LocalObjectStore } from '../platform/objects/local-store.ts';
@@ -100,6 +101,7 @@ export async function startServer(config: WardConfig, opts: ServeOptions): Promi
         principalRateLimit: ruleFromEnv(env, 'WARD_RATE_LIMIT_PRINCIPAL', principalDefault),
       }),
       ipRateLimit: ruleFromEnv(env, 'WARD_RATE_LIMIT_IP', ipDefault),
+      trustProxy: trustProxyFromEnv(env),
       metrics: { token: env['WARD_METRICS_TOKEN'] || undefined },
     });
     // Shreds and retirements committed by other processes (the CLI, other replicas) reach this

@@ -42,6 +42,7 @@ export const errorCodes = {
   decrypt_failed: { status: 500, title: 'A stored encrypted value failed authentication' },
   invalid_phi_value: { status: 400, title: 'The value cannot be normalized for search' },
   database_unavailable: { status: 503, title: 'The database is unavailable' },
+  shutting_down: { status: 503, title: 'The server is shutting down; retry the request' },
   audit_not_sealed: { status: 409, title: 'The audit event is not sealed into a checkpoint yet' },
   audit_integrity_failed: { status: 500, title: 'An audit record failed its integrity check' },
   audit_not_recorded: {

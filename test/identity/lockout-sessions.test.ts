@@ -67,6 +67,20 @@ describe('brute force, lockout and session lifetime', () => {
     assert.equal(await countEvents(api, 'auth.login', 'account_locked'), 1 + 1);
   });
 
+  test('one IPv6 client spraying from fresh addresses of its /64 is throttled too', async () => {
+    let last = 0;
+    for (let i = 0; i < 31; i++) {
+      const ip = `2001:db8:77:1::${(i + 1).toString(16)}`;
+      last = (await login(api, `spray6-${i}@example.test`, 'password guess', {}, ip)).status;
+    }
+    assert.equal(last, 429, 'every address of the /64 counts against one throttle');
+    assert.equal(
+      (await login(api, 'spray6-x@example.test', 'password guess', {}, '2001:db8:77:2::1')).status,
+      401,
+      'another /64 is another client',
+    );
+  });
+
   test('one address spraying many accounts is throttled with 429', async () => {
     let last = 0;
     for (let i = 0; i < 31; i++)

@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { apiModules } from '../../src/api/modules.ts';
 import { phiGuard } from '../../src/modules/audit/http/phi-guard.ts';
 import { buildApp } from '../../src/platform/http/app.ts';
+import { trustProxyFromEnv } from '../../src/platform/http/client-address.ts';
 import {
   auth,
   createTestApi,
@@ -90,6 +91,100 @@ describe('metrics and rate limits', () => {
       }
     } finally {
       await app.close();
+    }
+  });
+});
+
+describe('the per-IP limit and IPv6', () => {
+  test('addresses of one IPv6 /64 share a bucket; an IPv4-mapped address is its IPv4', async () => {
+    const api = await createTestApi();
+    const app = await buildApp({
+      db: api.t.db,
+      logger: api.rt.logger,
+      ipRateLimit: { burst: 3, perMinute: 1 },
+      metrics: false,
+    });
+    try {
+      const get = (ip: string) => app.inject({ url: '/api/v1/nothing', remoteAddress: ip });
+      // One client hands itself a fresh address of its /64 for every request.
+      const statuses: number[] = [];
+      for (let i = 1; i <= 5; i++)
+        statuses.push((await get(`2001:db8:1:2::${i.toString(16)}`)).statusCode);
+      assert.deepEqual(
+        statuses,
+        [404, 404, 404, 429, 429],
+        'rotating within a /64 escapes the limit',
+      );
+      assert.equal((await get('2001:db8:1:3::1')).statusCode, 404, 'another /64 is another client');
+
+      for (let i = 0; i < 3; i++) assert.equal((await get('192.0.2.7')).statusCode, 404);
+      assert.equal((await get('::ffff:192.0.2.7')).statusCode, 429);
+    } finally {
+      await app.close();
+      await api.close();
+    }
+  });
+});
+
+describe('behind a reverse proxy (WARD_TRUST_PROXY)', () => {
+  test('clients behind the trusted proxy get their own buckets; others cannot spoof X-Forwarded-For', async () => {
+    const api = await createTestApi();
+    const app = await buildApp({
+      db: api.t.db,
+      logger: api.rt.logger,
+      ipRateLimit: { burst: 2, perMinute: 1 },
+      metrics: false,
+      trustProxy: trustProxyFromEnv({ WARD_TRUST_PROXY: '10.9.0.1, 10.8.0.0/16' }),
+    });
+    try {
+      const get = (remoteAddress: string, forwardedFor?: string) =>
+        app.inject({
+          url: '/api/v1/nothing',
+          remoteAddress,
+          ...(forwardedFor ? { headers: { 'x-forwarded-for': forwardedFor } } : {}),
+        });
+      // Two clients behind the proxy: one exhausting its bucket leaves the other alone.
+      for (let i = 0; i < 2; i++)
+        assert.equal((await get('10.9.0.1', '203.0.113.1')).statusCode, 404);
+      assert.equal((await get('10.9.0.1', '203.0.113.1')).statusCode, 429);
+      assert.equal(
+        (await get('10.9.0.1', '203.0.113.2')).statusCode,
+        404,
+        'the proxy is not one client',
+      );
+      // A client cannot pick its address by prepending to the header the proxy appends to.
+      assert.equal((await get('10.8.3.4', '198.51.100.7, 203.0.113.1')).statusCode, 429);
+      // A direct client's X-Forwarded-For is ignored.
+      for (let i = 0; i < 2; i++)
+        assert.equal((await get('192.0.2.50', `198.51.100.${i}`)).statusCode, 404);
+      assert.equal((await get('192.0.2.50', '198.51.100.99')).statusCode, 429);
+    } finally {
+      await app.close();
+      await api.close();
+    }
+  });
+
+  test('WARD_TRUST_PROXY takes addresses and CIDR blocks, never "everyone"', () => {
+    assert.equal(trustProxyFromEnv({}), undefined);
+    assert.equal(trustProxyFromEnv({ WARD_TRUST_PROXY: ' ' }), undefined);
+    assert.deepEqual(trustProxyFromEnv({ WARD_TRUST_PROXY: '10.0.0.1,fd00::/8' }), [
+      '10.0.0.1',
+      'fd00::/8',
+    ]);
+    for (const bad of [
+      'true',
+      '*',
+      '0.0.0.0/0',
+      '::/0',
+      'proxy.internal',
+      '10.0.0.0/33',
+      '10.0.0.1,',
+    ]) {
+      assert.throws(
+        () => trustProxyFromEnv({ WARD_TRUST_PROXY: bad }),
+        { code: 'config_invalid' },
+        bad,
+      );
     }
   });
 });

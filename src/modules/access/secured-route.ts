@@ -422,7 +422,7 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
                 { orgId: principal.orgId, principalId: principal.userId },
                 key,
                 `${spec.method} ${req.routeOptions.url ?? spec.url}`,
-                requestHash(req.body),
+                requestHash(req.body, req.params as Record<string, unknown> | undefined),
                 spec.status ?? 200,
               );
               if (claim.kind === 'replay') {

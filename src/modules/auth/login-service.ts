@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { WardError } from '../../platform/errors.ts';
+import { clientBucket } from '../../platform/http/rate-limit.ts';
 import { record, recordDetached } from '../audit/record.ts';
 import {
   mfaRequiredFor,
@@ -42,6 +43,11 @@ const accountWindowMinutes = 15;
 const keyFor = (kind: 'ip' | 'acct', value: string) =>
   createHash('sha256').update(`${kind}:${value}`).digest();
 
+/** The throttle key of a client address: an IPv6 client is its /64, like the rate limit. */
+function ipThrottleKey(client: ClientInfo): Buffer {
+  return keyFor('ip', client.ip ? clientBucket(client.ip) : 'unknown');
+}
+
 /**
  * Password login (and, when `totpCode` is given, both factors at once). Every failure looks
  * the same to the caller — wrong email, wrong password, locked, disabled — and costs the same
@@ -54,7 +60,7 @@ export async function login(
   client: ClientInfo,
 ): Promise<LoginResult> {
   const email = input.email.trim().toLowerCase();
-  const ipKey = keyFor('ip', client.ip ?? 'unknown');
+  const ipKey = ipThrottleKey(client);
   const acctKey = keyFor('acct', email);
   const { account, throttle } = await d.db.asSystem(
     { name: 'auth.login', reason: 'a login has no tenant until its account is found' },
@@ -265,7 +271,7 @@ export async function noteCredentialFailure(
     p,
     p.settings,
     client,
-    keyFor('ip', client.ip ?? 'unknown'),
+    ipThrottleKey(client),
     keyFor('acct', email.trim().toLowerCase()),
     () =>
       recordDetached(

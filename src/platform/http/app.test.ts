@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect, type AddressInfo } from 'node:net';
+import { setTimeout } from 'node:timers/promises';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
@@ -208,5 +211,85 @@ describe('HTTP platform', () => {
     const r = await app2.inject('/readyz');
     assert.equal(r.statusCode, 503);
     await app2.close();
+  });
+});
+
+describe('while the server closes', () => {
+  let t: TestDatabase;
+  before(async () => {
+    t = await createTestDatabase();
+  });
+  after(() => t.close());
+
+  /** An app with a route that answers only when released, listening on a free port. */
+  const heldApp = async () => {
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const app = await buildApp({ db: t.db, logger: createLogger('silent'), metrics: false });
+    app.get('/held', async () => {
+      await held;
+      return { ok: true };
+    });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const socket = connect((app.server.address() as AddressInfo).port, '127.0.0.1');
+    await once(socket, 'connect');
+    const received = { text: '' };
+    socket.on('data', (c: Buffer) => {
+      received.text += c.toString('latin1');
+    });
+    return { app, socket, received, release: () => release() };
+  };
+  const within = <T>(p: Promise<T>, ms: number, what: string) =>
+    Promise.race([
+      p,
+      setTimeout(ms).then(() => {
+        throw new Error(`${what} took longer than ${ms} ms`);
+      }),
+    ]);
+
+  test('a keep-alive connection whose request was in flight is closed once it is answered', async () => {
+    const { app, socket, received, release } = await heldApp();
+    try {
+      socket.write('GET /held HTTP/1.1\r\nHost: ward\r\nConnection: keep-alive\r\n\r\n');
+      await setTimeout(100);
+      const closed = app.close();
+      await setTimeout(50);
+      release();
+      // Without this the connection idles for the keep-alive timeout (72 s) and the
+      // shutdown, which waits for every connection, past any orchestrator's grace period.
+      await within(Promise.all([closed, once(socket, 'close')]), 5_000, 'the shutdown');
+      assert.match(received.text, /^HTTP\/1\.1 200/);
+      assert.match(received.text, /connection: close/i, received.text);
+    } finally {
+      socket.destroy();
+      await app.close();
+    }
+  });
+
+  test('a request that arrives during shutdown is a 503 problem+json with the usual headers', async () => {
+    const { app, socket, received } = await heldApp();
+    try {
+      // The request's head is still arriving when the shutdown begins, so the connection is
+      // not idle (it is left open) and the request is routed only after.
+      socket.write('GET /healthz HTTP/1.1\r\nHost: ward\r\n');
+      await setTimeout(100);
+      const closed = app.close();
+      await setTimeout(50);
+      socket.write('X-Request-Id: closing-check-1\r\n\r\n');
+      await within(Promise.all([closed, once(socket, 'close')]), 5_000, 'the shutdown');
+      const late = received.text;
+      assert.match(late, /^HTTP\/1\.1 503/, late);
+      assert.match(late, /content-type: application\/problem\+json/i, late);
+      assert.match(late, /cache-control: no-store/i);
+      assert.match(late, /x-content-type-options: nosniff/i);
+      assert.match(late, /x-request-id: closing-check-1/i);
+      assert.match(late, /connection: close/i);
+      assert.match(late, /"code":"shutting_down"/);
+    } finally {
+      socket.destroy();
+      await app.close();
+    }
   });
 });

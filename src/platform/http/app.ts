@@ -12,7 +12,7 @@ import type { Logger } from '../log.ts';
 import { WardError } from '../errors.ts';
 import { registerMetrics, type MetricsOptions } from './metrics.ts';
 import { registerOpenApi } from './openapi.ts';
-import { RateLimiter, type RateLimitRule } from './rate-limit.ts';
+import { clientBucket, RateLimiter, type RateLimitRule } from './rate-limit.ts';
 import { parseJsonBody } from './json-body.ts';
 import { sendProblem } from './problem.ts';
 import './request-context.ts';
@@ -57,6 +57,11 @@ export interface AppDeps {
   readonly bodyLimit?: number;
   /** Per-client-IP limit applied before authentication (none when omitted). */
   readonly ipRateLimit?: RateLimitRule | undefined;
+  /**
+   * Addresses and CIDR blocks of the reverse proxies whose `X-Forwarded-For` is believed
+   * (WARD_TRUST_PROXY, client-address.ts); none when omitted, so `req.ip` is the peer.
+   */
+  readonly trustProxy?: readonly string[] | undefined;
   /** `GET /metrics` settings; `false` leaves the endpoint out. */
   readonly metrics?: MetricsOptions | false;
 }
@@ -81,7 +86,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && requestIdPattern.test(given) ? given : randomUUID();
     },
-    return503OnClosing: true,
+    // Only listed proxies: `req.ip` is then the address the nearest trusted proxy saw, and a
+    // client's own X-Forwarded-For entries are never taken (rate limits, login throttle, audit).
+    trustProxy: deps.trustProxy && deps.trustProxy.length > 0 ? [...deps.trustProxy] : false,
+    // Fastify's own 503 while closing is plain JSON without the headers below; the onRequest
+    // hook answers it as problem+json instead (`shutting_down`).
+    return503OnClosing: false,
     logController: new OneLinePerRequest(),
     // Bodies go through parseJsonBody (json-body.ts), which refuses prototype-polluting and
     // duplicate keys, NUL and deep nesting; these only keep Fastify's own parser strict too.
@@ -97,8 +107,31 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ajv: { customOptions: { removeAdditional: false, allErrors: false, coerceTypes: false } },
   });
 
+  // Shutdown (`ward serve` on SIGTERM): app.close() waits for every open connection, so a
+  // keep-alive connection must not outlive its last answer — left alone it idles for the
+  // keep-alive timeout (72 s), past any orchestrator's grace period. Requests that still
+  // arrive (pipelined on an open connection) are refused; the ones in flight finish.
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  app.addHook('onSend', (_req, reply, payload, done) => {
+    if (closing) reply.header('connection', 'close');
+    done(null, payload);
+  });
+  app.addHook('onResponse', (_req, _reply, done) => {
+    // A response whose headers went out before the shutdown began still said keep-alive.
+    if (closing) app.server.closeIdleConnections();
+    done();
+  });
+
   app.addHook('onRequest', async (req, reply) => {
     securityHeaders(req, reply);
+    if (closing) {
+      reply.header('connection', 'close');
+      throw new WardError('shutting_down');
+    }
     // NUL has no place in a path or query parameter, and PostgreSQL would refuse it in text:
     // one substring search of the raw URL covers every parameter (%00 is its only spelling
     // after Node's parser, which refuses raw control characters).
@@ -110,7 +143,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const limiter = new RateLimiter(deps.ipRateLimit);
     app.addHook('onRequest', (req, _reply, done) => {
       try {
-        if (!unlimited.has(req.routeOptions.url ?? '')) limiter.enforce(`ip:${req.ip}`);
+        if (!unlimited.has(req.routeOptions.url ?? ''))
+          limiter.enforce(`ip:${clientBucket(req.ip)}`);
         done();
       } catch (e) {
         done(e as Error);

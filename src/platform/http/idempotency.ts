@@ -21,10 +21,15 @@ export function idempotencyKeyOf(req: FastifyRequest): string | undefined {
   return raw;
 }
 
-/** SHA-256 of the parsed request body (JSON.stringify keeps the client's key order). */
-export function requestHash(body: unknown): Buffer {
+/**
+ * SHA-256 of what the request asks for: the parsed body (JSON.stringify keeps the client's key
+ * order) and, on a route with path parameters, those too — the stored route is the template
+ * (`/cases/:id/images`), so without them a key used on one case would replay on another.
+ */
+export function requestHash(body: unknown, params?: Record<string, unknown>): Buffer {
+  const target = params && Object.keys(params).length > 0 ? { params, body: body ?? null } : null;
   return createHash('sha256')
-    .update(JSON.stringify(body ?? null))
+    .update(JSON.stringify(target ?? body ?? null))
     .digest();
 }
 

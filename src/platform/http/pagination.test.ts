@@ -14,6 +14,10 @@ test('a cursor round-trips its sort key, opaque and URL-safe', () => {
   const key = ['2026-11-22 08:00:00.123456+00', '3f1c8a3e-9a64-4c1e-9a53-8c0c9d0b7a11'];
   const c = encodeCursor('api-keys', key);
   assert.match(c, /^[A-Za-z0-9_-]+$/);
+  // The sort key is encrypted: the cursor names no row and no time.
+  const body = Buffer.from(c.slice(0, -16), 'base64url').toString('latin1');
+  assert.ok(!body.includes(key[1]!) && !body.includes('2026-11-22'), body);
+  assert.notEqual(encodeCursor('api-keys', key), c, 'a random IV per cursor');
   assert.deepEqual(decodeCursor('api-keys', c, 2), key);
   assert.equal(decodeCursor('api-keys', undefined, 2), undefined);
 });

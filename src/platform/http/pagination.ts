@@ -1,4 +1,10 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHmac,
+  randomBytes,
+  timingSafeEqual,
+} from 'node:crypto';
 import { WardError } from '../errors.ts';
 import { nullableString } from './schemas.ts';
 
@@ -69,14 +75,29 @@ export function cursorKeyFromEnv(env: NodeJS.ProcessEnv): Buffer | undefined {
 
 function mac(scope: string, body: string): string {
   return createHmac('sha256', cursorKey)
-    .update(`ward.cursor.v1\n${scope}\n${body}`)
+    .update(`ward.cursor.v2\n${scope}\n${body}`)
     .digest('base64url')
     .slice(0, macLength);
 }
 
-/** Encodes a sort key as an opaque base64url cursor bound to `scope` (the list's name). */
+/** The AES-256 key that hides a cursor's sort key, derived from the cursor key. */
+function encryptionKey(): Buffer {
+  return createHmac('sha256', cursorKey).update('ward.cursor.v2.encryption').digest();
+}
+
+const ivLength = 16;
+
+/**
+ * Encodes a sort key as an opaque base64url cursor bound to `scope` (the list's name). The
+ * sort key is encrypted (AES-256-CTR, random IV) and then MACed: a list that withholds rows
+ * the caller may not see pages on past them, so the last row scanned — whose id and creation
+ * time the cursor holds — may be one the caller must not learn about.
+ */
 export function encodeCursor(scope: string, key: CursorKey): string {
-  const body = Buffer.from(JSON.stringify(key)).toString('base64url');
+  const iv = randomBytes(ivLength);
+  const cipher = createCipheriv('aes-256-ctr', encryptionKey(), iv);
+  const sealed = Buffer.concat([iv, cipher.update(JSON.stringify(key), 'utf8'), cipher.final()]);
+  const body = sealed.toString('base64url');
   return body + mac(scope, body);
 }
 
@@ -99,7 +120,10 @@ export function decodeCursor(
   }
   let key: unknown;
   try {
-    key = JSON.parse(Buffer.from(body, 'base64url').toString('utf8'));
+    const sealed = Buffer.from(body, 'base64url');
+    const decipher = createDecipheriv('aes-256-ctr', encryptionKey(), sealed.subarray(0, ivLength));
+    const text = Buffer.concat([decipher.update(sealed.subarray(ivLength)), decipher.final()]);
+    key = JSON.parse(text.toString('utf8'));
   } catch {
     throw new WardError('invalid_cursor');
   }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { RateLimiter, ruleFromEnv } from './rate-limit.ts';
+import { clientBucket, RateLimiter, ruleFromEnv } from './rate-limit.ts';
 
 test('a bucket admits its burst, refuses with a Retry-After, and refills over time', () => {
   const l = new RateLimiter({ burst: 3, perMinute: 60 });
@@ -29,4 +29,24 @@ test('rules come from the environment; 0 per minute disables; nonsense is refuse
   });
   assert.equal(ruleFromEnv({ X_PER_MINUTE: '0' }, 'X', fallback), undefined);
   assert.throws(() => ruleFromEnv({ X_BURST: 'many' }, 'X', fallback), { code: 'config_invalid' });
+});
+
+test('client buckets: IPv4 as is, IPv4-mapped as its IPv4, IPv6 by /64 in any spelling', () => {
+  assert.equal(clientBucket('192.0.2.7'), '192.0.2.7');
+  assert.equal(clientBucket('::ffff:192.0.2.7'), '192.0.2.7');
+  assert.equal(clientBucket('::FFFF:192.0.2.7'), '192.0.2.7');
+  const prefix = '2001:db8:1:2::/64';
+  for (const ip of [
+    '2001:db8:1:2::1',
+    '2001:0DB8:0001:0002:ffff:ffff:ffff:ffff',
+    '2001:db8:1:2:0:0:0:0',
+    '2001:db8:1:2::192.0.2.1',
+    '2001:db8:1:2::9%eth0',
+  ]) {
+    assert.equal(clientBucket(ip), prefix, ip);
+  }
+  assert.equal(clientBucket('2001:db8:1:3::1'), '2001:db8:1:3::/64');
+  assert.equal(clientBucket('::1'), '0:0:0:0::/64');
+  assert.equal(clientBucket('2001:db8::'), '2001:db8:0:0::/64');
+  assert.equal(clientBucket('unknown'), 'unknown');
 });

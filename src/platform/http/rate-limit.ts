@@ -1,3 +1,4 @@
+import { isIPv4, isIPv6 } from 'node:net';
 import { WardError } from '../errors.ts';
 
 /** How a token bucket refills: `burst` requests at once, then `perMinute` on average. */
@@ -88,4 +89,34 @@ export function ruleFromEnv(
     );
   }
   return perMinute === 0 ? undefined : { burst, perMinute };
+}
+
+/**
+ * The rate-limit bucket of a client address. An IPv6 client is its /64: that is the smallest
+ * block a network hands one subscriber (RFC 6177), and any host in it can use every address
+ * of it, so per-address buckets would let one client take a fresh bucket for each request.
+ * An IPv4-mapped IPv6 address (`::ffff:192.0.2.7`, a dual-stack socket) is its IPv4 address.
+ */
+export function clientBucket(ip: string): string {
+  const address = ip.replace(/%.*$/, '');
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(address);
+  if (mapped?.[1] && isIPv4(mapped[1])) return mapped[1];
+  if (!isIPv6(address)) return address;
+  return `${ipv6Groups(address).slice(0, 4).join(':')}::/64`;
+}
+
+/** The eight 16-bit groups of a valid IPv6 address, as lower-case hex without leading zeros. */
+function ipv6Groups(address: string): string[] {
+  let text = address.toLowerCase();
+  // A trailing dotted IPv4 part stands for the last two groups.
+  const v4 = /(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
+  if (v4) {
+    const [a, b, c, d] = v4.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, v4.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head = '', tail] = text.split('::');
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === undefined || tail === '' ? [] : tail.split(':');
+  const zeros = tail === undefined ? [] : Array<string>(8 - left.length - right.length).fill('0');
+  return [...left, ...zeros, ...right].map((g) => parseInt(g, 16).toString(16));
 }

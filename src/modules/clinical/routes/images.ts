@@ -93,8 +93,13 @@ export function registerImageRoutes(app: FastifyInstance, s: SecuredDeps, deps: 
     },
     idempotent: {
       idOf: (r) => r.id,
-      replay: async ({ tx, principal, audit }, id) => {
+      replay: async ({ tx, principal, audit, authorize }, id) => {
         const image = await loadImage(tx, principal.orgId, id);
+        // The replay discloses the image as it is now: decide on the case as it is now too
+        // (care team), exactly as the create itself would, or a caller taken off the team
+        // could read it back through its old key.
+        const c = await loadCase(tx, principal.orgId, image.case_id);
+        authorize({ permission: 'image:create', resource: { careTeam: careTeamOf(c) } });
         await audit({
           action: 'R',
           eventType: 'image.create_replayed',
