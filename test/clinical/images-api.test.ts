@@ -12,6 +12,7 @@ import {
   auth,
   countEvents,
   createTestApi,
+  enrollTotp,
   seedOrg,
   tokenFor,
   type TestApi,
@@ -53,6 +54,8 @@ for (const engine of availableEngines()) {
     let doctor: string;
     let nurse: string;
     let other: string;
+    let admin: string;
+    let patientId: string;
     let orgId: string;
     let caseId: string;
     let closedCaseId: string;
@@ -103,10 +106,12 @@ for (const engine of availableEngines()) {
 
     before(async () => {
       api = await createTestApi(() => [], engine, { WARD_IMAGE_MAX_BYTES: String(maxBytes) });
-      const org = await seedOrg(api, 'Img', ['doctor', 'nurse']);
+      const org = await seedOrg(api, 'Img', ['doctor', 'nurse', 'admin']);
       orgId = org.orgId;
       doctor = await tokenFor(api, org.users['doctor']!.email);
       nurse = await tokenFor(api, org.users['nurse']!.email);
+      admin = await tokenFor(api, org.users['admin']!.email);
+      await enrollTotp(api, admin);
       const rival = await seedOrg(api, 'Rival', ['doctor']);
       other = await tokenFor(api, rival.users['doctor']!.email);
       const p = await call('POST', '/patients', {
@@ -117,7 +122,7 @@ for (const engine of availableEngines()) {
           dateOfBirth: '1970-01-01',
         },
       });
-      const patientId = p.json<{ id: string }>().id;
+      patientId = p.json<{ id: string }>().id;
       const c = await call('POST', '/cases', {
         payload: { patientId, chiefComplaint: 'Cough for three weeks' },
       });
@@ -355,6 +360,37 @@ for (const engine of availableEngines()) {
       const down = await call('GET', `/images/${img.id}/content`);
       assert.equal(down.statusCode, 200, down.body.slice(0, 200));
       assert.ok(down.rawPayload.equals(data), 'the object was not rewritten, its key was resealed');
+    });
+
+    // Runs last: the care-team policy it adds applies to every later image request.
+    test('an idempotent replay of an image create is authorized against the care team again', async () => {
+      const c = await call('POST', '/cases', {
+        payload: { patientId, chiefComplaint: 'Team case', assignedClinicians: [] },
+      });
+      assert.equal(c.statusCode, 201, c.body);
+      const teamCase = c.json<{ id: string }>().id;
+      const create = () =>
+        call('POST', `/cases/${teamCase}/images`, {
+          token: nurse,
+          payload: { modality: 'MR', contentType: 'image/png', bodyPart: 'KNEE' },
+          headers: { 'idempotency-key': 'img-replay-1' },
+        });
+      const first = await create();
+      assert.equal(first.statusCode, 201, first.body);
+      const id = first.json<{ id: string }>().id;
+      // A policy then denies image access to those outside a case's care team.
+      const policy = await call('POST', '/access-policies', {
+        token: admin,
+        payload: {
+          name: 'images-care-team-only',
+          document: { effect: 'deny', actions: ['image:*'], resource: { careTeam: 'non-member' } },
+        },
+      });
+      assert.equal(policy.statusCode, 201, policy.body);
+      assert.equal((await call('GET', `/images/${id}`, { token: nurse })).statusCode, 403);
+      const replay = await create();
+      assert.equal(replay.statusCode, 403, 'a replay discloses nothing the policy now denies');
+      assert.equal(replay.body.includes('KNEE'), false);
     });
   });
 }

@@ -93,8 +93,12 @@ export function registerImageRoutes(app: FastifyInstance, s: SecuredDeps, deps: 
     },
     idempotent: {
       idOf: (r) => r.id,
-      replay: async ({ tx, principal, audit }, id) => {
+      // A replay discloses the image's metadata again: it is decided again like any read, so
+      // a care-team policy added since the first request applies to it.
+      replay: async ({ tx, principal, audit, authorize }, id) => {
         const image = await loadImage(tx, principal.orgId, id);
+        const c = await loadCase(tx, principal.orgId, image.case_id);
+        authorize({ permission: 'image:create', resource: { careTeam: careTeamOf(c) } });
         await audit({
           action: 'R',
           eventType: 'image.create_replayed',
