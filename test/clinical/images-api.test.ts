@@ -243,6 +243,61 @@ for (const engine of availableEngines()) {
       assert.equal(files(api.rt.config.objectDir).length, before);
     });
 
+    // Two connections are needed to interleave: only the server engine can show this race.
+    test(
+      'an upload or create whose case is being closed waits for the close and is then refused',
+      { skip: engine !== 'postgres' },
+      async () => {
+        /** Runs `request` while another transaction has closed `id` but not committed yet. */
+        const whileClosing = async (id: string, request: () => Promise<{ statusCode: number }>) => {
+          let commitClose!: () => void;
+          const release = new Promise<void>((r) => (commitClose = r));
+          let locked!: () => void;
+          const isLocked = new Promise<void>((r) => (locked = r));
+          const close = api.t.db.asAdmin(async (tx) => {
+            await tx.query(
+              `update clinical.medical_cases set status = 'closed', closed_at = now() where id = $1`,
+              [id],
+            );
+            locked();
+            await release;
+          });
+          await isLocked;
+          const pending = request();
+          const early = await Promise.race([
+            pending.then(() => 'answered'),
+            new Promise((r) => setTimeout(() => r('waiting'), 500)),
+          ]);
+          commitClose();
+          await close;
+          return { early, r: await pending };
+        };
+        const newCase = async () =>
+          (
+            await call('POST', '/cases', {
+              payload: { patientId, chiefComplaint: 'Closing while uploading' },
+            })
+          ).json<{ id: string }>().id;
+
+        const uploading = await newCase();
+        const img = await newImage('image/png', uploading);
+        const up = await whileClosing(uploading, () => upload(img.id, png(1000)));
+        assert.equal(up.early, 'waiting', 'the upload waits for the concurrent close');
+        assert.equal(up.r.statusCode, 409);
+        const meta = await call('GET', `/images/${img.id}`);
+        assert.equal(meta.json<{ contentStored: boolean }>().contentStored, false);
+
+        const creating = await newCase();
+        const create = await whileClosing(creating, () =>
+          call('POST', `/cases/${creating}/images`, {
+            payload: { modality: 'CT', contentType: 'image/png' },
+          }),
+        );
+        assert.equal(create.early, 'waiting', 'the create waits for the concurrent close');
+        assert.equal(create.r.statusCode, 409);
+      },
+    );
+
     test('oversize uploads are a 413 (declared or streamed) and leave no row content or file', async () => {
       const img = await newImage();
       const before = { rows: await imageRows(), files: files(api.rt.config.objectDir).length };

@@ -67,9 +67,10 @@ export async function findCase(
   q: Queryable,
   orgId: string,
   id: string,
+  share = false,
 ): Promise<CaseRow | undefined> {
   const r = await q.query<CaseRow>(
-    `select ${columns} from clinical.medical_cases where organization_id = $1 and id = $2`,
+    `select ${columns} from clinical.medical_cases where organization_id = $1 and id = $2${share ? ' for share' : ''}`,
     [orgId, id],
   );
   return r.rows[0];

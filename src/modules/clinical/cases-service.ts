@@ -128,9 +128,19 @@ export async function openCase(
   });
 }
 
-/** Loads a case of the organization or fails with a 404. */
-export async function loadCase(tx: Tx, orgId: string, id: string): Promise<repo.CaseRow> {
-  const row = await repo.findCase(tx, orgId, id);
+/**
+ * Loads a case of the organization or fails with a 404. `share` takes a share lock until the
+ * transaction ends, for a write that depends on the case staying as read (not closed, same
+ * care team): a concurrent transition then waits for it, or it waits for the transition and
+ * sees the case as it is after it.
+ */
+export async function loadCase(
+  tx: Tx,
+  orgId: string,
+  id: string,
+  share = false,
+): Promise<repo.CaseRow> {
+  const row = await repo.findCase(tx, orgId, id, share);
   if (!row) throw new WardError('not_found');
   return row;
 }

@@ -111,7 +111,8 @@ export function registerImageRoutes(app: FastifyInstance, s: SecuredDeps, deps: 
       },
     },
     handler: async ({ tx, principal, params, body, authorize, audit }) => {
-      const c = await loadCase(tx, principal.orgId, params.id);
+      // Share-locked: the case cannot be closed between the check and the insert.
+      const c = await loadCase(tx, principal.orgId, params.id, true);
       authorize({ permission: 'image:create', resource: { careTeam: careTeamOf(c) } });
       const image = await createImage(tx, c, body);
       await audit({
@@ -189,8 +190,9 @@ export function registerImageRoutes(app: FastifyInstance, s: SecuredDeps, deps: 
       handler: async ({ tx, principal, params, staged, audit, authorize }) => {
         const received = staged as ReceivedContent;
         const image = await loadImage(tx, principal.orgId, params.id, true);
-        // The upload took time: decide again on the case as it is now (care team, closed).
-        const c = await loadCase(tx, principal.orgId, image.case_id);
+        // The upload took time: decide again on the case as it is now (care team, closed),
+        // share-locked so that a close cannot commit between this check and the content's.
+        const c = await loadCase(tx, principal.orgId, image.case_id, true);
         authorize({ permission: 'image:create', resource: { careTeam: careTeamOf(c) } });
         if (c.status === 'closed') throw new WardError('conflict', 'The case is closed');
         const stored = await commitContent(tx, deps, image, received, principal.userId);
