@@ -128,6 +128,14 @@ export function checkUpload(
     throw new WardError('payload_too_large', `The file is larger than ${maxBytes} bytes`);
 }
 
+const uuidPart = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
+
+/**
+ * The shape of every storage key an upload writes, `<organization>/<image>/<random uuid>`: the
+ * sweep judges nothing else, so a file that is not an image object is never removed.
+ */
+export const imageStorageKeyPattern = new RegExp(`^${uuidPart}/${uuidPart}/${uuidPart}$`);
+
 /**
  * Streams an upload into the object store: signature check, size limit and chunked
  * encryption with a fresh content key, written under a new key that no row references yet.
