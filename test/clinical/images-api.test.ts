@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { readFileSync, readdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  readFileSync,
+  readdirSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
@@ -457,8 +465,12 @@ describe('medical images over a listening server', () => {
   let base: string;
   let token: string;
   let imageId: string;
+  let newImage: () => Promise<string>;
   before(async () => {
-    api = await createTestApi(() => [], undefined, { WARD_IMAGE_MAX_BYTES: '100000' });
+    api = await createTestApi(() => [], undefined, {
+      WARD_IMAGE_MAX_BYTES: '100000',
+      WARD_IMAGE_UPLOAD_IDLE_SECONDS: '1',
+    });
     const org = await seedOrg(api, 'ImgNet', ['doctor']);
     token = await tokenFor(api, org.users['doctor']!.email);
     const h = { ...auth(token, 'TREAT') };
@@ -479,13 +491,16 @@ describe('medical images over a listening server', () => {
       headers: h,
       payload: { patientId: p.json<{ id: string }>().id, chiefComplaint: 'Wrist pain' },
     });
-    const i = await api.app.inject({
-      method: 'POST',
-      url: `/api/v1/cases/${c.json<{ id: string }>().id}/images`,
-      headers: h,
-      payload: { modality: 'DX', contentType: 'image/png' },
-    });
-    imageId = i.json<{ id: string }>().id;
+    newImage = async () =>
+      (
+        await api.app.inject({
+          method: 'POST',
+          url: `/api/v1/cases/${c.json<{ id: string }>().id}/images`,
+          headers: h,
+          payload: { modality: 'DX', contentType: 'image/png' },
+        })
+      ).json<{ id: string }>().id;
+    imageId = await newImage();
     await api.app.listen({ port: 0, host: '127.0.0.1' });
     const addr = api.app.server.address();
     base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
@@ -520,5 +535,33 @@ describe('medical images over a listening server', () => {
     });
     assert.equal(down.status, 200);
     assert.ok(Buffer.from(await down.arrayBuffer()).equals(data));
+  });
+
+  test('an upload whose body stops arriving is answered 408 and leaves no staged file', async () => {
+    const id = await newImage();
+    const port = new URL(base).port;
+    const socket = net.connect(Number(port), '127.0.0.1');
+    await new Promise((r) => socket.once('connect', r));
+    let head = `PUT /api/v1/images/${id}/content HTTP/1.1\r\nHost: ward\r\n`;
+    for (const [k, v] of Object.entries({ ...auth(token, 'TREAT'), 'content-type': 'image/png' }))
+      head += `${k}: ${v}\r\n`;
+    // Declares 50 kB, sends the signature and a little more, then nothing.
+    socket.write(`${head}content-length: 50000\r\n\r\n`);
+    socket.write(png(1_000));
+    const answer = await Promise.race([
+      new Promise<string>((r) => socket.once('data', (d: Buffer) => r(d.toString('latin1')))),
+      new Promise<string>((r) => setTimeout(() => r('no answer'), 5_000)),
+    ]);
+    socket.destroy();
+    assert.match(answer, /^HTTP\/1\.1 408 /);
+    assert.match(answer, /request_timeout/);
+    const staging = path.join(api.rt.config.objectDir, '.staging');
+    assert.deepEqual(existsSync(staging) ? readdirSync(staging) : [], []);
+    const meta = await api.app.inject({
+      method: 'GET',
+      url: `/api/v1/images/${id}`,
+      headers: auth(token, 'TREAT'),
+    });
+    assert.equal(meta.json<{ contentStored: boolean }>().contentStored, false);
   });
 });

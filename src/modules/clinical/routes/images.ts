@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { WardError } from '../../../platform/errors.ts';
+import { isWardError, WardError } from '../../../platform/errors.ts';
 import {
   decodeCursor,
   pageLimit,
@@ -152,7 +152,7 @@ export function registerImageRoutes(app: FastifyInstance, s: SecuredDeps, deps: 
         },
         response: { 200: imageSchema, ...errorResponses, 413: problem, 415: problem },
       },
-      stage: async ({ req, tx, principal, params, authorize }) => {
+      stage: async ({ req, reply, tx, principal, params, authorize }) => {
         const image = await loadImage(tx, principal.orgId, params.id);
         const c = await loadCase(tx, principal.orgId, image.case_id);
         authorize({ permission: 'image:create', resource: { careTeam: careTeamOf(c) } });
@@ -177,7 +177,9 @@ export function registerImageRoutes(app: FastifyInstance, s: SecuredDeps, deps: 
             try {
               received = await receiveContent(deps, image, req.body as AsyncIterable<Buffer>);
             } catch (e) {
-              discardRest(req, deps.maxBytes);
+              // A client that stopped sending would not read an answer either: close instead.
+              if (isWardError(e, 'request_timeout')) void reply.header('connection', 'close');
+              else discardRest(req, deps.maxBytes);
               throw e;
             }
             return received;
