@@ -143,14 +143,14 @@ export function registerImageRoutes(app: FastifyInstance, s: SecuredDeps, deps: 
         operationId: 'uploadImageContent',
         tags,
         params: idParams,
-        description: `The file, once, as the content type its metadata declares (${Object.keys(imageContentTypes).join(', ')}); at most the configured size (413 beyond it).`,
+        description: `The file, once, as the content type its metadata declares (${Object.keys(imageContentTypes).join(', ')}); at most the configured size (413 beyond it); 408 when no byte arrives for the idle limit.`,
         body: {
           content: Object.fromEntries(
             // Documentation only: a schema with no constraints, as the body is a stream.
             imageContentTypeList.map((t) => [t, { schema: { description: 'The file bytes' } }]),
           ),
         },
-        response: { 200: imageSchema, ...errorResponses, 413: problem, 415: problem },
+        response: { 200: imageSchema, ...errorResponses, 408: problem, 413: problem, 415: problem },
       },
       stage: async ({ req, reply, tx, principal, params, authorize }) => {
         const image = await loadImage(tx, principal.orgId, params.id);
