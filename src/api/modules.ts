@@ -57,6 +57,7 @@ export function apiModules(
     registerClinicalRoutes(app, secured, rt.crypto.codec, {
       store: opts.objectStore ?? new LocalObjectStore(rt.config.objectDir),
       maxBytes: rt.config.imageMaxBytes,
+      idleMs: rt.config.imageUploadIdleMs,
     });
     return Promise.resolve();
   };

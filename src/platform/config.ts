@@ -13,6 +13,12 @@ export interface WardConfig {
   readonly objectDir: string;
   /** Largest accepted medical image upload, in bytes (enforced while streaming). */
   readonly imageMaxBytes: number;
+  /**
+   * How long an image upload may go without receiving a byte before it is refused (408): an
+   * upload holds a file and a socket, not a database connection, so only this bounds a
+   * client that stops sending.
+   */
+  readonly imageUploadIdleMs: number;
 }
 
 /** Reads the configuration from `env` (defaults to `process.env`). */
@@ -26,12 +32,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WardConfig {
   if (!Number.isInteger(imageMaxBytes) || imageMaxBytes < 1 || imageMaxBytes > 2 ** 40) {
     throw new WardError('config_invalid', 'WARD_IMAGE_MAX_BYTES must be a positive integer');
   }
+  const idleSeconds = Number(env['WARD_IMAGE_UPLOAD_IDLE_SECONDS'] ?? '60');
+  if (!Number.isInteger(idleSeconds) || idleSeconds < 1 || idleSeconds > 3600) {
+    throw new WardError(
+      'config_invalid',
+      'WARD_IMAGE_UPLOAD_IDLE_SECONDS must be an integer from 1 to 3600',
+    );
+  }
   const dataDir = path.resolve(nonEmpty(env['WARD_DATA_DIR']) ?? '.ward');
   return Object.freeze({
     databaseUrl,
     dataDir,
     objectDir: path.resolve(nonEmpty(env['WARD_OBJECT_DIR']) ?? path.join(dataDir, 'objects')),
     imageMaxBytes,
+    imageUploadIdleMs: idleSeconds * 1000,
     logLevel: nonEmpty(env['WARD_LOG_LEVEL']) ?? 'info',
     poolSize,
   });

@@ -54,6 +54,11 @@ for (const engine of availableEngines()) {
         files['referenced'] = put(referenced, 40, true);
         files['orphan'] = put(`${tenant.orgId}/${randomUUID()}/${randomUUID()}`, 100, true);
         files['fresh'] = put(`${tenant.orgId}/${randomUUID()}/${randomUUID()}`, 10, false);
+        // Old files that are not image objects (a directory shared by mistake with the data
+        // directory: the development key file, the embedded database's files) are never judged.
+        files['keyFile'] = put('dev-master.key', 32, true);
+        files['dbFile'] = put('pgdata/base/1/1259', 8, true);
+        files['shortKey'] = put(`${tenant.orgId}/${randomUUID()}`, 8, true);
         files['stagedOld'] = put(`.staging/${randomUUID()}.part`, 5, true);
         files['stagedFresh'] = put(`.staging/${randomUUID()}.part`, 5, false);
       } finally {
@@ -86,6 +91,9 @@ for (const engine of availableEngines()) {
         referenced: true,
         orphan: false,
         fresh: true,
+        keyFile: true,
+        dbFile: true,
+        shortKey: true,
         stagedOld: false,
         stagedFresh: true,
       });

@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { readFileSync, readdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  readFileSync,
+  readdirSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
@@ -12,6 +20,7 @@ import {
   auth,
   countEvents,
   createTestApi,
+  enrollTotp,
   seedOrg,
   tokenFor,
   type TestApi,
@@ -53,6 +62,8 @@ for (const engine of availableEngines()) {
     let doctor: string;
     let nurse: string;
     let other: string;
+    let admin: string;
+    let patientId: string;
     let orgId: string;
     let caseId: string;
     let closedCaseId: string;
@@ -103,10 +114,12 @@ for (const engine of availableEngines()) {
 
     before(async () => {
       api = await createTestApi(() => [], engine, { WARD_IMAGE_MAX_BYTES: String(maxBytes) });
-      const org = await seedOrg(api, 'Img', ['doctor', 'nurse']);
+      const org = await seedOrg(api, 'Img', ['doctor', 'nurse', 'admin']);
       orgId = org.orgId;
       doctor = await tokenFor(api, org.users['doctor']!.email);
       nurse = await tokenFor(api, org.users['nurse']!.email);
+      admin = await tokenFor(api, org.users['admin']!.email);
+      await enrollTotp(api, admin);
       const rival = await seedOrg(api, 'Rival', ['doctor']);
       other = await tokenFor(api, rival.users['doctor']!.email);
       const p = await call('POST', '/patients', {
@@ -117,7 +130,7 @@ for (const engine of availableEngines()) {
           dateOfBirth: '1970-01-01',
         },
       });
-      const patientId = p.json<{ id: string }>().id;
+      patientId = p.json<{ id: string }>().id;
       const c = await call('POST', '/cases', {
         payload: { patientId, chiefComplaint: 'Cough for three weeks' },
       });
@@ -238,6 +251,61 @@ for (const engine of availableEngines()) {
       assert.equal(files(api.rt.config.objectDir).length, before);
     });
 
+    // Two connections are needed to interleave: only the server engine can show this race.
+    test(
+      'an upload or create whose case is being closed waits for the close and is then refused',
+      { skip: engine !== 'postgres' },
+      async () => {
+        /** Runs `request` while another transaction has closed `id` but not committed yet. */
+        const whileClosing = async (id: string, request: () => Promise<{ statusCode: number }>) => {
+          let commitClose!: () => void;
+          const release = new Promise<void>((r) => (commitClose = r));
+          let locked!: () => void;
+          const isLocked = new Promise<void>((r) => (locked = r));
+          const close = api.t.db.asAdmin(async (tx) => {
+            await tx.query(
+              `update clinical.medical_cases set status = 'closed', closed_at = now() where id = $1`,
+              [id],
+            );
+            locked();
+            await release;
+          });
+          await isLocked;
+          const pending = request();
+          const early = await Promise.race([
+            pending.then(() => 'answered'),
+            new Promise((r) => setTimeout(() => r('waiting'), 500)),
+          ]);
+          commitClose();
+          await close;
+          return { early, r: await pending };
+        };
+        const newCase = async () =>
+          (
+            await call('POST', '/cases', {
+              payload: { patientId, chiefComplaint: 'Closing while uploading' },
+            })
+          ).json<{ id: string }>().id;
+
+        const uploading = await newCase();
+        const img = await newImage('image/png', uploading);
+        const up = await whileClosing(uploading, () => upload(img.id, png(1000)));
+        assert.equal(up.early, 'waiting', 'the upload waits for the concurrent close');
+        assert.equal(up.r.statusCode, 409);
+        const meta = await call('GET', `/images/${img.id}`);
+        assert.equal(meta.json<{ contentStored: boolean }>().contentStored, false);
+
+        const creating = await newCase();
+        const create = await whileClosing(creating, () =>
+          call('POST', `/cases/${creating}/images`, {
+            payload: { modality: 'CT', contentType: 'image/png' },
+          }),
+        );
+        assert.equal(create.early, 'waiting', 'the create waits for the concurrent close');
+        assert.equal(create.r.statusCode, 409);
+      },
+    );
+
     test('oversize uploads are a 413 (declared or streamed) and leave no row content or file', async () => {
       const img = await newImage();
       const before = { rows: await imageRows(), files: files(api.rt.config.objectDir).length };
@@ -356,6 +424,37 @@ for (const engine of availableEngines()) {
       assert.equal(down.statusCode, 200, down.body.slice(0, 200));
       assert.ok(down.rawPayload.equals(data), 'the object was not rewritten, its key was resealed');
     });
+
+    // Runs last: the care-team policy it adds applies to every later image request.
+    test('an idempotent replay of an image create is authorized against the care team again', async () => {
+      const c = await call('POST', '/cases', {
+        payload: { patientId, chiefComplaint: 'Team case', assignedClinicians: [] },
+      });
+      assert.equal(c.statusCode, 201, c.body);
+      const teamCase = c.json<{ id: string }>().id;
+      const create = () =>
+        call('POST', `/cases/${teamCase}/images`, {
+          token: nurse,
+          payload: { modality: 'MR', contentType: 'image/png', bodyPart: 'KNEE' },
+          headers: { 'idempotency-key': 'img-replay-1' },
+        });
+      const first = await create();
+      assert.equal(first.statusCode, 201, first.body);
+      const id = first.json<{ id: string }>().id;
+      // A policy then denies image access to those outside a case's care team.
+      const policy = await call('POST', '/access-policies', {
+        token: admin,
+        payload: {
+          name: 'images-care-team-only',
+          document: { effect: 'deny', actions: ['image:*'], resource: { careTeam: 'non-member' } },
+        },
+      });
+      assert.equal(policy.statusCode, 201, policy.body);
+      assert.equal((await call('GET', `/images/${id}`, { token: nurse })).statusCode, 403);
+      const replay = await create();
+      assert.equal(replay.statusCode, 403, 'a replay discloses nothing the policy now denies');
+      assert.equal(replay.body.includes('KNEE'), false);
+    });
   });
 }
 
@@ -366,8 +465,12 @@ describe('medical images over a listening server', () => {
   let base: string;
   let token: string;
   let imageId: string;
+  let newImage: () => Promise<string>;
   before(async () => {
-    api = await createTestApi(() => [], undefined, { WARD_IMAGE_MAX_BYTES: '100000' });
+    api = await createTestApi(() => [], undefined, {
+      WARD_IMAGE_MAX_BYTES: '100000',
+      WARD_IMAGE_UPLOAD_IDLE_SECONDS: '1',
+    });
     const org = await seedOrg(api, 'ImgNet', ['doctor']);
     token = await tokenFor(api, org.users['doctor']!.email);
     const h = { ...auth(token, 'TREAT') };
@@ -388,13 +491,16 @@ describe('medical images over a listening server', () => {
       headers: h,
       payload: { patientId: p.json<{ id: string }>().id, chiefComplaint: 'Wrist pain' },
     });
-    const i = await api.app.inject({
-      method: 'POST',
-      url: `/api/v1/cases/${c.json<{ id: string }>().id}/images`,
-      headers: h,
-      payload: { modality: 'DX', contentType: 'image/png' },
-    });
-    imageId = i.json<{ id: string }>().id;
+    newImage = async () =>
+      (
+        await api.app.inject({
+          method: 'POST',
+          url: `/api/v1/cases/${c.json<{ id: string }>().id}/images`,
+          headers: h,
+          payload: { modality: 'DX', contentType: 'image/png' },
+        })
+      ).json<{ id: string }>().id;
+    imageId = await newImage();
     await api.app.listen({ port: 0, host: '127.0.0.1' });
     const addr = api.app.server.address();
     base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
@@ -429,5 +535,33 @@ describe('medical images over a listening server', () => {
     });
     assert.equal(down.status, 200);
     assert.ok(Buffer.from(await down.arrayBuffer()).equals(data));
+  });
+
+  test('an upload whose body stops arriving is answered 408 and leaves no staged file', async () => {
+    const id = await newImage();
+    const port = new URL(base).port;
+    const socket = net.connect(Number(port), '127.0.0.1');
+    await new Promise((r) => socket.once('connect', r));
+    let head = `PUT /api/v1/images/${id}/content HTTP/1.1\r\nHost: ward\r\n`;
+    for (const [k, v] of Object.entries({ ...auth(token, 'TREAT'), 'content-type': 'image/png' }))
+      head += `${k}: ${v}\r\n`;
+    // Declares 50 kB, sends the signature and a little more, then nothing.
+    socket.write(`${head}content-length: 50000\r\n\r\n`);
+    socket.write(png(1_000));
+    const answer = await Promise.race([
+      new Promise<string>((r) => socket.once('data', (d: Buffer) => r(d.toString('latin1')))),
+      new Promise<string>((r) => setTimeout(() => r('no answer'), 5_000)),
+    ]);
+    socket.destroy();
+    assert.match(answer, /^HTTP\/1\.1 408 /);
+    assert.match(answer, /request_timeout/);
+    const staging = path.join(api.rt.config.objectDir, '.staging');
+    assert.deepEqual(existsSync(staging) ? readdirSync(staging) : [], []);
+    const meta = await api.app.inject({
+      method: 'GET',
+      url: `/api/v1/images/${id}`,
+      headers: auth(token, 'TREAT'),
+    });
+    assert.equal(meta.json<{ contentStored: boolean }>().contentStored, false);
   });
 });

@@ -225,7 +225,7 @@ export async function seedTenant(db: Database, label: string): Promise<TenantFix
             set size_bytes = 4, sha256 = sha256('test'::bytea), storage_key = $3,
                 content_key_encrypted = $4, content_stored_at = now()
           where organization_id = $1 and id = $2`,
-        [org.id, imageId, `${org.id}/${imageId}/fixture`, contentKey],
+        [org.id, imageId, `${org.id}/${imageId}/${randomUUID()}`, contentKey],
       );
     },
   );

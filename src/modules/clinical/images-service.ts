@@ -22,6 +22,41 @@ export interface ImageDeps {
   readonly store: ObjectStore;
   /** Largest accepted upload in bytes. */
   readonly maxBytes: number;
+  /** Longest wait for the next bytes of an upload before it is refused (default 60 s). */
+  readonly idleMs?: number;
+}
+
+/**
+ * Passes `source` through, failing with `request_timeout` when no part arrives for `ms`: an
+ * upload runs outside any transaction for as long as the client takes, so without this a
+ * client that stops sending would hold its socket and staged file open for ever.
+ */
+export async function* idleLimit(
+  source: AsyncIterable<Buffer | string>,
+  ms: number,
+): AsyncGenerator<Buffer | string> {
+  const it = source[Symbol.asyncIterator]();
+  // One timer, re-armed whenever a wait starts; it fails only a wait, never a slow consumer.
+  let stall: ((e: WardError) => void) | undefined;
+  const timer = setTimeout(() => {
+    stall?.(new WardError('request_timeout', `No bytes of the upload arrived for ${ms} ms`));
+  }, ms);
+  try {
+    for (;;) {
+      timer.refresh();
+      const next = await new Promise<IteratorResult<Buffer | string>>((resolve, reject) => {
+        stall = reject;
+        it.next().then(resolve, reject);
+      });
+      stall = undefined;
+      if (next.done) return;
+      yield next.value;
+    }
+  } finally {
+    clearTimeout(timer);
+    // Not awaited: after a stall the source's own next() is still pending.
+    void it.return?.().catch(() => undefined);
+  }
 }
 
 /** What creating an image's metadata takes (no PHI beyond DICOM identifiers). */
@@ -128,6 +163,14 @@ export function checkUpload(
     throw new WardError('payload_too_large', `The file is larger than ${maxBytes} bytes`);
 }
 
+const uuidPart = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
+
+/**
+ * The shape of every storage key an upload writes, `<organization>/<image>/<random uuid>`: the
+ * sweep judges nothing else, so a file that is not an image object is never removed.
+ */
+export const imageStorageKeyPattern = new RegExp(`^${uuidPart}/${uuidPart}/${uuidPart}$`);
+
 /**
  * Streams an upload into the object store: signature check, size limit and chunked
  * encryption with a fresh content key, written under a new key that no row references yet.
@@ -151,7 +194,7 @@ export async function receiveContent(
   const source = body instanceof Readable ? body.iterator({ destroyOnReturn: false }) : body;
   try {
     await pipeline(
-      source,
+      idleLimit(source, deps.idleMs ?? 60_000),
       signatureCheck(image.content_type as ImageContentType),
       sealer.transform,
       writer.stream,

@@ -1,9 +1,10 @@
 import type { Database } from '../../platform/db/index.ts';
 import type { ObjectStore } from '../../platform/objects/object-store.ts';
+import { imageStorageKeyPattern } from './images-service.ts';
 
 /** What one sweep found and did. */
 export interface SweepResult {
-  /** Published objects old enough to be judged. */
+  /** Published image objects (keys an upload writes) old enough to be judged. */
   readonly examined: number;
   /** Of those, objects no image row references (removed unless this was a dry run). */
   readonly unreferenced: number;
@@ -63,6 +64,9 @@ export async function sweepImageObjects(
     batch = [];
   };
   for await (const o of store.list(before)) {
+    // Only what an upload names is judged: a directory shared by mistake (with the data
+    // directory, say) keeps every file that is not an image object.
+    if (!imageStorageKeyPattern.test(o.key)) continue;
     examined += 1;
     batch.push({ key: o.key, size: o.size });
     if (batch.length >= lookupBatch) await judge();

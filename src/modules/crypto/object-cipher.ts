@@ -67,7 +67,7 @@ export function objectSealer(
   let done: SealedObjectInfo | undefined;
   async function* transform(source: AsyncIterable<Buffer | string>): AsyncGenerator<Buffer> {
     yield header;
-    let pending: Buffer = Buffer.alloc(0);
+    const pending = new PendingBytes();
     let index = 0;
     for await (const part of source) {
       const b = typeof part === 'string' ? Buffer.from(part) : part;
@@ -76,14 +76,13 @@ export function objectSealer(
         throw new WardError('payload_too_large', `The file is larger than ${opts.maxBytes} bytes`);
       }
       hash.update(b);
-      pending = pending.length === 0 ? b : Buffer.concat([pending, b]);
+      pending.push(b);
       // Strictly more than a chunk: the last chunk is only known when the source ends.
       while (pending.length > chunkSize) {
-        yield sealChunk(key, header, binding, index++, false, pending.subarray(0, chunkSize));
-        pending = pending.subarray(chunkSize);
+        yield sealChunk(key, header, binding, index++, false, pending.take(chunkSize));
       }
     }
-    yield sealChunk(key, header, binding, index, true, pending);
+    yield sealChunk(key, header, binding, index, true, pending.take(pending.length));
     done = { size, sha256: hash.digest() };
   }
   return {
@@ -132,29 +131,24 @@ async function* openChunks(
   expect: SealedObjectInfo,
   source: AsyncIterable<Buffer | string> | Iterable<Buffer | string>,
 ): AsyncGenerator<Buffer> {
-  let buffered: Buffer = Buffer.alloc(0);
+  const buffered = new PendingBytes();
   let header: Buffer | undefined;
   let sealed = 0;
   let index = 0;
   let size = 0;
   const hash = createHash('sha256');
   for await (const part of source) {
-    const b = typeof part === 'string' ? Buffer.from(part) : part;
-    buffered = buffered.length === 0 ? b : Buffer.concat([buffered, b]);
+    buffered.push(typeof part === 'string' ? Buffer.from(part) : part);
     if (!header) {
       if (buffered.length < objectHeaderBytes) continue;
-      header = Buffer.from(buffered.subarray(0, objectHeaderBytes));
+      header = Buffer.from(buffered.take(objectHeaderBytes));
       const chunkSize = header.readUInt32BE(4);
       if (!header.subarray(0, 4).equals(magic) || chunkSize < 1 || chunkSize > maxChunk)
         throw new Unauthentic('not a sealed object');
       sealed = chunkSize + tagBytes;
-      buffered = buffered.subarray(objectHeaderBytes);
     }
     while (buffered.length > sealed) {
-      const plain = must(
-        openChunk(key, header, binding, index++, false, buffered.subarray(0, sealed)),
-      );
-      buffered = buffered.subarray(sealed);
+      const plain = must(openChunk(key, header, binding, index++, false, buffered.take(sealed)));
       size += plain.length;
       if (size > expect.size) throw new Unauthentic('longer than recorded');
       hash.update(plain);
@@ -162,7 +156,7 @@ async function* openChunks(
     }
   }
   if (!header) throw new Unauthentic('no header');
-  const last = must(openChunk(key, header, binding, index, true, buffered));
+  const last = must(openChunk(key, header, binding, index, true, buffered.take(buffered.length)));
   size += last.length;
   hash.update(last);
   if (size !== expect.size || !timingSafeEqual(hash.digest(), expect.sha256)) {
@@ -173,6 +167,35 @@ async function* openChunks(
 }
 
 const maxChunk = 16 * 1024 * 1024;
+
+/**
+ * Bytes that arrive in parts of any size and leave in chunks. The parts are kept in a list and
+ * joined once per chunk taken: a body sent as one-byte parts (chunked transfer encoding lets a
+ * client do that) then costs time linear in its size, where joining at every part would copy
+ * the pending chunk again for each byte.
+ */
+class PendingBytes {
+  #parts: Buffer[] = [];
+  length = 0;
+
+  push(b: Buffer): void {
+    if (b.length === 0) return;
+    this.#parts.push(b);
+    this.length += b.length;
+  }
+
+  /** Removes and returns the first `n` bytes (at most `length`). */
+  take(n: number): Buffer {
+    const all =
+      this.#parts.length === 1
+        ? (this.#parts[0] as Buffer)
+        : Buffer.concat(this.#parts, this.length);
+    const rest = all.subarray(n);
+    this.#parts = rest.length > 0 ? [rest] : [];
+    this.length = rest.length;
+    return all.subarray(0, n);
+  }
+}
 
 function headerFor(chunkSize: number): Buffer {
   const h = Buffer.alloc(objectHeaderBytes);

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { WardError } from '../../../platform/errors.ts';
+import { isWardError, WardError } from '../../../platform/errors.ts';
 import {
   decodeCursor,
   pageLimit,
@@ -112,6 +112,8 @@ export function registerImageRoutes(app: FastifyInstance, s: SecuredDeps, deps: 
       },
     },
     handler: async ({ tx, principal, params, body, authorize, audit }) => {
+      // Locked: the case cannot be closed, nor its care team changed, between the check and
+      // the insert.
       const c = await loadCase(tx, principal.orgId, params.id, { forWrite: true });
       authorize({ permission: 'image:create', resource: { careTeam: careTeamOf(c) } });
       const image = await createImage(tx, c, body);
@@ -143,16 +145,16 @@ export function registerImageRoutes(app: FastifyInstance, s: SecuredDeps, deps: 
         operationId: 'uploadImageContent',
         tags,
         params: idParams,
-        description: `The file, once, as the content type its metadata declares (${Object.keys(imageContentTypes).join(', ')}); at most the configured size (413 beyond it).`,
+        description: `The file, once, as the content type its metadata declares (${Object.keys(imageContentTypes).join(', ')}); at most the configured size (413 beyond it); 408 when no byte arrives for the idle limit.`,
         body: {
           content: Object.fromEntries(
             // Documentation only: a schema with no constraints, as the body is a stream.
             imageContentTypeList.map((t) => [t, { schema: { description: 'The file bytes' } }]),
           ),
         },
-        response: { 200: imageSchema, ...errorResponses, 413: problem, 415: problem },
+        response: { 200: imageSchema, ...errorResponses, 408: problem, 413: problem, 415: problem },
       },
-      stage: async ({ req, tx, principal, params, authorize }) => {
+      stage: async ({ req, reply, tx, principal, params, authorize }) => {
         const image = await loadImage(tx, principal.orgId, params.id);
         const c = await loadCase(tx, principal.orgId, image.case_id);
         authorize({ permission: 'image:create', resource: { careTeam: careTeamOf(c) } });
@@ -177,7 +179,9 @@ export function registerImageRoutes(app: FastifyInstance, s: SecuredDeps, deps: 
             try {
               received = await receiveContent(deps, image, req.body as AsyncIterable<Buffer>);
             } catch (e) {
-              discardRest(req, deps.maxBytes);
+              // A client that stopped sending would not read an answer either: close instead.
+              if (isWardError(e, 'request_timeout')) void reply.header('connection', 'close');
+              else discardRest(req, deps.maxBytes);
               throw e;
             }
             return received;
@@ -190,7 +194,8 @@ export function registerImageRoutes(app: FastifyInstance, s: SecuredDeps, deps: 
       handler: async ({ tx, principal, params, staged, audit, authorize }) => {
         const received = staged as ReceivedContent;
         const image = await loadImage(tx, principal.orgId, params.id, true);
-        // The upload took time: decide again on the case as it is now (care team, closed).
+        // The upload took time: decide again on the case as it is now (care team, closed),
+        // locked so that a close cannot commit between this check and the content's.
         const c = await loadCase(tx, principal.orgId, image.case_id, { forWrite: true });
         authorize({ permission: 'image:create', resource: { careTeam: careTeamOf(c) } });
         if (c.status === 'closed') throw new WardError('conflict', 'The case is closed');
