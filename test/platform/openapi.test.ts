@@ -20,6 +20,7 @@ const bodyless = new Set([
   'endBreakGlass',
   'revokeGrant',
   'revokeMySession',
+  'acknowledgeSecurityAlert',
 ]);
 
 describe('OpenAPI document and docs page', () => {

@@ -40,6 +40,7 @@ const tableOfSegment: Record<string, string> = {
   roles: 'ward.roles',
   'access-policies': 'ward.access_policies',
   'review-tasks': 'ward.review_tasks',
+  'security-alerts': 'ward.security_alerts',
   grants: 'ward.access_grants',
   events: 'audit.events',
   patients: 'clinical.patients',
@@ -175,6 +176,7 @@ for (const engine of availableEngines()) {
           patientId: ref('clinical.patients'),
         },
         closeReviewTask: { resolution: 'appropriate', notes: 'probe' },
+        resolveSecurityAlert: { resolution: 'benign', notes: 'probe' },
         createGrant: {
           granteeOrganizationId: b.orgId,
           patientId: ref('clinical.patients'),

@@ -199,6 +199,8 @@ export async function closeReviewTask(
   if (task.status === 'closed') throw new WardError('conflict', 'The task is already closed');
   if (task.subject_user_id === p.userId)
     throw new WardError('forbidden', 'Nobody reviews their own emergency access');
+  if (p.principalType !== 'human' || p.actorType !== 'user')
+    throw new WardError('forbidden', 'Only a person closes a privacy review');
   await tx.query(
     `update ward.review_tasks set status = 'closed', resolution = $2, notes = $3, closed_by = $4, closed_at = now() where id = $1`,
     [id, input.resolution, input.notes ?? null, p.userId],

@@ -14,7 +14,15 @@ import {
   pageSchema,
   type PageQuery,
 } from '../../../platform/http/pagination.ts';
-import { alertStatuses, listAlerts, type AlertStatus } from '../alerts-service.ts';
+import {
+  acknowledgeAlert,
+  alertResolutions,
+  alertStatuses,
+  listAlerts,
+  resolveAlert,
+  type AlertResolution,
+  type AlertStatus,
+} from '../alerts-service.ts';
 import {
   closeReviewTask,
   endBreakGlass,
@@ -82,6 +90,12 @@ const alertSchema = object({
   details: { type: 'object', additionalProperties: true },
   status: { type: 'string' },
   createdAt: dateTime,
+  acknowledgedBy: { type: ['string', 'null'] },
+  acknowledgedAt: nullableDateTime,
+  resolvedBy: { type: ['string', 'null'] },
+  resolvedAt: nullableDateTime,
+  resolution: { type: ['string', 'null'] },
+  notes: { type: ['string', 'null'] },
 });
 
 const policiesTable = { schema: 'ward', table: 'access_policies' } as const;
@@ -282,6 +296,39 @@ export function registerAccessRoutes(app: FastifyInstance, s: SecuredDeps): void
       response: { 200: pageSchema(alertSchema), ...errorResponses },
     },
     handler: ({ tx, query }) => listAlerts(tx, query.status, query),
+  });
+
+  securedRoute<unknown, { id: string }>(app, s, {
+    method: 'POST',
+    url: '/security-alerts/:id/acknowledge',
+    permission: 'alert:manage',
+    schema: {
+      operationId: 'acknowledgeSecurityAlert',
+      tags: ['access'],
+      params: idParams,
+      response: { 200: alertSchema, ...errorResponses },
+    },
+    handler: ({ tx, principal, params }) => acknowledgeAlert(tx, principal, params.id),
+  });
+
+  securedRoute<{ resolution: AlertResolution; notes?: string }, { id: string }>(app, s, {
+    method: 'POST',
+    url: '/security-alerts/:id/resolve',
+    permission: 'alert:manage',
+    schema: {
+      operationId: 'resolveSecurityAlert',
+      tags: ['access'],
+      params: idParams,
+      body: object(
+        {
+          resolution: { type: 'string', enum: [...alertResolutions] },
+          notes: { type: 'string', maxLength: 4000 },
+        },
+        ['resolution'],
+      ),
+      response: { 200: alertSchema, ...errorResponses },
+    },
+    handler: ({ tx, principal, params, body }) => resolveAlert(tx, principal, params.id, body),
   });
 
   securedRoute<GrantInput>(app, s, {
