@@ -9,7 +9,10 @@ import { versionExpr } from './value-counts.ts';
 
 /** Options of one rewrap run. */
 export interface RewrapOptions {
-  /** Only this organization (default: every organization with a decrypt-only version). */
+  /**
+   * Only this organization (default: every organization with a decrypt-only or retired
+   * version: a value can still turn up under a retired one, see `retireKey`).
+   */
   readonly orgId?: string;
   /** About this many values per transaction (default 1000); a batch takes whole rows. */
   readonly batchSize?: number;
@@ -70,7 +73,8 @@ export async function rewrapValues(d: RewrapDeps, opts: RewrapOptions = {}): Pro
              from ward.encryption_keys k
             where k.status = 'active' and ($1::uuid is null or k.organization_id = $1)
               and ($1::uuid is not null or exists (select 1 from ward.encryption_keys o
-                     where o.organization_id = k.organization_id and o.status = 'decrypt_only'))
+                     where o.organization_id = k.organization_id
+                       and o.status in ('decrypt_only', 'retired')))
             order by k.organization_id`,
           [opts.orgId ?? null],
         )
