@@ -16,7 +16,10 @@ export interface RewrapOptions {
   readonly orgId?: string;
   /** About this many values per transaction (default 1000); a batch takes whole rows. */
   readonly batchSize?: number;
-  /** Upper bound on values rewritten per second, to leave room for production traffic. */
+  /**
+   * Upper bound on values rewritten per second, to leave room for production traffic; batches
+   * are cut to at most this many values (never below one row).
+   */
   readonly maxValuesPerSecond?: number;
   /** Called after every batch with the running totals. */
   readonly onProgress?: (p: RewrapProgress) => void;
@@ -63,7 +66,9 @@ const sliceSize = 100;
  */
 export async function rewrapValues(d: RewrapDeps, opts: RewrapOptions = {}): Promise<RewrapReport> {
   const registry = opts.registry ?? columnRegistry;
-  const batchSize = opts.batchSize ?? 1000;
+  // A batch is written at once, so a batch larger than the rate would be a burst above it: with
+  // a rate, a batch holds at most one second's worth (and at least one row, see rewrapBatch).
+  const batchSize = Math.min(opts.batchSize ?? 1000, opts.maxValuesPerSecond ?? Infinity);
   const orgs = await d.db.asSystem(
     { name: 'crypto.rewrap', reason: 'finds organizations with keys to rewrap' },
     async (tx) =>
