@@ -28,21 +28,33 @@ const domain = Buffer.from('ward.field.v1\0', 'latin1');
 
 /**
  * The associated data for a value at `place` under `header` (format byte + version):
- * domain, header, the organization's 16 UUID bytes, then table, column and row id, each as a
- * 2-byte big-endian length and UTF-8 bytes. Built in one allocation (it runs for every field).
+ * domain, header, the organization's 16 UUID bytes, then table, column and row id (a UUID in
+ * lower case), each as a 2-byte big-endian length and UTF-8 bytes. Built in one allocation
+ * (it runs for every field).
  */
 export function fieldAad(place: FieldPlace, header: Buffer): Buffer {
+  const rowId = canonicalRowId(place.rowId);
   const table = Buffer.byteLength(place.table, 'utf8');
   const column = Buffer.byteLength(place.column, 'utf8');
-  const row = Buffer.byteLength(place.rowId, 'utf8');
+  const row = Buffer.byteLength(rowId, 'utf8');
   const aad = Buffer.allocUnsafe(domain.length + header.length + 16 + 6 + table + column + row);
   let at = domain.copy(aad, 0);
   at += header.copy(aad, at);
   at = writeUuid(aad, at, place.orgId);
   at = writeField(aad, at, place.table, table);
   at = writeField(aad, at, place.column, column);
-  writeField(aad, at, place.rowId, row);
+  writeField(aad, at, rowId, row);
   return aad;
+}
+
+const uuidText = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
+// Row ids are UUIDs, which PostgreSQL matches in any case: a route finds the row whatever
+// spelling of its id the client sent, and a value sealed for `6F37…` would never open for
+// the row's own `6f37…`. A UUID is bound in its canonical lower-case form (the form
+// PostgreSQL prints, so every value sealed so far keeps its associated data).
+function canonicalRowId(id: string): string {
+  return /[A-F]/.test(id) && uuidText.test(id) ? id.toLowerCase() : id;
 }
 
 function writeField(out: Buffer, at: number, s: string, bytes: number): number {
