@@ -172,9 +172,15 @@ describe(
       assert.notEqual(shouted, c.orgId);
       // A notification from a CLI of an older release still carries the spelling it was given.
       const keyring = api.rt.crypto.keyring;
-      assert.equal(keyring.cachedVersion(c.orgId, 1, () => true), true);
+      assert.equal(
+        keyring.cachedVersion(c.orgId, 1, () => true),
+        true,
+      );
       keyring.forget(shouted);
-      assert.equal(keyring.cachedVersion(c.orgId, 1, () => true), keyMiss);
+      assert.equal(
+        keyring.cachedVersion(c.orgId, 1, () => true),
+        keyMiss,
+      );
       assert.equal((await c.readPatient()).statusCode, 200);
       await shredOrganizationKeys(cliDeps, shouted, 'test: organization id typed in upper case');
       await expectShredded(c, 1_000, false);

@@ -17,7 +17,7 @@ for (const engine of availableEngines()) {
       url: string,
       payload?: unknown,
       headers?: Record<string, string>,
-    ) => ReturnType<TestApi['app']['inject']>;
+    ) => Promise<Awaited<ReturnType<TestApi['app']['inject']>>>;
     const events: SecurityEvent[] = [];
 
     before(async () => {
