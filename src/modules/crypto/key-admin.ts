@@ -83,9 +83,8 @@ export async function rotateDataKeys(
   d: KeyAdminDeps,
   orgId?: string,
 ): Promise<{ orgId: string; version: number }[]> {
-  if (orgId !== undefined) checkOrg(orgId);
   const orgs = orgId
-    ? [orgId]
+    ? [checkOrg(orgId)]
     : await d.db.asSystem(job('rotate', 'lists organizations with keys'), async (tx) =>
         (
           await tx.query<{ organization_id: string }>(
