@@ -89,10 +89,18 @@ export function openField(key: Buffer, place: FieldPlace, stored: Buffer): Buffe
   return aesGcmOpen(key, nonce, fieldAad(place, header), stored.subarray(headerBytes + nonceBytes));
 }
 
-/** The key version a stored value claims (unauthenticated until it is opened). */
+/** The highest key version: versions are PostgreSQL integers (`ward.encryption_keys.version`). */
+export const maxKeyVersion = 0x7fffffff;
+
+/**
+ * The key version a stored value claims (unauthenticated until it is opened); undefined when
+ * it claims none that can exist (a tampered or corrupt header), so the value fails like any
+ * other that does not authenticate instead of reaching the database as an out-of-range number.
+ */
 export function fieldKeyVersion(stored: Buffer): number | undefined {
   if (stored.length < minFieldBytes || stored[0] !== fieldFormatV1) return undefined;
-  return stored.readUInt32BE(1);
+  const version = stored.readUInt32BE(1);
+  return version >= 1 && version <= maxKeyVersion ? version : undefined;
 }
 
 /** The 16 raw bytes of a UUID, so the organization is bound canonically (case-insensitive). */
