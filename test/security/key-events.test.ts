@@ -164,6 +164,28 @@ describe(
       assert.ok(other.body.includes(bystander.firstName));
     });
 
+    test('a shred naming the organization in upper case still reaches the server', async () => {
+      // `ward keys shred --org` accepts any UUID spelling and PostgreSQL compares uuids
+      // case-insensitively, so the keys are destroyed; the server's cache must follow too.
+      const c = await clinic('U');
+      const shouted = c.orgId.toUpperCase();
+      assert.notEqual(shouted, c.orgId);
+      // A notification from a CLI of an older release still carries the spelling it was given.
+      const keyring = api.rt.crypto.keyring;
+      assert.equal(
+        keyring.cachedVersion(c.orgId, 1, () => true),
+        true,
+      );
+      keyring.forget(shouted);
+      assert.equal(
+        keyring.cachedVersion(c.orgId, 1, () => true),
+        keyMiss,
+      );
+      assert.equal((await c.readPatient()).statusCode, 200);
+      await shredOrganizationKeys(cliDeps, shouted, 'test: organization id typed in upper case');
+      await expectShredded(c, 1_000, false);
+    });
+
     test('after its connection is killed the listener reconnects, drops cached keys, and listens again', async () => {
       // Shredded while the listener is down: the notification is lost, the reconnect must cover it.
       const missed = await clinic('C');

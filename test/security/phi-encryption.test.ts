@@ -6,6 +6,7 @@ import {
   type WardCrypto,
 } from '../../src/modules/crypto/index.ts';
 import { createLocalKek } from '../../src/modules/crypto/kek/local-provider.ts';
+import type { KekProvider } from '../../src/modules/crypto/kek/provider.ts';
 import { rotateKek } from '../../src/modules/crypto/kek-admin.ts';
 import {
   keyStatus,
@@ -307,14 +308,41 @@ for (const engine of availableEngines()) {
         ),
       );
       const newKey = Buffer.alloc(32, 7);
-      const rotated = createCrypto(
-        {
-          current: createLocalKek(newKey, 'env'),
-          previous: [createLocalKek(testMasterKey, 'env')],
+      const oldKek = createLocalKek(testMasterKey, 'env');
+      const newKek = createLocalKek(newKey, 'env');
+      // While the rotation runs, a process still configured with the old KEK (a server not yet
+      // restarted) makes a new data-key version: it must not be left under the old KEK.
+      let lagging: Promise<unknown> | undefined;
+      const racing: KekProvider = {
+        ...newKek,
+        async wrap(key, ctx) {
+          lagging ??= rotateDataKeys(deps(), b.orgId);
+          await lagging;
+          return newKek.wrap(key, ctx);
         },
+      };
+      const rotated = createCrypto(
+        { current: racing, previous: [oldKek] },
         pino({ level: 'silent' }),
       );
-      assert.ok((await rotateKek(t.db, rotated.keyring, rotated.events)) >= 4);
+      const rotationEvents: SecurityEvent[] = [];
+      rotated.onSecurityEvent((e) => {
+        rotationEvents.push(e);
+      });
+      assert.ok((await rotateKek(t.db, rotated.keyring, rotated.events)) >= 5);
+      assert.ok(lagging, 'the racing key version was written during the rotation');
+      const left = await t.db.asAdmin((tx) =>
+        tx.query<{ n: number }>(
+          `select count(*)::int as n from ward.encryption_keys where kek_id = $1 and wrapped_key is not null`,
+          [oldKek.id],
+        ),
+      );
+      assert.equal(left.rows[0]?.n, 0, 'no data key is left wrapped only by the old KEK');
+      // The audit trail names the KEK that was rotated away from, not only the new one.
+      assert.deepEqual(
+        rotationEvents.map((e) => e.type === 'crypto.kek_rotated' && e.previousKekIds),
+        [[oldKek.id]],
+      );
       const only = createCrypto(
         { current: createLocalKek(newKey, 'env'), previous: [] },
         pino({ level: 'silent' }),

@@ -51,7 +51,11 @@ export function securityAuditEvent(e: SecurityEvent): {
           action: 'U',
           eventType: e.type,
           actorType: 'system',
-          metadata: { kekId: e.kekId, rewrapped: e.rewrapped },
+          metadata: {
+            kekId: e.kekId,
+            previousKekIds: [...e.previousKekIds],
+            rewrapped: e.rewrapped,
+          },
         },
       };
   }

@@ -103,6 +103,17 @@ describe('field format: bound ciphertext', () => {
     assert.equal(openField(key, { ...place, orgId: orgB }, stored), undefined);
   });
 
+  test('the row id binds whatever case it is spelled in (PostgreSQL matches uuids so)', () => {
+    const shouted = place.rowId.toUpperCase();
+    assert.notEqual(shouted, place.rowId);
+    assert.deepEqual(
+      openField(key, { ...place, rowId: shouted }, stored),
+      Buffer.from('123-45-6789'),
+    );
+    const sealedShouted = sealField(key, 7, { ...place, rowId: shouted }, Buffer.from('y'));
+    assert.deepEqual(openField(key, place, sealedShouted), Buffer.from('y'));
+  });
+
   test('every single-bit flip is rejected', () => {
     for (let i = 0; i < stored.length * 8; i++) {
       const bad = Buffer.from(stored);

@@ -57,6 +57,19 @@ describe('blind index', () => {
     );
   });
 
+  test('a last name carrying the separator cannot stand in for another birth date', () => {
+    // Otherwise "Smith<US>1980-02-03" searched with any birth date finds Smith born 1980-02-03,
+    // and the check after decryption (the same normalization) agrees.
+    const real = normalizeForIndex('name_dob', nameDobValue('Smith', '1980-02-03'));
+    let forged: string | undefined;
+    try {
+      forged = normalizeForIndex('name_dob', nameDobValue('Smith\u001f1980-02-03', '1999-01-01'));
+    } catch (e) {
+      assert.ok(isWardError(e, 'invalid_phi_value'));
+    }
+    assert.notEqual(forged, real);
+  });
+
   test('MRNs are kept exactly as issued (case matters)', () => {
     assert.notEqual(normalizeForIndex('mrn', 'mrn-0042'), normalizeForIndex('mrn', 'MRN-0042'));
   });

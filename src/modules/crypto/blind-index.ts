@@ -32,8 +32,12 @@ export function normalizeForIndex(kind: BlindIndexKind, value: string): string {
       if (value === '' || value.length > 64) throw invalid(kind);
       return value;
     case 'name_dob': {
-      const [last = '', dob = ''] = value.split('\u001f');
-      if (!/^\d{4}-\d{2}-\d{2}$/.test(dob) || foldName(last) === '') throw invalid(kind);
+      // Exactly two parts: a separator inside the last name must not let it carry a birth date
+      // of its own (the parts after the second would be ignored, and match another date).
+      const parts = value.split('\u001f');
+      const [last = '', dob = ''] = parts;
+      if (parts.length !== 2 || !/^\d{4}-\d{2}-\d{2}$/.test(dob) || foldName(last) === '')
+        throw invalid(kind);
       return `${foldName(last)}\u001f${dob}`;
     }
   }

@@ -28,21 +28,33 @@ const domain = Buffer.from('ward.field.v1\0', 'latin1');
 
 /**
  * The associated data for a value at `place` under `header` (format byte + version):
- * domain, header, the organization's 16 UUID bytes, then table, column and row id, each as a
- * 2-byte big-endian length and UTF-8 bytes. Built in one allocation (it runs for every field).
+ * domain, header, the organization's 16 UUID bytes, then table, column and row id (a UUID in
+ * lower case), each as a 2-byte big-endian length and UTF-8 bytes. Built in one allocation
+ * (it runs for every field).
  */
 export function fieldAad(place: FieldPlace, header: Buffer): Buffer {
+  const rowId = canonicalRowId(place.rowId);
   const table = Buffer.byteLength(place.table, 'utf8');
   const column = Buffer.byteLength(place.column, 'utf8');
-  const row = Buffer.byteLength(place.rowId, 'utf8');
+  const row = Buffer.byteLength(rowId, 'utf8');
   const aad = Buffer.allocUnsafe(domain.length + header.length + 16 + 6 + table + column + row);
   let at = domain.copy(aad, 0);
   at += header.copy(aad, at);
   at = writeUuid(aad, at, place.orgId);
   at = writeField(aad, at, place.table, table);
   at = writeField(aad, at, place.column, column);
-  writeField(aad, at, place.rowId, row);
+  writeField(aad, at, rowId, row);
   return aad;
+}
+
+const uuidText = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
+// Row ids are UUIDs, which PostgreSQL matches in any case: a route finds the row whatever
+// spelling of its id the client sent, and a value sealed for `6F37…` would never open for
+// the row's own `6f37…`. A UUID is bound in its canonical lower-case form (the form
+// PostgreSQL prints, so every value sealed so far keeps its associated data).
+function canonicalRowId(id: string): string {
+  return /[A-F]/.test(id) && uuidText.test(id) ? id.toLowerCase() : id;
 }
 
 function writeField(out: Buffer, at: number, s: string, bytes: number): number {
@@ -77,10 +89,18 @@ export function openField(key: Buffer, place: FieldPlace, stored: Buffer): Buffe
   return aesGcmOpen(key, nonce, fieldAad(place, header), stored.subarray(headerBytes + nonceBytes));
 }
 
-/** The key version a stored value claims (unauthenticated until it is opened). */
+/** The highest key version: versions are PostgreSQL integers (`ward.encryption_keys.version`). */
+export const maxKeyVersion = 0x7fffffff;
+
+/**
+ * The key version a stored value claims (unauthenticated until it is opened); undefined when
+ * it claims none that can exist (a tampered or corrupt header), so the value fails like any
+ * other that does not authenticate instead of reaching the database as an out-of-range number.
+ */
 export function fieldKeyVersion(stored: Buffer): number | undefined {
   if (stored.length < minFieldBytes || stored[0] !== fieldFormatV1) return undefined;
-  return stored.readUInt32BE(1);
+  const version = stored.readUInt32BE(1);
+  return version >= 1 && version <= maxKeyVersion ? version : undefined;
 }
 
 /** The 16 raw bytes of a UUID, so the organization is bound canonically (case-insensitive). */

@@ -60,7 +60,11 @@ export async function verifyKek(db: Database, keyring: Keyring): Promise<void> {
 /**
  * KEK rotation: re-wraps every data key and index root that is wrapped under a previous KEK
  * with the current one. Field values are untouched; each key row is swapped only if it still
- * holds what was read (compare-and-swap), so concurrent runs are safe.
+ * holds what was read (compare-and-swap), so concurrent runs are safe. A process still
+ * configured with the old KEK as current (a server not yet restarted) may wrap a new key under
+ * it meanwhile, so the listing is repeated until a pass finds nothing; a key still left under
+ * a previous KEK after that is refused (`conflict`) rather than reported as done. The event
+ * names the KEKs the keys were moved away from, so the audit trail shows which KEK was retired.
  * @returns how many wrapped keys were re-wrapped
  */
 export async function rotateKek(
@@ -69,41 +73,65 @@ export async function rotateKek(
   events: SecurityEvents,
 ): Promise<number> {
   const current = keyring.kek.current;
-  const rows = await db.asSystem(
-    { name: 'crypto.rotate-kek', reason: 'lists keys wrapped under an old KEK' },
-    async (tx) =>
-      (
-        await tx.query<WrappedRow>(`select * from (${selectWrapped}) w where kek_id <> $1`, [
-          current.id,
-        ])
-      ).rows,
-  );
+  const listOld = () =>
+    db.asSystem(
+      { name: 'crypto.rotate-kek', reason: 'lists keys wrapped under an old KEK' },
+      async (tx) =>
+        (
+          await tx.query<WrappedRow>(`select * from (${selectWrapped}) w where kek_id <> $1`, [
+            current.id,
+          ])
+        ).rows,
+    );
   let n = 0;
-  for (const r of rows) {
-    const ctx = { orgId: r.organization_id, purpose: purposeOf(r.table), version: r.version };
-    const key = await keyring.unwrap(r.wrapped_key, r.kek_id, ctx);
-    try {
-      const wrapped = await current.wrap(key, ctx);
-      const table =
-        r.table === 'encryption_keys' ? 'ward.encryption_keys' : 'ward.blind_index_keys';
-      const u = await db.asSystem(
-        {
-          name: 'crypto.rotate-kek',
-          reason: 're-wraps a key under the new KEK',
-          orgId: r.organization_id,
-        },
-        (tx) =>
-          tx.query(
-            `update ${table} set wrapped_key = $4, kek_id = $5
-              where organization_id = $1 and version = $2 and wrapped_key = $3`,
-            [r.organization_id, r.version, r.wrapped_key, wrapped, current.id],
-          ),
-      );
-      n += u.rowCount;
-    } finally {
-      key.fill(0);
+  const from = new Set<string>();
+  let rows = await listOld();
+  for (let pass = 0; pass < maxRotationPasses && rows.length > 0; pass++) {
+    for (const r of rows) {
+      const ctx = { orgId: r.organization_id, purpose: purposeOf(r.table), version: r.version };
+      const key = await keyring.unwrap(r.wrapped_key, r.kek_id, ctx);
+      try {
+        const wrapped = await current.wrap(key, ctx);
+        const table =
+          r.table === 'encryption_keys' ? 'ward.encryption_keys' : 'ward.blind_index_keys';
+        const u = await db.asSystem(
+          {
+            name: 'crypto.rotate-kek',
+            reason: 're-wraps a key under the new KEK',
+            orgId: r.organization_id,
+          },
+          (tx) =>
+            tx.query(
+              `update ${table} set wrapped_key = $4, kek_id = $5
+                where organization_id = $1 and version = $2 and wrapped_key = $3`,
+              [r.organization_id, r.version, r.wrapped_key, wrapped, current.id],
+            ),
+        );
+        n += u.rowCount;
+        if (u.rowCount > 0) from.add(r.kek_id);
+      } finally {
+        key.fill(0);
+      }
     }
+    rows = await listOld();
   }
-  await events.emit({ type: 'crypto.kek_rotated', kekId: current.id, rewrapped: n });
+  await events.emit({
+    type: 'crypto.kek_rotated',
+    kekId: current.id,
+    previousKekIds: [...from].sort(),
+    rewrapped: n,
+  });
+  if (rows.length > 0) {
+    throw new WardError(
+      'conflict',
+      `${rows.length} wrapped key(s) are still under a previous KEK, written meanwhile by a process ` +
+        'configured with it: restart every process with the new KEK, then run `ward keys rotate-kek` again',
+      { remaining: rows.length },
+    );
+  }
   return n;
 }
+
+// A new key appears under the old KEK only while some process still runs with it as current;
+// a few passes cover a rotation racing one such write, not a server that was never restarted.
+const maxRotationPasses = 3;

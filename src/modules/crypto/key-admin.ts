@@ -83,9 +83,8 @@ export async function rotateDataKeys(
   d: KeyAdminDeps,
   orgId?: string,
 ): Promise<{ orgId: string; version: number }[]> {
-  if (orgId !== undefined) checkOrg(orgId);
   const orgs = orgId
-    ? [orgId]
+    ? [checkOrg(orgId)]
     : await d.db.asSystem(job('rotate', 'lists organizations with keys'), async (tx) =>
         (
           await tx.query<{ organization_id: string }>(
@@ -137,8 +136,12 @@ export async function rotateDataKeys(
 }
 
 /** Retires a decrypt-only version; refuses while any value still uses it or it is primary. */
-export async function retireKey(d: KeyAdminDeps, orgId: string, version: number): Promise<void> {
-  checkOrg(orgId);
+export async function retireKey(
+  d: KeyAdminDeps,
+  organizationId: string,
+  version: number,
+): Promise<void> {
+  const orgId = checkOrg(organizationId);
   await d.db.asSystem(job('retire', 'retires a data-key version', orgId), async (tx) => {
     const r = await tx.query<{ status: KeyStatus }>(
       `select status from ward.encryption_keys where organization_id = $1 and version = $2 for update`,
@@ -184,10 +187,10 @@ export async function retireKey(d: KeyAdminDeps, orgId: string, version: number)
  */
 export async function shredOrganizationKeys(
   d: KeyAdminDeps,
-  orgId: string,
+  organizationId: string,
   reason: string,
 ): Promise<number[]> {
-  checkOrg(orgId);
+  const orgId = checkOrg(organizationId);
   const versions = await d.db.asSystem(job('shred', reason, orgId), async (tx) => {
     const r = await tx.query<{ version: number }>(
       `update ward.encryption_keys
@@ -223,6 +226,9 @@ export async function shredOrganizationKeys(
   return versions;
 }
 
-function checkOrg(orgId: string): void {
+// The canonical (lower-case) spelling, as PostgreSQL prints uuids: the key event that other
+// servers receive and the audit event must name the organization as its rows do.
+function checkOrg(orgId: string): string {
   if (!isUuid(orgId)) throw new WardError('bad_request', 'The organization id must be a UUID');
+  return orgId.toLowerCase();
 }

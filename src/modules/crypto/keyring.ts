@@ -72,7 +72,7 @@ export class Keyring {
     orgId: string,
     fn: (key: Buffer, version: number) => T,
   ): Promise<T> {
-    const p = this.#primary.get(orgId);
+    const p = this.#primary.get(orgKey(orgId));
     if (p && p.expires > Date.now()) {
       const key = this.#cache.get(cacheId(orgId, 'data', p.version));
       if (key) return fn(key, p.version);
@@ -97,7 +97,10 @@ export class Keyring {
       return this.withPrimary(q, orgId, fn);
     }
     if (this.#epochOf(orgId) === epoch) {
-      this.#primary.set(orgId, { version: row.version, expires: Date.now() + this.#primaryTtlMs });
+      this.#primary.set(orgKey(orgId), {
+        version: row.version,
+        expires: Date.now() + this.#primaryTtlMs,
+      });
     }
     return this.#withRow(orgId, 'data', row, epoch, fn);
   }
@@ -107,7 +110,7 @@ export class Keyring {
    * cached and fresh; otherwise returns `keyMiss` without calling it.
    */
   cachedPrimary<T>(orgId: string, fn: (key: Buffer, version: number) => T): T | KeyMiss {
-    const p = this.#primary.get(orgId);
+    const p = this.#primary.get(orgKey(orgId));
     if (!p || p.expires <= Date.now()) return keyMiss;
     const key = this.#cache.get(cacheId(orgId, 'data', p.version));
     return key ? fn(key, p.version) : keyMiss;
@@ -231,9 +234,10 @@ export class Keyring {
    * process, or in another one: see key-events.ts). Unwraps in flight are not cached.
    */
   forget(orgId: string): void {
-    this.#orgEpochs.set(orgId, (this.#orgEpochs.get(orgId) ?? 0) + 1);
-    this.#primary.delete(orgId);
-    this.#cache.dropPrefix(`${orgId}/`);
+    const org = orgKey(orgId);
+    this.#orgEpochs.set(org, (this.#orgEpochs.get(org) ?? 0) + 1);
+    this.#primary.delete(org);
+    this.#cache.dropPrefix(`${org}/`);
   }
 
   /**
@@ -247,7 +251,7 @@ export class Keyring {
   }
 
   #epochOf(orgId: string): number {
-    return this.#epoch + (this.#orgEpochs.get(orgId) ?? 0);
+    return this.#epoch + (this.#orgEpochs.get(orgKey(orgId)) ?? 0);
   }
 
   async #withRow<T>(
@@ -293,11 +297,18 @@ export class Keyring {
   }
 }
 
+// Organization ids are UUIDs, which PostgreSQL compares case-insensitively: a shred or retire
+// typed as `--org 3F2A…` destroys the keys that requests cached as `3f2a…`. Every map here is
+// keyed by the lower-case form, so `forget` reaches them whatever spelling it was given.
+function orgKey(orgId: string): string {
+  return orgId.toLowerCase();
+}
+
 function cacheId(orgId: string, purpose: KeyPurpose, version: number): string {
-  return `${orgId}/${purpose}/${version}`;
+  return `${orgKey(orgId)}/${purpose}/${version}`;
 }
 
 // Under the organization's prefix, so `forget` (shredding) drops derived keys with the rest.
 function indexKeyId(orgId: string, column: string): string {
-  return `${orgId}/bidx/${column}`;
+  return `${orgKey(orgId)}/bidx/${column}`;
 }

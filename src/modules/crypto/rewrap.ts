@@ -9,11 +9,17 @@ import { versionExpr } from './value-counts.ts';
 
 /** Options of one rewrap run. */
 export interface RewrapOptions {
-  /** Only this organization (default: every organization with a decrypt-only version). */
+  /**
+   * Only this organization (default: every organization with a decrypt-only or retired
+   * version: a value can still turn up under a retired one, see `retireKey`).
+   */
   readonly orgId?: string;
   /** About this many values per transaction (default 1000); a batch takes whole rows. */
   readonly batchSize?: number;
-  /** Upper bound on values rewritten per second, to leave room for production traffic. */
+  /**
+   * Upper bound on values rewritten per second, to leave room for production traffic; batches
+   * are cut to at most this many values (never below one row).
+   */
   readonly maxValuesPerSecond?: number;
   /** Called after every batch with the running totals. */
   readonly onProgress?: (p: RewrapProgress) => void;
@@ -60,7 +66,9 @@ const sliceSize = 100;
  */
 export async function rewrapValues(d: RewrapDeps, opts: RewrapOptions = {}): Promise<RewrapReport> {
   const registry = opts.registry ?? columnRegistry;
-  const batchSize = opts.batchSize ?? 1000;
+  // A batch is written at once, so a batch larger than the rate would be a burst above it: with
+  // a rate, a batch holds at most one second's worth (and at least one row, see rewrapBatch).
+  const batchSize = Math.min(opts.batchSize ?? 1000, opts.maxValuesPerSecond ?? Infinity);
   const orgs = await d.db.asSystem(
     { name: 'crypto.rewrap', reason: 'finds organizations with keys to rewrap' },
     async (tx) =>
@@ -70,7 +78,8 @@ export async function rewrapValues(d: RewrapDeps, opts: RewrapOptions = {}): Pro
              from ward.encryption_keys k
             where k.status = 'active' and ($1::uuid is null or k.organization_id = $1)
               and ($1::uuid is not null or exists (select 1 from ward.encryption_keys o
-                     where o.organization_id = k.organization_id and o.status = 'decrypt_only'))
+                     where o.organization_id = k.organization_id
+                       and o.status in ('decrypt_only', 'retired')))
             order by k.organization_id`,
           [opts.orgId ?? null],
         )

@@ -20,7 +20,13 @@ export type SecurityEvent =
     }
   | { readonly type: 'crypto.key_rotated'; readonly orgId: string; readonly version: number }
   | { readonly type: 'crypto.key_retired'; readonly orgId: string; readonly version: number }
-  | { readonly type: 'crypto.kek_rotated'; readonly kekId: string; readonly rewrapped: number };
+  | {
+      readonly type: 'crypto.kek_rotated';
+      readonly kekId: string;
+      /** The KEKs the re-wrapped keys were under before: the ones being retired. */
+      readonly previousKekIds: readonly string[];
+      readonly rewrapped: number;
+    };
 
 /** Receives security events; awaited, so an audit write can complete before the caller goes on. */
 export type SecurityEventHandler = (event: SecurityEvent) => void | Promise<void>;

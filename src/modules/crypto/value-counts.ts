@@ -1,10 +1,16 @@
 import { qualified, ident, type Queryable } from '../../platform/db/index.ts';
 import type { EncryptedColumn } from './registry.ts';
 
-/** The SQL expression for the key version in a stored value's header (bytes 1..4). */
+/**
+ * The SQL expression for the key version in a stored value's header (bytes 1..4), or -1 when
+ * the value is too short to have one or claims more than a key version can be (the high bit
+ * set): such a tampered or corrupt value must be counted (and reported by the rewrap) under no
+ * key, not break `keys status`, `retire` and `rewrap` with an out-of-range error. CASE
+ * evaluates its branches in order, so `get_byte` never reads past the value.
+ */
 export function versionExpr(column: string): string {
   const c = ident(column);
-  return `((get_byte(${c}, 1)::bigint << 24) + (get_byte(${c}, 2) << 16) + (get_byte(${c}, 3) << 8) + get_byte(${c}, 4))::int`;
+  return `(case when length(${c}) < 5 then -1 when get_byte(${c}, 1) >= 128 then -1 else (get_byte(${c}, 1) << 24) + (get_byte(${c}, 2) << 16) + (get_byte(${c}, 3) << 8) + get_byte(${c}, 4) end)`;
 }
 
 /** How many values each (organization, key version) protects, over the registered columns. */

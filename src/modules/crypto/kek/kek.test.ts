@@ -4,7 +4,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, test } from 'node:test';
+import { describe, mock, test } from 'node:test';
 import { isWardError } from '../../../platform/errors.ts';
 import { createFileKek } from './file-provider.ts';
 import { createLocalKek } from './local-provider.ts';
@@ -62,6 +62,49 @@ describe('KEK providers', () => {
       (e) => isWardError(e, 'kek_unavailable'),
     );
   });
+
+  test('file: the key read is the file that was checked, even if the path is swapped', () => {
+    const dir = tmp();
+    const file = path.join(dir, 'kek');
+    const checked = randomBytes(32);
+    fs.writeFileSync(file, checked.toString('base64'), { mode: 0o600 });
+    // Another key, readable by everyone, renamed over the path between the check and the read.
+    const planted = path.join(dir, 'planted');
+    fs.writeFileSync(planted, b64(), { mode: 0o644 });
+    fs.chmodSync(planted, 0o644);
+    const original = fs.readFileSync;
+    const read = mock.method(fs, 'readFileSync', (...args: Parameters<typeof fs.readFileSync>) => {
+      if (fs.existsSync(planted)) fs.renameSync(planted, file);
+      return original(...args);
+    });
+    try {
+      let kek: KekProvider | undefined;
+      try {
+        kek = createFileKek(file);
+      } catch (e) {
+        assert.ok(isWardError(e, 'kek_unavailable'), String(e));
+      }
+      if (kek) assert.equal(kek.id, createLocalKek(checked, 'file').id, 'used the swapped-in key');
+    } finally {
+      read.mock.restore();
+    }
+  });
+
+  test(
+    'file: a key file owned by another user is refused',
+    { skip: process.getuid?.() !== 0 && 'needs root to chown' },
+    () => {
+      // Mode 0600 is no protection when someone else owns the file: its owner can read it (or
+      // chmod it) at will, and so holds every organization's data.
+      const file = path.join(tmp(), 'kek');
+      fs.writeFileSync(file, b64(), { mode: 0o600 });
+      fs.chownSync(file, 65534, 65534);
+      assert.throws(
+        () => createFileKek(file),
+        (e) => isWardError(e, 'kek_unavailable') && /owned by/.test(e.message),
+      );
+    },
+  );
 
   test('a key that is not 32 bytes of base64 is refused', () => {
     const warn = () => undefined;
