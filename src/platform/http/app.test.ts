@@ -59,6 +59,8 @@ describe('HTTP platform', () => {
       logger: createLogger('info', sink),
       modules: [echoModule],
       bodyLimit: 1024,
+      // inject's default peer is 127.0.0.1: it stands for the proxy that may name request ids.
+      trustProxy: ['127.0.0.1'],
     });
   });
   after(async () => {
@@ -73,9 +75,10 @@ describe('HTTP platform', () => {
     assert.equal(ready.json<{ status: string }>().status, 'ready');
   });
 
-  test('request ids are generated, or taken from a well-formed header, and echoed', async () => {
+  test("request ids are generated, or taken from a trusted proxy's well-formed header, and echoed", async () => {
     const gen = await app.inject('/healthz');
     assert.match(String(gen.headers['x-request-id']), /^[0-9a-f-]{36}$/);
+    // This app trusts 127.0.0.1 (inject's default peer) as its proxy.
     const given = await app.inject({
       url: '/healthz',
       headers: { 'x-request-id': 'client-req-0001' },
@@ -86,6 +89,48 @@ describe('HTTP platform', () => {
       headers: { 'x-request-id': 'bad id\nwith newline' },
     });
     assert.notEqual(hostile.headers['x-request-id'], 'bad id\nwith newline');
+    const tooLong = await app.inject({
+      url: '/healthz',
+      headers: { 'x-request-id': 'a'.repeat(129) },
+    });
+    assert.match(String(tooLong.headers['x-request-id']), /^[0-9a-f-]{36}$/);
+  });
+
+  test('a client that is not a trusted proxy cannot choose its request id', async () => {
+    logLines.length = 0;
+    // Another request's id, replayed by a direct client to blur the audit trail and logs.
+    const r = await app.inject({
+      url: '/healthz',
+      remoteAddress: '192.0.2.10',
+      headers: { 'x-request-id': 'client-req-0001' },
+    });
+    const id = String(r.headers['x-request-id']);
+    assert.match(id, /^[0-9a-f-]{36}$/);
+    assert.ok(!logLines.join('').includes('client-req-0001'), 'the log carries the server id');
+    assert.match(logLines.join(''), new RegExp(id));
+    for (const remoteAddress of ['::ffff:127.0.0.1', '::1']) {
+      const mapped = await app.inject({
+        url: '/healthz',
+        remoteAddress,
+        headers: { 'x-request-id': 'client-req-0002' },
+      });
+      assert.equal(
+        mapped.headers['x-request-id'] === 'client-req-0002',
+        remoteAddress === '::ffff:127.0.0.1',
+        remoteAddress,
+      );
+    }
+    // No trusted proxy at all: every id is generated.
+    const plain = await buildApp({ db: t.db, logger: createLogger('silent'), metrics: false });
+    try {
+      const p = await plain.inject({
+        url: '/healthz',
+        headers: { 'x-request-id': 'client-req-0003' },
+      });
+      assert.match(String(p.headers['x-request-id']), /^[0-9a-f-]{36}$/);
+    } finally {
+      await plain.close();
+    }
   });
 
   test('security headers are set on every response', async () => {
@@ -227,7 +272,12 @@ describe('while the server closes', () => {
     const held = new Promise<void>((resolve) => {
       release = resolve;
     });
-    const app = await buildApp({ db: t.db, logger: createLogger('silent'), metrics: false });
+    const app = await buildApp({
+      db: t.db,
+      logger: createLogger('silent'),
+      metrics: false,
+      trustProxy: ['127.0.0.1'],
+    });
     app.get('/held', async () => {
       await held;
       return { ok: true };

@@ -12,6 +12,7 @@ import type { Logger } from '../log.ts';
 import { WardError } from '../errors.ts';
 import { registerMetrics, type MetricsOptions } from './metrics.ts';
 import { registerOpenApi } from './openapi.ts';
+import { trustedPeer } from './client-address.ts';
 import { clientBucket, RateLimiter, type RateLimitRule } from './rate-limit.ts';
 import { parseJsonBody } from './json-body.ts';
 import { sendProblem } from './problem.ts';
@@ -58,8 +59,9 @@ export interface AppDeps {
   /** Per-client-IP limit applied before authentication (none when omitted). */
   readonly ipRateLimit?: RateLimitRule | undefined;
   /**
-   * Addresses and CIDR blocks of the reverse proxies whose `X-Forwarded-For` is believed
-   * (WARD_TRUST_PROXY, client-address.ts); none when omitted, so `req.ip` is the peer.
+   * Addresses and CIDR blocks of the reverse proxies whose `X-Forwarded-For` and
+   * `X-Request-Id` are believed (WARD_TRUST_PROXY, client-address.ts); none when omitted, so
+   * `req.ip` is the peer and every request id is generated.
    */
   readonly trustProxy?: readonly string[] | undefined;
   /** `GET /metrics` settings; `false` leaves the endpoint out. */
@@ -73,10 +75,14 @@ const requestIdPattern = /^[A-Za-z0-9._:-]{8,128}$/;
 
 /**
  * Builds the HTTP application. Tests call `app.inject()` on it; `ward serve` calls
- * `listen()`. Request ids come from a well-formed `X-Request-Id` or are generated, and are
- * echoed back so a client can correlate its request with audit events and logs.
+ * `listen()`. Request ids are generated, or taken from a well-formed `X-Request-Id` sent by
+ * a trusted proxy (which may have assigned it upstream), and are echoed back so a client can
+ * correlate its request with audit events and logs.
  */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  // A client's own X-Request-Id is never taken: it would let it reuse another request's id
+  // and make two requests one in the audit trail and the logs.
+  const fromProxy = trustedPeer(deps.trustProxy);
   const app = Fastify({
     // pino's Logger is a FastifyBaseLogger; the cast keeps the app's type the default one.
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
@@ -84,7 +90,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     bodyLimit: deps.bodyLimit ?? 1_048_576,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
-      return typeof given === 'string' && requestIdPattern.test(given) ? given : randomUUID();
+      return typeof given === 'string' &&
+        requestIdPattern.test(given) &&
+        fromProxy(req.socket.remoteAddress)
+        ? given
+        : randomUUID();
     },
     // Only listed proxies: `req.ip` is then the address the nearest trusted proxy saw, and a
     // client's own X-Forwarded-For entries are never taken (rate limits, login throttle, audit).
