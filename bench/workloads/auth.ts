@@ -9,6 +9,7 @@ import { hashPassword, verifyPassword } from '../../src/modules/auth/passwords.t
 import { createOrganization, createUser } from '../../src/modules/tenancy/service.ts';
 import { loadConfig } from '../../src/platform/config.ts';
 import { Database } from '../../src/platform/db/database.ts';
+import type { Tx } from '../../src/platform/db/index.ts';
 import { migrate } from '../../src/platform/db/migrate.ts';
 import { createPostgresDriver } from '../../src/platform/db/postgres.ts';
 import { buildApp } from '../../src/platform/http/app.ts';
@@ -51,7 +52,13 @@ export async function run(opts: WorkloadOptions): Promise<BenchResult[]> {
       logger,
     );
     const rt = { config: loadConfig({}), db, logger, crypto };
-    const secured = { db, policies: new PolicyCache(), principals: new PrincipalCache() };
+    const secured = {
+      db,
+      policies: new PolicyCache(),
+      principals: new PrincipalCache(),
+      requestHash: (tx: Tx, orgId: string, text: string) =>
+        crypto.codec.requestHash(tx, orgId, text),
+    };
     const probe: FastifyPluginAsync = (app) => {
       securedRoute(app, secured, {
         method: 'GET',

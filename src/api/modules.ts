@@ -40,6 +40,7 @@ export function apiModules(
     policies: new PolicyCache(),
     principals: new PrincipalCache(),
     limiter: opts.principalRateLimit ? new RateLimiter(opts.principalRateLimit) : undefined,
+    requestHash: (tx, orgId, text) => rt.crypto.codec.requestHash(tx, orgId, text),
   };
   const auth: AuthDeps = { db: rt.db, codec: rt.crypto.codec, logger: rt.logger };
   const identity: FastifyPluginAsync = (app: FastifyInstance) => {

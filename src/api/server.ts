@@ -101,6 +101,7 @@ export async function startServer(config: WardConfig, opts: ServeOptions): Promi
         principalRateLimit: ruleFromEnv(env, 'WARD_RATE_LIMIT_PRINCIPAL', principalDefault),
       }),
       ipRateLimit: ruleFromEnv(env, 'WARD_RATE_LIMIT_IP', ipDefault),
+      bodyTimeoutMs: config.bodyTimeoutMs,
       trustProxy: trustProxyFromEnv(env),
       metrics: { token: env['WARD_METRICS_TOKEN'] || undefined },
     });

@@ -19,6 +19,12 @@ export interface WardConfig {
    * client that stops sending.
    */
   readonly imageUploadIdleMs: number;
+  /**
+   * How long a JSON request body may take to arrive (408 after it): JSON bodies are buffered
+   * before their handler runs, so without a bound a client trickling one holds a connection
+   * and the shutdown for ever. Streamed uploads use `imageUploadIdleMs` instead.
+   */
+  readonly bodyTimeoutMs: number;
 }
 
 /** Reads the configuration from `env` (defaults to `process.env`). */
@@ -39,6 +45,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WardConfig {
       'WARD_IMAGE_UPLOAD_IDLE_SECONDS must be an integer from 1 to 3600',
     );
   }
+  const bodySeconds = Number(env['WARD_BODY_TIMEOUT_SECONDS'] ?? '30');
+  if (!Number.isInteger(bodySeconds) || bodySeconds < 1 || bodySeconds > 3600) {
+    throw new WardError(
+      'config_invalid',
+      'WARD_BODY_TIMEOUT_SECONDS must be an integer from 1 to 3600',
+    );
+  }
   const dataDir = path.resolve(nonEmpty(env['WARD_DATA_DIR']) ?? '.ward');
   return Object.freeze({
     databaseUrl,
@@ -46,6 +59,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WardConfig {
     objectDir: path.resolve(nonEmpty(env['WARD_OBJECT_DIR']) ?? path.join(dataDir, 'objects')),
     imageMaxBytes,
     imageUploadIdleMs: idleSeconds * 1000,
+    bodyTimeoutMs: bodySeconds * 1000,
     logLevel: nonEmpty(env['WARD_LOG_LEVEL']) ?? 'info',
     poolSize,
   });

@@ -44,7 +44,12 @@ export async function createTestApi(
     plugins: [phiGuard],
     modules: [
       ...apiModules(rt),
-      ...extra({ db: t.db, policies: new PolicyCache(), principals: new PrincipalCache() }),
+      ...extra({
+        db: t.db,
+        policies: new PolicyCache(),
+        principals: new PrincipalCache(),
+        requestHash: (tx, orgId, text) => rt.crypto.codec.requestHash(tx, orgId, text),
+      }),
     ],
   });
   return {

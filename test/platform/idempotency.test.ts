@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { totpCode, base32Decode } from '../../src/modules/auth/totp.ts';
 import { purgeExpiredKeys } from '../../src/platform/http/idempotency.ts';
@@ -157,5 +158,103 @@ describe('Idempotency-Key on creates', () => {
       409,
       'after expiry the create runs again (and hits the unique email)',
     );
+  });
+});
+
+describe('the stored request hash', () => {
+  let api: TestApi;
+  before(async () => {
+    api = await createTestApi();
+  });
+  after(() => api.close());
+
+  /** An MFA-enrolled admin of a new organization. */
+  const adminOf = async (label: string) => {
+    const org = await seedOrg(api, label, ['admin']);
+    const token = await tokenFor(api, org.users['admin']!.email);
+    await enrollTotp(api, token);
+    return { orgId: org.orgId, token };
+  };
+  const storedHash = async (orgId: string, key: string) => {
+    const r = await api.t.db.asAdmin((tx) =>
+      tx.query<{ request_hash: Buffer }>(
+        'select request_hash from ward.idempotency_keys where organization_id = $1 and idempotency_key = $2',
+        [orgId, key],
+      ),
+    );
+    const hash = r.rows[0]?.request_hash;
+    assert.ok(hash, 'the key was stored');
+    return Buffer.from(hash);
+  };
+
+  test('is keyed per organization: not a plain digest of the body, and not comparable across tenants', async () => {
+    const a = await adminOf('HashA');
+    const b = await adminOf('HashB');
+    // A body whose values could be guessed (an SSN has only 10^9): a plain digest of it, once
+    // stolen, gives them back to whoever tries them all.
+    const body = {
+      name: 'idem-ssn-123-45-6789',
+      document: { effect: 'deny', actions: ['x:read'] },
+    };
+    const post = (token: string) =>
+      api.app.inject({
+        method: 'POST',
+        url: '/api/v1/access-policies',
+        headers: { ...auth(token), 'idempotency-key': 'hash-key-1' },
+        payload: body,
+      });
+    const first = await post(a.token);
+    assert.equal(first.statusCode, 201, first.body);
+    assert.equal((await post(b.token)).statusCode, 201);
+    const ha = await storedHash(a.orgId, 'hash-key-1');
+    const hb = await storedHash(b.orgId, 'hash-key-1');
+    const plain = createHash('sha256').update(JSON.stringify(body)).digest();
+    assert.equal(ha.length, 32);
+    assert.ok(!ha.equals(plain), 'the hash is not SHA-256 of the body');
+    assert.ok(!ha.equals(hb), 'two organizations hash the same body differently');
+
+    // Replay is unchanged: the same body replays, another body is 422.
+    const again = await post(a.token);
+    assert.equal(again.statusCode, 201);
+    assert.equal(again.headers['idempotent-replayed'], 'true');
+    assert.equal(again.json<{ id: string }>().id, first.json<{ id: string }>().id);
+    const other = await api.app.inject({
+      method: 'POST',
+      url: '/api/v1/access-policies',
+      headers: { ...auth(a.token), 'idempotency-key': 'hash-key-1' },
+      payload: { ...body, name: 'idem-ssn-123-45-6780' },
+    });
+    assert.equal(other.statusCode, 422);
+    assert.equal(other.json<{ code: string }>().code, 'idempotency_key_reused');
+  });
+
+  test('a row hashed the old way (plain SHA-256) no longer matches: the retry is 422, never a second create', async () => {
+    const a = await adminOf('HashOld');
+    const body = { name: 'idem-old-hash', document: { effect: 'deny', actions: ['x:read'] } };
+    const post = () =>
+      api.app.inject({
+        method: 'POST',
+        url: '/api/v1/access-policies',
+        headers: { ...auth(a.token), 'idempotency-key': 'old-hash-1' },
+        payload: body,
+      });
+    assert.equal((await post()).statusCode, 201);
+    // What a server before the upgrade stored for the same request.
+    await api.t.db.asAdmin((tx) =>
+      tx.query(
+        'update ward.idempotency_keys set request_hash = $3 where organization_id = $1 and idempotency_key = $2',
+        [a.orgId, 'old-hash-1', createHash('sha256').update(JSON.stringify(body)).digest()],
+      ),
+    );
+    const retry = await post();
+    assert.equal(retry.statusCode, 422);
+    assert.equal(retry.json<{ code: string }>().code, 'idempotency_key_reused');
+    const n = await api.t.db.asAdmin((tx) =>
+      tx.query<{ n: number }>(
+        "select count(*)::int as n from ward.access_policies where organization_id = $1 and name = 'idem-old-hash'",
+        [a.orgId],
+      ),
+    );
+    assert.equal(n.rows[0]?.n, 1);
   });
 });

@@ -95,6 +95,51 @@ describe('metrics and rate limits', () => {
   });
 });
 
+describe('guessing the /metrics token', () => {
+  test('failed token attempts are limited per client address: 429 with Retry-After, even for the right token', async () => {
+    const api = await createTestApi();
+    // No per-IP limit at all: the scrape endpoint must still not take unlimited guesses.
+    const app = await buildApp({
+      db: api.t.db,
+      logger: api.rt.logger,
+      metrics: { token: 'scrape-secret-0123456789' },
+    });
+    try {
+      const scrape = (token: string, remoteAddress: string) =>
+        app.inject({
+          url: '/metrics',
+          remoteAddress,
+          headers: { authorization: `Bearer ${token}` },
+        });
+      // A scraper that gets it right is never charged.
+      for (let i = 0; i < 15; i++)
+        assert.equal((await scrape('scrape-secret-0123456789', '10.5.0.1')).statusCode, 200);
+      const statuses: number[] = [];
+      for (let i = 0; i < 12; i++)
+        statuses.push((await scrape(`guess-${i}`, '10.6.0.1')).statusCode);
+      assert.deepEqual(statuses, [...Array<number>(10).fill(401), 429, 429]);
+      // Once limited the answer no longer depends on the token, so it tells a guesser nothing.
+      const right = await scrape('scrape-secret-0123456789', '10.6.0.1');
+      assert.equal(right.statusCode, 429);
+      assert.equal(right.json<{ code: string }>().code, 'rate_limited');
+      assert.match(String(right.headers['content-type']), /^application\/problem\+json/);
+      assert.ok(Number(right.headers['retry-after']) >= 1);
+      const missing = await app.inject({ url: '/metrics', remoteAddress: '10.6.0.1' });
+      assert.equal(missing.statusCode, 429);
+      // Addresses of one IPv6 /64 are one client.
+      for (let i = 1; i <= 10; i++)
+        assert.equal((await scrape('nope', `2001:db8:7:7::${i.toString(16)}`)).statusCode, 401);
+      assert.equal((await scrape('nope', '2001:db8:7:7::ff')).statusCode, 429);
+      // Other clients are unaffected.
+      assert.equal((await scrape('scrape-secret-0123456789', '10.5.0.1')).statusCode, 200);
+      assert.equal((await scrape('wrong', '10.7.0.1')).statusCode, 401);
+    } finally {
+      await app.close();
+      await api.close();
+    }
+  });
+});
+
 describe('the per-IP limit and IPv6', () => {
   test('addresses of one IPv6 /64 share a bucket; an IPv4-mapped address is its IPv4', async () => {
     const api = await createTestApi();

@@ -14,7 +14,8 @@ import {
   claimKey,
   completeKey,
   idempotencyKeyOf,
-  requestHash,
+  requestText,
+  type RequestHasher,
 } from '../../platform/http/idempotency.ts';
 import {
   recordAndCommit,
@@ -44,6 +45,11 @@ export interface SecuredDeps {
    * omitted: every request authenticates in full).
    */
   readonly principals?: PrincipalCache | undefined;
+  /**
+   * The keyed hash stored with an `Idempotency-Key` (per organization, from the crypto
+   * module), so the stored value reveals nothing about a body that carries PHI.
+   */
+  readonly requestHash: RequestHasher;
 }
 
 /** What a secured handler receives: everything runs inside the request's one transaction. */
@@ -422,7 +428,11 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
                 { orgId: principal.orgId, principalId: principal.userId },
                 key,
                 `${spec.method} ${req.routeOptions.url ?? spec.url}`,
-                requestHash(req.body, req.params as Record<string, unknown> | undefined),
+                await deps.requestHash(
+                  tx,
+                  principal.orgId,
+                  requestText(req.body, req.params as Record<string, unknown> | undefined),
+                ),
                 spec.status ?? 200,
               );
               if (claim.kind === 'replay') {

@@ -5,6 +5,7 @@ import {
   blindIndexBits,
   computeBlindIndex,
   deriveIndexKey,
+  deriveRequestHashKey,
   nameDobValue,
   normalizeForIndex,
 } from './blind-index.ts';
@@ -27,6 +28,22 @@ describe('blind index', () => {
       computeBlindIndex(key, 'email', 'alice@example.com', 64).toString('hex'),
       full.slice(0, 16),
     );
+  });
+
+  test('the idempotency request-hash key is its own derivation, never a column key', () => {
+    const root = Buffer.alloc(32, 0x11);
+    const key = deriveRequestHashKey(root);
+    assert.equal(key.length, 32);
+    assert.ok(key.equals(deriveRequestHashKey(Buffer.from(root))), 'deterministic per root');
+    assert.ok(!key.equals(deriveRequestHashKey(Buffer.alloc(32, 0x22))), 'per organization root');
+    for (const column of [
+      '',
+      'idempotency',
+      'ward.idempotency.v1',
+      'ward.idempotency_keys.request_hash',
+    ]) {
+      assert.ok(!key.equals(deriveIndexKey(root, column)), column);
+    }
   });
 
   test('different columns and roots give unrelated indexes', () => {

@@ -85,6 +85,15 @@ export function deriveIndexKey(root: Buffer, qualifiedColumn: string): Buffer {
   return createHmac('sha256', root).update(`ward.bidx.v1\0${qualifiedColumn}`).digest();
 }
 
+/**
+ * The organization's key for idempotency request hashes (`ward.idempotency_keys`), derived
+ * from its index root under a label of its own: no blind-index label (`ward.bidx.v1\0…`) is
+ * equal to it, so the key, and every hash made with it, is unrelated to any blind index.
+ */
+export function deriveRequestHashKey(root: Buffer): Buffer {
+  return createHmac('sha256', root).update('ward.idempotency.v1').digest();
+}
+
 /** HMAC-SHA-256 of the normalized value under the column key, truncated to `bits`. */
 export function computeBlindIndex(
   columnKey: Buffer,

@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import type { Queryable } from '../../platform/db/index.ts';
 import { WardError, isWardError } from '../../platform/errors.ts';
 import { computeBlindIndex } from './blind-index.ts';
@@ -175,6 +176,17 @@ export class FieldCodec {
     const compute = (key: Buffer) => computeBlindIndex(key, index.kind, value, index.bits);
     const hit = this.#keyring.cachedIndexKey(orgId, column, compute);
     return hit !== keyMiss ? hit : this.#keyring.withIndexKey(q, orgId, column, compute);
+  }
+
+  /**
+   * HMAC-SHA-256 of a request's canonical text under the organization's request-hash key, for
+   * `ward.idempotency_keys.request_hash`: a body may carry PHI with few possible values (an
+   * SSN), which a plain digest would give away to anyone who can read the table and try them.
+   */
+  async requestHash(q: Queryable, orgId: string, text: string): Promise<Buffer> {
+    const compute = (key: Buffer) => createHmac('sha256', key).update(text, 'utf8').digest();
+    const hit = this.#keyring.cachedRequestHashKey(orgId, compute);
+    return hit !== keyMiss ? hit : this.#keyring.withRequestHashKey(q, orgId, compute);
   }
 
   async #fail(place: FieldPlace, keyVersion: number | null): Promise<never> {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Queryable } from '../../platform/db/index.ts';
 import { WardError } from '../../platform/errors.ts';
 import { keyBytes } from './aead.ts';
-import { deriveIndexKey } from './blind-index.ts';
+import { deriveIndexKey, deriveRequestHashKey } from './blind-index.ts';
 import { KeyCache } from './key-cache.ts';
 import {
   findActiveKey,
@@ -145,8 +145,36 @@ export class Keyring {
   ): Promise<T> {
     const hit = this.cachedIndexKey(orgId, column, fn);
     if (hit !== keyMiss) return hit;
+    const derive = (root: Buffer) => deriveIndexKey(root, column);
+    return this.#withDerived(q, orgId, indexKeyId(orgId, column), derive, fn);
+  }
+
+  /** Calls `fn` synchronously with the idempotency request-hash key when cached. */
+  cachedRequestHashKey<T>(orgId: string, fn: (key: Buffer) => T): T | KeyMiss {
+    const key = this.#cache.get(requestHashKeyId(orgId));
+    return key ? fn(key) : keyMiss;
+  }
+
+  /**
+   * Calls `fn` with the organization's key for idempotency request hashes, derived from its
+   * index root like a blind-index key (and cached the same way) under a label of its own.
+   */
+  async withRequestHashKey<T>(q: Queryable, orgId: string, fn: (key: Buffer) => T): Promise<T> {
+    const hit = this.cachedRequestHashKey(orgId, fn);
+    if (hit !== keyMiss) return hit;
+    return this.#withDerived(q, orgId, requestHashKeyId(orgId), deriveRequestHashKey, fn);
+  }
+
+  /** Derives a key from the index root and caches it under `id`, no longer than the root. */
+  #withDerived<T>(
+    q: Queryable,
+    orgId: string,
+    id: string,
+    derive: (root: Buffer) => Buffer,
+    fn: (key: Buffer) => T,
+  ): Promise<T> {
     return this.withIndexRoot(q, orgId, (root) => {
-      const key = deriveIndexKey(root, column);
+      const key = derive(root);
       // The derived key lives no longer than the cached root it came from, so the TTL bound on
       // reading after a shred in another process holds for it too.
       const rootExpires = this.#cache.expiresIfHolding(cacheId(orgId, 'index', 1), root);
@@ -154,7 +182,7 @@ export class Keyring {
         return fn(key);
       } finally {
         if (rootExpires === undefined) key.fill(0);
-        else this.#cache.set(indexKeyId(orgId, column), key, rootExpires);
+        else this.#cache.set(id, key, rootExpires);
       }
     });
   }
@@ -311,4 +339,8 @@ function cacheId(orgId: string, purpose: KeyPurpose, version: number): string {
 // Under the organization's prefix, so `forget` (shredding) drops derived keys with the rest.
 function indexKeyId(orgId: string, column: string): string {
   return `${orgKey(orgId)}/bidx/${column}`;
+}
+
+function requestHashKeyId(orgId: string): string {
+  return `${orgKey(orgId)}/idempotency`;
 }

@@ -5,6 +5,7 @@ import { setTimeout } from 'node:timers/promises';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import { loadConfig } from '../config.ts';
 import { createLogger } from '../log.ts';
 import { WardError } from '../errors.ts';
 import { buildApp } from './app.ts';
@@ -59,6 +60,8 @@ describe('HTTP platform', () => {
       logger: createLogger('info', sink),
       modules: [echoModule],
       bodyLimit: 1024,
+      // inject's default peer is 127.0.0.1: it stands for the proxy that may name request ids.
+      trustProxy: ['127.0.0.1'],
     });
   });
   after(async () => {
@@ -73,9 +76,10 @@ describe('HTTP platform', () => {
     assert.equal(ready.json<{ status: string }>().status, 'ready');
   });
 
-  test('request ids are generated, or taken from a well-formed header, and echoed', async () => {
+  test("request ids are generated, or taken from a trusted proxy's well-formed header, and echoed", async () => {
     const gen = await app.inject('/healthz');
     assert.match(String(gen.headers['x-request-id']), /^[0-9a-f-]{36}$/);
+    // This app trusts 127.0.0.1 (inject's default peer) as its proxy.
     const given = await app.inject({
       url: '/healthz',
       headers: { 'x-request-id': 'client-req-0001' },
@@ -86,6 +90,48 @@ describe('HTTP platform', () => {
       headers: { 'x-request-id': 'bad id\nwith newline' },
     });
     assert.notEqual(hostile.headers['x-request-id'], 'bad id\nwith newline');
+    const tooLong = await app.inject({
+      url: '/healthz',
+      headers: { 'x-request-id': 'a'.repeat(129) },
+    });
+    assert.match(String(tooLong.headers['x-request-id']), /^[0-9a-f-]{36}$/);
+  });
+
+  test('a client that is not a trusted proxy cannot choose its request id', async () => {
+    logLines.length = 0;
+    // Another request's id, replayed by a direct client to blur the audit trail and logs.
+    const r = await app.inject({
+      url: '/healthz',
+      remoteAddress: '192.0.2.10',
+      headers: { 'x-request-id': 'client-req-0001' },
+    });
+    const id = String(r.headers['x-request-id']);
+    assert.match(id, /^[0-9a-f-]{36}$/);
+    assert.ok(!logLines.join('').includes('client-req-0001'), 'the log carries the server id');
+    assert.match(logLines.join(''), new RegExp(id));
+    for (const remoteAddress of ['::ffff:127.0.0.1', '::1']) {
+      const mapped = await app.inject({
+        url: '/healthz',
+        remoteAddress,
+        headers: { 'x-request-id': 'client-req-0002' },
+      });
+      assert.equal(
+        mapped.headers['x-request-id'] === 'client-req-0002',
+        remoteAddress === '::ffff:127.0.0.1',
+        remoteAddress,
+      );
+    }
+    // No trusted proxy at all: every id is generated.
+    const plain = await buildApp({ db: t.db, logger: createLogger('silent'), metrics: false });
+    try {
+      const p = await plain.inject({
+        url: '/healthz',
+        headers: { 'x-request-id': 'client-req-0003' },
+      });
+      assert.match(String(p.headers['x-request-id']), /^[0-9a-f-]{36}$/);
+    } finally {
+      await plain.close();
+    }
   });
 
   test('security headers are set on every response', async () => {
@@ -227,7 +273,12 @@ describe('while the server closes', () => {
     const held = new Promise<void>((resolve) => {
       release = resolve;
     });
-    const app = await buildApp({ db: t.db, logger: createLogger('silent'), metrics: false });
+    const app = await buildApp({
+      db: t.db,
+      logger: createLogger('silent'),
+      metrics: false,
+      trustProxy: ['127.0.0.1'],
+    });
     app.get('/held', async () => {
       await held;
       return { ok: true };
@@ -290,6 +341,169 @@ describe('while the server closes', () => {
     } finally {
       socket.destroy();
       await app.close();
+    }
+  });
+});
+
+describe('a JSON body that does not finish arriving', () => {
+  let t: TestDatabase;
+  let app: FastifyInstance;
+  let port: number;
+  before(async () => {
+    t = await createTestDatabase();
+    app = await buildApp({
+      db: t.db,
+      logger: createLogger('silent'),
+      modules: [echoModule],
+      metrics: false,
+      bodyTimeoutMs: 600,
+    });
+    // A streamed body (as image uploads are): read by its route, outside the JSON deadline.
+    await app.register(async (sub) => {
+      sub.addContentTypeParser('application/octet-stream', (_req, payload, next) => {
+        next(null, payload);
+      });
+      sub.put('/streamed', async (req) => {
+        let bytes = 0;
+        for await (const chunk of req.body as AsyncIterable<Buffer>) bytes += chunk.length;
+        return { bytes };
+      });
+    });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    port = (app.server.address() as AddressInfo).port;
+  });
+  after(async () => {
+    await app.close();
+    await t.close();
+  });
+
+  /** Opens a raw connection, sends `head`, then `body` one byte every `gapMs`. */
+  const trickle = async (head: string, body: string, gapMs: number) => {
+    const socket = connect(port, '127.0.0.1');
+    await once(socket, 'connect');
+    const received = { text: '', closed: false };
+    socket.on('data', (c: Buffer) => {
+      received.text += c.toString('latin1');
+    });
+    socket.on('close', () => {
+      received.closed = true;
+    });
+    socket.on('error', () => undefined);
+    socket.write(head);
+    const sending = (async () => {
+      for (const ch of body) {
+        if (received.closed) return;
+        socket.write(ch);
+        await setTimeout(gapMs);
+      }
+    })();
+    return { socket, received, sending };
+  };
+
+  test('a trickled JSON body is answered 408 request_timeout and its connection closed', async () => {
+    const body = JSON.stringify({ name: 'slowly but surely' });
+    // One byte every 100 ms: never idle, but far slower than the deadline allows in total.
+    const { socket, received } = await trickle(
+      'POST /api/v1/echo HTTP/1.1\r\nHost: ward\r\nContent-Type: application/json\r\n' +
+        `Content-Length: ${body.length}\r\n\r\n`,
+      body,
+      100,
+    );
+    try {
+      const deadline = Date.now() + 4_000;
+      while (!received.closed && Date.now() < deadline) await setTimeout(50);
+      assert.ok(received.closed, `the connection is closed (got: ${received.text})`);
+      assert.match(received.text, /^HTTP\/1\.1 408/, received.text);
+      assert.match(received.text, /content-type: application\/problem\+json/i);
+      assert.match(received.text, /connection: close/i);
+      assert.match(received.text, /"code":"request_timeout"/);
+      assert.match(received.text, /x-request-id: /i);
+    } finally {
+      socket.destroy();
+    }
+  });
+
+  test('a JSON body that arrives within the deadline is served on a kept-alive connection', async () => {
+    const body = JSON.stringify({ name: 'ok' });
+    const { socket, received, sending } = await trickle(
+      'POST /api/v1/echo HTTP/1.1\r\nHost: ward\r\nContent-Type: application/json\r\n' +
+        `Content-Length: ${body.length}\r\n\r\n`,
+      body,
+      20,
+    );
+    try {
+      await sending;
+      const deadline = Date.now() + 2_000;
+      while (!received.text.includes('}') && Date.now() < deadline) await setTimeout(20);
+      assert.match(received.text, /^HTTP\/1\.1 200/, received.text);
+      assert.match(received.text, /\{"name":"ok"\}/);
+      await setTimeout(800);
+      assert.equal(received.closed, false, 'no deadline is left running after the answer');
+    } finally {
+      socket.destroy();
+    }
+  });
+
+  test('a streamed body is not cut by the JSON deadline', async () => {
+    const body = 'x'.repeat(12);
+    const { socket, received, sending } = await trickle(
+      'PUT /streamed HTTP/1.1\r\nHost: ward\r\nContent-Type: application/octet-stream\r\n' +
+        `Content-Length: ${body.length}\r\n\r\n`,
+      body,
+      100,
+    );
+    try {
+      await sending;
+      const deadline = Date.now() + 2_000;
+      while (!received.text.includes('}') && Date.now() < deadline) await setTimeout(20);
+      assert.match(received.text, /^HTTP\/1\.1 200/, received.text);
+      assert.match(received.text, /\{"bytes":12\}/);
+    } finally {
+      socket.destroy();
+    }
+  });
+
+  test('WARD_BODY_TIMEOUT_SECONDS defaults to 30 and takes whole seconds from 1 to 3600', () => {
+    assert.equal(loadConfig({}).bodyTimeoutMs, 30_000);
+    assert.equal(loadConfig({ WARD_BODY_TIMEOUT_SECONDS: '5' }).bodyTimeoutMs, 5_000);
+    for (const bad of ['0', '-1', '1.5', 'soon', '3601']) {
+      assert.throws(() => loadConfig({ WARD_BODY_TIMEOUT_SECONDS: bad }), {
+        code: 'config_invalid',
+      });
+    }
+  });
+
+  test('a stalled JSON body does not hold the shutdown', async () => {
+    const t2 = await createTestDatabase();
+    const app2 = await buildApp({
+      db: t2.db,
+      logger: createLogger('silent'),
+      modules: [echoModule],
+      metrics: false,
+      bodyTimeoutMs: 600,
+    });
+    await app2.listen({ host: '127.0.0.1', port: 0 });
+    const socket = connect((app2.server.address() as AddressInfo).port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    try {
+      await once(socket, 'connect');
+      socket.write(
+        'POST /api/v1/echo HTTP/1.1\r\nHost: ward\r\nContent-Type: application/json\r\n' +
+          'Content-Length: 40\r\n\r\n{"name":',
+      );
+      await setTimeout(100);
+      const started = Date.now();
+      await Promise.race([
+        app2.close(),
+        setTimeout(4_000).then(() => {
+          throw new Error('the shutdown waited for a body that never came');
+        }),
+      ]);
+      assert.ok(Date.now() - started < 4_000);
+    } finally {
+      socket.destroy();
+      await app2.close();
+      await t2.close();
     }
   });
 });

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { PassThrough } from 'node:stream';
 import Fastify, {
   LogController,
   type FastifyBaseLogger,
@@ -12,6 +13,7 @@ import type { Logger } from '../log.ts';
 import { WardError } from '../errors.ts';
 import { registerMetrics, type MetricsOptions } from './metrics.ts';
 import { registerOpenApi } from './openapi.ts';
+import { trustedPeer } from './client-address.ts';
 import { clientBucket, RateLimiter, type RateLimitRule } from './rate-limit.ts';
 import { parseJsonBody } from './json-body.ts';
 import { sendProblem } from './problem.ts';
@@ -55,11 +57,18 @@ export interface AppDeps {
   readonly modules?: readonly FastifyPluginAsync[];
   /** Largest accepted JSON body, in bytes. */
   readonly bodyLimit?: number;
+  /**
+   * How long a JSON body may take to arrive once its request's head has, in milliseconds
+   * (WARD_BODY_TIMEOUT_SECONDS; default 30 s). Streamed bodies (image uploads) are not
+   * covered: their routes read them with an idle limit of their own.
+   */
+  readonly bodyTimeoutMs?: number;
   /** Per-client-IP limit applied before authentication (none when omitted). */
   readonly ipRateLimit?: RateLimitRule | undefined;
   /**
-   * Addresses and CIDR blocks of the reverse proxies whose `X-Forwarded-For` is believed
-   * (WARD_TRUST_PROXY, client-address.ts); none when omitted, so `req.ip` is the peer.
+   * Addresses and CIDR blocks of the reverse proxies whose `X-Forwarded-For` and
+   * `X-Request-Id` are believed (WARD_TRUST_PROXY, client-address.ts); none when omitted, so
+   * `req.ip` is the peer and every request id is generated.
    */
   readonly trustProxy?: readonly string[] | undefined;
   /** `GET /metrics` settings; `false` leaves the endpoint out. */
@@ -73,10 +82,14 @@ const requestIdPattern = /^[A-Za-z0-9._:-]{8,128}$/;
 
 /**
  * Builds the HTTP application. Tests call `app.inject()` on it; `ward serve` calls
- * `listen()`. Request ids come from a well-formed `X-Request-Id` or are generated, and are
- * echoed back so a client can correlate its request with audit events and logs.
+ * `listen()`. Request ids are generated, or taken from a well-formed `X-Request-Id` sent by
+ * a trusted proxy (which may have assigned it upstream), and are echoed back so a client can
+ * correlate its request with audit events and logs.
  */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  // A client's own X-Request-Id is never taken: it would let it reuse another request's id
+  // and make two requests one in the audit trail and the logs.
+  const fromProxy = trustedPeer(deps.trustProxy);
   const app = Fastify({
     // pino's Logger is a FastifyBaseLogger; the cast keeps the app's type the default one.
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
@@ -84,7 +97,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     bodyLimit: deps.bodyLimit ?? 1_048_576,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
-      return typeof given === 'string' && requestIdPattern.test(given) ? given : randomUUID();
+      return typeof given === 'string' &&
+        requestIdPattern.test(given) &&
+        fromProxy(req.socket.remoteAddress)
+        ? given
+        : randomUUID();
     },
     // Only listed proxies: `req.ip` is then the address the nearest trusted proxy saw, and a
     // client's own X-Forwarded-For entries are never taken (rate limits, login throttle, audit).
@@ -151,6 +168,42 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       }
     });
   }
+  // A JSON body is buffered whole before it is parsed, so a client trickling one would hold
+  // its connection, a handler slot and any shutdown (app.close() waits for it) for as long
+  // as it likes: Fastify's requestTimeout is 0, and Node's would cut streamed image uploads
+  // too, which have an idle limit of their own. So JSON bodies get a deadline here, answered
+  // 408 `request_timeout` on a closed connection (a client that stopped sending would not
+  // read on anyway). A body already complete when parsing starts needs no timer.
+  const bodyTimeoutMs = deps.bodyTimeoutMs ?? 30_000;
+  app.addHook('preParsing', (req, reply, payload, done) => {
+    if (req.raw.complete || !isJsonMediaType(req.headers['content-type'])) {
+      done(null, payload);
+      return;
+    }
+    const timed = new PassThrough();
+    const timer = setTimeout(() => {
+      payload.unpipe(timed);
+      reply.header('connection', 'close');
+      timed.destroy(
+        new WardError(
+          'request_timeout',
+          `The request body did not arrive within ${bodyTimeoutMs / 1000} s`,
+        ),
+      );
+    }, bodyTimeoutMs);
+    const stop = () => {
+      clearTimeout(timer);
+    };
+    timed.once('end', stop);
+    reply.raw.once('close', stop);
+    // After the parser stopped listening (a body over the limit), a late error has no reader.
+    timed.on('error', stop);
+    payload.once('error', (e) => {
+      timed.destroy(e);
+    });
+    payload.pipe(timed);
+    done(null, timed);
+  });
   // The API speaks JSON only; any other body type is a 415, not a string handed to a route.
   app.removeContentTypeParser('text/plain');
   // JSON bodies are scanned before they are parsed: depth, duplicate keys, NUL, poisoning.
@@ -194,6 +247,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await app.register(mod, { prefix: '/api/v1' });
   }
   return app;
+}
+
+/** Whether a Content-Type header names JSON (the media type, as Fastify picks its parser). */
+function isJsonMediaType(header: string | undefined): boolean {
+  return header?.split(';', 1)[0]?.trim().toLowerCase() === 'application/json';
 }
 
 /** The headers every response carries, including errors raised before any hook runs. */

@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { BlockList, isIP } from 'node:net';
 import { WardError } from '../errors.ts';
 
 /**
@@ -33,4 +33,29 @@ function isProxyAddress(entry: string): boolean {
   if (!/^\d{1,3}$/.test(prefix)) return false;
   const bits = Number(prefix);
   return bits >= 1 && bits <= (family === 4 ? 32 : 128);
+}
+
+/**
+ * A test of whether a socket peer is one of the trusted proxies (entries as accepted by
+ * `trustProxyFromEnv`). Only such a peer may name the request's id (`X-Request-Id`): a client
+ * that picks its own could reuse another request's id and blur the audit trail. An
+ * IPv4-mapped peer (`::ffff:10.0.0.1`, a dual-stack socket) matches its IPv4 entry.
+ */
+export function trustedPeer(
+  entries: readonly string[] | undefined,
+): (address: string | undefined) => boolean {
+  if (!entries || entries.length === 0) return () => false;
+  const proxies = new BlockList();
+  for (const entry of entries) {
+    const [address = '', prefix] = entry.split('/');
+    const family = isIP(address) === 6 ? 'ipv6' : 'ipv4';
+    if (prefix === undefined) proxies.addAddress(address, family);
+    else proxies.addSubnet(address, Number(prefix), family);
+  }
+  return (address) => {
+    const peer = address?.replace(/%.*$/, '');
+    if (!peer) return false;
+    const family = isIP(peer);
+    return family !== 0 && proxies.check(peer, family === 6 ? 'ipv6' : 'ipv4');
+  };
 }

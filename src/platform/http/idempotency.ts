@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { Tx } from '../db/index.ts';
 import { WardError } from '../errors.ts';
@@ -22,15 +21,22 @@ export function idempotencyKeyOf(req: FastifyRequest): string | undefined {
 }
 
 /**
- * SHA-256 of what the request asks for: the parsed body (JSON.stringify keeps the client's key
- * order) and, on a route with path parameters, those too — the stored route is the template
- * (`/cases/:id/images`), so without them a key used on one case would replay on another.
+ * A keyed hash of a request's canonical text under its organization's key (the crypto
+ * module's `FieldCodec.requestHash`), run in the request transaction.
  */
-export function requestHash(body: unknown, params?: Record<string, unknown>): Buffer {
+export type RequestHasher = (tx: Tx, orgId: string, text: string) => Promise<Buffer>;
+
+/**
+ * What the request asks for, as the text whose keyed hash is stored with its key: the parsed
+ * body (JSON.stringify keeps the client's key order) and, on a route with path parameters,
+ * those too — the stored route is the template (`/cases/:id/images`), so without them a key
+ * used on one case would replay on another. The text is never stored; the hash is keyed
+ * because a body may hold PHI with few possible values (an SSN), which a plain digest would
+ * give away to anyone who can read the table and try them all.
+ */
+export function requestText(body: unknown, params?: Record<string, unknown>): string {
   const target = params && Object.keys(params).length > 0 ? { params, body: body ?? null } : null;
-  return createHash('sha256')
-    .update(JSON.stringify(target ?? body ?? null))
-    .digest();
+  return JSON.stringify(target ?? body ?? null);
 }
 
 /** What a key already stands for. */

@@ -3,6 +3,8 @@ import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Database } from '../db/index.ts';
 import { bearerCredentials } from './authorization.ts';
+import { clientBucket, RateLimiter, type RateLimitRule } from './rate-limit.ts';
+import { problem } from './schemas.ts';
 import { WardError } from '../errors.ts';
 
 /** How /metrics is exposed. */
@@ -10,6 +12,13 @@ export interface MetricsOptions {
   /** When set, scrapes must send `Authorization: Bearer <token>` (WARD_METRICS_TOKEN). */
   readonly token?: string | undefined;
 }
+
+/**
+ * Failed token attempts a client address (an IPv6 client by its /64) may make: 10 at once,
+ * then 10 a minute. /metrics is outside the per-IP API limit (scrapes come from
+ * infrastructure), so without this the token could be guessed at line rate.
+ */
+export const metricsTokenFailureLimit: RateLimitRule = { burst: 10, perMinute: 10 };
 
 /**
  * Registers Prometheus metrics and `GET /metrics`. Requests are labelled by route template
@@ -60,6 +69,7 @@ export function registerMetrics(
   });
 
   const expected = opts.token ? Buffer.from(opts.token) : undefined;
+  const failures = new RateLimiter(metricsTokenFailureLimit);
   app.get(
     '/metrics',
     {
@@ -67,13 +77,25 @@ export function registerMetrics(
         operationId: 'getMetrics',
         tags: ['operations'],
         summary: 'Prometheus metrics (text exposition format)',
-        response: { 200: { type: 'string' } },
+        description:
+          'With WARD_METRICS_TOKEN set, a bearer token is required; after 10 failed attempts from one address (then 10 a minute) every attempt from it is 429 with Retry-After.',
+        response: { 200: { type: 'string' }, 401: problem, 429: problem },
       },
     },
     async (req, reply) => {
       if (expected) {
+        // Only failures are charged, but once a client has used them up every attempt is
+        // refused, the right token included, so the answer tells a guesser nothing.
+        const client = clientBucket(req.ip);
+        const limited = failures.peek(client);
+        if (!limited.allowed) {
+          throw new WardError('rate_limited', undefined, {
+            retryAfterSeconds: limited.retryAfterSeconds,
+          });
+        }
         const given = Buffer.from(bearerCredentials(req.headers.authorization) ?? '');
         if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+          failures.take(client);
           throw new WardError('unauthenticated');
         }
       }

@@ -14,6 +14,18 @@ test('a bucket admits its burst, refuses with a Retry-After, and refills over ti
   assert.throws(() => l.enforce('a', t0 + 1000), { code: 'rate_limited' });
 });
 
+test('peek answers like take would, without taking a token or tracking a new key', () => {
+  const l = new RateLimiter({ burst: 2, perMinute: 60 });
+  const t0 = 1_000_000;
+  assert.deepEqual(l.peek('a', t0), { allowed: true, retryAfterSeconds: 0 });
+  assert.equal(l.size, 0);
+  l.take('a', t0);
+  for (let i = 0; i < 5; i++) assert.equal(l.peek('a', t0).allowed, true);
+  l.take('a', t0);
+  assert.deepEqual(l.peek('a', t0), { allowed: false, retryAfterSeconds: 1 });
+  assert.equal(l.peek('a', t0 + 1000).allowed, true, 'it refills as take would');
+});
+
 test('memory stays bounded: the least recently used key is dropped', () => {
   const l = new RateLimiter({ burst: 1, perMinute: 1 }, 100);
   for (let i = 0; i < 10_000; i++) l.take(`ip-${i}`, 0);

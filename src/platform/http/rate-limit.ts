@@ -60,6 +60,23 @@ export class RateLimiter {
     };
   }
 
+  /**
+   * Whether `key` has a token, without taking it or tracking a new key: for limits that charge
+   * only failures but must refuse every attempt once exhausted (a right guess must not answer
+   * differently from a wrong one then).
+   */
+  peek(key: string, now = Date.now()): RateLimitResult {
+    const bucket = this.#buckets.get(key);
+    if (!bucket) return { allowed: true, retryAfterSeconds: 0 };
+    const perMs = this.#rule.perMinute / 60_000;
+    const tokens = Math.min(this.#rule.burst, bucket.tokens + Math.max(0, now - bucket.at) * perMs);
+    if (tokens >= 1) return { allowed: true, retryAfterSeconds: 0 };
+    return {
+      allowed: false,
+      retryAfterSeconds: Math.max(1, Math.ceil((1 - tokens) / perMs / 1000)),
+    };
+  }
+
   /** Takes a token or throws `rate_limited` carrying the Retry-After value. */
   enforce(key: string, now = Date.now()): void {
     const r = this.take(key, now);
