@@ -1,7 +1,7 @@
-import fs from 'node:fs';
 import { WardError } from '../../../platform/errors.ts';
 import { createFileKek, ensureDevKeyFile } from './file-provider.ts';
 import { createLocalKek, decodeMasterKey } from './local-provider.ts';
+import { readOwnerOnlyFile } from './owner-only-file.ts';
 import { createPkcs11Kek } from './pkcs11-provider.ts';
 import type { KekProvider, KekSet } from './provider.ts';
 
@@ -71,9 +71,18 @@ export function selectKek(sel: KekSelection): KekSet {
   return { current, previous: previous.filter((p) => p.id !== current.id) };
 }
 
+/**
+ * The token PIN, from `WARD_PKCS11_PIN_FILE` (held to the KEK file's rule: whoever reads the
+ * PIN can use the token key) or `WARD_PKCS11_PIN`. A file that cannot be opened throws the
+ * filesystem error, which the CLI reports naming the variable.
+ */
 function pkcs11Pin(env: NodeJS.ProcessEnv): string {
   const pinFile = nonEmpty(env['WARD_PKCS11_PIN_FILE']);
-  if (pinFile) return fs.readFileSync(pinFile, 'utf8').trim();
+  if (pinFile) {
+    const pin = readOwnerOnlyFile(pinFile, `WARD_PKCS11_PIN_FILE (${pinFile})`).trim();
+    if (!pin) throw new WardError('kek_unavailable', `WARD_PKCS11_PIN_FILE (${pinFile}) is empty`);
+    return pin;
+  }
   return required(env, 'WARD_PKCS11_PIN');
 }
 
