@@ -9,15 +9,22 @@ import type { KekProvider } from './provider.ts';
 /**
  * The `file` provider: a base64 key in a file that only its owner may read. A key file that
  * the group or others can read, or that another user owns, is refused rather than used
- * (`readOwnerOnlyFile`: checked and read through one descriptor).
+ * (`readOwnerOnlyFile`: checked and read through one descriptor). When `variable` named the
+ * path, a path that cannot be opened is reported by the variable's name only: its value may be
+ * the key itself, pasted into the wrong variable.
  */
-export function createFileKek(file: string, development = false): KekProvider {
+export function createFileKek(file: string, development = false, variable?: string): KekProvider {
   let text: string;
   try {
     text = readOwnerOnlyFile(file, `The KEK file ${file}`);
   } catch (e) {
     if (isWardError(e)) throw e;
-    throw new WardError('kek_unavailable', `The KEK file ${file} does not exist or is unreadable`);
+    throw new WardError(
+      'kek_unavailable',
+      variable
+        ? `${variable} does not name a readable file; set it to the path of a file (mode 0600) holding the base64 key`
+        : `The KEK file ${file} does not exist or is unreadable`,
+    );
   }
   const key = decodeMasterKey(text, `The KEK file ${file}`);
   return createLocalKek(key, 'file', development);

@@ -178,6 +178,24 @@ describe('KEK selection', () => {
     assert.notEqual(sel.previous[0]?.id, sel.current.id);
   });
 
+  test('a configuration error names the variable and what it takes, never its value', () => {
+    // An operator who pastes a key or PIN into the wrong variable must not see it in logs.
+    const secret = 'c2VjcmV0LWtleS1wYXN0ZWQtaGVyZQ==';
+    const cases: [NodeJS.ProcessEnv, RegExp][] = [
+      [{ WARD_KEK_PROVIDER: secret }, /WARD_KEK_PROVIDER must be env, file or pkcs11/],
+      [{ WARD_KEK_PROVIDER: 'file', WARD_KEK_FILE: secret }, /WARD_KEK_FILE/],
+      [{ WARD_MASTER_KEY: b64(), WARD_PREVIOUS_KEK_FILE: secret }, /WARD_PREVIOUS_KEK_FILE/],
+      [{ WARD_MASTER_KEY: secret }, /WARD_MASTER_KEY must decode to 32 bytes/],
+    ];
+    for (const [env, message] of cases) {
+      assert.throws(
+        () => selectKek({ env, embedded: false, dataDir: tmp(), warn }),
+        (e) => isWardError(e) && message.test(e.message) && !e.message.includes(secret),
+        JSON.stringify(Object.keys(env)),
+      );
+    }
+  });
+
   test('a PKCS#11 PIN file is held to the key file rule (no SoftHSM2 needed)', () => {
     const file = path.join(tmp(), 'pin');
     fs.writeFileSync(file, '12345678\n', { mode: 0o600 });

@@ -35,7 +35,7 @@ export function selectKek(sel: KekSelection): KekSet {
   } else if (choice === 'file') {
     const file = nonEmpty(env['WARD_KEK_FILE']);
     if (!file) throw new WardError('kek_unavailable', 'WARD_KEK_PROVIDER=file needs WARD_KEK_FILE');
-    current = createFileKek(file);
+    current = createFileKek(file, false, 'WARD_KEK_FILE');
   } else if (choice === 'pkcs11') {
     current = createPkcs11Kek({
       module: nonEmpty(env['WARD_PKCS11_MODULE']) ?? defaultPkcs11Module,
@@ -46,7 +46,8 @@ export function selectKek(sel: KekSelection): KekSet {
   } else if (choice !== undefined) {
     throw new WardError(
       'config_invalid',
-      `WARD_KEK_PROVIDER must be env, file or pkcs11 (got "${choice}")`,
+      // Never echo the value: it may be a key pasted into the wrong variable.
+      'WARD_KEK_PROVIDER must be env, file or pkcs11 (or unset to use WARD_MASTER_KEY)',
     );
   } else if (sel.embedded) {
     const { file, created } = ensureDevKeyFile(sel.dataDir);
@@ -67,7 +68,7 @@ export function selectKek(sel: KekSelection): KekSet {
   if (prevKey)
     previous.push(createLocalKek(decodeMasterKey(prevKey, 'WARD_PREVIOUS_MASTER_KEY'), 'env'));
   const prevFile = nonEmpty(env['WARD_PREVIOUS_KEK_FILE']);
-  if (prevFile) previous.push(createFileKek(prevFile));
+  if (prevFile) previous.push(createFileKek(prevFile, false, 'WARD_PREVIOUS_KEK_FILE'));
   return { current, previous: previous.filter((p) => p.id !== current.id) };
 }
 
