@@ -57,14 +57,22 @@ describe('CLI failure descriptions', () => {
       describeFailure(err({ code: 'EACCES', syscall: 'open', path: '/root/x' }), {}).code,
       'forbidden',
     );
-    const pin = describeFailure(err({ code: 'ENOENT', syscall: 'open', path: '/run/pin' }), {
-      WARD_PKCS11_PIN_FILE: '/run/pin',
+    // A variable that names where a secret is may hold the secret itself, pasted by mistake:
+    // it is named, its value is not.
+    for (const variable of ['WARD_PKCS11_PIN_FILE', 'WARD_KEK_FILE', 'WARD_PREVIOUS_KEK_FILE']) {
+      const f = describeFailure(err({ code: 'ENOENT', syscall: 'open', path: '/12345678' }), {
+        [variable]: '/12345678',
+      });
+      assert.deepEqual(f, {
+        code: 'config_invalid',
+        message: `${variable} does not name a readable file: no such file or directory (ENOENT)`,
+        exitCode: 1,
+      });
+    }
+    const dir = describeFailure(err({ code: 'EACCES', syscall: 'mkdir', path: '/srv/ward' }), {
+      WARD_DATA_DIR: '/srv/ward',
     });
-    assert.deepEqual(pin, {
-      code: 'config_invalid',
-      message: 'WARD_PKCS11_PIN_FILE names /run/pin: no such file or directory (ENOENT)',
-      exitCode: 1,
-    });
+    assert.equal(dir.message, 'WARD_DATA_DIR names /srv/ward: permission denied (EACCES)');
   });
 
   test('a port in use names host:port', () => {

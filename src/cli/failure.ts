@@ -11,6 +11,16 @@ export interface CliFailure {
 /** Said for every command that meets a schema without Ward's tables. */
 export const notMigratedMessage = 'the database is not migrated; run `ward db migrate`';
 
+/**
+ * Variables that name where a secret is kept. Their value is never echoed: an operator who
+ * pasted the secret itself (a key, a PIN) into one would otherwise see it printed.
+ */
+const secretPathVariables = new Set([
+  'WARD_PKCS11_PIN_FILE',
+  'WARD_KEK_FILE',
+  'WARD_PREVIOUS_KEK_FILE',
+]);
+
 /** Environment variables that name a file or directory Ward reads (or creates). */
 const pathVariables = [
   'WARD_PKCS11_PIN_FILE',
@@ -106,6 +116,8 @@ export function describeFailure(e: unknown, env: NodeJS.ProcessEnv): CliFailure 
         ? 'it exists and is not a directory'
         : (pathErrnos[errno] ?? 'it cannot be used');
     const variable = pathVariables.find((v) => samePath(env[v], file));
+    if (variable && secretPathVariables.has(variable))
+      return fail('config_invalid', `${variable} does not name a readable file: ${why} (${errno})`);
     if (variable) return fail('config_invalid', `${variable} names ${file}: ${why} (${errno})`);
     // A path the command line named that the filesystem refuses: not a usage error (exit 1).
     const verb = syscall === 'mkdir' ? 'create the directory' : syscall === 'open' ? 'open' : 'use';

@@ -27,6 +27,9 @@ export interface WardConfig {
   readonly bodyTimeoutMs: number;
 }
 
+/** The levels WARD_LOG_LEVEL may name (pino's). */
+const logLevels: readonly string[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
 /** Reads the configuration from `env` (defaults to `process.env`). */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): WardConfig {
   const databaseUrl = nonEmpty(env['DATABASE_URL']);
@@ -52,6 +55,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WardConfig {
       'WARD_BODY_TIMEOUT_SECONDS must be an integer from 1 to 3600',
     );
   }
+  const logLevel = nonEmpty(env['WARD_LOG_LEVEL']) ?? 'info';
+  if (!logLevels.includes(logLevel)) {
+    // The value is not echoed: it may be a secret pasted into the wrong variable.
+    throw new WardError('config_invalid', `WARD_LOG_LEVEL must be one of ${logLevels.join(', ')}`);
+  }
   const dataDir = path.resolve(nonEmpty(env['WARD_DATA_DIR']) ?? '.ward');
   return Object.freeze({
     databaseUrl,
@@ -60,7 +68,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WardConfig {
     imageMaxBytes,
     imageUploadIdleMs: idleSeconds * 1000,
     bodyTimeoutMs: bodySeconds * 1000,
-    logLevel: nonEmpty(env['WARD_LOG_LEVEL']) ?? 'info',
+    logLevel,
     poolSize,
   });
 }

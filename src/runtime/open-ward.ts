@@ -49,7 +49,8 @@ export async function openWard(
         await db.close();
       },
       get crypto(): WardCrypto {
-        crypto ??= openCrypto(
+        if (crypto) return crypto;
+        crypto = openCrypto(
           {
             env,
             embedded: db.engine === 'pglite',
@@ -60,9 +61,12 @@ export async function openWard(
           },
           logger,
         );
-        crypto.onSecurityEvent((e) => {
-          security.handle(e);
+        // Once, when the module is built: hooked on every access, each event was recorded as
+        // many times as the runtime's crypto had been read.
+        crypto.onSecurityEvent((e, delivery) => {
+          security.handle(e, delivery);
         });
+        crypto.recordSecurityEvents((tx, e) => security.record(tx, e));
         return crypto;
       },
     };

@@ -158,14 +158,19 @@ export async function updateCareTeam(
   return r.rows[0];
 }
 
-/** Which of `userIds` are active users of the organization (care teams name real staff). */
-export async function existingUsers(
+/**
+ * Which of `userIds` are active people of the organization: care teams name staff who treat
+ * the patient, never a disabled, locked or pending account, an agent or a service account.
+ */
+export async function activePeople(
   q: Queryable,
   orgId: string,
   userIds: readonly string[],
 ): Promise<string[]> {
   const r = await q.query<{ id: string }>(
-    'select id from ward.users where organization_id = $1 and id = any($2::uuid[])',
+    `select id from ward.users
+      where organization_id = $1 and id = any($2::uuid[])
+        and status = 'active' and principal_type = 'human'`,
     [orgId, userIds],
   );
   return r.rows.map((x) => x.id);

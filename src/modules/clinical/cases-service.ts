@@ -92,12 +92,19 @@ async function checkTeam(tx: Tx, orgId: string, team: readonly string[]): Promis
   const unique = [...new Set(team.map((x) => x.toLowerCase()))];
   if (unique.length !== team.length)
     throw new WardError('validation_failed', 'The care team lists a clinician twice');
-  const found = await repo.existingUsers(tx, orgId, unique);
+  const found = await repo.activePeople(tx, orgId, unique);
+  // One answer whatever the reason, so another tenant's user ids read like unknown ones.
   if (found.length !== unique.length)
-    throw new WardError('validation_failed', 'The care team names an unknown user');
+    throw new WardError(
+      'validation_failed',
+      'The care team may name only active people (not agents or service accounts) of the organization',
+    );
 }
 
-/** Opens a case for a patient of the organization; the opener joins the care team. */
+/**
+ * Opens a case for a patient of the organization; without a care team the opener is the team
+ * (an agent or service account, which cannot be on one, must name the team).
+ */
 export async function openCase(
   tx: Tx,
   codec: FieldCodec,
@@ -160,7 +167,7 @@ export async function transitionCase(
   return updated;
 }
 
-/** Replaces the care team with users of the organization. */
+/** Replaces the care team with active people of the organization. */
 export async function setCareTeam(
   tx: Tx,
   row: repo.CaseRow,

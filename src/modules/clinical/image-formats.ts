@@ -16,6 +16,26 @@ export const imageContentTypes = {
   },
 } as const;
 
+/**
+ * DICOM Modality (0008,0060), a Code String: 2 to 16 of A–Z, 0–9, underscore and space, upper
+ * case only, without leading or trailing space (so RTIMAGE, RTSTRUCT, SEG are accepted).
+ * Migration 0018 checks the same in the table.
+ */
+export const dicomModalityPattern = '^[A-Z0-9_][A-Z0-9_ ]{0,14}[A-Z0-9_]$';
+
+/**
+ * DICOM Body Part Examined (0018,0015), a Code String: 1 to 16 of A–Z, 0–9, underscore and
+ * space. It is stored unencrypted, so free text (which could carry patient details) is
+ * refused; lower case is refused rather than converted, so what is stored is what was sent.
+ */
+export const dicomBodyPartPattern = '^[A-Z0-9_]([A-Z0-9_ ]{0,14}[A-Z0-9_])?$';
+
+/**
+ * A DICOM UID (PS3.5 9.1): dot-separated numeric components, none with a leading zero unless
+ * it is exactly "0", at most 64 characters.
+ */
+export const dicomUidPattern = '^(0|[1-9][0-9]*)(\\.(0|[1-9][0-9]*))*$';
+
 /** An allowed image content type. */
 export type ImageContentType = keyof typeof imageContentTypes;
 

@@ -5,7 +5,11 @@ import { verifyKek } from './kek-admin.ts';
 import { selectKek, type KekSelection } from './kek/select.ts';
 import type { KekSet } from './kek/provider.ts';
 import { Keyring, type KeyringOptions } from './keyring.ts';
-import { SecurityEvents, type SecurityEventHandler } from './security-events.ts';
+import {
+  SecurityEvents,
+  type SecurityEventHandler,
+  type SecurityEventRecorder,
+} from './security-events.ts';
 import './known-columns.ts';
 
 /** The crypto module as the rest of Ward sees it. */
@@ -16,6 +20,8 @@ export interface WardCrypto {
   readonly events: SecurityEvents;
   /** Subscribes to security events (decrypt failures, rotation, shredding): the audit hook. */
   onSecurityEvent(handler: SecurityEventHandler): void;
+  /** Registers the recorder that writes events such as a shred inside their own transaction. */
+  recordSecurityEvents(recorder: SecurityEventRecorder): void;
   /** Refuses (throws `kek_unavailable`) when the KEK cannot unwrap the stored keys. */
   verify(db: Database): Promise<void>;
 }
@@ -39,6 +45,9 @@ export function createCrypto(kek: KekSet, logger: Logger, opts: KeyringOptions =
     onSecurityEvent: (h) => {
       events.on(h);
     },
+    recordSecurityEvents: (r) => {
+      events.onRecord(r);
+    },
     verify: (db) => verifyKek(db, keyring),
   };
 }
@@ -54,5 +63,10 @@ export type { RowPlace, PlainFields, SealedFields } from './codec.ts';
 export { columnRegistry, ColumnRegistry, qualifiedColumn } from './registry.ts';
 export type { EncryptedColumn, BlindIndexColumn, BlindIndexKind } from './registry.ts';
 export { blindIndexBits, nameDobValue, normalizeForIndex } from './blind-index.ts';
-export type { SecurityEvent, SecurityEventHandler } from './security-events.ts';
+export type {
+  SecurityEvent,
+  SecurityEventDelivery,
+  SecurityEventHandler,
+  SecurityEventRecorder,
+} from './security-events.ts';
 export type { KekProvider, KekSet } from './kek/provider.ts';

@@ -182,7 +182,9 @@ export async function retireKey(
 /**
  * Crypto-shredding: erases every wrapped data key and the blind-index root of one
  * organization, so its encrypted values can never be read again. Irreversible by design;
- * the CLI asks for an explicit confirmation, and the event is recorded.
+ * the CLI asks for an explicit confirmation. The `crypto.keys_shredded` record is written in
+ * the shred's own transaction (`recordIn`): the keys are destroyed exactly when it commits,
+ * and a shred whose record cannot be written destroys nothing.
  * @returns the destroyed data-key versions
  */
 export async function shredOrganizationKeys(
@@ -191,7 +193,7 @@ export async function shredOrganizationKeys(
   reason: string,
 ): Promise<number[]> {
   const orgId = checkOrg(organizationId);
-  const versions = await d.db.asSystem(job('shred', reason, orgId), async (tx) => {
+  const shred = await d.db.asSystem(job('shred', reason, orgId), async (tx) => {
     const r = await tx.query<{ version: number }>(
       `update ward.encryption_keys
           set status = 'destroyed', wrapped_key = null, destroyed_at = now()
@@ -219,11 +221,14 @@ export async function shredOrganizationKeys(
     // the organization's cached keys (key-events.ts); a lost notification is bounded by the
     // keyring's 60 s TTL. This process's own keyring is cleared just below.
     await notifyKeyEvent(tx, { orgId, kind: 'shredded' });
-    return r.rows.map((x) => x.version).sort((a, b) => a - b);
+    const destroyed = r.rows.map((x) => x.version).sort((a, b) => a - b);
+    const event = { type: 'crypto.keys_shredded', orgId, versions: destroyed, reason } as const;
+    return { event, recorded: await d.events.recordIn(tx, event) };
   });
   d.keyring.forget(orgId);
-  await d.events.emit({ type: 'crypto.keys_shredded', orgId, versions, reason });
-  return versions;
+  // Told after the commit (logs, tests); the audit recorder skips what it already wrote.
+  await d.events.emit(shred.event, { recorded: shred.recorded });
+  return shred.event.versions;
 }
 
 // The canonical (lower-case) spelling, as PostgreSQL prints uuids: the key event that other

@@ -20,7 +20,13 @@ import {
 } from '../../../platform/http/schemas.ts';
 import { securedRoute, type SecuredDeps } from '../../access/secured-route.ts';
 import { careTeamOf, loadCase } from '../cases-service.ts';
-import { imageContentTypeList, imageContentTypes } from '../image-formats.ts';
+import {
+  dicomBodyPartPattern,
+  dicomModalityPattern,
+  dicomUidPattern,
+  imageContentTypeList,
+  imageContentTypes,
+} from '../image-formats.ts';
 import * as repo from '../images-repo.ts';
 import {
   checkUpload,
@@ -38,7 +44,7 @@ import {
 } from '../images-service.ts';
 
 const tags = ['clinical'];
-const dicomUid = { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)*$', maxLength: 64 } as const;
+const dicomUid = { type: 'string', pattern: dicomUidPattern, maxLength: 64 } as const;
 const nullableSize = { type: ['number', 'null'] } as const;
 
 const imageSchema = object({
@@ -80,9 +86,9 @@ export function registerImageRoutes(app: FastifyInstance, s: SecuredDeps, deps: 
       params: idParams,
       body: object(
         {
-          modality: { type: 'string', pattern: '^[A-Z]{2,4}$' },
+          modality: { type: 'string', pattern: dicomModalityPattern },
           contentType: { type: 'string', enum: imageContentTypeList },
-          bodyPart: { type: 'string', minLength: 1, maxLength: 64 },
+          bodyPart: { type: 'string', pattern: dicomBodyPartPattern },
           studyUid: dicomUid,
           seriesUid: dicomUid,
           instanceUid: dicomUid,

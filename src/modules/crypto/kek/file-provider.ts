@@ -1,47 +1,30 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { WardError } from '../../../platform/errors.ts';
+import { isWardError, WardError } from '../../../platform/errors.ts';
 import { createLocalKek, decodeMasterKey } from './local-provider.ts';
+import { readOwnerOnlyFile } from './owner-only-file.ts';
 import type { KekProvider } from './provider.ts';
 
 /**
  * The `file` provider: a base64 key in a file that only its owner may read. A key file that
- * the group or others can read, or that another user owns (who could read or rewrite it at
- * will), is refused rather than used, because anyone who can read it can decrypt every
- * organization's data. The checks and the read go through one open descriptor, so the key
- * used is the file that was checked even if the path is swapped meanwhile; a symbolic link is
- * followed (secret volumes are mounted that way) and its target is what is checked.
+ * the group or others can read, or that another user owns, is refused rather than used
+ * (`readOwnerOnlyFile`: checked and read through one descriptor). When `variable` named the
+ * path, a path that cannot be opened is reported by the variable's name only: its value may be
+ * the key itself, pasted into the wrong variable.
  */
-export function createFileKek(file: string, development = false): KekProvider {
-  let fd: number;
-  try {
-    // Non-blocking, so a FIFO planted at the path fails the file check instead of hanging.
-    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-  } catch {
-    throw new WardError('kek_unavailable', `The KEK file ${file} does not exist or is unreadable`);
-  }
+export function createFileKek(file: string, development = false, variable?: string): KekProvider {
   let text: string;
   try {
-    const stat = fs.fstatSync(fd);
-    if (!stat.isFile())
-      throw new WardError('kek_unavailable', `The KEK file ${file} is not a file`);
-    if ((stat.mode & 0o077) !== 0) {
-      throw new WardError(
-        'kek_unavailable',
-        `The KEK file ${file} is readable by group or others (mode ${(stat.mode & 0o777).toString(8)}); run: chmod 600 ${file}`,
-      );
-    }
-    const uid = process.getuid?.();
-    if (uid !== undefined && stat.uid !== uid && stat.uid !== 0) {
-      throw new WardError(
-        'kek_unavailable',
-        `The KEK file ${file} is owned by uid ${stat.uid}, not by this process (uid ${uid}) or root; run: chown ${uid} ${file}`,
-      );
-    }
-    text = fs.readFileSync(fd, 'utf8');
-  } finally {
-    fs.closeSync(fd);
+    text = readOwnerOnlyFile(file, `The KEK file ${file}`);
+  } catch (e) {
+    if (isWardError(e)) throw e;
+    throw new WardError(
+      'kek_unavailable',
+      variable
+        ? `${variable} does not name a readable file; set it to the path of a file (mode 0600) holding the base64 key`
+        : `The KEK file ${file} does not exist or is unreadable`,
+    );
   }
   const key = decodeMasterKey(text, `The KEK file ${file}`);
   return createLocalKek(key, 'file', development);

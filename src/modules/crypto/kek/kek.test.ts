@@ -177,6 +177,58 @@ describe('KEK selection', () => {
     assert.equal(sel.previous.length, 1);
     assert.notEqual(sel.previous[0]?.id, sel.current.id);
   });
+
+  test('a configuration error names the variable and what it takes, never its value', () => {
+    // An operator who pastes a key or PIN into the wrong variable must not see it in logs.
+    const secret = 'c2VjcmV0LWtleS1wYXN0ZWQtaGVyZQ==';
+    const cases: [NodeJS.ProcessEnv, RegExp][] = [
+      [{ WARD_KEK_PROVIDER: secret }, /WARD_KEK_PROVIDER must be env, file or pkcs11/],
+      [{ WARD_KEK_PROVIDER: 'file', WARD_KEK_FILE: secret }, /WARD_KEK_FILE/],
+      [{ WARD_MASTER_KEY: b64(), WARD_PREVIOUS_KEK_FILE: secret }, /WARD_PREVIOUS_KEK_FILE/],
+      [{ WARD_MASTER_KEY: secret }, /WARD_MASTER_KEY must decode to 32 bytes/],
+    ];
+    for (const [env, message] of cases) {
+      assert.throws(
+        () => selectKek({ env, embedded: false, dataDir: tmp(), warn }),
+        (e) => isWardError(e) && message.test(e.message) && !e.message.includes(secret),
+        JSON.stringify(Object.keys(env)),
+      );
+    }
+  });
+
+  test('a PKCS#11 PIN file is held to the key file rule (no SoftHSM2 needed)', () => {
+    const file = path.join(tmp(), 'pin');
+    fs.writeFileSync(file, '12345678\n', { mode: 0o600 });
+    const env = {
+      WARD_KEK_PROVIDER: 'pkcs11',
+      WARD_PKCS11_TOKEN_LABEL: 'ward',
+      WARD_PKCS11_KEY_LABEL: 'ward-kek',
+      WARD_PKCS11_PIN_FILE: file,
+    };
+    const select = () => selectKek({ env, embedded: false, dataDir: tmp(), warn });
+    assert.equal(select().current.kind, 'pkcs11');
+    // Whoever can read the PIN can use the token key, so group or world access is refused.
+    for (const mode of [0o640, 0o604, 0o644]) {
+      fs.chmodSync(file, mode);
+      assert.throws(
+        select,
+        (e) =>
+          isWardError(e, 'kek_unavailable') &&
+          /WARD_PKCS11_PIN_FILE/.test(e.message) &&
+          /chmod 600/.test(e.message) &&
+          !e.message.includes('12345678'),
+      );
+    }
+    fs.chmodSync(file, 0o600);
+    if (process.getuid?.() === 0) {
+      // Owned by someone else, mode 0600 protects nothing: its owner reads it at will.
+      fs.chownSync(file, 65534, 65534);
+      assert.throws(select, (e) => isWardError(e, 'kek_unavailable') && /owned by/.test(e.message));
+      fs.chownSync(file, 0, 0);
+    }
+    fs.writeFileSync(file, ' \n');
+    assert.throws(select, (e) => isWardError(e, 'kek_unavailable') && /empty/.test(e.message));
+  });
 });
 
 const softhsmModule = '/usr/lib/softhsm/libsofthsm2.so';

@@ -1,7 +1,7 @@
-import fs from 'node:fs';
 import { WardError } from '../../../platform/errors.ts';
 import { createFileKek, ensureDevKeyFile } from './file-provider.ts';
 import { createLocalKek, decodeMasterKey } from './local-provider.ts';
+import { readOwnerOnlyFile } from './owner-only-file.ts';
 import { createPkcs11Kek } from './pkcs11-provider.ts';
 import type { KekProvider, KekSet } from './provider.ts';
 
@@ -35,7 +35,7 @@ export function selectKek(sel: KekSelection): KekSet {
   } else if (choice === 'file') {
     const file = nonEmpty(env['WARD_KEK_FILE']);
     if (!file) throw new WardError('kek_unavailable', 'WARD_KEK_PROVIDER=file needs WARD_KEK_FILE');
-    current = createFileKek(file);
+    current = createFileKek(file, false, 'WARD_KEK_FILE');
   } else if (choice === 'pkcs11') {
     current = createPkcs11Kek({
       module: nonEmpty(env['WARD_PKCS11_MODULE']) ?? defaultPkcs11Module,
@@ -46,7 +46,8 @@ export function selectKek(sel: KekSelection): KekSet {
   } else if (choice !== undefined) {
     throw new WardError(
       'config_invalid',
-      `WARD_KEK_PROVIDER must be env, file or pkcs11 (got "${choice}")`,
+      // Never echo the value: it may be a key pasted into the wrong variable.
+      'WARD_KEK_PROVIDER must be env, file or pkcs11 (or unset to use WARD_MASTER_KEY)',
     );
   } else if (sel.embedded) {
     const { file, created } = ensureDevKeyFile(sel.dataDir);
@@ -67,13 +68,22 @@ export function selectKek(sel: KekSelection): KekSet {
   if (prevKey)
     previous.push(createLocalKek(decodeMasterKey(prevKey, 'WARD_PREVIOUS_MASTER_KEY'), 'env'));
   const prevFile = nonEmpty(env['WARD_PREVIOUS_KEK_FILE']);
-  if (prevFile) previous.push(createFileKek(prevFile));
+  if (prevFile) previous.push(createFileKek(prevFile, false, 'WARD_PREVIOUS_KEK_FILE'));
   return { current, previous: previous.filter((p) => p.id !== current.id) };
 }
 
+/**
+ * The token PIN, from `WARD_PKCS11_PIN_FILE` (held to the KEK file's rule: whoever reads the
+ * PIN can use the token key) or `WARD_PKCS11_PIN`. A file that cannot be opened throws the
+ * filesystem error, which the CLI reports naming the variable.
+ */
 function pkcs11Pin(env: NodeJS.ProcessEnv): string {
   const pinFile = nonEmpty(env['WARD_PKCS11_PIN_FILE']);
-  if (pinFile) return fs.readFileSync(pinFile, 'utf8').trim();
+  if (pinFile) {
+    const pin = readOwnerOnlyFile(pinFile, `WARD_PKCS11_PIN_FILE (${pinFile})`).trim();
+    if (!pin) throw new WardError('kek_unavailable', `WARD_PKCS11_PIN_FILE (${pinFile}) is empty`);
+    return pin;
+  }
   return required(env, 'WARD_PKCS11_PIN');
 }
 
