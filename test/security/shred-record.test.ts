@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { rotateDataKeys, shredOrganizationKeys } from '../../src/modules/crypto/key-admin.ts';
+import {
+  retireKey,
+  rotateDataKeys,
+  shredOrganizationKeys,
+} from '../../src/modules/crypto/key-admin.ts';
 import { createOrganization } from '../../src/modules/tenancy/service.ts';
 import type { WardRuntime } from '../../src/runtime/open-ward.ts';
 import { availableEngines } from '../helpers/db.ts';
@@ -98,6 +102,38 @@ for (const engine of availableEngines()) {
         (await events()).filter((r) => r.event_type === 'crypto.keys_shredded').length,
         1,
       );
+    });
+
+    test('a rotation and a retirement are recorded in their own transactions, once', async () => {
+      const orgId = await orgWithKeys('rotated');
+      await rotateDataKeys(deps(), orgId);
+      await retireKey(deps(), orgId, 1);
+      const rows = (
+        await rt.db.asAdmin((tx) =>
+          tx.query<{ event_type: string; tx_id: string; metadata: Record<string, unknown> }>(
+            `select event_type, tx_id::text, metadata from audit.events
+              where organization_id = $1
+                and (event_type in ('crypto.key_rotated', 'crypto.key_retired')
+                     or (event_type = 'system.access'
+                         and metadata->>'job' in ('crypto.rotate', 'crypto.retire')))
+              order by id`,
+            [orgId],
+          ),
+        )
+      ).rows;
+      const txOf = (type: string) => rows.filter((r) => r.event_type === type).map((r) => r.tx_id);
+      const jobTx = (job: string) =>
+        rows
+          .filter((r) => r.event_type === 'system.access' && r.metadata['job'] === job)
+          .map((r) => r.tx_id);
+      assert.equal(txOf('crypto.key_rotated').length, 2, JSON.stringify(rows));
+      assert.deepEqual(
+        txOf('crypto.key_rotated'),
+        jobTx('crypto.rotate'),
+        'each with its rotation',
+      );
+      assert.equal(txOf('crypto.key_retired').length, 1, JSON.stringify(rows));
+      assert.deepEqual(txOf('crypto.key_retired'), jobTx('crypto.retire'));
     });
   });
 }

@@ -96,7 +96,7 @@ export async function rotateDataKeys(
   for (const org of orgs) {
     const dek = randomBytes(keyBytes);
     try {
-      const version = await d.db.asSystem(
+      const rotated = await d.db.asSystem(
         job('rotate', 'creates a data-key version', org),
         async (tx) => {
           const cur = await tx.query<{ version: number; status: KeyStatus }>(
@@ -122,11 +122,15 @@ export async function rotateDataKeys(
            values ($1, $2, $3, $4, 'active')`,
             [org, next, wrapped, d.keyring.kek.current.id],
           );
-          return next;
+          // Recorded in the rotation's own transaction: a new primary key never exists
+          // without its audit record.
+          const event = { type: 'crypto.key_rotated', orgId: org, version: next } as const;
+          return { event, recorded: await d.events.recordIn(tx, event) };
         },
       );
       d.keyring.forget(org);
-      await d.events.emit({ type: 'crypto.key_rotated', orgId: org, version });
+      await d.events.emit(rotated.event, { recorded: rotated.recorded });
+      const version = rotated.event.version;
       out.push({ orgId: org, version });
     } finally {
       dek.fill(0);
@@ -142,41 +146,47 @@ export async function retireKey(
   version: number,
 ): Promise<void> {
   const orgId = checkOrg(organizationId);
-  await d.db.asSystem(job('retire', 'retires a data-key version', orgId), async (tx) => {
-    const r = await tx.query<{ status: KeyStatus }>(
-      `select status from ward.encryption_keys where organization_id = $1 and version = $2 for update`,
-      [orgId, version],
-    );
-    const status = r.rows[0]?.status;
-    if (!status)
-      throw new WardError('not_found', `Organization ${orgId} has no key version ${version}`);
-    if (status === 'active')
-      throw new WardError('key_in_use', `Version ${version} is the primary key; rotate first`);
-    if (status !== 'decrypt_only')
-      throw new WardError('conflict', `Version ${version} is already ${status}`);
-    const counts = await countValuesByVersion(
-      tx,
-      (d.registry ?? columnRegistry).encryptedColumns(),
-      orgId,
-    );
-    const n = counts.get(orgId)?.get(version) ?? 0;
-    if (n > 0) {
-      throw new WardError(
-        'key_in_use',
-        `Version ${version} still protects ${n} value(s); run \`ward keys rewrap --org ${orgId}\` first`,
-        { values: n },
+  const retired = await d.db.asSystem(
+    job('retire', 'retires a data-key version', orgId),
+    async (tx) => {
+      const r = await tx.query<{ status: KeyStatus }>(
+        `select status from ward.encryption_keys where organization_id = $1 and version = $2 for update`,
+        [orgId, version],
       );
-    }
-    await tx.query(
-      `update ward.encryption_keys set status = 'retired', retired_at = now()
+      const status = r.rows[0]?.status;
+      if (!status)
+        throw new WardError('not_found', `Organization ${orgId} has no key version ${version}`);
+      if (status === 'active')
+        throw new WardError('key_in_use', `Version ${version} is the primary key; rotate first`);
+      if (status !== 'decrypt_only')
+        throw new WardError('conflict', `Version ${version} is already ${status}`);
+      const counts = await countValuesByVersion(
+        tx,
+        (d.registry ?? columnRegistry).encryptedColumns(),
+        orgId,
+      );
+      const n = counts.get(orgId)?.get(version) ?? 0;
+      if (n > 0) {
+        throw new WardError(
+          'key_in_use',
+          `Version ${version} still protects ${n} value(s); run \`ward keys rewrap --org ${orgId}\` first`,
+          { values: n },
+        );
+      }
+      await tx.query(
+        `update ward.encryption_keys set status = 'retired', retired_at = now()
         where organization_id = $1 and version = $2`,
-      [orgId, version],
-    );
-    // Running servers forget the organization's cached keys at commit (key-events.ts).
-    await notifyKeyEvent(tx, { orgId, kind: 'retired' });
-  });
+        [orgId, version],
+      );
+      // Running servers forget the organization's cached keys at commit (key-events.ts).
+      await notifyKeyEvent(tx, { orgId, kind: 'retired' });
+      // Recorded with the retirement itself, like a shred.
+      const event = { type: 'crypto.key_retired', orgId, version } as const;
+      return { event, recorded: await d.events.recordIn(tx, event) };
+    },
+  );
   d.keyring.forget(orgId);
-  await d.events.emit({ type: 'crypto.key_retired', orgId, version });
+  await d.events.emit(retired.event, { recorded: retired.recorded });
 }
 
 /**
