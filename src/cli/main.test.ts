@@ -28,6 +28,15 @@ describe(`ward CLI (${defaultEngine()})`, () => {
     fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
+  test('an empty WARD_LOG_LEVEL means the default, and an unknown one is named, not echoed', async () => {
+    const empty = await runCli(['db', 'status', '--json'], { ...env, WARD_LOG_LEVEL: '' });
+    assert.equal(empty.code, 0, empty.stderr);
+    const unknown = await runCli(['db', 'status'], { ...env, WARD_LOG_LEVEL: 'sekrit-value' });
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /WARD_LOG_LEVEL must be one of/);
+    assert.doesNotMatch(unknown.stderr, /sekrit-value/);
+  });
+
   test('--help lists the core commands', async () => {
     const r = await runCli(['--help'], env);
     assert.equal(r.code, 0);

@@ -27,8 +27,10 @@ export async function withRuntime<T>(
   opts: RuntimeOptions = {},
 ): Promise<T> {
   const config = loadConfig(io.env);
-  // CLI commands log warnings only, to stderr, so that stdout stays machine-readable.
-  const logger = createLogger(io.env['WARD_LOG_LEVEL'] ?? 'warn', io.stderr);
+  // CLI commands log warnings only, to stderr, so that stdout stays machine-readable, unless
+  // WARD_LOG_LEVEL names a level (an empty one means unset; loadConfig refused any other).
+  const level = (io.env['WARD_LOG_LEVEL'] ?? '').trim() === '' ? 'warn' : config.logLevel;
+  const logger = createLogger(level, io.stderr);
   const rt = await openWard(config, logger, io.env);
   try {
     if (opts.requireMigrated !== false) await requireMigrated(rt.db);
