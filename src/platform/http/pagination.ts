@@ -54,12 +54,14 @@ const macLength = 16;
 // signs, and cursors then do not survive a restart or cross replicas (a client that presents
 // one gets invalid_cursor and starts the list again).
 let cursorKey: Buffer = randomBytes(32);
+let cursorEncryptionKey: Buffer = deriveEncryptionKey(cursorKey);
 
 /** Sets the key cursors are signed with; all replicas behind one load balancer share it. */
 export function useCursorKey(key: Buffer): void {
   if (key.length < 32)
     throw new WardError('config_invalid', 'The cursor key must be 32 bytes or more');
   cursorKey = Buffer.from(key);
+  cursorEncryptionKey = deriveEncryptionKey(cursorKey);
 }
 
 /** Reads WARD_CURSOR_KEY (base64, 32 bytes or more); undefined when unset. */
@@ -80,9 +82,9 @@ function mac(scope: string, body: string): string {
     .slice(0, macLength);
 }
 
-/** The AES-256 key that hides a cursor's sort key, derived from the cursor key. */
-function encryptionKey(): Buffer {
-  return createHmac('sha256', cursorKey).update('ward.cursor.v2.encryption').digest();
+/** The AES-256 key that hides a cursor's sort key, derived once per cursor key. */
+function deriveEncryptionKey(key: Buffer): Buffer {
+  return createHmac('sha256', key).update('ward.cursor.v2.encryption').digest();
 }
 
 const ivLength = 16;
@@ -95,7 +97,7 @@ const ivLength = 16;
  */
 export function encodeCursor(scope: string, key: CursorKey): string {
   const iv = randomBytes(ivLength);
-  const cipher = createCipheriv('aes-256-ctr', encryptionKey(), iv);
+  const cipher = createCipheriv('aes-256-ctr', cursorEncryptionKey, iv);
   const sealed = Buffer.concat([iv, cipher.update(JSON.stringify(key), 'utf8'), cipher.final()]);
   const body = sealed.toString('base64url');
   return body + mac(scope, body);
@@ -121,7 +123,11 @@ export function decodeCursor(
   let key: unknown;
   try {
     const sealed = Buffer.from(body, 'base64url');
-    const decipher = createDecipheriv('aes-256-ctr', encryptionKey(), sealed.subarray(0, ivLength));
+    const decipher = createDecipheriv(
+      'aes-256-ctr',
+      cursorEncryptionKey,
+      sealed.subarray(0, ivLength),
+    );
     const text = Buffer.concat([decipher.update(sealed.subarray(ivLength)), decipher.final()]);
     key = JSON.parse(text.toString('utf8'));
   } catch {
