@@ -1,23 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { SecurityEvent } from '../../src/modules/crypto/index.ts';
-import {
-  keyStatus,
-  rotateDataKeys,
-  type KeyAdminDeps,
-} from '../../src/modules/crypto/key-admin.ts';
+import { keyStatus, rotateDataKeys } from '../../src/modules/crypto/key-admin.ts';
 import { rewrapValues } from '../../src/modules/crypto/rewrap.ts';
-import type { Tx } from '../../src/platform/db/index.ts';
 import { isWardError } from '../../src/platform/errors.ts';
-import { availableEngines, createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { testCrypto } from '../helpers/crypto.ts';
-import { seedTenant, type TenantFixture } from '../helpers/fixtures.ts';
-import {
-  createPatientTable,
-  insertPatient,
-  patientRegistry,
-  syntheticPatient,
-} from '../helpers/phi-table.ts';
+import { availableEngines } from '../helpers/db.ts';
+import { keyAdminFixture } from '../helpers/key-admin.ts';
+import { insertPatient, syntheticPatient } from '../helpers/phi-table.ts';
 
 const table = 'test_phi.patients';
 
@@ -28,42 +17,31 @@ const table = 'test_phi.patients';
 // `keys status`, `retire` or `rewrap` for every organization.
 for (const engine of availableEngines()) {
   describe(`a value claiming an impossible key version (${engine})`, () => {
-    let t: TestDatabase;
-    let a: TenantFixture;
-    const crypto = testCrypto({ primaryTtlMs: 0 });
-    const registry = patientRegistry();
+    const k = keyAdminFixture(engine);
+    const { crypto, registry, deps } = k;
     const events: SecurityEvent[] = [];
-    const deps = (): KeyAdminDeps => ({
-      db: t.db,
-      keyring: crypto.keyring,
-      events: crypto.events,
-      registry,
-    });
-    const as = <T>(fn: (tx: Tx) => Promise<T>) =>
-      t.db.withContext({ orgId: a.orgId, actorType: 'user' }, fn);
+    const as = k.as;
     const ids: string[] = [];
 
     before(async () => {
-      t = await createTestDatabase({ engine });
-      a = await seedTenant(t.db, 'HDR');
-      await createPatientTable(t.db);
+      await k.open('HDR');
       for (let i = 0; i < 2; i++)
-        ids.push(await as((tx) => insertPatient(tx, crypto.codec, a.orgId, syntheticPatient(i))));
+        ids.push(await as((tx) => insertPatient(tx, crypto.codec, k.orgId, syntheticPatient(i))));
       crypto.onSecurityEvent((e) => {
         events.push(e);
       });
       // Row 0: the version's high bit flipped. Row 1: a value cut short inside the header.
-      await t.db.asAdmin((tx) =>
+      await k.db.asAdmin((tx) =>
         tx.query(
           `update ${table} set ssn_encrypted = set_byte(ssn_encrypted, 1, 255) where id = $1`,
           [ids[0]],
         ),
       );
-      await t.db.asAdmin((tx) =>
+      await k.db.asAdmin((tx) =>
         tx.query(`update ${table} set email_encrypted = '\\x0100'::bytea where id = $1`, [ids[1]]),
       );
     });
-    after(async () => t.close());
+    after(() => k.close());
 
     test('reading it is decrypt_failed and reported', async () => {
       const stored = await as(async (tx) => {
@@ -79,7 +57,7 @@ for (const engine of availableEngines()) {
         as((tx) =>
           crypto.codec.decrypt(
             tx,
-            { orgId: a.orgId, table, column: 'ssn_encrypted', rowId: ids[0]! },
+            { orgId: k.orgId, table, column: 'ssn_encrypted', rowId: ids[0]! },
             stored,
           ),
         ),
@@ -94,9 +72,9 @@ for (const engine of availableEngines()) {
     test('keys status still answers, and rewrap reports the values instead of failing', async () => {
       // 18 patient values, two of them broken, plus the fixture's agent context.
       const status = await keyStatus(deps());
-      assert.equal(status.find((k) => k.orgId === a.orgId && k.version === 1)?.values, 17);
-      await rotateDataKeys(deps(), a.orgId);
-      const report = await rewrapValues(deps(), { orgId: a.orgId, registry, settleMs: 0 });
+      assert.equal(status.find((k) => k.orgId === k.orgId && k.version === 1)?.values, 17);
+      await rotateDataKeys(deps(), k.orgId);
+      const report = await rewrapValues(deps(), { orgId: k.orgId, registry, settleMs: 0 });
       assert.deepEqual(
         report.organizations.map((o) => [o.rewrapped, o.failed]),
         [[17, 2]],
