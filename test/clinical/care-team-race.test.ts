@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { careTeamOf, loadCase, setCareTeam } from '../../src/modules/clinical/cases-service.ts';
+import { caseResource, loadCase, setCareTeam } from '../../src/modules/clinical/cases-service.ts';
 import { auth, createTestApi, seedOrg, tokenFor, type TestApi } from '../helpers/api.ts';
 import { availableEngines } from '../helpers/db.ts';
 
@@ -61,7 +61,7 @@ for (const engine of engines) {
       await api.t.db.withContext(ctx, async (tx) => {
         // The nurse's request loads the case as a write does and is authorized: on the team.
         const row = await loadCase(tx, org.orgId, caseId, { forWrite: true });
-        assert.ok(careTeamOf(row).includes(nurseId));
+        assert.ok(caseResource(row).careTeam.includes(nurseId));
         // Meanwhile the doctor takes the nurse off the case.
         removal = api.app.inject({
           method: 'PUT',

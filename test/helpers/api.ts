@@ -64,6 +64,18 @@ export async function createTestApi(
   };
 }
 
+/** Creates a patient over the API as `token` (who needs patient:create); returns its id. */
+export async function createPatientAs(api: TestApi, token: string, mrn: string): Promise<string> {
+  const r = await api.app.inject({
+    method: 'POST',
+    url: '/api/v1/patients',
+    headers: auth(token, 'TREAT'),
+    payload: { mrn, firstName: 'Emergency', lastName: 'Synthetic', dateOfBirth: '1970-01-01' },
+  });
+  if (r.statusCode !== 201) throw new Error(`patient create: ${r.statusCode} ${r.body}`);
+  return r.json<{ id: string }>().id;
+}
+
 export const goodPassword = 'plum orchard seventeen lanterns';
 
 /** Creates an organization with users of the given roles; returns their ids and emails. */

@@ -93,8 +93,8 @@ export async function seedTenant(db: Database, label: string): Promise<TenantFix
     },
   );
   // Identity and access rows (migration 0005): an enrolled authenticator with recovery codes,
-  // a pending MFA challenge, an agent API key, a policy, a break-glass with its review task
-  // and alert (the grant follows with the patient it names).
+  // a pending MFA challenge, an agent API key, a policy (the break-glass and the grant follow
+  // with the patient they name).
   const partner = await createOrganization(db, { name: `Partner of ${label}`, type: 'insurer' });
   await db.withContext({ orgId: org.id, userId: doctor.id, actorType: 'user' }, async (tx) => {
     await insertTotpFactor(tx, fixtureCrypto.codec, org.id, doctor.id, randomBytes(20));
@@ -115,21 +115,6 @@ export async function seedTenant(db: Database, label: string): Promise<TenantFix
       `insert into ward.access_policies (organization_id, name, document)
        values ($1, 'fixture policy', '{"effect":"deny","actions":["patient:read"],"actor":{"principalTypes":["agent"]}}')`,
       [org.id],
-    );
-    const bg = await tx.query<{ id: string }>(
-      `insert into ward.break_glass_sessions (organization_id, id, user_id, reason, expires_at)
-       values ($1, gen_random_uuid(), $2, 'fixture emergency access for the probe', now() + interval '5 minutes') returning id`,
-      [org.id, doctor.id],
-    );
-    await tx.query(
-      `insert into ward.review_tasks (organization_id, id, kind, subject_id, subject_user_id, summary)
-       values ($1, gen_random_uuid(), 'break_glass_review', $2, $3, 'fixture review')`,
-      [org.id, bg.rows[0]!.id, doctor.id],
-    );
-    await tx.query(
-      `insert into ward.security_alerts (organization_id, kind, severity, subject_user_id)
-       values ($1, 'access.break_glass', 'high', $2)`,
-      [org.id, doctor.id],
     );
   });
   // Clinical rows (migration 0006): a patient with encrypted PHI, a case, an AI-suggested
@@ -157,6 +142,22 @@ export async function seedTenant(db: Database, label: string): Promise<TenantFix
         { fields: [], clinical: false },
       );
       const patientId = patient.value.id;
+      // A break-glass on that patient, with its review task and alert.
+      const bg = await tx.query<{ id: string }>(
+        `insert into ward.break_glass_sessions (organization_id, id, user_id, patient_id, reason, expires_at)
+         values ($1, gen_random_uuid(), $2, $3, 'fixture emergency access for the probe', now() + interval '5 minutes') returning id`,
+        [org.id, doctor.id, patientId],
+      );
+      await tx.query(
+        `insert into ward.review_tasks (organization_id, id, kind, subject_id, subject_user_id, summary)
+         values ($1, gen_random_uuid(), 'break_glass_review', $2, $3, 'fixture review')`,
+        [org.id, bg.rows[0]!.id, doctor.id],
+      );
+      await tx.query(
+        `insert into ward.security_alerts (organization_id, kind, severity, subject_user_id)
+         values ($1, 'access.break_glass', 'high', $2)`,
+        [org.id, doctor.id],
+      );
       // A grant of that patient to a partner organization (not to another probed tenant).
       await tx.query(
         `insert into ward.access_grants (organization_id, id, grantee_organization_id, patient_id, permissions, purposes,

@@ -17,7 +17,7 @@ export function grantManager(orgId: string, userId: string = randomUUID()): Prin
     permissions: new Set(['grant:manage']),
     mfaVerified: true,
     restricted: null,
-    breakGlassUntil: null,
+    breakGlass: new Map(),
     policyVersion: 1,
     settings: defaultSettings,
     purpose: undefined,

@@ -7,6 +7,7 @@ import { base32Decode, totpCode } from '../../src/modules/auth/totp.ts';
 import {
   auth,
   countEvents,
+  createPatientAs,
   createTestApi,
   enrollTotp,
   seedOrg,
@@ -26,10 +27,15 @@ function phiProbe(deps: SecuredDeps, opts: { forgetAudit?: boolean } = {}): Fast
       schema: {
         response: { 200: object({ fields: stringList, breakGlass: { type: 'boolean' } }) },
       },
-      handler: async ({ decision, audit }) => {
+      handler: async ({ decision, query, authorize, audit }) => {
+        // `?patient=` states the target, as a handler does once it has loaded it.
+        const patientId = (query as { patient?: string }).patient;
+        const d = patientId
+          ? authorize({ permission: 'patient:read', resource: { patientId } })
+          : decision;
         if (!opts.forgetAudit)
-          await audit({ action: 'R', eventType: 'patient.read', phiFields: decision.fields });
-        return { fields: [...decision.fields], breakGlass: decision.breakGlass };
+          await audit({ action: 'R', eventType: 'patient.read', phiFields: d.fields });
+        return { fields: [...d.fields], breakGlass: d.breakGlass };
       },
     });
   };
@@ -160,14 +166,14 @@ describe('access decisions through the pipeline', () => {
       },
     });
     const doctor = await tokenFor(api, org.users['doctor']!.email);
+    const patientId = await createPatientAs(api, doctor, 'MRN-BG-1');
+    const probe = `/api/v1/test/phi?patient=${patientId}`;
     assert.equal(
-      (await api.app.inject({ url: '/api/v1/test/phi', headers: auth(doctor, 'TREAT') }))
-        .statusCode,
+      (await api.app.inject({ url: probe, headers: auth(doctor, 'TREAT') })).statusCode,
       403,
     );
     assert.equal(
-      (await api.app.inject({ url: '/api/v1/test/phi', headers: auth(doctor, 'ETREAT') }))
-        .statusCode,
+      (await api.app.inject({ url: probe, headers: auth(doctor, 'ETREAT') })).statusCode,
       403,
       'ETREAT needs break-glass first',
     );
@@ -175,20 +181,21 @@ describe('access decisions through the pipeline', () => {
       method: 'POST',
       url: '/api/v1/access/break-glass',
       headers: auth(doctor),
-      payload: { reason: 'because' },
+      payload: { reason: 'because', patientId },
     });
     assert.equal(short.statusCode, 400);
     const bg = await api.app.inject({
       method: 'POST',
       url: '/api/v1/access/break-glass',
       headers: auth(doctor),
-      payload: { reason: 'Unconscious patient in ED, allergy history needed now', minutes: 10 },
+      payload: {
+        reason: 'Unconscious patient in ED, allergy history needed now',
+        minutes: 10,
+        patientId,
+      },
     });
     assert.equal(bg.statusCode, 201, bg.body);
-    const emergency = await api.app.inject({
-      url: '/api/v1/test/phi',
-      headers: auth(doctor, 'ETREAT'),
-    });
+    const emergency = await api.app.inject({ url: probe, headers: auth(doctor, 'ETREAT') });
     assert.equal(emergency.statusCode, 200);
     assert.equal(emergency.json<{ breakGlass: boolean }>().breakGlass, true);
     const alerts = await api.app.inject({ url: '/api/v1/security-alerts', headers: auth(admin) });
@@ -236,8 +243,7 @@ describe('access decisions through the pipeline', () => {
       ),
     );
     assert.equal(
-      (await api.app.inject({ url: '/api/v1/test/phi', headers: auth(doctor, 'ETREAT') }))
-        .statusCode,
+      (await api.app.inject({ url: probe, headers: auth(doctor, 'ETREAT') })).statusCode,
       403,
     );
   });

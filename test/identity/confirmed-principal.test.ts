@@ -12,6 +12,7 @@ import { object } from '../../src/platform/http/schemas.ts';
 import {
   auth,
   countEvents,
+  createPatientAs,
   createTestApi,
   seedOrg,
   tokenFor,
@@ -274,11 +275,12 @@ for (const engine of availableEngines()) {
     });
 
     test('break-glass started after the principal was cached is seen by the next request', async () => {
+      const patientId = await createPatientAs(api, await tokenFor(api, doctorEmail), 'MRN-CONF-1');
       const token = await warmToken();
       await admin(
-        `insert into ward.break_glass_sessions (organization_id, user_id, reason, expires_at)
-           values ($1, $2, 'cached principal test, reason of twenty chars', now() + interval '5 minutes')`,
-        [orgId, doctorId],
+        `insert into ward.break_glass_sessions (organization_id, user_id, patient_id, reason, expires_at)
+           values ($1, $2, $3, 'cached principal test, reason of twenty chars', now() + interval '5 minutes')`,
+        [orgId, doctorId, patientId],
       );
       try {
         log.length = 0;

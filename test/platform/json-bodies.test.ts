@@ -39,7 +39,10 @@ describe('JSON bodies under the body scanner', () => {
         'POST',
         '/access/break-glass',
         h.doctor,
-        JSON.stringify({ reason: 'Unconscious patient in ED, history needed \0 now' }),
+        JSON.stringify({
+          reason: 'Unconscious patient in ED, history needed \0 now',
+          patientId: '6c1d4f0e-2b7a-4c39-9e51-0f3a8d2b7c64',
+        }),
       ],
       // A key, too, and the escape in any position.
       ['POST', '/patients', h.doctor, `{"mrn\\u0000":"A"}`],

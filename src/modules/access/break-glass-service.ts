@@ -33,15 +33,17 @@ const unreadable =
   /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\p{Cf}\u115f\u1160\u2800\u3164\uffa0]/u;
 
 /**
- * Starts emergency access (ETREAT): a readable reason of at least 20 characters (no control or
- * invisible characters), a time box of at most an hour, a high-severity alert and an open
- * review task for the privacy officer — all in the same transaction, so there is no
- * break-glass without its paper trail.
+ * Starts emergency access (ETREAT) to one patient's record: a readable reason of at least 20
+ * characters (no control or invisible characters), a time box of at most an hour, a
+ * high-severity alert and an open review task for the privacy officer — all in the same
+ * transaction, so there is no break-glass without its paper trail. While a session for the
+ * patient is active another is refused: a renewal is a new decision, taken once the first
+ * has ended, with its own reason, alert and review.
  */
 export async function startBreakGlass(
   tx: Tx,
   p: Principal,
-  input: { reason: string; minutes?: number | undefined; patientId?: string | undefined },
+  input: { reason: string; minutes?: number | undefined; patientId: string },
 ): Promise<BreakGlassView> {
   if (!p.sessionId) throw new WardError('forbidden', 'Break-glass is for people, not API keys');
   const reason = input.reason.trim();
@@ -56,12 +58,25 @@ export async function startBreakGlass(
   if (!Number.isInteger(minutes) || minutes < 1 || minutes > breakGlassMaxMinutes) {
     throw new WardError('validation_failed', `minutes must be 1 to ${breakGlassMaxMinutes}`);
   }
+  const patientId = input.patientId.toLowerCase();
+  const open = await tx.query<{ expires_at: Date }>(
+    `select expires_at from ward.break_glass_sessions
+      where user_id = $1 and patient_id = $2 and ended_at is null and expires_at > now()
+      order by expires_at desc limit 1`,
+    [p.userId, patientId],
+  );
+  const current = open.rows[0];
+  if (current)
+    throw new WardError(
+      'conflict',
+      `An emergency session for this patient is active until ${current.expires_at.toISOString()}; end it before starting another`,
+    );
   const id = randomUUID();
   const taskId = randomUUID();
   const r = await tx.query<{ expires_at: Date }>(
     `insert into ward.break_glass_sessions (organization_id, id, user_id, patient_id, reason, expires_at)
      values ($1, $2, $3, $4, $5, now() + make_interval(mins => $6)) returning expires_at`,
-    [p.orgId, id, p.userId, input.patientId ?? null, reason, minutes],
+    [p.orgId, id, p.userId, patientId, reason, minutes],
   );
   const expiresAt = (r.rows[0] as { expires_at: Date }).expires_at;
   await tx.query(
@@ -72,7 +87,10 @@ export async function startBreakGlass(
       taskId,
       id,
       p.userId,
-      `Break-glass by user ${p.userId} for ${minutes} min: ${reason}`.slice(0, 2000),
+      `Break-glass by user ${p.userId} on patient ${patientId} for ${minutes} min: ${reason}`.slice(
+        0,
+        2000,
+      ),
     ],
   );
   const alert = await tx.query<{ id: string }>(
@@ -85,7 +103,7 @@ export async function startBreakGlass(
         breakGlassId: id,
         reviewTaskId: taskId,
         minutes,
-        patientId: input.patientId ?? null,
+        patientId,
       }),
     ],
   );
@@ -95,7 +113,7 @@ export async function startBreakGlass(
     entityType: 'BreakGlass',
     entityId: id,
     purposeOfUse: 'ETREAT',
-    ...(input.patientId ? { patientId: input.patientId } : {}),
+    patientId,
     metadata: { minutes, reviewTaskId: taskId },
   });
   return {

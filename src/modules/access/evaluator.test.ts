@@ -62,7 +62,7 @@ function principal(
     permissions: new Set(rolePermissions[role]),
     mfaVerified: true,
     restricted: null,
-    breakGlassUntil: null,
+    breakGlass: new Map(),
     policyVersion: 1,
     settings: defaultSettings,
     purpose,
@@ -297,43 +297,80 @@ describe('MFA, break-glass and agents', () => {
     );
   });
 
+  const patientA = 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa';
+  const patientB = 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb';
+  const openFor = (until: string) => ({ breakGlass: new Map([[patientA, new Date(until)]]) });
+
   test('break-glass opens clinical reads for ETREAT, over deny policies, until it expires', () => {
     const p = policy('deny-all-reads', { effect: 'deny', actions: ['patient:*'] });
     const now = new Date('2026-11-22T10:00:00Z');
-    const active = principal('nurse', 'ETREAT', {
-      breakGlassUntil: new Date('2026-11-22T10:30:00Z'),
-    });
-    const d = evaluate(active, { permission: 'patient:read', now }, [p]);
+    const active = principal('nurse', 'ETREAT', openFor('2026-11-22T10:30:00Z'));
+    const target = { patientId: patientA };
+    const d = evaluate(active, { permission: 'patient:read', resource: target, now }, [p]);
     assert.deepEqual([d.allow, d.breakGlass, d.reason], [true, true, 'break_glass']);
     assert.ok(d.fields.length > 0);
     assert.equal(
-      evaluate(active, { permission: 'patient:update', now }, [p]).allow,
+      evaluate(active, { permission: 'patient:update', resource: target, now }, [p]).allow,
       false,
       'break-glass is read-only',
     );
-    const expired = principal('nurse', 'ETREAT', {
-      breakGlassUntil: new Date('2026-11-22T09:59:59Z'),
-    });
+    const expired = principal('nurse', 'ETREAT', openFor('2026-11-22T09:59:59Z'));
     assert.equal(
-      evaluate(expired, { permission: 'patient:read', now }, []).reason,
+      evaluate(expired, { permission: 'patient:read', resource: target, now }, []).reason,
       'break_glass_required',
     );
-    const notClinical = principal('reviewer', 'ETREAT', {
-      breakGlassUntil: new Date('2026-11-22T10:30:00Z'),
+    const notClinical = principal('reviewer', 'ETREAT', openFor('2026-11-22T10:30:00Z'));
+    assert.equal(
+      evaluate(notClinical, { permission: 'patient:read', resource: target, now }, []).allow,
+      false,
+    );
+  });
+
+  test("break-glass opens the patient it names, not another, and not the organization's lists", () => {
+    const now = new Date('2026-11-22T10:00:00Z');
+    const active = principal('doctor', 'ETREAT', openFor('2026-11-22T10:30:00Z'));
+    const read = (resource: { patientId?: string } | undefined, permission = 'case:read') =>
+      evaluate(active, { permission, now, ...(resource ? { resource } : {}) }, []);
+    // Upper-case spelling of the same id is the same patient.
+    assert.equal(read({ patientId: patientA.toUpperCase() }).allow, true);
+    assert.equal(read({ patientId: patientB }).reason, 'break_glass_other_patient');
+    assert.equal(read({}).reason, 'break_glass_patient_required', 'a target without a patient');
+    // The route's first evaluation (no target yet) is provisional: the secured route refuses
+    // the request unless the handler later states a target of an opened patient.
+    const first = read(undefined);
+    assert.deepEqual([first.allow, first.breakGlass], [true, true]);
+    assert.equal(
+      read(undefined, 'patient:search').reason,
+      'break_glass_patient_required',
+      'no emergency search: it would reach every patient',
+    );
+    // Two sessions, two patients, each until its own end.
+    const two = principal('doctor', 'ETREAT', {
+      breakGlass: new Map([
+        [patientA, new Date('2026-11-22T09:59:00Z')],
+        [patientB, new Date('2026-11-22T10:30:00Z')],
+      ]),
     });
-    assert.equal(evaluate(notClinical, { permission: 'patient:read', now }, []).allow, false);
+    assert.equal(
+      evaluate(two, { permission: 'case:read', resource: { patientId: patientA }, now }, []).reason,
+      'break_glass_other_patient',
+      'the session for A has ended',
+    );
+    assert.equal(
+      evaluate(two, { permission: 'case:read', resource: { patientId: patientB }, now }, []).allow,
+      true,
+    );
   });
 
   test('break-glass overrides deny policies, never the role: a read the role lacks stays closed', () => {
     // This nurse role holds patient:read and case:read but not image:read or
     // treatment_plan:read (an organization may strip them): an emergency does not add them.
     const now = new Date('2026-11-22T10:00:00Z');
-    const active = principal('nurse', 'ETREAT', {
-      breakGlassUntil: new Date('2026-11-22T10:30:00Z'),
-    });
-    assert.equal(evaluate(active, { permission: 'case:read', now }, []).allow, true);
+    const active = principal('nurse', 'ETREAT', openFor('2026-11-22T10:30:00Z'));
+    const resource = { patientId: patientA };
+    assert.equal(evaluate(active, { permission: 'case:read', resource, now }, []).allow, true);
     for (const permission of ['image:read', 'treatment_plan:read']) {
-      const d = evaluate(active, { permission, now }, []);
+      const d = evaluate(active, { permission, resource, now }, []);
       assert.deepEqual([d.allow, d.reason], [false, 'missing_permission'], permission);
     }
   });

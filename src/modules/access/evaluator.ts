@@ -12,8 +12,12 @@ import {
 export interface AccessRequest {
   /** `resource:action`, or `self:…` for a principal acting on its own account. */
   readonly permission: string;
-  /** Facts about the target the policies may test (loaded by the route when needed). */
-  readonly resource?: { readonly careTeam?: readonly string[] };
+  /**
+   * Facts about the target the policies may test (loaded by the route when needed). Under
+   * break-glass a request that states its target must name the patient it belongs to: the
+   * emergency session opens that patient's record only.
+   */
+  readonly resource?: { readonly careTeam?: readonly string[]; readonly patientId?: string };
   /**
    * Patient PHI fields the request would use (search keys, values written): all must be
    * visible to the caller, or the request is denied. This is what keeps a search from
@@ -45,10 +49,10 @@ export interface CompiledPolicy {
 // The reads an active break-glass session opens past deny policies, for principals allowed to
 // invoke it, and only those of them their roles hold: an emergency overrides the
 // organization's policies, never the role (a read an organization took from a role stays
-// closed).
+// closed). Each session opens one named patient's record; searching and listing patients are
+// not among them (a search under ETREAT would reach every patient).
 const breakGlassPermissions: ReadonlySet<string> = new Set([
   'patient:read',
-  'patient:search',
   'case:read',
   'diagnosis:read',
   'image:read',
@@ -133,27 +137,34 @@ export function evaluate(
   const phi = phiResources.has(resource);
   const purpose = p.purpose;
   if (phi && !purpose) return deny('purpose_required');
-  const breakGlassActive =
-    purpose === 'ETREAT' && p.breakGlassUntil !== null && p.breakGlassUntil > now;
-  if (purpose === 'ETREAT' && !breakGlassActive) return deny('break_glass_required');
-  if (
-    breakGlassActive &&
-    breakGlassPermissions.has(r.permission) &&
-    p.permissions.has('break_glass:invoke')
-  ) {
-    // Break-glass overrides the organization's deny policies by design; it is audited,
-    // alerted and reviewed instead. It never grants a permission the role lacks, nor widens
-    // the fields a role may see.
-    if (!p.permissions.has(r.permission)) return deny('missing_permission');
-    const emergencyFields = fieldsFor(p, 'ETREAT', []);
-    if (r.fields?.some((f) => !emergencyFields.includes(f))) return deny('field_not_permitted');
-    return {
-      allow: true,
-      reason: 'break_glass',
-      fields: emergencyFields,
-      breakGlass: true,
-      policies: [],
-    };
+  if (purpose === 'ETREAT') {
+    const active = [...p.breakGlass.values()].some((until) => until > now);
+    if (!active || !p.permissions.has('break_glass:invoke')) return deny('break_glass_required');
+    if (r.permission === 'patient:search') return deny('break_glass_patient_required');
+    if (breakGlassPermissions.has(r.permission)) {
+      // The route's first evaluation knows only the permission; its handler states the
+      // target (`resource`) once loaded, and then the patient must be one a session opened.
+      // The secured route refuses a break-glass request that never stated one.
+      if (r.resource !== undefined) {
+        const patientId = r.resource.patientId?.toLowerCase();
+        if (patientId === undefined) return deny('break_glass_patient_required');
+        const until = p.breakGlass.get(patientId);
+        if (until === undefined || until <= now) return deny('break_glass_other_patient');
+      }
+      // Break-glass overrides the organization's deny policies by design; it is audited,
+      // alerted and reviewed instead. It never grants a permission the role lacks, nor widens
+      // the fields a role may see.
+      if (!p.permissions.has(r.permission)) return deny('missing_permission');
+      const emergencyFields = fieldsFor(p, 'ETREAT', []);
+      if (r.fields?.some((f) => !emergencyFields.includes(f))) return deny('field_not_permitted');
+      return {
+        allow: true,
+        reason: 'break_glass',
+        fields: emergencyFields,
+        breakGlass: true,
+        policies: [],
+      };
+    }
   }
   // ETREAT is only ever the break-glass path above: emergency reads by those allowed to invoke it.
   if (purpose === 'ETREAT') return deny('break_glass_required');

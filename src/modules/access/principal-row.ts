@@ -23,7 +23,6 @@ export function principalFromRow(
   if (typeof failure === 'string') return { failure, userId };
   if (!userId) return { failure: 'unknown_session' };
   const isKey = token.kind === 'api_key';
-  const breakGlass = row['break_glass_until'];
   return {
     principal: {
       orgId: token.orgId,
@@ -36,10 +35,21 @@ export function principalFromRow(
       permissions: new Set((row['permissions'] as string[] | null) ?? []),
       mfaVerified: row['mfa_verified'] === true,
       restricted: row['restricted'] === 'mfa_enrollment' ? 'mfa_enrollment' : null,
-      breakGlassUntil: breakGlass instanceof Date ? breakGlass : null,
+      breakGlass: breakGlassOf(row['break_glass']),
       policyVersion: Number(row['policy_version'] ?? 0),
       settings: readSettings(row['settings']),
       purpose,
     },
   };
+}
+
+/** Reads the `break_glass` object (patient id → end of its emergency session). */
+function breakGlassOf(raw: unknown): ReadonlyMap<string, Date> {
+  const out = new Map<string, Date>();
+  if (typeof raw !== 'object' || raw === null) return out;
+  for (const [patientId, until] of Object.entries(raw as Record<string, unknown>)) {
+    const t = typeof until === 'string' ? new Date(until) : undefined;
+    if (t && !Number.isNaN(t.getTime())) out.set(patientId.toLowerCase(), t);
+  }
+  return out;
 }

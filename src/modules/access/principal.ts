@@ -14,7 +14,11 @@ export interface Principal {
   readonly mfaVerified: boolean;
   /** Set when the session may only enroll MFA (the organization requires it, none yet). */
   readonly restricted: 'mfa_enrollment' | null;
-  readonly breakGlassUntil: Date | null;
+  /**
+   * Active break-glass sessions: each patient (lower-case id) whose record an emergency
+   * session opened, and when that session ends. Empty when there is none.
+   */
+  readonly breakGlass: ReadonlyMap<string, Date>;
   readonly policyVersion: number;
   readonly settings: OrganizationSettings;
   readonly purpose: PurposeCode | undefined;

@@ -348,6 +348,14 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
         const policies = await deps.policies.get(tx, principal.orgId, principal.policyVersion);
         const decision = evaluate(principal, { permission: spec.permission }, policies);
         if (!decision.allow) throw new Denied(decision, principal);
+        // Break-glass opens named patients only: the first decision is provisional until the
+        // handler states a target of a patient an emergency session opened.
+        const emergency = { patientStated: false };
+        const stated = (r: AccessRequest, d: Decision) => {
+          if (d.allow && d.breakGlass && r.resource?.patientId !== undefined)
+            emergency.patientStated = true;
+          return d;
+        };
         const value = await body(
           {
             req,
@@ -359,11 +367,11 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
             params: req.params as P,
             query: req.query as Q,
             authorize: (r) => {
-              const d = evaluate(principal, r, policies);
+              const d = stated(r, evaluate(principal, r, policies));
               if (!d.allow) throw new Denied(d, principal);
               return d;
             },
-            check: (r) => evaluate(principal, r, policies),
+            check: (r) => stated(r, evaluate(principal, r, policies)),
             audit: (event) => {
               if (committed) {
                 return Promise.reject(
@@ -378,6 +386,20 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
           principal,
           () => pending.length,
         );
+        if (decision.breakGlass && !emergency.patientStated) {
+          // Fail closed: a handler that never named the patient it read under ETREAT would
+          // turn one patient's emergency into access to all of them.
+          throw new Denied(
+            {
+              allow: false,
+              reason: 'break_glass_patient_required',
+              fields: [],
+              breakGlass: false,
+              policies: [],
+            },
+            principal,
+          );
+        }
         // The request's work is done: its unwritten events go out as the transaction's last
         // statements, the last one carrying the COMMIT. It resolves only once all of them
         // and the commit succeeded, before any response.

@@ -51,9 +51,15 @@ export function canTransition(from: repo.CaseStatus, to: repo.CaseStatus): boole
   return next[from].includes(to);
 }
 
-/** The care team of a row, for `authorize({ resource: { careTeam } })`. */
-export function careTeamOf(row: repo.CaseRow): readonly string[] {
-  return row.assigned_clinicians;
+/**
+ * What access policies test about a case (`authorize({ resource: caseResource(row) })`): its
+ * care team, and the patient it belongs to (which break-glass must have opened).
+ */
+export function caseResource(row: repo.CaseRow): {
+  readonly careTeam: readonly string[];
+  readonly patientId: string;
+} {
+  return { careTeam: row.assigned_clinicians, patientId: row.patient_id };
 }
 
 /** The API view; the chief complaint is decrypted only when `withComplaint`. */

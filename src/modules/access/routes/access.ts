@@ -204,7 +204,7 @@ export function registerAccessRoutes(app: FastifyInstance, s: SecuredDeps): void
     },
   });
 
-  securedRoute<{ reason: string; minutes?: number; patientId?: string }>(app, s, {
+  securedRoute<{ reason: string; minutes?: number; patientId: string }>(app, s, {
     method: 'POST',
     url: '/access/break-glass',
     permission: 'break_glass:invoke',
@@ -218,7 +218,7 @@ export function registerAccessRoutes(app: FastifyInstance, s: SecuredDeps): void
           minutes: { type: 'integer', minimum: 1, maximum: 60 },
           patientId: uuid,
         },
-        ['reason'],
+        ['reason', 'patientId'],
       ),
       response: {
         201: object({ id: uuid, expiresAt: dateTime, reviewTaskId: uuid, alertId: uuid }),

@@ -20,7 +20,7 @@ import { securedRoute, type SecuredDeps } from '../../access/secured-route.ts';
 import type { FieldCodec } from '../../crypto/codec.ts';
 import { listCases, type CasePriority, type CaseStatus } from '../cases-repo.ts';
 import {
-  careTeamOf,
+  caseResource,
   caseView,
   loadCase,
   openCase,
@@ -137,7 +137,11 @@ export function registerCaseRoutes(app: FastifyInstance, s: SecuredDeps, codec: 
       ),
       response: { 200: pageSchema(caseSchema), ...errorResponses },
     },
-    handler: async ({ tx, principal, query, check, audit }) => {
+    handler: async ({ tx, principal, decision, query, authorize, check, audit }) => {
+      // An emergency session opens named patients: under break-glass the list must be one
+      // of theirs (`patientId`), never the organization's cases.
+      if (decision.breakGlass)
+        authorize({ permission: 'case:read', resource: { patientId: query.patientId } });
       const limit = pageLimit(query);
       const after = decodeCursor('cases', query.cursor, 2);
       const rows = await listCases(
@@ -154,7 +158,7 @@ export function registerCaseRoutes(app: FastifyInstance, s: SecuredDeps, codec: 
       );
       const scanned = rows.slice(0, limit);
       const visible = scanned.filter(
-        (r) => check({ permission: 'case:read', resource: { careTeam: careTeamOf(r) } }).allow,
+        (r) => check({ permission: 'case:read', resource: caseResource(r) }).allow,
       );
       const items = [];
       for (const r of visible) items.push(await caseView(tx, codec, r, false));
@@ -195,7 +199,7 @@ export function registerCaseRoutes(app: FastifyInstance, s: SecuredDeps, codec: 
     },
     handler: async ({ tx, principal, params, authorize, audit }) => {
       const row = await loadCase(tx, principal.orgId, params.id);
-      authorize({ permission: 'case:read', resource: { careTeam: careTeamOf(row) } });
+      authorize({ permission: 'case:read', resource: caseResource(row) });
       const view = await caseView(tx, codec, row, true);
       await audit({
         action: 'R',
@@ -223,7 +227,7 @@ export function registerCaseRoutes(app: FastifyInstance, s: SecuredDeps, codec: 
     },
     handler: async ({ tx, principal, params, body, authorize, audit }) => {
       const row = await loadCase(tx, principal.orgId, params.id, { forWrite: true });
-      authorize({ permission: 'case:update', resource: { careTeam: careTeamOf(row) } });
+      authorize({ permission: 'case:update', resource: caseResource(row) });
       const moved = await transitionCase(tx, row, body.status);
       await audit({
         action: 'U',
@@ -252,7 +256,7 @@ export function registerCaseRoutes(app: FastifyInstance, s: SecuredDeps, codec: 
     },
     handler: async ({ tx, principal, params, body, authorize, audit }) => {
       const row = await loadCase(tx, principal.orgId, params.id, { forWrite: true });
-      authorize({ permission: 'case:update', resource: { careTeam: careTeamOf(row) } });
+      authorize({ permission: 'case:update', resource: caseResource(row) });
       const updated = await setCareTeam(tx, row, body.assignedClinicians);
       await audit({
         action: 'U',

@@ -9,7 +9,7 @@ import {
   uuid,
 } from '../../../platform/http/schemas.ts';
 import { securedRoute, type SecuredDeps } from '../../access/secured-route.ts';
-import { careTeamOf, loadCase } from '../cases-service.ts';
+import { caseResource, loadCase } from '../cases-service.ts';
 import {
   caseDiagnoses,
   decideDiagnosis,
@@ -71,7 +71,7 @@ export function registerDiagnosisRoutes(app: FastifyInstance, s: SecuredDeps) {
     },
     handler: async ({ tx, principal, params, body, authorize, audit }) => {
       const c = await loadCase(tx, principal.orgId, params.id, { forWrite: true });
-      authorize({ permission: 'diagnosis:create', resource: { careTeam: careTeamOf(c) } });
+      authorize({ permission: 'diagnosis:create', resource: caseResource(c) });
       const row = await recordDiagnosis(tx, c, principal.userId, body);
       await audit({
         action: 'C',
@@ -102,7 +102,7 @@ export function registerDiagnosisRoutes(app: FastifyInstance, s: SecuredDeps) {
     },
     handler: async ({ tx, principal, params, authorize, audit }) => {
       const c = await loadCase(tx, principal.orgId, params.id);
-      authorize({ permission: 'diagnosis:read', resource: { careTeam: careTeamOf(c) } });
+      authorize({ permission: 'diagnosis:read', resource: caseResource(c) });
       const rows = await caseDiagnoses(tx, c);
       await audit({
         action: 'R',
@@ -139,7 +139,7 @@ export function registerDiagnosisRoutes(app: FastifyInstance, s: SecuredDeps) {
     handler: async ({ tx, principal, params, body, authorize, audit }) => {
       const row = await loadDiagnosis(tx, principal.orgId, params.id);
       const c = await loadCase(tx, principal.orgId, row.case_id, { forWrite: true });
-      authorize({ permission: 'diagnosis:update', resource: { careTeam: careTeamOf(c) } });
+      authorize({ permission: 'diagnosis:update', resource: caseResource(c) });
       const decided = await decideDiagnosis(tx, principal.orgId, row, principal.userId, body);
       await audit({
         action: 'U',

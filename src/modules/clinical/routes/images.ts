@@ -19,7 +19,7 @@ import {
   uuid,
 } from '../../../platform/http/schemas.ts';
 import { securedRoute, type SecuredDeps } from '../../access/secured-route.ts';
-import { careTeamOf, loadCase } from '../cases-service.ts';
+import { caseResource, loadCase } from '../cases-service.ts';
 import {
   dicomBodyPartPattern,
   dicomModalityPattern,
@@ -105,7 +105,7 @@ export function registerImageRoutes(app: FastifyInstance, s: SecuredDeps, deps: 
         // (care team), exactly as the create itself would, or a caller taken off the team
         // could read it back through its old key.
         const c = await loadCase(tx, principal.orgId, image.case_id);
-        authorize({ permission: 'image:create', resource: { careTeam: careTeamOf(c) } });
+        authorize({ permission: 'image:create', resource: caseResource(c) });
         await audit({
           action: 'R',
           eventType: 'image.create_replayed',
@@ -121,7 +121,7 @@ export function registerImageRoutes(app: FastifyInstance, s: SecuredDeps, deps: 
       // Locked: the case cannot be closed, nor its care team changed, between the check and
       // the insert.
       const c = await loadCase(tx, principal.orgId, params.id, { forWrite: true });
-      authorize({ permission: 'image:create', resource: { careTeam: careTeamOf(c) } });
+      authorize({ permission: 'image:create', resource: caseResource(c) });
       const image = await createImage(tx, c, body);
       await audit({
         action: 'C',
@@ -163,7 +163,7 @@ export function registerImageRoutes(app: FastifyInstance, s: SecuredDeps, deps: 
       stage: async ({ req, reply, tx, principal, params, authorize }) => {
         const image = await loadImage(tx, principal.orgId, params.id);
         const c = await loadCase(tx, principal.orgId, image.case_id);
-        authorize({ permission: 'image:create', resource: { careTeam: careTeamOf(c) } });
+        authorize({ permission: 'image:create', resource: caseResource(c) });
         if (c.status === 'closed') {
           discardRest(req, deps.maxBytes);
           throw new WardError('conflict', 'The case is closed');
@@ -203,7 +203,7 @@ export function registerImageRoutes(app: FastifyInstance, s: SecuredDeps, deps: 
         // The upload took time: decide again on the case as it is now (care team, closed),
         // locked so that a close cannot commit between this check and the content's.
         const c = await loadCase(tx, principal.orgId, image.case_id, { forWrite: true });
-        authorize({ permission: 'image:create', resource: { careTeam: careTeamOf(c) } });
+        authorize({ permission: 'image:create', resource: caseResource(c) });
         if (c.status === 'closed') throw new WardError('conflict', 'The case is closed');
         const stored = await commitContent(tx, deps, image, received, principal.userId);
         await audit({
@@ -235,7 +235,7 @@ export function registerImageRoutes(app: FastifyInstance, s: SecuredDeps, deps: 
     handler: async ({ tx, principal, params, authorize, audit }) => {
       const image = await loadImage(tx, principal.orgId, params.id);
       const c = await loadCase(tx, principal.orgId, image.case_id);
-      authorize({ permission: 'image:read', resource: { careTeam: careTeamOf(c) } });
+      authorize({ permission: 'image:read', resource: caseResource(c) });
       await audit({
         action: 'R',
         eventType: 'image.read',
@@ -271,7 +271,7 @@ export function registerImageRoutes(app: FastifyInstance, s: SecuredDeps, deps: 
     handler: async ({ tx, principal, params, authorize, audit, reply }) => {
       const image = await loadImage(tx, principal.orgId, params.id);
       const c = await loadCase(tx, principal.orgId, image.case_id);
-      authorize({ permission: 'image:read', resource: { careTeam: careTeamOf(c) } });
+      authorize({ permission: 'image:read', resource: caseResource(c) });
       const stream = await openContent(tx, deps, image);
       await audit({
         action: 'R',
@@ -305,7 +305,7 @@ export function registerImageRoutes(app: FastifyInstance, s: SecuredDeps, deps: 
     },
     handler: async ({ tx, principal, params, query, authorize, audit }) => {
       const c = await loadCase(tx, principal.orgId, params.id);
-      authorize({ permission: 'image:read', resource: { careTeam: careTeamOf(c) } });
+      authorize({ permission: 'image:read', resource: caseResource(c) });
       const limit = pageLimit(query);
       const after = decodeCursor(`case-images:${c.id}`, query.cursor, 2);
       const rows = await repo.listCaseImages(

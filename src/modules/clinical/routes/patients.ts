@@ -82,8 +82,9 @@ export function registerPatientRoutes(app: FastifyInstance, s: SecuredDeps, code
       params: idParams,
       response: { 200: patientSchema, ...errorResponses },
     },
-    handler: async ({ req, tx, principal, decision, params, audit, reply }) => {
-      const vis = visibilityFor(decision.fields, principal);
+    handler: async ({ req, tx, principal, params, authorize, audit, reply }) => {
+      const d = authorize({ permission: 'patient:read', resource: { patientId: params.id } });
+      const vis = visibilityFor(d.fields, principal);
       const r = await readPatientOrGranted(tx, codec, principal.orgId, params.id, vis);
       await audit({
         action: 'R',
@@ -127,7 +128,9 @@ export function registerPatientRoutes(app: FastifyInstance, s: SecuredDeps, code
       ),
       response: { 200: pageSchema(patientSchema), ...errorResponses },
     },
-    handler: async ({ tx, principal, decision, query, audit }) => {
+    handler: async ({ tx, principal, decision, query, authorize, audit }) => {
+      // Break-glass opens named patients, not the organization's list of them.
+      if (decision.breakGlass) authorize({ permission: 'patient:read', resource: {} });
       const vis = visibilityFor(decision.fields, principal);
       const r = await listPatientPage(tx, codec, principal.orgId, query, vis);
       const ids = r.value.items.map((p) => p.id);

@@ -10,7 +10,7 @@ import {
   uuid,
 } from '../../../platform/http/schemas.ts';
 import { securedRoute, type SecuredDeps } from '../../access/secured-route.ts';
-import { careTeamOf, loadCase } from '../cases-service.ts';
+import { caseResource, loadCase } from '../cases-service.ts';
 import { etagOf, ifMatchVersion } from './etag.ts';
 import {
   findMedications,
@@ -97,7 +97,7 @@ export function registerPlanRoutes(app: FastifyInstance, s: SecuredDeps) {
     },
     handler: async ({ tx, principal, params, body, authorize, audit }) => {
       const c = await loadCase(tx, principal.orgId, params.id, { forWrite: true });
-      authorize({ permission: 'treatment_plan:create', resource: { careTeam: careTeamOf(c) } });
+      authorize({ permission: 'treatment_plan:create', resource: caseResource(c) });
       const plan = await writePlan(tx, c, principal.userId, body);
       await audit({
         action: 'C',
@@ -125,7 +125,7 @@ export function registerPlanRoutes(app: FastifyInstance, s: SecuredDeps) {
     handler: async ({ tx, principal, params, authorize, audit, reply }) => {
       const plan = await loadPlan(tx, principal.orgId, params.id);
       const c = await loadCase(tx, principal.orgId, plan.case_id);
-      authorize({ permission: 'treatment_plan:read', resource: { careTeam: careTeamOf(c) } });
+      authorize({ permission: 'treatment_plan:read', resource: caseResource(c) });
       const rx = await planPrescriptions(tx, principal.orgId, plan.id);
       void reply.header('etag', etagOf(plan.version));
       await audit({
@@ -185,7 +185,7 @@ export function registerPlanRoutes(app: FastifyInstance, s: SecuredDeps) {
     handler: async ({ tx, principal, params, body, authorize, audit, reply }) => {
       const plan = await loadPlan(tx, principal.orgId, params.id);
       const c = await loadCase(tx, principal.orgId, plan.case_id, { forWrite: true });
-      authorize({ permission: 'prescription:create', resource: { careTeam: careTeamOf(c) } });
+      authorize({ permission: 'prescription:create', resource: caseResource(c) });
       const { prescriptions: rx, planVersion } = await prescribe(
         tx,
         principal.orgId,
@@ -225,7 +225,7 @@ export function registerPlanRoutes(app: FastifyInstance, s: SecuredDeps) {
       const expected = ifMatchVersion(req);
       const plan = await loadPlan(tx, principal.orgId, params.id);
       const c = await loadCase(tx, principal.orgId, plan.case_id, { forWrite: true });
-      authorize({ permission: 'treatment_plan:update', resource: { careTeam: careTeamOf(c) } });
+      authorize({ permission: 'treatment_plan:update', resource: caseResource(c) });
       const moved = await transitionPlan(tx, plan, expected, body.status);
       await audit({
         action: 'U',
@@ -264,7 +264,7 @@ export function registerPlanRoutes(app: FastifyInstance, s: SecuredDeps) {
       const expected = ifMatchVersion(req);
       const plan = await loadPlan(tx, principal.orgId, params.id);
       const c = await loadCase(tx, principal.orgId, plan.case_id, { forWrite: true });
-      authorize({ permission: 'treatment_plan:update', resource: { careTeam: careTeamOf(c) } });
+      authorize({ permission: 'treatment_plan:update', resource: caseResource(c) });
       const reviewed = await reviewPlan(tx, plan, expected, principal.userId);
       await audit({
         action: 'U',
