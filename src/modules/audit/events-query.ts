@@ -54,6 +54,17 @@ const viewColumns = `e.id, to_char(e.occurred_at at time zone 'UTC', 'YYYY-MM-DD
   e.patient_id as "patientId", e.phi_fields as "phiFields", e.purpose_of_use as "purposeOfUse",
   e.outcome, e.outcome_reason as "outcomeReason", e.request_id as "requestId", e.metadata`;
 
+/**
+ * SQL true when event `e` names the patient in parameter `$n`: as its subject (`patient_id`), or
+ * among the patients a list or search disclosed (`metadata.patientIds`, indexed by
+ * events_listed_patients_idx, migration 0020). A patient's access history needs both: a page of
+ * fifty patients is a disclosure of each of them.
+ */
+export function namesPatient(n: number): string {
+  return `(e.patient_id = $${n}::uuid or ((e.metadata -> 'patientIds') is not null
+    and (e.metadata -> 'patientIds') @> jsonb_build_array($${n}::uuid::text)))`;
+}
+
 /** Builds the WHERE clause for `filters`, starting parameters at `$first`. */
 function whereClause(filters: EventFilters, first: number): { sql: string; params: unknown[] } {
   const parts: string[] = [];
@@ -63,7 +74,10 @@ function whereClause(filters: EventFilters, first: number): { sql: string; param
     parts.push(cond.replace('?', `$${first + params.length - 1}`));
   };
   if (filters.orgId) add('e.organization_id = ?::uuid', filters.orgId);
-  if (filters.patientId) add('e.patient_id = ?::uuid', filters.patientId);
+  if (filters.patientId) {
+    params.push(filters.patientId);
+    parts.push(namesPatient(first + params.length - 1));
+  }
   if (filters.actorId) add('e.actor_id = ?::uuid', filters.actorId);
   if (filters.entityType) add('e.entity_type = ?', filters.entityType);
   if (filters.entityId) add('e.entity_id = ?', filters.entityId);
