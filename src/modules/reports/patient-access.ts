@@ -63,7 +63,7 @@ const pageSql = `
   select ${rowColumns}
     from audit.events e
     left join ward.users u on u.organization_id = e.organization_id and u.id = e.actor_id
-   where e.organization_id = $1 and ${namesPatient(2)}
+   where e.organization_id = $1 and ${namesPatient(2, '$1')}
      and e.occurred_at >= $3::timestamptz and e.occurred_at < $4::timestamptz
      and ${afterPosition(5)}
    order by e.occurred_at, e.id
@@ -81,11 +81,11 @@ const summarySql = `
          coalesce((select jsonb_object_agg(p, n) from (
              select coalesce(e.purpose_of_use, 'none') as p, count(*)::int as n
                from audit.events e
-              where e.organization_id = $1 and ${namesPatient(2)}
+              where e.organization_id = $1 and ${namesPatient(2, '$1')}
                 and e.occurred_at >= $3::timestamptz and e.occurred_at < $4::timestamptz
               group by 1) g), '{}'::jsonb) as "byPurpose"
     from audit.events e
-   where e.organization_id = $1 and ${namesPatient(2)}
+   where e.organization_id = $1 and ${namesPatient(2, '$1')}
      and e.occurred_at >= $3::timestamptz and e.occurred_at < $4::timestamptz`;
 
 /**
