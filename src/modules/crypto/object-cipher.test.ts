@@ -163,3 +163,30 @@ test('a hostile header cannot make a reader buffer more than the format needs', 
   // Sealing is held to the same bound: no writer makes chunks a reader would refuse.
   assert.throws(() => objectSealer(key, binding, { maxBytes: 1, chunkSize: objectChunkBytes + 1 }));
 });
+
+test('an aborted reader uses its key no more and is not taken for tampering', async () => {
+  // A download being closed zeroes its content key at once; chunks already buffered must not
+  // then be "decrypted" with the zeroed key, which would fail them and report tampering.
+  const key = newObjectKey();
+  const data = randomBytes(200);
+  const { sealed, info } = await seal(key, data, 32);
+  const abort = new AbortController();
+  let reported = 0;
+  const reader = openObject(
+    key,
+    binding,
+    info,
+    [sealed], // everything arrives at once: the next chunks are already buffered
+    () => {
+      reported += 1;
+      return Promise.resolve();
+    },
+    abort.signal,
+  );
+  const first = await reader.next();
+  assert.ok(!first.done && first.value.equals(data.subarray(0, 32)));
+  abort.abort();
+  key.fill(0);
+  await assert.rejects(reader.next(), (e) => e instanceof Error && e.name === 'AbortError');
+  assert.equal(reported, 0, 'no decrypt_failed security event');
+});

@@ -106,6 +106,11 @@ export function objectSealer(
  * authenticated before it is yielded; the last one is yielded only after the plaintext's size
  * and SHA-256 match `expect`. Any failure (tampering, truncation, swapping, wrong key) throws
  * `decrypt_failed` and calls `onFailure` first; no unauthenticated byte is ever yielded.
+ *
+ * Once `signal` is aborted the key is not used again and the generator fails with the abort
+ * reason at its next step, never with `decrypt_failed`: a reader that is being closed may zero
+ * the key and end the source at once (even while a read is in flight) without that being
+ * taken for tampering.
  */
 export async function* openObject(
   key: Buffer,
@@ -113,9 +118,10 @@ export async function* openObject(
   expect: SealedObjectInfo,
   source: AsyncIterable<Buffer | string> | Iterable<Buffer | string>,
   onFailure: () => Promise<void>,
+  signal?: AbortSignal,
 ): AsyncGenerator<Buffer> {
   try {
-    yield* openChunks(key, binding, expect, source);
+    yield* openChunks(key, binding, expect, source, signal);
   } catch (e) {
     if (!(e instanceof Unauthentic)) throw e;
     await onFailure();
@@ -137,6 +143,7 @@ async function* openChunks(
   binding: ObjectBinding,
   expect: SealedObjectInfo,
   source: AsyncIterable<Buffer | string> | Iterable<Buffer | string>,
+  signal: AbortSignal | undefined,
 ): AsyncGenerator<Buffer> {
   const buffered = new PendingBytes();
   let header: Buffer | undefined;
@@ -147,7 +154,14 @@ async function* openChunks(
   let received = 0;
   let expected = Infinity;
   const hash = createHash('sha256');
+  // The abort is checked before every use of the key, and before any conclusion is drawn from
+  // where the source ended (an aborted source may end early).
+  const open = (at: Buffer, i: number, final: boolean, sealedChunk: Buffer): Buffer => {
+    signal?.throwIfAborted();
+    return must(openChunk(key, at, binding, i, final, sealedChunk));
+  };
   for await (const part of source) {
+    signal?.throwIfAborted();
     const b = typeof part === 'string' ? Buffer.from(part) : part;
     received += b.length;
     // Checked before the part is kept: a source longer than the record is refused without
@@ -165,15 +179,16 @@ async function* openChunks(
       if (received > expected) throw new Unauthentic('longer than recorded');
     }
     while (buffered.length > sealed) {
-      const plain = must(openChunk(key, header, binding, index++, false, buffered.take(sealed)));
+      const plain = open(header, index++, false, buffered.take(sealed));
       size += plain.length;
       if (size > expect.size) throw new Unauthentic('longer than recorded');
       hash.update(plain);
       yield plain;
     }
   }
+  signal?.throwIfAborted();
   if (!header) throw new Unauthentic('no header');
-  const last = must(openChunk(key, header, binding, index, true, buffered.take(buffered.length)));
+  const last = open(header, index, true, buffered.take(buffered.length));
   size += last.length;
   hash.update(last);
   if (size !== expect.size || !timingSafeEqual(hash.digest(), expect.sha256)) {
