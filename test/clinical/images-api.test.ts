@@ -11,7 +11,7 @@ import {
 import net from 'node:net';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, mock, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { keyStatus, retireKey, rotateDataKeys } from '../../src/modules/crypto/key-admin.ts';
 import { sealedObjectSize } from '../../src/modules/crypto/object-cipher.ts';
@@ -437,6 +437,60 @@ for (const engine of availableEngines()) {
           ['image.download_incomplete', '8', 'decrypt_failed'],
         ].sort(),
       );
+    });
+
+    test('a download cannot render or be taken in parts: fixed type, nosniff, sandbox, no ranges, no HEAD', async () => {
+      const img = await newImage();
+      const data = png(100_000);
+      assert.equal((await upload(img.id, data)).statusCode, 200);
+      const r = await call('GET', `/images/${img.id}/content`, {
+        headers: { range: 'bytes=0-99', 'if-none-match': '*', 'if-range': '"x"' },
+      });
+      assert.equal(
+        r.statusCode,
+        200,
+        'ranges and conditions are ignored: the whole file or nothing',
+      );
+      assert.ok(r.rawPayload.equals(data));
+      assert.equal(r.headers['content-range'], undefined);
+      assert.equal(r.headers['accept-ranges'], 'none');
+      assert.equal(r.headers['content-type'], 'image/png');
+      assert.equal(r.headers['x-content-type-options'], 'nosniff');
+      assert.equal(r.headers['content-disposition'], 'attachment');
+      assert.equal(r.headers['cache-control'], 'no-store');
+      assert.match(String(r.headers['content-security-policy']), /default-src 'none'; sandbox/);
+
+      // HEAD would decrypt and disclose for nothing: there is none.
+      const downloads = await countEvents(api, 'image.download');
+      const decrypt = mock.method(api.rt.crypto.codec, 'decryptKey');
+      try {
+        const head = await api.app.inject({
+          method: 'HEAD',
+          url: `/api/v1/images/${img.id}/content`,
+          headers: auth(doctor, 'TREAT'),
+        });
+        assert.equal(head.statusCode, 404);
+        assert.equal(decrypt.mock.callCount(), 0, 'no content key was opened');
+      } finally {
+        decrypt.mock.restore();
+      }
+      assert.equal(await countEvents(api, 'image.download'), downloads);
+
+      // A stored type a browser would render is never served: the file goes out as bytes.
+      await api.t.db.asAdmin(async (tx) => {
+        await tx.query(
+          'alter table clinical.medical_images disable trigger medical_images_content',
+        );
+        await tx.query(
+          `update clinical.medical_images set content_type = 'text/html' where id = $1`,
+          [img.id],
+        );
+        await tx.query('alter table clinical.medical_images enable trigger medical_images_content');
+      });
+      const html = await call('GET', `/images/${img.id}/content`);
+      assert.equal(html.statusCode, 200);
+      assert.equal(html.headers['content-type'], 'application/octet-stream');
+      assert.equal(html.headers['content-disposition'], 'attachment');
     });
 
     test("another tenant's images and cases are 404s on every image route", async () => {

@@ -5,7 +5,7 @@ import { securedRoute, type SecuredDeps } from '../../access/secured-route.ts';
 import { recordDetached } from '../../audit/record.ts';
 import { Outcome, type AuditOutcome } from '../../audit/vocabulary.ts';
 import { caseResource, loadCase } from '../cases-service.ts';
-import { imageContentTypeList } from '../image-formats.ts';
+import { imageContentTypeList, isImageContentType } from '../image-formats.ts';
 import { ImageDownload, type DownloadEnd, type DownloadFailure } from '../image-download.ts';
 import type { ImageRow } from '../images-repo.ts';
 import { loadImage, openContent, type ImageDeps } from '../images-service.ts';
@@ -14,6 +14,9 @@ const binary = { type: 'string', format: 'binary' } as const;
 
 /** Longest the shutdown waits for downloads to learn that their connection closed. */
 const shutdownWaitMs = 5_000;
+
+/** The type a download is served as when its stored type is not an allowed image type. */
+const fallbackContentType = 'application/octet-stream';
 
 /**
  * `GET /images/{id}/content`: the decrypted file, streamed once its `image.download` event has
@@ -87,11 +90,13 @@ export function registerImageDownload(app: FastifyInstance, s: SecuredDeps, deps
         tags: ['clinical'],
         params: idParams,
         description:
-          'The decrypted file, streamed. Repr-Digest carries its SHA-256. A stored object that fails authentication is a 500 decrypt_failed, or, once bytes were sent, an aborted response (the connection closes short of Content-Length) — never unauthenticated bytes and never a completed body that is not the whole file.',
+          'The decrypted file, streamed, as an attachment (no ranges, no conditional requests). Repr-Digest carries its SHA-256. A stored object that fails authentication is a 500 decrypt_failed, or, once bytes were sent, an aborted response (the connection closes short of Content-Length) — never unauthenticated bytes and never a completed body that is not the whole file.',
         response: {
           200: {
             description: 'The image file',
-            content: Object.fromEntries(imageContentTypeList.map((t) => [t, { schema: binary }])),
+            content: Object.fromEntries(
+              [...imageContentTypeList, fallbackContentType].map((t) => [t, { schema: binary }]),
+            ),
           },
           ...errorResponses,
           500: problem,
@@ -122,15 +127,29 @@ export function registerImageDownload(app: FastifyInstance, s: SecuredDeps, deps
           metadata: { sizeBytes: image.size_bytes ?? 0 },
         });
         void reply
-          .type(image.content_type)
+          .type(servedContentType(image.content_type))
           .header('content-length', String(image.size_bytes))
           .header('repr-digest', `sha-256=:${image.sha256?.toString('base64') ?? ''}:`)
-          .header('content-disposition', 'attachment');
+          .header('content-disposition', 'attachment')
+          // The whole file or nothing: a range would be a part no digest covers.
+          .header('accept-ranges', 'none')
+          // Should a browser ever render it, it runs nothing and loads nothing.
+          .header('content-security-policy', "default-src 'none'; sandbox");
         return download.body;
       },
     });
     done();
   });
+}
+
+/**
+ * The Content-Type a download is served with: the stored type only when it is one of the
+ * allowed image types. The row's type is checked on the way in, but a download must not
+ * depend on that: a row whose type was changed to one a browser renders (text/html) would
+ * otherwise serve the file as a page.
+ */
+function servedContentType(stored: string): string {
+  return isImageContentType(stored) ? stored : fallbackContentType;
 }
 
 /**
