@@ -63,6 +63,7 @@ export function apiModules(
       store: opts.objectStore ?? new LocalObjectStore(rt.config.objectDir),
       maxBytes: rt.config.imageMaxBytes,
       idleMs: rt.config.imageUploadIdleMs,
+      downloadIdleMs: rt.config.imageDownloadIdleMs,
     });
     return Promise.resolve();
   };
