@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { WardError } from '../../platform/errors.ts';
-import { clientBucket } from '../../platform/http/rate-limit.ts';
 import { record, recordDetached } from '../audit/record.ts';
 import {
   mfaRequiredFor,
@@ -11,11 +10,12 @@ import {
 } from '../access/principal.ts';
 import { nowMs, type AuthDeps, type ClientInfo } from './deps.ts';
 import {
-  findLoginAccount,
-  noteLoginFailure,
-  noteLoginSuccess,
-  type LoginAccount,
-} from './login-repo.ts';
+  accountThrottleKey,
+  clearAccountFailures,
+  countFailedCheck,
+  ipThrottleKey,
+} from './credential-throttle.ts';
+import { findLoginAccount, noteLoginSuccess, type LoginAccount } from './login-repo.ts';
 import { findTotpFactor, useTotpStep } from './mfa-repo.ts';
 import {
   isBcryptHash,
@@ -25,7 +25,7 @@ import {
 } from './passwords.ts';
 import { createChallenge } from './challenge-service.ts';
 import { openSession, type IssuedSession } from './session-service.ts';
-import { clearThrottle, countFailure, readThrottle } from './throttle-repo.ts';
+import { readThrottle } from './throttle-repo.ts';
 import { verifyTotp } from './totp.ts';
 import { failedCredential } from './credential-failure.ts';
 
@@ -33,20 +33,6 @@ import { failedCredential } from './credential-failure.ts';
 export type LoginResult =
   | (IssuedSession & { readonly mfaRequired: false })
   | { readonly mfaRequired: true; readonly mfaToken: string; readonly expiresAt: string };
-
-/** Per-IP limits: a password-spraying source is slowed down whatever accounts it tries. */
-const ipThreshold = 30;
-const ipWindowMinutes = 15;
-const ipBlockMinutes = 15;
-const accountWindowMinutes = 15;
-
-const keyFor = (kind: 'ip' | 'acct', value: string) =>
-  createHash('sha256').update(`${kind}:${value}`).digest();
-
-/** The throttle key of a client address: an IPv6 client is its /64, like the rate limit. */
-function ipThrottleKey(client: ClientInfo): Buffer {
-  return keyFor('ip', client.ip ? clientBucket(client.ip) : 'unknown');
-}
 
 /**
  * Password login (and, when `totpCode` is given, both factors at once). Every failure looks
@@ -61,7 +47,7 @@ export async function login(
 ): Promise<LoginResult> {
   const email = input.email.trim().toLowerCase();
   const ipKey = ipThrottleKey(client);
-  const acctKey = keyFor('acct', email);
+  const acctKey = accountThrottleKey(email);
   const { account, throttle } = await d.db.asSystem(
     { name: 'auth.login', reason: 'a login has no tenant until its account is found' },
     async (tx) => ({
@@ -98,10 +84,8 @@ export async function login(
   const acct = account as LoginAccount;
 
   if (acct.mfaConfirmed && input.totpCode === undefined) {
-    await d.db.asSystem(
-      { name: 'auth.login-reset', reason: 'clear the account throttle after a correct password' },
-      (tx) => clearThrottle(tx, acctKey),
-    );
+    // The password alone proves half a login: the account's failure count stays as it is
+    // (wrong second factors included) until the second factor is right too.
     const challenge = await createChallenge(d, acct, client);
     return { mfaRequired: true, mfaToken: challenge.token, expiresAt: challenge.expiresAt };
   }
@@ -166,10 +150,7 @@ export async function login(
     return session;
   });
   if (!result) return fail(d, acct, settings, client, 'bad_totp_code', email, ipKey, acctKey);
-  await d.db.asSystem(
-    { name: 'auth.login-reset', reason: 'clear the account throttle after a successful login' },
-    (tx) => clearThrottle(tx, acctKey),
-  );
+  await clearAccountFailures(d, acctKey);
   return { ...result, mfaRequired: false };
 }
 
@@ -187,57 +168,6 @@ async function fail(
     audit(d, account, client, reason, email),
   );
   throw new WardError('login_failed');
-}
-
-/**
- * Counts one failed credential check against its address and its account (the same counters
- * a login uses, so guesses through any door add up), mirrors the account's state onto the user
- * row, calls `audit`, and raises an alert when this failure locked the account.
- */
-async function countFailedCheck(
-  d: AuthDeps,
-  account: Pick<LoginAccount, 'orgId' | 'userId'> | undefined,
-  settings: OrganizationSettings,
-  client: ClientInfo,
-  ipKey: Buffer,
-  acctKey: Buffer,
-  audit: () => Promise<unknown>,
-): Promise<void> {
-  const locked = await d.db.asSystem(
-    { name: 'auth.login-throttle', reason: 'count a failed login against its address and account' },
-    async (tx) => {
-      await countFailure(tx, ipKey, ipThreshold, ipWindowMinutes, ipBlockMinutes);
-      const acct = await countFailure(
-        tx,
-        acctKey,
-        settings.lockoutThreshold,
-        accountWindowMinutes,
-        settings.lockoutMinutes,
-      );
-      if (account) await noteLoginFailure(tx, account.userId, acct.failures, acct.blockedUntil);
-      return acct.failures === settings.lockoutThreshold ? acct.blockedUntil : null;
-    },
-  );
-  await audit();
-  if (locked && account) {
-    await d.db.withContext(
-      { orgId: account.orgId, actorType: 'system', requestId: client.requestId },
-      async (tx) => {
-        await tx.query(
-          `insert into ward.security_alerts (organization_id, kind, severity, subject_user_id, details)
-         values ($1, 'auth.account_locked', 'medium', $2, $3::jsonb)`,
-          [
-            account.orgId,
-            account.userId,
-            JSON.stringify({
-              lockedUntil: locked.toISOString(),
-              threshold: settings.lockoutThreshold,
-            }),
-          ],
-        );
-      },
-    );
-  }
 }
 
 /**
@@ -272,7 +202,7 @@ export async function noteCredentialFailure(
     p.settings,
     client,
     ipThrottleKey(client),
-    keyFor('acct', email.trim().toLowerCase()),
+    accountThrottleKey(email),
     () =>
       recordDetached(
         d.db,
