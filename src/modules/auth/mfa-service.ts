@@ -16,6 +16,7 @@ import {
 } from './mfa-repo.ts';
 import { refuseWhileLocked } from './login-repo.ts';
 import { markSessionVerified } from './sessions-repo.ts';
+import { revokeAllFor } from './session-service.ts';
 import { hashSecret } from './tokens.ts';
 import { base32Encode, newTotpSecret, otpauthUri, verifyTotp } from './totp.ts';
 
@@ -48,6 +49,7 @@ export async function startTotpEnrollment(
 /**
  * Confirms enrollment with a first code, issues recovery codes (shown once, stored hashed)
  * and lifts the session's enrollment restriction: the user has just proved both factors.
+ * Every other session of the user ends.
  */
 export async function confirmTotpEnrollment(
   tx: Tx,
@@ -74,6 +76,9 @@ export async function confirmTotpEnrollment(
     codes.map((c) => hashSecret(normalizeRecoveryCode(c))),
   );
   if (p.sessionId) await markSessionVerified(tx, p.sessionId);
+  // Sessions opened before the second factor existed were opened by the password alone:
+  // whoever may have taken one over keeps none of them once the account has two factors.
+  await revokeAllFor(tx, p.userId, 'mfa_enrolled', p.sessionId);
   await record(tx, {
     action: 'E',
     eventType: 'auth.mfa.enroll',
@@ -84,12 +89,17 @@ export async function confirmTotpEnrollment(
   return { recoveryCodes: codes };
 }
 
-/** Removes the caller's authenticator after a fresh code; refused where the organization requires MFA. */
+/**
+ * Removes the caller's authenticator after a fresh code; refused where the organization
+ * requires MFA. Every other session of the user ends.
+ */
 export async function removeTotp(tx: Tx, d: AuthDeps, p: Principal, code: string): Promise<void> {
   if (mfaRequiredFor(p))
     throw new WardError('conflict', 'Your organization requires MFA for your role');
   await requireFreshCode(tx, d, p, code);
   await deleteMfa(tx, p.userId);
+  // Changing how the account authenticates ends its other sessions, as a password change does.
+  await revokeAllFor(tx, p.userId, 'mfa_removed', p.sessionId);
   await record(tx, {
     action: 'E',
     eventType: 'auth.mfa.remove',
