@@ -17,9 +17,10 @@ import {
   readBlocks,
 } from './credential-throttle.ts';
 import { noteLoginSuccess, type LoginAccount } from './login-repo.ts';
-import { consumeRecoveryCode, findTotpFactor, useTotpStep } from './mfa-repo.ts';
+import { findTotpFactor, useTotpStep } from './mfa-repo.ts';
+import { upgradeRecoveryCodes, useRecoveryCode } from './recovery-codes.ts';
 import { openSession, type IssuedSession } from './session-service.ts';
-import { hashSecret, mintToken, parseToken } from './tokens.ts';
+import { mintToken, parseToken } from './tokens.ts';
 import { verifyTotp } from './totp.ts';
 
 const challengeMinutes = 5;
@@ -118,18 +119,14 @@ export async function completeChallenge(
         method = 'password+totp';
       }
     } else if (input.recoveryCode !== undefined) {
-      if (
-        await consumeRecoveryCode(
-          tx,
-          taken.userId,
-          hashSecret(normalizeRecoveryCode(input.recoveryCode)),
-        )
-      )
+      if (await useRecoveryCode(tx, d, parsed.orgId, taken.userId, input.recoveryCode))
         method = 'password+recovery';
     }
     // Two right answers racing on one challenge: only the first opens a session.
     if (!method || !(await consumeChallenge(tx, parsed.id))) return undefined;
     await noteLoginSuccess(tx, taken.userId, client.ip);
+    // Codes stored before they were keyed are re-stored keyed at their user's next full login.
+    await upgradeRecoveryCodes(tx, d, parsed.orgId, taken.userId);
     const issued = await openSession(tx, d, {
       orgId: parsed.orgId,
       userId: taken.userId,
@@ -201,9 +198,4 @@ async function auditFailure(
       userAgent: client.userAgent,
     },
   );
-}
-
-/** Recovery codes are shown as xxxx-xxxx-xxxx; case and dashes do not matter when typed. */
-export function normalizeRecoveryCode(code: string): string {
-  return code.toLowerCase().replace(/[^a-z0-9]/g, '');
 }

@@ -24,6 +24,7 @@ import {
   verifyStoredPassword,
 } from './passwords.ts';
 import { createChallenge } from './challenge-service.ts';
+import { upgradeRecoveryCodes } from './recovery-codes.ts';
 import { openSession, type IssuedSession } from './session-service.ts';
 import { readThrottle } from './throttle-repo.ts';
 import { verifyTotp } from './totp.ts';
@@ -107,6 +108,7 @@ export async function login(
       // A wrong second factor: nothing is written, the caller counts a failure.
       if (!factor || step === undefined) return undefined;
       await useTotpStep(tx, factor.id, step);
+      await upgradeRecoveryCodes(tx, d, acct.orgId, acct.userId);
       method = 'password+totp';
     }
     const upgraded =
