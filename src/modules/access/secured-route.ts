@@ -146,6 +146,8 @@ class Denied extends Error {
   constructor(
     readonly decision: Decision,
     readonly principal: Principal,
+    /** The permission a handler's own `authorize` asked for, when it was not the route's. */
+    readonly permission?: string,
   ) {
     super('access denied');
   }
@@ -368,7 +370,7 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
             query: req.query as Q,
             authorize: (r) => {
               const d = stated(r, evaluate(principal, r, policies));
-              if (!d.allow) throw new Denied(d, principal);
+              if (!d.allow) throw new Denied(d, principal, r.permission);
               return d;
             },
             check: (r) => stated(r, evaluate(principal, r, policies)),
@@ -516,7 +518,7 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
               outcomeReason: e.decision.reason,
               ...client,
               metadata: {
-                permission: spec.permission,
+                permission: e.permission ?? spec.permission,
                 route: spec.url,
                 method: spec.method,
                 policies: e.decision.policies,

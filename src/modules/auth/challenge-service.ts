@@ -74,13 +74,18 @@ export async function completeChallenge(
   client: ClientInfo,
 ): Promise<IssuedSession> {
   const ipKey = ipThrottleKey(client);
+  const now = new Date(nowMs(d));
+  // A blocked address is refused before anything is looked up or any attempt is taken.
+  if ((await readBlocks(d, ipKey, undefined, now)).ip) {
+    await auditFailure(d, undefined, client, 'ip_throttled');
+    throw tooMany();
+  }
   const parsed = parseToken(input.mfaToken);
   if (!parsed || parsed.kind !== 'mfa_challenge')
     return refuse(d, undefined, client, 'unknown_challenge', ipKey);
   const ctx = { orgId: parsed.orgId, actorType: 'user' as const, requestId: client.requestId };
   // The attempt is taken in a transaction of its own that commits before any code is checked:
   // a failing check rolls back its own transaction, never the count of attempts.
-  const now = new Date(nowMs(d));
   const taken = await d.db.withContext(ctx, async (tx) => {
     const attempt = await takeAttempt(tx, parsed.id, parsed.hash, now, maxAttempts);
     return attempt ?? { missing: await challengeOwner(tx, parsed.id, parsed.hash) };
@@ -95,10 +100,7 @@ export async function completeChallenge(
   const blocks = await readBlocks(d, ipKey, acctKey, now);
   if (blocks.ip) {
     await auditFailure(d, account, client, 'ip_throttled');
-    throw new WardError(
-      'rate_limited',
-      'Too many failed logins from this address; try again later',
-    );
+    throw tooMany();
   }
   if (blocks.account) {
     await countFailedCheck(d, account, settings, client, ipKey, acctKey, () =>
@@ -160,6 +162,10 @@ export async function completeChallenge(
   await clearAccountFailures(d, acctKey);
   return session;
 }
+
+/** The answer a blocked address gets, here as at the login. */
+const tooMany = () =>
+  new WardError('rate_limited', 'Too many failed logins from this address; try again later');
 
 /**
  * A second step that reached no live challenge: counted against the address only (no code

@@ -40,11 +40,14 @@ export interface Blocks {
   readonly account: boolean;
 }
 
-/** Reads whether the address and the account are blocked (`now` from the deps' clock). */
+/**
+ * Reads whether the address and (when given) the account are blocked, `now` from the deps'
+ * clock.
+ */
 export async function readBlocks(
   d: AuthDeps,
   ipKey: Buffer,
-  acctKey: Buffer,
+  acctKey: Buffer | undefined,
   now: Date,
 ): Promise<Blocks> {
   const throttle = await d.db.asSystem(
@@ -52,12 +55,13 @@ export async function readBlocks(
       name: 'auth.throttle-read',
       reason: 'the login throttle is global: keyed by address and email',
     },
-    (tx) => readThrottle(tx, [ipKey, acctKey]),
+    (tx) => readThrottle(tx, acctKey ? [ipKey, acctKey] : [ipKey]),
   );
-  const until = (k: Buffer) => throttle.get(k.toString('hex'))?.blockedUntil;
-  const ip = until(ipKey);
-  const account = until(acctKey);
-  return { ip: ip != null && ip > now, account: account != null && account > now };
+  const blocked = (k: Buffer | undefined) => {
+    const until = k ? throttle.get(k.toString('hex'))?.blockedUntil : undefined;
+    return until != null && until > now;
+  };
+  return { ip: blocked(ipKey), account: blocked(acctKey) };
 }
 
 /**
