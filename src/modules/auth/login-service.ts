@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { WardError } from '../../platform/errors.ts';
 import { record, recordDetached } from '../audit/record.ts';
@@ -59,7 +58,7 @@ export async function login(
   const now = new Date(nowMs(d));
   const ipBlocked = throttle.get(ipKey.toString('hex'))?.blockedUntil;
   if (ipBlocked && ipBlocked > now) {
-    await audit(d, account, client, 'ip_throttled', email);
+    await audit(d, account, client, 'ip_throttled');
     throw new WardError(
       'rate_limited',
       'Too many failed logins from this address; try again later',
@@ -80,7 +79,7 @@ export async function login(
   else if (account.orgStatus !== 'active') reason = 'organization_inactive';
   else if (account.principalType !== 'human') reason = 'not_a_person';
   if (reason !== undefined || !account) {
-    await fail(d, account, settings, client, reason ?? 'unknown_account', email, ipKey, acctKey);
+    await fail(d, account, settings, client, reason ?? 'unknown_account', ipKey, acctKey);
   }
   const acct = account as LoginAccount;
 
@@ -151,7 +150,7 @@ export async function login(
     });
     return session;
   });
-  if (!result) return fail(d, acct, settings, client, 'bad_totp_code', email, ipKey, acctKey);
+  if (!result) return fail(d, acct, settings, client, 'bad_totp_code', ipKey, acctKey);
   await clearAccountFailures(d, acctKey);
   return { ...result, mfaRequired: false };
 }
@@ -162,12 +161,11 @@ async function fail(
   settings: OrganizationSettings,
   client: ClientInfo,
   reason: string,
-  email: string,
   ipKey: Buffer,
   acctKey: Buffer,
 ): Promise<never> {
   await countFailedCheck(d, account, settings, client, ipKey, acctKey, async () =>
-    audit(d, account, client, reason, email),
+    audit(d, account, client, reason),
   );
   throw new WardError('login_failed');
 }
@@ -228,12 +226,17 @@ export async function noteCredentialFailure(
   );
 }
 
+/**
+ * Records a failed login. The typed email is not recorded in any form: people type passwords
+ * into the email box, and the append-only trail would keep a digest of it for good (an unkeyed
+ * hash of a password is a crackable password). A known account is named by its actor id;
+ * repeated attempts on one address show as the throttle's lockout (`account_locked`).
+ */
 async function audit(
   d: AuthDeps,
   account: LoginAccount | undefined,
   client: ClientInfo,
   reason: string,
-  email: string,
 ): Promise<void> {
   const ctx = account
     ? { orgId: account.orgId, actorType: 'user' as const, requestId: client.requestId }
@@ -247,9 +250,6 @@ async function audit(
     ...(account ? { actorId: account.userId } : {}),
     ip: client.ip,
     userAgent: client.userAgent,
-    // The attempted email is personal data of someone who may have no account: keep a hash
-    // that lets an investigator correlate attempts without storing the address.
-    metadata: { emailHash: createHash('sha256').update(email).digest('hex').slice(0, 16) },
   });
 }
 
