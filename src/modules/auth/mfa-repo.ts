@@ -100,7 +100,7 @@ export async function replaceRecoveryCodes(
 
 /**
  * Consumes an unused recovery code: a keyed row matching `keyed`, or a row stored before
- * migration 0025 matching the plain `digest`; returns whether one was consumed.
+ * migration 0021 matching the plain `digest`; returns whether one was consumed.
  */
 export async function consumeRecoveryCode(
   q: Queryable,

@@ -12,7 +12,7 @@ import { hashSecret } from './tokens.ts';
 /**
  * MFA recovery codes: ten per user, shown once, stored only keyed (`codec.recoveryCodeHash`:
  * HMAC under a key derived from the KEK-protected index root, bound to the user), single-use.
- * Codes stored before migration 0025 as plain SHA-256 still work and are re-stored keyed the
+ * Codes stored before migration 0021 as plain SHA-256 still work and are re-stored keyed the
  * next time their user passes a second factor.
  */
 

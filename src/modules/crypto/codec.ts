@@ -194,7 +194,7 @@ export class FieldCodec {
    * key, of the user id and the SHA-256 of the normalized code. Binding the user means one
    * guess tests one user's codes, never every user's at once; the key (from the KEK-wrapped
    * index root) means a copy of the database alone tests nothing. The inner SHA-256 is the
-   * form codes were stored in before (migration 0025), so those rows can be upgraded in place.
+   * form codes were stored in before (migration 0021), so those rows can be upgraded in place.
    */
   async recoveryCodeHash(
     q: Queryable,

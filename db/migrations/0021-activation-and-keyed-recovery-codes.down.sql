@@ -1,4 +1,4 @@
--- Migration: 0025-activation-and-keyed-recovery-codes (rollback)
+-- Migration: 0021-activation-and-keyed-recovery-codes (rollback)
 -- Purpose: Drops activation tokens and the recovery-code hash scheme. Recovery codes stored
 --          keyed (hmac-v1) cannot be turned back into plain SHA-256: after a forced rollback
 --          they no longer match, and their users must generate new ones.

@@ -1,4 +1,4 @@
--- Migration: 0025-activation-and-keyed-recovery-codes
+-- Migration: 0021-activation-and-keyed-recovery-codes
 -- Purpose: One-time activation tokens for people created over the API: the person who creates
 --          an account no longer chooses its password; the invitee sets it with a short-lived,
 --          single-use token stored only as a hash. Recovery codes gain a hash scheme, so new
