@@ -50,7 +50,7 @@ export function apiModules(
     registerLoginRoutes(app, auth);
     registerSelfRoutes(app, secured, auth);
     registerApiKeyRoutes(app, secured, auth);
-    registerUserRoutes(app, secured);
+    registerUserRoutes(app, secured, auth);
     registerOrganizationRoutes(app, secured);
     registerRoleRoutes(app, secured);
     registerAccessRoutes(app, secured);

@@ -19,6 +19,7 @@ import { purgeExpiredKeys } from '../platform/http/idempotency.ts';
 import { cursorKeyFromEnv, useCursorKey } from '../platform/http/pagination.ts';
 import { LocalObjectStore } from '../platform/objects/local-store.ts';
 import { sweepImageObjects } from '../modules/clinical/images-sweep.ts';
+import { purgeStaleThrottle } from '../modules/auth/throttle-repo.ts';
 import { startKeyEventListener, type KeyEventListener } from '../modules/crypto/key-events.ts';
 
 /** A running server and how to stop it. */
@@ -133,6 +134,17 @@ export async function startServer(config: WardConfig, opts: ServeOptions): Promi
             await db.asSystem(
               { name: 'idempotency.purge', reason: 'delete expired idempotency keys' },
               purgeExpiredKeys,
+            );
+          },
+        },
+        {
+          // Login throttle rows whose window is over and that block nothing (see security.md).
+          name: 'auth.throttle-purge',
+          intervalMs: 3_600_000,
+          run: async () => {
+            await db.asSystem(
+              { name: 'auth.throttle-purge', reason: 'delete throttle rows that count nothing' },
+              purgeStaleThrottle,
             );
           },
         },

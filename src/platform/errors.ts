@@ -8,6 +8,7 @@ export const errorCodes = {
   validation_failed: { status: 400, title: 'The request did not pass validation' },
   unauthenticated: { status: 401, title: 'Authentication is required' },
   login_failed: { status: 401, title: 'The login was not accepted' },
+  activation_failed: { status: 401, title: 'The activation was not accepted' },
   mfa_required: { status: 403, title: 'A second factor is required for this action' },
   forbidden: { status: 403, title: 'This action is not permitted' },
   not_found: { status: 404, title: 'The resource does not exist' },

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
+  activate,
   auth,
   countEvents,
   createTestApi,
@@ -56,14 +57,16 @@ for (const engine of availableEngines()) {
         method: 'POST',
         url: '/api/v1/users',
         headers: auth(admin),
-        payload: {
-          email: `reviewer.${Date.now()}@example.test`,
-          role: 'doctor',
-          password: 'plum orchard seventeen lanterns',
-        },
+        payload: { email: `reviewer.${Date.now()}@example.test`, role: 'doctor' },
       });
       assert.equal(second.statusCode, 201, second.body);
       reviewerId = second.json<{ id: string }>().id;
+      // The new doctor sets their own password with the invitation's one-time token.
+      const activated = await activate(
+        api,
+        second.json<{ activationToken: string }>().activationToken,
+      );
+      assert.equal(activated.status, 200, activated.raw);
       reviewer = await tokenFor(api, second.json<{ email: string }>().email);
       const rival = await seedOrg(api, 'ListsRival', ['doctor']);
       other = await tokenFor(api, rival.users['doctor']!.email);

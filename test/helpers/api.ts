@@ -11,7 +11,7 @@ import { recordSystemAccess } from '../../src/modules/audit/system-recorder.ts';
 import { loadConfig } from '../../src/platform/config.ts';
 import { buildApp } from '../../src/platform/http/app.ts';
 import type { ObjectStore } from '../../src/platform/objects/object-store.ts';
-import { createLogger } from '../../src/platform/log.ts';
+import { createLogger, type Logger } from '../../src/platform/log.ts';
 import { createOrganization, createUser } from '../../src/modules/tenancy/service.ts';
 import { totpCode, base32Decode } from '../../src/modules/auth/totp.ts';
 import type { WardRuntime } from '../../src/runtime/open-ward.ts';
@@ -35,10 +35,10 @@ export async function createTestApi(
   extra: (secured: SecuredDeps) => FastifyPluginAsync[] = () => [],
   engine?: 'pglite' | 'postgres',
   env: NodeJS.ProcessEnv = {},
-  opts: { objectStore?: (objectDir: string) => ObjectStore } = {},
+  opts: { objectStore?: (objectDir: string) => ObjectStore; logger?: Logger } = {},
 ): Promise<TestApi> {
   const t = await createTestDatabase(engine ? { engine } : {});
-  const logger = createLogger('silent');
+  const logger = opts.logger ?? createLogger('silent');
   t.db.onSystemAccess(recordSystemAccess);
   // Each API gets its own object directory (image files), removed on close.
   const objectDir = mkdtempSync(path.join(tmpdir(), 'ward-objects-'));
@@ -111,6 +111,22 @@ export async function login(
     remoteAddress: ip,
   });
   return { status: r.statusCode, body: r.json<Record<string, unknown>>() };
+}
+
+/** POST /auth/activate: an invited person sets their first password with their token. */
+export async function activate(
+  api: TestApi,
+  token: string,
+  password = goodPassword,
+  ip = '10.0.0.1',
+) {
+  const r = await api.app.inject({
+    method: 'POST',
+    url: '/api/v1/auth/activate',
+    payload: { token, password },
+    remoteAddress: ip,
+  });
+  return { status: r.statusCode, body: r.json<Record<string, unknown>>(), raw: r.body };
 }
 
 /** Logs in and returns the access token (fails the test if the login does not give one). */

@@ -92,8 +92,8 @@ export async function seedTenant(db: Database, label: string): Promise<TenantFix
       });
     },
   );
-  // Identity and access rows (migration 0005): an enrolled authenticator with recovery codes,
-  // a pending MFA challenge, an agent API key, a policy (the break-glass and the grant follow
+  // Identity and access rows (migrations 0005, 0021): an enrolled authenticator with recovery
+  // codes, a pending MFA challenge and activation token, an agent API key, a policy (the break-glass and the grant follow
   // with the patient they name).
   const partner = await createOrganization(db, { name: `Partner of ${label}`, type: 'insurer' });
   await db.withContext({ orgId: org.id, userId: doctor.id, actorType: 'user' }, async (tx) => {
@@ -104,6 +104,12 @@ export async function seedTenant(db: Database, label: string): Promise<TenantFix
     await tx.query(
       `insert into ward.login_challenges (organization_id, id, user_id, token_hash, expires_at)
        values ($1, gen_random_uuid(), $2, $3, now() + interval '5 minutes')`,
+      [org.id, doctor.id, createHash('sha256').update(randomBytes(32)).digest()],
+    );
+    // An activation token (migration 0021), as an administrator's invitation leaves one.
+    await tx.query(
+      `insert into ward.user_activations (organization_id, id, user_id, token_hash, expires_at)
+       values ($1, gen_random_uuid(), $2, $3, now() + interval '72 hours')`,
       [org.id, doctor.id, createHash('sha256').update(randomBytes(32)).digest()],
     );
     await tx.query(

@@ -44,11 +44,8 @@ describe('Idempotency-Key on creates', () => {
     });
 
   test('a retry returns the first result; a different body is 422; nothing is created twice', async () => {
-    const body = {
-      email: 'idem.one@example.test',
-      role: 'nurse',
-      password: 'plum orchard seventeen lanterns',
-    };
+    // A service account: its creation carries no secret, so a retry replays it whole.
+    const body = { email: 'idem.one@example.test', role: 'auditor', principalType: 'service' };
     const first = await create('key-1', body);
     assert.equal(first.statusCode, 201, first.body);
     assert.equal(first.headers['idempotent-replayed'], undefined);
@@ -75,11 +72,7 @@ describe('Idempotency-Key on creates', () => {
   });
 
   test('concurrent retries with one key create once', async () => {
-    const body = {
-      email: 'idem.race@example.test',
-      role: 'nurse',
-      password: 'plum orchard seventeen lanterns',
-    };
+    const body = { email: 'idem.race@example.test', role: 'auditor', principalType: 'service' };
     const results = await Promise.all(Array.from({ length: 5 }, () => create('race-key', body)));
     assert.deepEqual(
       results.map((r) => r.statusCode),
@@ -87,6 +80,20 @@ describe('Idempotency-Key on creates', () => {
       results.map((r) => r.body).join('\n'),
     );
     assert.equal(new Set(results.map((r) => r.json<{ id: string }>().id)).size, 1);
+    assert.equal(await countUsers(body.email), 1);
+  });
+
+  test("a person's activation token is never replayed: the retry says how to get a new one", async () => {
+    const body = { email: 'idem.person@example.test', role: 'nurse' };
+    const first = await create('person-1', body);
+    assert.equal(first.statusCode, 201, first.body);
+    const token = first.json<{ activationToken: string }>().activationToken;
+    assert.match(token, /^wac_/);
+    const again = await create('person-1', body);
+    assert.equal(again.statusCode, 409);
+    assert.equal(again.json<{ code: string }>().code, 'idempotency_replay_unavailable');
+    assert.doesNotMatch(again.body, new RegExp(token));
+    assert.match(again.body, /activation/);
     assert.equal(await countUsers(body.email), 1);
   });
 

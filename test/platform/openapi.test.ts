@@ -15,6 +15,7 @@ const bodyless = new Set([
   'startTotpEnrollment',
   'revokeApiKey',
   'unlockUser',
+  'issueActivation',
   'revokeUserSessions',
   'deleteAccessPolicy',
   'endBreakGlass',

@@ -148,6 +148,7 @@ for (const engine of availableEngines()) {
         'ward.review_tasks',
         'ward.security_alerts',
         'ward.sessions',
+        'ward.user_activations',
         'ward.users',
       ]);
       // ward_app may update organization_id nowhere; a row cannot be moved by any request.

@@ -55,6 +55,7 @@ const tableOfSegment: Record<string, string> = {
 const noTenantInput = new Set([
   'login',
   'verifyMfa',
+  'activateAccount',
   'logout',
   'refreshSession',
   'changePassword',

@@ -161,6 +161,8 @@ class Denied extends Error {
     readonly principal: Principal,
     /** The patient the refused request was about, when known: its access history shows it. */
     readonly patientId?: string | undefined,
+    /** The permission a handler's own `authorize` asked for, when it was not the route's. */
+    readonly permission?: string,
   ) {
     super('access denied');
   }
@@ -392,7 +394,8 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
             query: req.query as Q,
             authorize: (r) => {
               const d = stated(r, evaluate(principal, r, policies));
-              if (!d.allow) throw new Denied(d, principal, namedPatient(r.resource?.patientId));
+              if (!d.allow)
+                throw new Denied(d, principal, namedPatient(r.resource?.patientId), r.permission);
               return d;
             },
             check: (r) => stated(r, evaluate(principal, r, policies)),
@@ -547,7 +550,7 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
             ...(patientId ? { patientId } : {}),
             ...client,
             metadata: {
-              permission: spec.permission,
+              permission: e.permission ?? spec.permission,
               route: spec.url,
               method: spec.method,
               policies: e.decision.policies,

@@ -3,10 +3,24 @@ import { WardError } from '../../platform/errors.ts';
 import { record, recordDetached } from '../audit/record.ts';
 import { readSettings } from '../access/principal.ts';
 import { nowMs, type AuthDeps, type ClientInfo } from './deps.ts';
-import type { LoginAccount } from './login-repo.ts';
-import { consumeRecoveryCode, findTotpFactor, useTotpStep } from './mfa-repo.ts';
+import {
+  challengeOwner,
+  consumeChallenge,
+  insertChallenge,
+  takeAttempt,
+} from './challenge-repo.ts';
+import {
+  accountThrottleKey,
+  clearAccountFailures,
+  countFailedCheck,
+  ipThrottleKey,
+  readBlocks,
+} from './credential-throttle.ts';
+import { noteLoginSuccess, type LoginAccount } from './login-repo.ts';
+import { findTotpFactor, useTotpStep } from './mfa-repo.ts';
+import { upgradeRecoveryCodes, useRecoveryCode } from './recovery-codes.ts';
 import { openSession, type IssuedSession } from './session-service.ts';
-import { hashSecret, mintToken, parseToken } from './tokens.ts';
+import { mintToken, parseToken } from './tokens.ts';
 import { verifyTotp } from './totp.ts';
 
 const challengeMinutes = 5;
@@ -23,19 +37,15 @@ export async function createChallenge(
   await d.db.withContext(
     { orgId: acct.orgId, userId: acct.userId, actorType: 'user', requestId: client.requestId },
     async (tx) => {
-      await tx.query(
-        `insert into ward.login_challenges (organization_id, id, user_id, token_hash, ip, user_agent, expires_at)
-       values ($1, $2, $3, $4, $5::inet, $6, $7)`,
-        [
-          acct.orgId,
-          minted.id,
-          acct.userId,
-          minted.hash,
-          client.ip ?? null,
-          client.userAgent?.slice(0, 512) ?? null,
-          expiresAt,
-        ],
-      );
+      await insertChallenge(tx, {
+        orgId: acct.orgId,
+        id: minted.id,
+        userId: acct.userId,
+        tokenHash: minted.hash,
+        ip: client.ip,
+        userAgent: client.userAgent,
+        expiresAt,
+      });
       await record(tx, {
         action: 'E',
         eventType: 'auth.login.password_ok',
@@ -52,43 +62,56 @@ export async function createChallenge(
 
 /**
  * Completes an MFA login with a TOTP code or a recovery code. A challenge is single-use,
- * expires in five minutes and allows five attempts; TOTP steps are single-use too.
+ * expires in five minutes and allows five attempts, each taken and committed before its code
+ * is checked (so parallel guesses cannot exceed five); TOTP steps are single-use too. A wrong
+ * second factor counts against the account and the address like a wrong password (lockout,
+ * alert), and a blocked account or address is refused before any code is checked, with the
+ * answer a blocked login gets.
  */
 export async function completeChallenge(
   d: AuthDeps,
   input: { mfaToken: string; code?: string | undefined; recoveryCode?: string | undefined },
   client: ClientInfo,
 ): Promise<IssuedSession> {
+  const ipKey = ipThrottleKey(client);
+  const now = new Date(nowMs(d));
+  // A blocked address is refused before anything is looked up or any attempt is taken.
+  if ((await readBlocks(d, ipKey, undefined, now)).ip) {
+    await auditFailure(d, undefined, client, 'ip_throttled');
+    throw tooMany();
+  }
   const parsed = parseToken(input.mfaToken);
-  if (!parsed || parsed.kind !== 'mfa_challenge') throw new WardError('login_failed');
+  if (!parsed || parsed.kind !== 'mfa_challenge')
+    return refuse(d, undefined, client, 'unknown_challenge', ipKey);
   const ctx = { orgId: parsed.orgId, actorType: 'user' as const, requestId: client.requestId };
-  let failure: { reason: string; userId?: string } | undefined;
-  const session = await d.db.withContext(ctx, async (tx) => {
-    const r = await tx.query<{
-      user_id: string;
-      token_hash: Buffer;
-      attempts: number;
-      expires_at: Date;
-      consumed_at: Date | null;
-      settings: unknown;
-    }>(
-      `select c.user_id, c.token_hash, c.attempts, c.expires_at, c.consumed_at, o.settings
-         from ward.login_challenges c join ward.organizations o on o.id = c.organization_id
-        where c.id = $1 for update of c`,
-      [parsed.id],
+  // The attempt is taken in a transaction of its own that commits before any code is checked:
+  // a failing check rolls back its own transaction, never the count of attempts.
+  const taken = await d.db.withContext(ctx, async (tx) => {
+    const attempt = await takeAttempt(tx, parsed.id, parsed.hash, now, maxAttempts);
+    return attempt ?? { missing: await challengeOwner(tx, parsed.id, parsed.hash) };
+  });
+  if ('missing' in taken) {
+    const who = taken.missing ? { orgId: parsed.orgId, userId: taken.missing } : undefined;
+    return refuse(d, who, client, who ? 'challenge_expired' : 'unknown_challenge', ipKey);
+  }
+  const account = { orgId: parsed.orgId, userId: taken.userId };
+  const settings = readSettings(taken.settings);
+  const acctKey = accountThrottleKey(taken.email);
+  const blocks = await readBlocks(d, ipKey, acctKey, now);
+  if (blocks.ip) {
+    await auditFailure(d, account, client, 'ip_throttled');
+    throw tooMany();
+  }
+  if (blocks.account) {
+    await countFailedCheck(d, account, settings, client, ipKey, acctKey, () =>
+      auditFailure(d, account, client, 'account_locked'),
     );
-    const ch = r.rows[0];
-    if (!ch || !ch.token_hash.equals(parsed.hash)) {
-      failure = { reason: 'unknown_challenge' };
-      return undefined;
-    }
-    if (ch.consumed_at || ch.expires_at <= new Date(nowMs(d)) || ch.attempts >= maxAttempts) {
-      failure = { reason: 'challenge_expired', userId: ch.user_id };
-      return undefined;
-    }
+    throw new WardError('login_failed');
+  }
+  const session = await d.db.withContext({ ...ctx, userId: taken.userId }, async (tx) => {
     let method: 'password+totp' | 'password+recovery' | undefined;
     if (input.code !== undefined) {
-      const factor = await findTotpFactor(tx, d.codec, parsed.orgId, ch.user_id);
+      const factor = await findTotpFactor(tx, d.codec, parsed.orgId, taken.userId);
       const step = factor?.confirmed
         ? verifyTotp(factor.secret, input.code, nowMs(d), factor.lastUsedStep)
         : undefined;
@@ -98,31 +121,22 @@ export async function completeChallenge(
         method = 'password+totp';
       }
     } else if (input.recoveryCode !== undefined) {
-      if (
-        await consumeRecoveryCode(
-          tx,
-          ch.user_id,
-          hashSecret(normalizeRecoveryCode(input.recoveryCode)),
-        )
-      )
+      if (await useRecoveryCode(tx, d, parsed.orgId, taken.userId, input.recoveryCode))
         method = 'password+recovery';
     }
-    if (!method) {
-      // Count the attempt in a transaction that commits even though this one fails.
-      failure = { reason: 'bad_second_factor', userId: ch.user_id };
-      return undefined;
-    }
-    await tx.query('update ward.login_challenges set consumed_at = now() where id = $1', [
-      parsed.id,
-    ]);
+    // Two right answers racing on one challenge: only the first opens a session.
+    if (!method || !(await consumeChallenge(tx, parsed.id))) return undefined;
+    await noteLoginSuccess(tx, taken.userId, client.ip);
+    // Codes stored before they were keyed are re-stored keyed at their user's next full login.
+    await upgradeRecoveryCodes(tx, d, parsed.orgId, taken.userId);
     const issued = await openSession(tx, d, {
       orgId: parsed.orgId,
-      userId: ch.user_id,
+      userId: taken.userId,
       client,
       mfaVerified: true,
       restricted: null,
       authMethod: method,
-      settings: readSettings(ch.settings),
+      settings,
     });
     await record(tx, {
       action: 'E',
@@ -131,36 +145,63 @@ export async function completeChallenge(
       entityType: 'Session',
       entityId: issued.sessionId,
       actorType: 'user',
-      actorId: ch.user_id,
+      actorId: taken.userId,
       ip: client.ip,
       userAgent: client.userAgent,
       metadata: { method },
     });
     return issued;
   });
-  if (session) return session;
-  const f = failure ?? { reason: 'unknown_challenge' };
-  if (f.userId) {
-    await d.db.withContext(ctx, (tx) =>
-      tx.query('update ward.login_challenges set attempts = attempts + 1 where id = $1', [
-        parsed.id,
-      ]),
+  if (!session) {
+    await countFailedCheck(d, account, settings, client, ipKey, acctKey, () =>
+      auditFailure(d, account, client, 'bad_second_factor'),
     );
+    throw new WardError('login_failed');
   }
-  await recordDetached(d.db, f.userId ? ctx : undefined, {
-    action: 'E',
-    eventType: 'auth.login',
-    outcome: '4',
-    outcomeReason: f.reason,
-    actorType: 'user',
-    ...(f.userId ? { actorId: f.userId } : {}),
-    ip: client.ip,
-    userAgent: client.userAgent,
-  });
+  // Both factors were right: now, and only now, the account's failures are forgiven.
+  await clearAccountFailures(d, acctKey);
+  return session;
+}
+
+/** The answer a blocked address gets, here as at the login. */
+const tooMany = () =>
+  new WardError('rate_limited', 'Too many failed logins from this address; try again later');
+
+/**
+ * A second step that reached no live challenge: counted against the address only (no code
+ * was checked, so the account's count is not touched), audited, and answered like any failure.
+ */
+async function refuse(
+  d: AuthDeps,
+  account: { orgId: string; userId: string } | undefined,
+  client: ClientInfo,
+  reason: 'unknown_challenge' | 'challenge_expired',
+  ipKey: Buffer,
+): Promise<never> {
+  await countFailedCheck(d, account, readSettings(undefined), client, ipKey, undefined, () =>
+    auditFailure(d, account, client, reason),
+  );
   throw new WardError('login_failed');
 }
 
-/** Recovery codes are shown as xxxx-xxxx-xxxx; case and dashes do not matter when typed. */
-export function normalizeRecoveryCode(code: string): string {
-  return code.toLowerCase().replace(/[^a-z0-9]/g, '');
+async function auditFailure(
+  d: AuthDeps,
+  account: { orgId: string; userId: string } | undefined,
+  client: ClientInfo,
+  reason: string,
+): Promise<void> {
+  await recordDetached(
+    d.db,
+    account ? { orgId: account.orgId, actorType: 'user', requestId: client.requestId } : undefined,
+    {
+      action: 'E',
+      eventType: 'auth.login',
+      outcome: '4',
+      outcomeReason: reason,
+      actorType: 'user',
+      ...(account ? { actorId: account.userId } : {}),
+      ip: client.ip,
+      userAgent: client.userAgent,
+    },
+  );
 }

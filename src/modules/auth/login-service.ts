@@ -1,7 +1,5 @@
-import { createHash } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { WardError } from '../../platform/errors.ts';
-import { clientBucket } from '../../platform/http/rate-limit.ts';
 import { record, recordDetached } from '../audit/record.ts';
 import {
   mfaRequiredFor,
@@ -11,11 +9,12 @@ import {
 } from '../access/principal.ts';
 import { nowMs, type AuthDeps, type ClientInfo } from './deps.ts';
 import {
-  findLoginAccount,
-  noteLoginFailure,
-  noteLoginSuccess,
-  type LoginAccount,
-} from './login-repo.ts';
+  accountThrottleKey,
+  clearAccountFailures,
+  countFailedCheck,
+  ipThrottleKey,
+} from './credential-throttle.ts';
+import { findLoginAccount, noteLoginSuccess, type LoginAccount } from './login-repo.ts';
 import { findTotpFactor, useTotpStep } from './mfa-repo.ts';
 import {
   isBcryptHash,
@@ -24,8 +23,9 @@ import {
   verifyStoredPassword,
 } from './passwords.ts';
 import { createChallenge } from './challenge-service.ts';
+import { upgradeRecoveryCodes } from './recovery-codes.ts';
 import { openSession, type IssuedSession } from './session-service.ts';
-import { clearThrottle, countFailure, readThrottle } from './throttle-repo.ts';
+import { readThrottle } from './throttle-repo.ts';
 import { verifyTotp } from './totp.ts';
 import { failedCredential } from './credential-failure.ts';
 
@@ -33,20 +33,6 @@ import { failedCredential } from './credential-failure.ts';
 export type LoginResult =
   | (IssuedSession & { readonly mfaRequired: false })
   | { readonly mfaRequired: true; readonly mfaToken: string; readonly expiresAt: string };
-
-/** Per-IP limits: a password-spraying source is slowed down whatever accounts it tries. */
-const ipThreshold = 30;
-const ipWindowMinutes = 15;
-const ipBlockMinutes = 15;
-const accountWindowMinutes = 15;
-
-const keyFor = (kind: 'ip' | 'acct', value: string) =>
-  createHash('sha256').update(`${kind}:${value}`).digest();
-
-/** The throttle key of a client address: an IPv6 client is its /64, like the rate limit. */
-function ipThrottleKey(client: ClientInfo): Buffer {
-  return keyFor('ip', client.ip ? clientBucket(client.ip) : 'unknown');
-}
 
 /**
  * Password login (and, when `totpCode` is given, both factors at once). Every failure looks
@@ -61,7 +47,7 @@ export async function login(
 ): Promise<LoginResult> {
   const email = input.email.trim().toLowerCase();
   const ipKey = ipThrottleKey(client);
-  const acctKey = keyFor('acct', email);
+  const acctKey = accountThrottleKey(email);
   const { account, throttle } = await d.db.asSystem(
     { name: 'auth.login', reason: 'a login has no tenant until its account is found' },
     async (tx) => ({
@@ -72,7 +58,7 @@ export async function login(
   const now = new Date(nowMs(d));
   const ipBlocked = throttle.get(ipKey.toString('hex'))?.blockedUntil;
   if (ipBlocked && ipBlocked > now) {
-    await audit(d, account, client, 'ip_throttled', email);
+    await audit(d, account, client, 'ip_throttled');
     throw new WardError(
       'rate_limited',
       'Too many failed logins from this address; try again later',
@@ -93,15 +79,13 @@ export async function login(
   else if (account.orgStatus !== 'active') reason = 'organization_inactive';
   else if (account.principalType !== 'human') reason = 'not_a_person';
   if (reason !== undefined || !account) {
-    await fail(d, account, settings, client, reason ?? 'unknown_account', email, ipKey, acctKey);
+    await fail(d, account, settings, client, reason ?? 'unknown_account', ipKey, acctKey);
   }
   const acct = account as LoginAccount;
 
   if (acct.mfaConfirmed && input.totpCode === undefined) {
-    await d.db.asSystem(
-      { name: 'auth.login-reset', reason: 'clear the account throttle after a correct password' },
-      (tx) => clearThrottle(tx, acctKey),
-    );
+    // The password alone proves half a login: the account's failure count stays as it is
+    // (wrong second factors included) until the second factor is right too.
     const challenge = await createChallenge(d, acct, client);
     return { mfaRequired: true, mfaToken: challenge.token, expiresAt: challenge.expiresAt };
   }
@@ -123,6 +107,7 @@ export async function login(
       // A wrong second factor: nothing is written, the caller counts a failure.
       if (!factor || step === undefined) return undefined;
       await useTotpStep(tx, factor.id, step);
+      await upgradeRecoveryCodes(tx, d, acct.orgId, acct.userId);
       method = 'password+totp';
     }
     const upgraded =
@@ -165,11 +150,8 @@ export async function login(
     });
     return session;
   });
-  if (!result) return fail(d, acct, settings, client, 'bad_totp_code', email, ipKey, acctKey);
-  await d.db.asSystem(
-    { name: 'auth.login-reset', reason: 'clear the account throttle after a successful login' },
-    (tx) => clearThrottle(tx, acctKey),
-  );
+  if (!result) return fail(d, acct, settings, client, 'bad_totp_code', ipKey, acctKey);
+  await clearAccountFailures(d, acctKey);
   return { ...result, mfaRequired: false };
 }
 
@@ -179,65 +161,13 @@ async function fail(
   settings: OrganizationSettings,
   client: ClientInfo,
   reason: string,
-  email: string,
   ipKey: Buffer,
   acctKey: Buffer,
 ): Promise<never> {
   await countFailedCheck(d, account, settings, client, ipKey, acctKey, async () =>
-    audit(d, account, client, reason, email),
+    audit(d, account, client, reason),
   );
   throw new WardError('login_failed');
-}
-
-/**
- * Counts one failed credential check against its address and its account (the same counters
- * a login uses, so guesses through any door add up), mirrors the account's state onto the user
- * row, calls `audit`, and raises an alert when this failure locked the account.
- */
-async function countFailedCheck(
-  d: AuthDeps,
-  account: Pick<LoginAccount, 'orgId' | 'userId'> | undefined,
-  settings: OrganizationSettings,
-  client: ClientInfo,
-  ipKey: Buffer,
-  acctKey: Buffer,
-  audit: () => Promise<unknown>,
-): Promise<void> {
-  const locked = await d.db.asSystem(
-    { name: 'auth.login-throttle', reason: 'count a failed login against its address and account' },
-    async (tx) => {
-      await countFailure(tx, ipKey, ipThreshold, ipWindowMinutes, ipBlockMinutes);
-      const acct = await countFailure(
-        tx,
-        acctKey,
-        settings.lockoutThreshold,
-        accountWindowMinutes,
-        settings.lockoutMinutes,
-      );
-      if (account) await noteLoginFailure(tx, account.userId, acct.failures, acct.blockedUntil);
-      return acct.failures === settings.lockoutThreshold ? acct.blockedUntil : null;
-    },
-  );
-  await audit();
-  if (locked && account) {
-    await d.db.withContext(
-      { orgId: account.orgId, actorType: 'system', requestId: client.requestId },
-      async (tx) => {
-        await tx.query(
-          `insert into ward.security_alerts (organization_id, kind, severity, subject_user_id, details)
-         values ($1, 'auth.account_locked', 'medium', $2, $3::jsonb)`,
-          [
-            account.orgId,
-            account.userId,
-            JSON.stringify({
-              lockedUntil: locked.toISOString(),
-              threshold: settings.lockoutThreshold,
-            }),
-          ],
-        );
-      },
-    );
-  }
 }
 
 /**
@@ -272,7 +202,7 @@ export async function noteCredentialFailure(
     p.settings,
     client,
     ipThrottleKey(client),
-    keyFor('acct', email.trim().toLowerCase()),
+    accountThrottleKey(email),
     () =>
       recordDetached(
         d.db,
@@ -296,12 +226,17 @@ export async function noteCredentialFailure(
   );
 }
 
+/**
+ * Records a failed login. The typed email is not recorded in any form: people type passwords
+ * into the email box, and the append-only trail would keep a digest of it for good (an unkeyed
+ * hash of a password is a crackable password). A known account is named by its actor id;
+ * repeated attempts on one address show as the throttle's lockout (`account_locked`).
+ */
 async function audit(
   d: AuthDeps,
   account: LoginAccount | undefined,
   client: ClientInfo,
   reason: string,
-  email: string,
 ): Promise<void> {
   const ctx = account
     ? { orgId: account.orgId, actorType: 'user' as const, requestId: client.requestId }
@@ -315,9 +250,6 @@ async function audit(
     ...(account ? { actorId: account.userId } : {}),
     ip: client.ip,
     userAgent: client.userAgent,
-    // The attempted email is personal data of someone who may have no account: keep a hash
-    // that lets an investigator correlate attempts without storing the address.
-    metadata: { emailHash: createHash('sha256').update(email).digest('hex').slice(0, 16) },
   });
 }
 

@@ -83,7 +83,7 @@ export async function deleteMfa(q: Queryable, userId: string): Promise<void> {
   await q.query('delete from ward.recovery_codes where user_id = $1', [userId]);
 }
 
-/** Replaces a user's recovery codes with new hashes. */
+/** Replaces a user's recovery codes with new keyed hashes (`codec.recoveryCodeHash`). */
 export async function replaceRecoveryCodes(
   q: Queryable,
   orgId: string,
@@ -92,22 +92,56 @@ export async function replaceRecoveryCodes(
 ): Promise<void> {
   await q.query('delete from ward.recovery_codes where user_id = $1', [userId]);
   await q.query(
-    `insert into ward.recovery_codes (organization_id, user_id, code_hash) select $1, $2, h from unnest($3::bytea[]) as h`,
+    `insert into ward.recovery_codes (organization_id, user_id, code_hash, hash_scheme)
+     select $1, $2, h, 'hmac-v1' from unnest($3::bytea[]) as h`,
     [orgId, userId, hashes],
   );
 }
 
-/** Consumes an unused recovery code by hash; returns whether one was consumed. */
+/**
+ * Consumes an unused recovery code: a keyed row matching `keyed`, or a row stored before
+ * migration 0021 matching the plain `digest`; returns whether one was consumed.
+ */
 export async function consumeRecoveryCode(
   q: Queryable,
   userId: string,
-  hash: Buffer,
+  keyed: Buffer,
+  digest: Buffer,
 ): Promise<boolean> {
   const r = await q.query(
-    `update ward.recovery_codes set used_at = now() where user_id = $1 and code_hash = $2 and used_at is null`,
-    [userId, hash],
+    `update ward.recovery_codes set used_at = now()
+      where user_id = $1 and used_at is null
+        and ((hash_scheme = 'hmac-v1' and code_hash = $2) or (hash_scheme = 'sha256' and code_hash = $3))`,
+    [userId, keyed, digest],
   );
   return r.rowCount > 0;
+}
+
+/** The user's unused recovery codes still stored as plain SHA-256. */
+export async function legacyRecoveryCodes(
+  q: Queryable,
+  userId: string,
+): Promise<{ id: string; codeHash: Buffer }[]> {
+  const r = await q.query<{ id: string; code_hash: Buffer }>(
+    `select id, code_hash from ward.recovery_codes
+      where user_id = $1 and hash_scheme = 'sha256' and used_at is null`,
+    [userId],
+  );
+  return r.rows.map((x) => ({ id: x.id, codeHash: x.code_hash }));
+}
+
+/** Replaces one plain SHA-256 code hash by its keyed form (unless it changed meanwhile). */
+export async function upgradeRecoveryCode(
+  q: Queryable,
+  id: string,
+  digest: Buffer,
+  keyed: Buffer,
+): Promise<void> {
+  await q.query(
+    `update ward.recovery_codes set code_hash = $3, hash_scheme = 'hmac-v1'
+      where id = $1 and hash_scheme = 'sha256' and code_hash = $2`,
+    [id, digest, keyed],
+  );
 }
 
 /** How many unused recovery codes remain. */

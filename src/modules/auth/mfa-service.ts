@@ -1,9 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import type { Tx } from '../../platform/db/index.ts';
 import { WardError } from '../../platform/errors.ts';
 import { record } from '../audit/record.ts';
 import { mfaRequiredFor, type Principal } from '../access/principal.ts';
-import { normalizeRecoveryCode } from './challenge-service.ts';
 import { credentialFailure } from './credential-failure.ts';
 import { nowMs, type AuthDeps } from './deps.ts';
 import {
@@ -11,15 +9,13 @@ import {
   findTotpFactor,
   insertTotpFactor,
   remainingRecoveryCodes,
-  replaceRecoveryCodes,
   useTotpStep,
 } from './mfa-repo.ts';
 import { refuseWhileLocked } from './login-repo.ts';
 import { markSessionVerified } from './sessions-repo.ts';
-import { hashSecret } from './tokens.ts';
+import { revokeAllFor } from './session-service.ts';
+import { issueRecoveryCodes } from './recovery-codes.ts';
 import { base32Encode, newTotpSecret, otpauthUri, verifyTotp } from './totp.ts';
-
-const recoveryCodeCount = 10;
 
 /** Starts TOTP enrollment: a new secret, encrypted at rest, shown to the user once. */
 export async function startTotpEnrollment(
@@ -48,6 +44,7 @@ export async function startTotpEnrollment(
 /**
  * Confirms enrollment with a first code, issues recovery codes (shown once, stored hashed)
  * and lifts the session's enrollment restriction: the user has just proved both factors.
+ * Every other session of the user ends.
  */
 export async function confirmTotpEnrollment(
   tx: Tx,
@@ -66,14 +63,11 @@ export async function confirmTotpEnrollment(
   if (step === undefined)
     throw credentialFailure('totp', 'validation_failed', 'The code is not valid');
   await useTotpStep(tx, factor.id, step);
-  const codes = Array.from({ length: recoveryCodeCount }, () => formatRecoveryCode(randomBytes(8)));
-  await replaceRecoveryCodes(
-    tx,
-    p.orgId,
-    p.userId,
-    codes.map((c) => hashSecret(normalizeRecoveryCode(c))),
-  );
+  const codes = await issueRecoveryCodes(tx, d, p.orgId, p.userId);
   if (p.sessionId) await markSessionVerified(tx, p.sessionId);
+  // Sessions opened before the second factor existed were opened by the password alone:
+  // whoever may have taken one over keeps none of them once the account has two factors.
+  await revokeAllFor(tx, p.userId, 'mfa_enrolled', p.sessionId);
   await record(tx, {
     action: 'E',
     eventType: 'auth.mfa.enroll',
@@ -84,12 +78,17 @@ export async function confirmTotpEnrollment(
   return { recoveryCodes: codes };
 }
 
-/** Removes the caller's authenticator after a fresh code; refused where the organization requires MFA. */
+/**
+ * Removes the caller's authenticator after a fresh code; refused where the organization
+ * requires MFA. Every other session of the user ends.
+ */
 export async function removeTotp(tx: Tx, d: AuthDeps, p: Principal, code: string): Promise<void> {
   if (mfaRequiredFor(p))
     throw new WardError('conflict', 'Your organization requires MFA for your role');
   await requireFreshCode(tx, d, p, code);
   await deleteMfa(tx, p.userId);
+  // Changing how the account authenticates ends its other sessions, as a password change does.
+  await revokeAllFor(tx, p.userId, 'mfa_removed', p.sessionId);
   await record(tx, {
     action: 'E',
     eventType: 'auth.mfa.remove',
@@ -106,13 +105,7 @@ export async function regenerateRecoveryCodes(
   code: string,
 ): Promise<{ recoveryCodes: string[] }> {
   await requireFreshCode(tx, d, p, code);
-  const codes = Array.from({ length: recoveryCodeCount }, () => formatRecoveryCode(randomBytes(8)));
-  await replaceRecoveryCodes(
-    tx,
-    p.orgId,
-    p.userId,
-    codes.map((c) => hashSecret(normalizeRecoveryCode(c))),
-  );
+  const codes = await issueRecoveryCodes(tx, d, p.orgId, p.userId);
   await record(tx, {
     action: 'E',
     eventType: 'auth.mfa.recovery_codes',
@@ -163,9 +156,4 @@ export async function requireFreshCode(
   if (step === undefined)
     throw credentialFailure('totp', 'mfa_required', 'A current authenticator code is required');
   await useTotpStep(tx, factor.id, step);
-}
-
-function formatRecoveryCode(bytes: Buffer): string {
-  const s = bytes.toString('hex');
-  return `${s.slice(0, 4)}-${s.slice(4, 8)}-${s.slice(8, 12)}-${s.slice(12, 16)}`;
 }

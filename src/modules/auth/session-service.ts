@@ -61,6 +61,8 @@ export async function openSession(
 /**
  * Rotates the caller's session token. The new session inherits the old one's MFA state and
  * absolute expiry, so refreshing can neither skip MFA nor extend a session past its limit.
+ * A token refreshes once: of two refreshes racing with one token, the second waits for the
+ * first's revocation of the old session and then finds nothing left to revoke, and is refused.
  */
 export async function refreshSession(
   tx: Tx,
@@ -71,7 +73,7 @@ export async function refreshSession(
   if (!p.sessionId) throw new WardError('forbidden', 'Only sessions can be refreshed');
   const current = await findSession(tx, p.sessionId);
   if (!current) throw new WardError('unauthenticated');
-  await revokeSession(tx, p.sessionId, 'rotated');
+  if (!(await revokeSession(tx, p.sessionId, 'rotated'))) throw new WardError('unauthenticated');
   const issued = await openSession(tx, d, {
     orgId: p.orgId,
     userId: p.userId,

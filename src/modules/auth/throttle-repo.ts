@@ -64,3 +64,18 @@ export async function countFailure(
 export async function clearThrottle(q: Queryable, key: Buffer): Promise<void> {
   await q.query('delete from ward.auth_throttle where key_hash = $1', [key]);
 }
+
+/**
+ * Deletes throttle rows that no longer affect anything: their counting window ended over an
+ * hour ago and they block nothing now (a new failure would start counting at one anyway). An
+ * account's key is an unkeyed digest of whatever was typed as the email — sometimes a
+ * password — so such rows are kept no longer than they are needed. Returns how many went.
+ */
+export async function purgeStaleThrottle(q: Queryable): Promise<number> {
+  const r = await q.query(
+    `delete from ward.auth_throttle
+      where window_started_at < now() - interval '1 hour'
+        and (blocked_until is null or blocked_until < now())`,
+  );
+  return r.rowCount;
+}

@@ -10,13 +10,15 @@ import { isUuid } from '../../platform/db/index.ts';
  *   wst_<org uuid hex><row uuid hex><secret base64url>   session
  *   wak_…                                                API key (service account, agent)
  *   wmf_…                                                MFA login challenge (step two)
+ *   wac_…                                                account activation (first password)
  */
-export type TokenKind = 'session' | 'api_key' | 'mfa_challenge';
+export type TokenKind = 'session' | 'api_key' | 'mfa_challenge' | 'activation';
 
 const prefixes: Record<TokenKind, string> = {
   session: 'wst_',
   api_key: 'wak_',
   mfa_challenge: 'wmf_',
+  activation: 'wac_',
 };
 const secretBytes = 32;
 

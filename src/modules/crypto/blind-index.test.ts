@@ -5,6 +5,7 @@ import {
   blindIndexBits,
   computeBlindIndex,
   deriveIndexKey,
+  deriveRecoveryCodeKey,
   deriveRequestHashKey,
   nameDobValue,
   normalizeForIndex,
@@ -44,6 +45,17 @@ describe('blind index', () => {
     ]) {
       assert.ok(!key.equals(deriveIndexKey(root, column)), column);
     }
+  });
+
+  test('the recovery-code key is its own derivation, unlike every other derived key', () => {
+    const root = Buffer.alloc(32, 0x11);
+    const key = deriveRecoveryCodeKey(root);
+    assert.equal(key.length, 32);
+    assert.ok(key.equals(deriveRecoveryCodeKey(Buffer.from(root))), 'deterministic per root');
+    assert.ok(!key.equals(deriveRecoveryCodeKey(Buffer.alloc(32, 0x22))), 'per organization root');
+    assert.ok(!key.equals(deriveRequestHashKey(root)));
+    for (const column of ['', 'ward.recovery-code.v1', 'ward.recovery_codes.code_hash'])
+      assert.ok(!key.equals(deriveIndexKey(root, column)), column);
   });
 
   test('different columns and roots give unrelated indexes', () => {

@@ -94,6 +94,15 @@ export function deriveRequestHashKey(root: Buffer): Buffer {
   return createHmac('sha256', root).update('ward.idempotency.v1').digest();
 }
 
+/**
+ * The organization's key for MFA recovery-code hashes (`ward.recovery_codes`), derived from its
+ * index root under a label of its own (unequal to every blind-index and idempotency label): a
+ * copy of the database, without the KEK, cannot test a guessed code against any stored hash.
+ */
+export function deriveRecoveryCodeKey(root: Buffer): Buffer {
+  return createHmac('sha256', root).update('ward.recovery-code.v1').digest();
+}
+
 /** HMAC-SHA-256 of the normalized value under the column key, truncated to `bits`. */
 export function computeBlindIndex(
   columnKey: Buffer,

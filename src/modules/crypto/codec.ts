@@ -189,6 +189,28 @@ export class FieldCodec {
     return hit !== keyMiss ? hit : this.#keyring.withRequestHashKey(q, orgId, compute);
   }
 
+  /**
+   * The stored form of an MFA recovery code: HMAC-SHA-256, under the organization's recovery-code
+   * key, of the user id and the SHA-256 of the normalized code. Binding the user means one
+   * guess tests one user's codes, never every user's at once; the key (from the KEK-wrapped
+   * index root) means a copy of the database alone tests nothing. The inner SHA-256 is the
+   * form codes were stored in before (migration 0021), so those rows can be upgraded in place.
+   */
+  async recoveryCodeHash(
+    q: Queryable,
+    orgId: string,
+    userId: string,
+    codeDigest: Buffer,
+  ): Promise<Buffer> {
+    const compute = (key: Buffer) =>
+      createHmac('sha256', key)
+        .update(`ward.recovery-code.v1\0${userId.toLowerCase()}\0`, 'utf8')
+        .update(codeDigest)
+        .digest();
+    const hit = this.#keyring.cachedRecoveryCodeKey(orgId, compute);
+    return hit !== keyMiss ? hit : this.#keyring.withRecoveryCodeKey(q, orgId, compute);
+  }
+
   async #fail(place: FieldPlace, keyVersion: number | null): Promise<never> {
     await this.#events.emit({ type: 'crypto.decrypt_failed', ...place, keyVersion });
     throw new WardError(

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Queryable } from '../../platform/db/index.ts';
 import { WardError } from '../../platform/errors.ts';
 import { keyBytes } from './aead.ts';
-import { deriveIndexKey, deriveRequestHashKey } from './blind-index.ts';
+import { deriveIndexKey, deriveRecoveryCodeKey, deriveRequestHashKey } from './blind-index.ts';
 import { KeyCache } from './key-cache.ts';
 import {
   findActiveKey,
@@ -163,6 +163,22 @@ export class Keyring {
     const hit = this.cachedRequestHashKey(orgId, fn);
     if (hit !== keyMiss) return hit;
     return this.#withDerived(q, orgId, requestHashKeyId(orgId), deriveRequestHashKey, fn);
+  }
+
+  /** Calls `fn` synchronously with the recovery-code key when cached. */
+  cachedRecoveryCodeKey<T>(orgId: string, fn: (key: Buffer) => T): T | KeyMiss {
+    const key = this.#cache.get(recoveryCodeKeyId(orgId));
+    return key ? fn(key) : keyMiss;
+  }
+
+  /**
+   * Calls `fn` with the organization's key for recovery-code hashes, derived from its index
+   * root under a label of its own and cached like the request-hash key.
+   */
+  async withRecoveryCodeKey<T>(q: Queryable, orgId: string, fn: (key: Buffer) => T): Promise<T> {
+    const hit = this.cachedRecoveryCodeKey(orgId, fn);
+    if (hit !== keyMiss) return hit;
+    return this.#withDerived(q, orgId, recoveryCodeKeyId(orgId), deriveRecoveryCodeKey, fn);
   }
 
   /** Derives a key from the index root and caches it under `id`, no longer than the root. */
@@ -343,4 +359,8 @@ function indexKeyId(orgId: string, column: string): string {
 
 function requestHashKeyId(orgId: string): string {
   return `${orgKey(orgId)}/idempotency`;
+}
+
+function recoveryCodeKeyId(orgId: string): string {
+  return `${orgKey(orgId)}/recovery-code`;
 }

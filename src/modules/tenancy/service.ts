@@ -116,10 +116,37 @@ export async function createUser(db: Database, input: CreateUserInput): Promise<
   return db.withContext(ctx, (tx) => createUserInTx(tx, { ...input, email, principalType }));
 }
 
-/** Creates a user inside the caller's transaction (the API's route runs it under its principal). */
+/**
+ * Gives a new user its role. The API passes the same role assignment an administrator makes
+ * later (`setUserRole`, with its authorization); the operator's CLI assigns by name.
+ */
+export type AssignInitialRole = (tx: Tx, userId: string) => Promise<void>;
+
+const assignByName =
+  (input: CreateUserInput): AssignInitialRole =>
+  async (tx, userId) => {
+    const assigned = await assignRoleByName(tx, {
+      orgId: input.orgId,
+      userId,
+      roleName: input.role,
+      grantedBy: input.createdBy ?? null,
+    });
+    if (!assigned)
+      throw new WardError(
+        'validation_failed',
+        `The organization has no role named "${input.role}"`,
+      );
+  };
+
+/**
+ * Creates a user inside the caller's transaction and gives it its role through `assignRole`
+ * (by name unless told otherwise). A person created without a password cannot log in until
+ * they set one (the API issues an activation token for that).
+ */
 export async function createUserInTx(
   tx: Tx,
   input: CreateUserInput & { principalType: PrincipalType },
+  assignRole: AssignInitialRole = assignByName(input),
 ): Promise<User> {
   const email = input.email.trim().toLowerCase();
   const principalType = input.principalType;
@@ -143,17 +170,7 @@ export async function createUserInTx(
         licenseNumber: input.licenseNumber?.trim() || null,
         passwordHash,
       });
-      const assigned = await assignRoleByName(tx, {
-        orgId: input.orgId,
-        userId: id,
-        roleName: input.role,
-        grantedBy: input.createdBy ?? null,
-      });
-      if (!assigned)
-        throw new WardError(
-          'validation_failed',
-          `The organization has no role named "${input.role}"`,
-        );
+      await assignRole(tx, id);
       const user = await findUser(tx, id);
       if (!user) throw new WardError('internal', 'created user is not readable');
       await record(tx, {

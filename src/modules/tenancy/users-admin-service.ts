@@ -132,6 +132,13 @@ export async function updateUser(
 }
 
 /**
+ * The permission that assigning a role takes, whoever the user is and whenever it happens: on
+ * an existing user (`POST /users/{id}/roles`) and on a user being created (`POST /users`), so
+ * that creating an account is never a way around role management.
+ */
+export const roleAssignmentPermission = 'role:manage';
+
+/**
  * Assigns or removes a role by name. Nobody gives themselves a role with permissions they do
  * not already hold (an administrator holds no PHI permissions and cannot make themselves a
  * doctor), and nobody removes the last role-manager role from the organization.

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { dateTime, errorResponses, object, problem } from '../../../platform/http/schemas.ts';
+import { activate } from '../activation-service.ts';
 import { completeChallenge } from '../challenge-service.ts';
 import type { AuthDeps } from '../deps.ts';
 import { login } from '../login-service.ts';
@@ -15,7 +16,7 @@ const tokenResponse = object(
   ['expiresAt'],
 );
 
-/** The unauthenticated entry points: password login and the MFA second step. */
+/** The unauthenticated entry points: password login, the MFA second step, account activation. */
 export function registerLoginRoutes(app: FastifyInstance, d: AuthDeps): void {
   app.post<{ Body: { email: string; password: string; totpCode?: string } }>(
     '/auth/login',
@@ -73,6 +74,7 @@ export function registerLoginRoutes(app: FastifyInstance, d: AuthDeps): void {
         response: {
           200: object({ accessToken: { type: 'string' }, expiresAt: dateTime }),
           ...errorResponses,
+          429: problem,
         },
       },
     },
@@ -84,5 +86,27 @@ export function registerLoginRoutes(app: FastifyInstance, d: AuthDeps): void {
       });
       return { accessToken: s.accessToken, expiresAt: s.expiresAt };
     },
+  );
+
+  app.post<{ Body: { token: string; password: string } }>(
+    '/auth/activate',
+    {
+      schema: {
+        operationId: 'activateAccount',
+        tags: ['auth'],
+        summary: 'Set the first password of an invited account with its one-time activation token',
+        body: object({
+          token: { type: 'string', maxLength: 200 },
+          password: { type: 'string', minLength: 1, maxLength: 1024 },
+        }),
+        response: { 200: object({ email: { type: 'string' } }), ...errorResponses, 429: problem },
+      },
+    },
+    (req) =>
+      activate(d, req.body, {
+        ip: req.ip,
+        userAgent: req.headers['user-agent'],
+        requestId: req.id,
+      }),
   );
 }

@@ -15,13 +15,28 @@ import {
   type PageQuery,
 } from '../../../platform/http/pagination.ts';
 import { securedRoute, type SecuredDeps } from '../../access/secured-route.ts';
+import {
+  activationPending,
+  issueActivation,
+  type IssuedActivation,
+} from '../../auth/activation-service.ts';
+import type { AuthDeps } from '../../auth/deps.ts';
+import { WardError } from '../../../platform/errors.ts';
 import { revokeAllFor, sessionsOf } from '../../auth/session-service.ts';
 import { sessionSchema } from '../../auth/routes/self.ts';
 import { principalTypes } from '../model.ts';
 import { createUserInTx } from '../service.ts';
-import { getUser, listUsers, setUserRole, unlockUser, updateUser } from '../users-admin-service.ts';
+import {
+  getUser,
+  listUsers,
+  roleAssignmentPermission,
+  setUserRole,
+  unlockUser,
+  updateUser,
+  type UserAdminView,
+} from '../users-admin-service.ts';
 
-const userSchema = object({
+const userProperties = {
   id: uuid,
   email: { type: 'string' },
   displayName: nullableString,
@@ -33,21 +48,35 @@ const userSchema = object({
   lockedUntil: nullableDateTime,
   lastLoginAt: nullableDateTime,
   createdAt: dateTime,
-});
+};
+const userSchema = object(userProperties);
+
+const activationProperties = {
+  activationToken: {
+    type: 'string',
+    description: 'Shown once: the invitee sets their password with it (POST /auth/activate)',
+  },
+  activationExpiresAt: dateTime,
+};
+
+/** A created user: a person comes with the one-time activation token the invitee needs. */
+const createdUserSchema = object(
+  { ...userProperties, ...activationProperties },
+  Object.keys(userProperties),
+);
 
 const usersTable = { schema: 'ward', table: 'users' } as const;
 
 interface CreateBody {
   email: string;
   role: string;
-  password?: string;
   displayName?: string;
   licenseNumber?: string;
   principalType?: (typeof principalTypes)[number];
 }
 
 /** User administration: the organization's people, service accounts and agents. */
-export function registerUserRoutes(app: FastifyInstance, s: SecuredDeps): void {
+export function registerUserRoutes(app: FastifyInstance, s: SecuredDeps, d: AuthDeps): void {
   securedRoute<unknown, unknown, PageQuery>(app, s, {
     method: 'GET',
     url: '/users',
@@ -61,7 +90,7 @@ export function registerUserRoutes(app: FastifyInstance, s: SecuredDeps): void {
     handler: ({ tx, query }) => listUsers(tx, query),
   });
 
-  securedRoute<CreateBody>(app, s, {
+  securedRoute<CreateBody, unknown, unknown, UserAdminView & Partial<IssuedActivation>>(app, s, {
     method: 'POST',
     url: '/users',
     permission: 'user:create',
@@ -69,28 +98,81 @@ export function registerUserRoutes(app: FastifyInstance, s: SecuredDeps): void {
     schema: {
       operationId: 'createUser',
       tags: ['users'],
+      summary:
+        'Create a user with a role (which takes role:manage too); a person gets a one-time activation token, never a password chosen by the creator',
       body: object(
         {
           email: { type: 'string', maxLength: 254 },
           role: { type: 'string', pattern: '^[a-z][a-z0-9_-]{1,62}$' },
-          password: { type: 'string', maxLength: 1024 },
           displayName: { type: 'string', maxLength: 200 },
           licenseNumber: { type: 'string', maxLength: 64 },
           principalType: { type: 'string', enum: [...principalTypes] },
         },
         ['email', 'role'],
       ),
-      response: { 201: userSchema, ...errorResponses },
+      response: { 201: createdUserSchema, ...errorResponses },
     },
-    idempotent: { idOf: (u) => (u as { id: string }).id, replay: ({ tx }, id) => getUser(tx, id) },
-    handler: async ({ tx, principal, body }) => {
-      const created = await createUserInTx(tx, {
-        ...body,
+    idempotent: {
+      idOf: (u) => u.id,
+      // A person's activation token exists only in the first response (only its hash is
+      // stored): a retry cannot replay it, and says how to get a new one.
+      replay: async ({ tx }, id) => {
+        const user = await getUser(tx, id);
+        if (user.principalType === 'human' && (await activationPending(tx, d, id)))
+          throw new WardError(
+            'idempotency_replay_unavailable',
+            `User ${id} was created by the first request; if its activation token was lost, issue a new one (POST /users/${id}/activation)`,
+          );
+        return user;
+      },
+    },
+    handler: async ({ tx, principal, body, authorize }) => {
+      // Creating an account with a role assigns that role: the same authority as assigning it
+      // later, checked by the same evaluator and then by the same assignment (`setUserRole`).
+      authorize({ permission: roleAssignmentPermission });
+      const created = await createUserInTx(
+        tx,
+        {
+          ...body,
+          orgId: principal.orgId,
+          createdBy: principal.userId,
+          principalType: body.principalType ?? 'human',
+        },
+        async (_tx, id) => {
+          await setUserRole(tx, principal, id, body.role, true);
+        },
+      );
+      const user = await getUser(tx, created.id);
+      if (created.principalType !== 'human') return user;
+      const activation = await issueActivation(tx, d, {
         orgId: principal.orgId,
-        createdBy: principal.userId,
-        principalType: body.principalType ?? 'human',
+        userId: created.id,
+        issuedBy: principal.userId,
       });
-      return getUser(tx, created.id);
+      return { ...user, ...activation };
+    },
+  });
+
+  securedRoute<unknown, { id: string }>(app, s, {
+    method: 'POST',
+    url: '/users/:id/activation',
+    permission: roleAssignmentPermission,
+    status: 201,
+    schema: {
+      operationId: 'issueActivation',
+      tags: ['users'],
+      summary:
+        'Issue a new one-time activation token for a person who has not set a password (the previous one stops working)',
+      params: idParams,
+      response: { 201: object(activationProperties), ...errorResponses },
+    },
+    handler: async ({ tx, principal, params }) => {
+      await getUser(tx, params.id);
+      return issueActivation(tx, d, {
+        orgId: principal.orgId,
+        userId: params.id,
+        issuedBy: principal.userId,
+      });
     },
   });
 
@@ -149,7 +231,7 @@ export function registerUserRoutes(app: FastifyInstance, s: SecuredDeps): void {
   securedRoute<{ role: string }, { id: string }>(app, s, {
     method: 'POST',
     url: '/users/:id/roles',
-    permission: 'role:manage',
+    permission: roleAssignmentPermission,
     schema: {
       operationId: 'assignRole',
       tags: ['users'],
