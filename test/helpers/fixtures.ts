@@ -148,6 +148,13 @@ export async function seedTenant(db: Database, label: string): Promise<TenantFix
         { fields: [], clinical: false },
       );
       const patientId = patient.value.id;
+      // A list page that showed the patient among others (audit.event_patients, migration 0020).
+      await record(tx, {
+        action: 'R',
+        eventType: 'patient.list',
+        entityType: 'Patient',
+        metadata: { count: 1, patientIds: [patientId] },
+      });
       // A break-glass on that patient, with its review task and alert.
       const bg = await tx.query<{ id: string }>(
         `insert into ward.break_glass_sessions (organization_id, id, user_id, patient_id, reason, expires_at)

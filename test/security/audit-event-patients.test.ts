@@ -27,13 +27,16 @@ for (const engine of availableEngines()) {
     after(async () => t.close());
 
     const ctx = (f: TenantFixture): RequestContext => ({ orgId: f.orgId, actorType: 'system' });
+    // Rows of this test's patients (each fixture's own list page names its patient).
     const rows = (f: TenantFixture) =>
       t.db.withContext(
         ctx(f),
         async (tx) =>
           (
             await tx.query<{ patient_id: string; event_id: number }>(
-              'select patient_id, event_id from audit.event_patients order by patient_id',
+              `select patient_id, event_id from audit.event_patients
+                where patient_id = any($1::uuid[]) order by patient_id`,
+              [[p1, p2]],
             )
           ).rows,
       );
@@ -101,7 +104,10 @@ for (const engine of availableEngines()) {
       const count = async () =>
         (
           await t.db.asAdmin((tx) =>
-            tx.query<{ n: number }>('select count(*)::int as n from audit.event_patients'),
+            tx.query<{ n: number }>(
+              'select count(*)::int as n from audit.event_patients where patient_id = any($1::uuid[])',
+              [[p1, p2]],
+            ),
           )
         ).rows[0]?.n;
       assert.equal(await count(), 3);

@@ -8,7 +8,7 @@ import { describe, mock, test } from 'node:test';
 import { isWardError } from '../../../platform/errors.ts';
 import { createFileKek } from './file-provider.ts';
 import { createLocalKek } from './local-provider.ts';
-import { createPkcs11Kek } from './pkcs11-provider.ts';
+import { createPkcs11Kek, runTool } from './pkcs11-provider.ts';
 import type { KekProvider } from './provider.ts';
 import { selectKek } from './select.ts';
 
@@ -229,6 +229,29 @@ describe('KEK selection', () => {
     fs.writeFileSync(file, ' \n');
     assert.throws(select, (e) => isWardError(e, 'kek_unavailable') && /empty/.test(e.message));
   });
+});
+
+test('a token tool that stops before reading its input fails the operation, not the process', async () => {
+  // A refused login ends pkcs11-tool before it reads stdin; writing to the closed pipe then
+  // fails with EPIPE, which must not escape as an unhandled error. A megabyte is more than a
+  // pipe buffers, so the write is certain to meet the closed pipe.
+  const dir = tmp();
+  const tool = path.join(dir, 'refusing-tool');
+  fs.writeFileSync(
+    tool,
+    '#!/bin/sh\necho "error: C_Login failed: CKR_PIN_INCORRECT" >&2\nexit 1\n',
+    {
+      mode: 0o700,
+    },
+  );
+  await assert.rejects(
+    runTool(
+      { module: '/nonexistent', tokenLabel: 't', keyLabel: 'k', pin: '0', tool },
+      ['--encrypt'],
+      Buffer.alloc(1 << 20),
+    ),
+    (e) => isWardError(e, 'kek_unavailable') && /CKR_PIN_INCORRECT/.test(e.message),
+  );
 });
 
 const softhsmModule = '/usr/lib/softhsm/libsofthsm2.so';

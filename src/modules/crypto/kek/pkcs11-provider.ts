@@ -83,7 +83,7 @@ export function createPkcs11Kek(opts: Pkcs11Options): KekProvider {
 }
 
 /** Runs one pkcs11-tool operation with the token key, feeding `input` on stdin. */
-function runTool(opts: Pkcs11Options, op: string[], input: Buffer): Promise<Buffer> {
+export function runTool(opts: Pkcs11Options, op: string[], input: Buffer): Promise<Buffer> {
   const args = [
     '--module',
     opts.module,
@@ -118,6 +118,10 @@ function runTool(opts: Pkcs11Options, op: string[], input: Buffer): Promise<Buff
         resolve(stdout);
       },
     );
+    // A tool that stops before reading its input (a refused login) closes the pipe, and the
+    // write fails with EPIPE: its exit status and stderr above say why, so that error is only
+    // noise — unhandled, it would crash the process instead of failing the operation.
+    child.stdin?.on('error', () => undefined);
     child.stdin?.end(input);
   });
 }
