@@ -50,7 +50,7 @@ export function apiModules(
     registerUserRoutes(app, secured);
     registerOrganizationRoutes(app, secured);
     registerRoleRoutes(app, secured);
-    registerAccessRoutes(app, secured);
+    registerAccessRoutes(app, secured, rt.crypto.codec);
     registerAuditRoutes(app, secured);
     return Promise.resolve();
   };
