@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { record, recordAndCommit } from '../../src/modules/audit/record.ts';
-import { listEvents } from '../../src/modules/audit/events-query.ts';
+import { listEvents, namesPatient } from '../../src/modules/audit/events-query.ts';
 import { seal } from '../../src/modules/audit/sealer.ts';
 import { signerFromSeed } from '../../src/modules/audit/signer.ts';
 import { recordSystemAccess } from '../../src/modules/audit/system-recorder.ts';
@@ -278,7 +278,10 @@ async function sealAndVerify(
   return out;
 }
 
-/** "Who accessed patient X in the last 90 days" over 10 M events (200,000 with --quick). */
+/**
+ * "Who accessed patient X in the last 90 days" over 10 M events (200,000 with --quick), plus one
+ * list page in twenty that names twenty patients; bare is the same query as the superuser.
+ */
 async function whoAccessed(
   db: Database,
   raw: pg.Client,
@@ -302,6 +305,24 @@ async function whoAccessed(
       [orgId, done + 1, Math.min(total, done + chunk), patients],
     );
   }
+  // One event in twenty more is a page of a list or search: no subject, twenty patients named
+  // in metadata.patientIds, which the query must find too (a patient's access history
+  // includes the pages that showed it).
+  const pages = Math.floor(total / 20);
+  for (let done = 0; done < pages; done += chunk) {
+    await raw.query(
+      `insert into audit.events (organization_id, occurred_at, actor_type, actor_id, action, event_type,
+                                 entity_type, phi_fields, purpose_of_use, metadata)
+       select $1, now() - (random() * interval '180 days'), 'user',
+              ('00000000-0000-4000-8000-' || lpad((g % 500)::text, 12, '0'))::uuid, 'R', 'patient.list',
+              'Patient', '{firstName,lastName}', 'TREAT',
+              jsonb_build_object('count', 20, 'patientIds', (
+                select jsonb_agg(('00000000-0000-4000-9000-' || lpad(((g * 20 + k) % $4)::text, 12, '0')))
+                  from generate_series(0, 19) k))
+         from generate_series($2::bigint, $3::bigint) g`,
+      [orgId, done + 1, Math.min(pages, done + chunk), patients],
+    );
+  }
   await raw.query('analyze audit.events');
   const patient = (i: number) =>
     `00000000-0000-4000-9000-${String(i % patients).padStart(12, '0')}`;
@@ -321,7 +342,7 @@ async function whoAccessed(
     const s = performance.now();
     await raw.query(
       `select e.id, e.occurred_at, e.actor_id, e.action, e.phi_fields from audit.events e
-        where e.organization_id = $1 and e.patient_id = $2 and e.occurred_at >= $3
+        where e.organization_id = $1 and ${namesPatient(2, '$1')} and e.occurred_at >= $3
         order by e.occurred_at desc, e.id desc limit 101`,
       [orgId, patient(i++ * 7919), since],
     );

@@ -9,6 +9,8 @@ import { registerApiKeyRoutes } from '../modules/auth/routes/api-keys.ts';
 import { registerLoginRoutes } from '../modules/auth/routes/login.ts';
 import { registerSelfRoutes } from '../modules/auth/routes/self.ts';
 import { registerClinicalRoutes } from '../modules/clinical/index.ts';
+import { patientExists } from '../modules/clinical/patients-repo.ts';
+import { registerReportRoutes } from '../modules/reports/routes/index.ts';
 import { registerOrganizationRoutes } from '../modules/tenancy/routes/organization.ts';
 import { registerRoleRoutes } from '../modules/tenancy/routes/roles.ts';
 import { registerUserRoutes } from '../modules/tenancy/routes/users.ts';
@@ -41,6 +43,7 @@ export function apiModules(
     principals: new PrincipalCache(),
     limiter: opts.principalRateLimit ? new RateLimiter(opts.principalRateLimit) : undefined,
     requestHash: (tx, orgId, text) => rt.crypto.codec.requestHash(tx, orgId, text),
+    patientExists,
   };
   const auth: AuthDeps = { db: rt.db, codec: rt.crypto.codec, logger: rt.logger };
   const identity: FastifyPluginAsync = (app: FastifyInstance) => {
@@ -52,6 +55,7 @@ export function apiModules(
     registerRoleRoutes(app, secured);
     registerAccessRoutes(app, secured, rt.crypto.codec);
     registerAuditRoutes(app, secured);
+    registerReportRoutes(app, secured);
     return Promise.resolve();
   };
   const clinical: FastifyPluginAsync = (app: FastifyInstance) => {
@@ -59,6 +63,7 @@ export function apiModules(
       store: opts.objectStore ?? new LocalObjectStore(rt.config.objectDir),
       maxBytes: rt.config.imageMaxBytes,
       idleMs: rt.config.imageUploadIdleMs,
+      downloadIdleMs: rt.config.imageDownloadIdleMs,
     });
     return Promise.resolve();
   };

@@ -31,6 +31,12 @@ import {
   keysStatusCommand,
 } from './commands/keys.ts';
 import { orgCreateCommand, orgUpdateCommand } from './commands/org.ts';
+import {
+  reportAccessCommand,
+  reportBreakGlassCommand,
+  reportDisclosuresCommand,
+  reportUserActivityCommand,
+} from './commands/report.ts';
 import { serveCommand } from './commands/serve.ts';
 import { seedCommand } from './commands/seed.ts';
 import { icd10ImportCommand } from './commands/icd10.ts';
@@ -67,6 +73,10 @@ export const commands: readonly Command[] = [
   auditKeysListCommand,
   auditKeysRotateCommand,
   auditKeysImportCommand,
+  reportAccessCommand,
+  reportDisclosuresCommand,
+  reportBreakGlassCommand,
+  reportUserActivityCommand,
 ];
 
 function helpText(): string {

@@ -20,6 +20,12 @@ export interface WardConfig {
    */
   readonly imageUploadIdleMs: number;
   /**
+   * How long an image download may go without the client taking a byte before its response
+   * is aborted: a download holds an open file and the image's content key in memory until
+   * it ends, so only this bounds a client that stops reading but keeps the connection open.
+   */
+  readonly imageDownloadIdleMs: number;
+  /**
    * How long a JSON request body may take to arrive (408 after it): JSON bodies are buffered
    * before their handler runs, so without a bound a client trickling one holds a connection
    * and the shutdown for ever. Streamed uploads use `imageUploadIdleMs` instead.
@@ -48,6 +54,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WardConfig {
       'WARD_IMAGE_UPLOAD_IDLE_SECONDS must be an integer from 1 to 3600',
     );
   }
+  const downloadIdleSeconds = Number(env['WARD_DOWNLOAD_IDLE_SECONDS'] ?? '60');
+  if (
+    !Number.isInteger(downloadIdleSeconds) ||
+    downloadIdleSeconds < 1 ||
+    downloadIdleSeconds > 3600
+  ) {
+    throw new WardError(
+      'config_invalid',
+      'WARD_DOWNLOAD_IDLE_SECONDS must be an integer from 1 to 3600',
+    );
+  }
   const bodySeconds = Number(env['WARD_BODY_TIMEOUT_SECONDS'] ?? '30');
   if (!Number.isInteger(bodySeconds) || bodySeconds < 1 || bodySeconds > 3600) {
     throw new WardError(
@@ -67,6 +84,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WardConfig {
     objectDir: path.resolve(nonEmpty(env['WARD_OBJECT_DIR']) ?? path.join(dataDir, 'objects')),
     imageMaxBytes,
     imageUploadIdleMs: idleSeconds * 1000,
+    imageDownloadIdleMs: downloadIdleSeconds * 1000,
     bodyTimeoutMs: bodySeconds * 1000,
     logLevel,
     poolSize,

@@ -126,7 +126,11 @@ for (const engine of availableEngines()) {
       assert.equal(owners.length, 1);
       assert.equal(owners[0]?.patient_id, patientId);
       assert.deepEqual(owners[0]?.phi_fields, mine[0]?.phi_fields);
-      assert.deepEqual(owners[0]?.metadata, { granteeOrganizationId: provider.orgId });
+      // The recipient as the accounting of disclosures names it: id, and name at the time.
+      assert.deepEqual(owners[0]?.metadata, {
+        granteeOrganizationId: provider.orgId,
+        granteeOrganizationName: 'Org Provider',
+      });
     });
 
     test('the grant opens one patient, for its purposes, to its grantee only', async () => {

@@ -11,7 +11,8 @@ import {
 import net from 'node:net';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, mock, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { keyStatus, retireKey, rotateDataKeys } from '../../src/modules/crypto/key-admin.ts';
 import { sealedObjectSize } from '../../src/modules/crypto/object-cipher.ts';
 import { rewrapValues } from '../../src/modules/crypto/rewrap.ts';
@@ -55,6 +56,16 @@ function files(dir: string): string[] {
 }
 
 const maxBytes = 300_000;
+
+/** An audit event row as the download tests read it. */
+interface DownloadEventRow {
+  event_type: string;
+  outcome: string;
+  outcome_reason: string | null;
+  phi_fields: string[];
+  request_id: string | null;
+  metadata: Record<string, unknown>;
+}
 
 for (const engine of availableEngines()) {
   describe(`medical images API (${engine})`, () => {
@@ -102,6 +113,23 @@ for (const engine of availableEngines()) {
         ),
       );
       return path.join(api.rt.config.objectDir, r.rows[0]!.k);
+    };
+    /**
+     * The events of `type` about `entityId`, oldest first, once there are `n`: how a download
+     * ended is recorded in its own transaction after its response, so it is waited for.
+     */
+    const eventsAbout = async (entityId: string, type: string, n = 1) => {
+      for (let i = 0; ; i += 1) {
+        const r = await api.t.db.asAdmin((tx) =>
+          tx.query<DownloadEventRow>(
+            `select event_type, outcome, outcome_reason, phi_fields, request_id, metadata
+               from audit.events where entity_id = $1 and event_type = $2 order by id`,
+            [entityId, type],
+          ),
+        );
+        if (r.rows.length >= n || i === 200) return r.rows;
+        await sleep(10);
+      }
     };
     const imageRows = async () =>
       (
@@ -174,6 +202,13 @@ for (const engine of availableEngines()) {
       assert.equal(await countEvents(api, 'image.upload'), 1);
       assert.equal(await countEvents(api, 'image.read'), 1);
       assert.equal(await countEvents(api, 'image.download'), 1);
+      // And the download's end: the whole file went out.
+      const [completed] = await eventsAbout(img.id, 'image.download_completed');
+      assert.equal(completed?.outcome, '0');
+      assert.equal(completed.request_id, down.headers['x-request-id']);
+      assert.deepEqual(completed.metadata, { sizeBytes: data.length, bytesSent: data.length });
+      assert.deepEqual(completed.phi_fields, [], 'the disclosure is the download event itself');
+      assert.equal(await countEvents(api, 'image.download_incomplete'), 0);
       const list = await call('GET', `/cases/${caseId}/images?limit=1`);
       assert.equal(list.statusCode, 200, list.body);
       assert.equal(list.json<{ items: unknown[] }>().items.length, 1);
@@ -358,6 +393,13 @@ for (const engine of availableEngines()) {
         'a truncated object is never served as complete',
       );
       assert.ok(failures.some((e) => e.rowId === big.id));
+      // The trail says the download was cut short, how far it got, and why: the first chunk
+      // (64 KiB) went out, the second failed authentication.
+      const [cut] = await eventsAbout(big.id, 'image.download_incomplete');
+      assert.equal(cut?.outcome, '8', 'a serious failure: Ward could not deliver what it stored');
+      assert.equal(cut.outcome_reason, 'decrypt_failed');
+      assert.deepEqual(cut.metadata, { sizeBytes: bigData.length, bytesSent: 65_536 });
+      assert.equal((await eventsAbout(big.id, 'image.download')).length, 1);
 
       // Swapped: another image's object under this image's key.
       writeFileSync(bigFile, bigOriginal);
@@ -370,6 +412,85 @@ for (const engine of availableEngines()) {
       assert.ok(restored.rawPayload.equals(smallData));
       const whole = await call('GET', `/images/${big.id}/content`);
       assert.ok(whole.rawPayload.equals(bigData));
+      // A failure on the first chunk is a 500 before any byte: its transaction (with the
+      // download event) rolled back, so there is no download to follow up, only http.failed.
+      assert.equal((await eventsAbout(small.id, 'image.download')).length, 1, 'the restored one');
+      assert.equal((await eventsAbout(small.id, 'image.download_completed')).length, 1);
+      assert.equal((await eventsAbout(small.id, 'image.download_incomplete', 0)).length, 0);
+
+      // What a privacy officer sees: every download of the image, and which were complete.
+      assert.equal((await eventsAbout(big.id, 'image.download_completed')).length, 1);
+      const trail = await call('GET', `/audit/events?entityId=${big.id}&limit=50`, {
+        token: admin,
+      });
+      assert.equal(trail.statusCode, 200, trail.body);
+      const seen = trail
+        .json<{ items: { eventType: string; outcome: string; outcomeReason: string | null }[] }>()
+        .items.filter((e) => e.eventType.startsWith('image.download'))
+        .map((e) => [e.eventType, e.outcome, e.outcomeReason]);
+      assert.deepEqual(
+        seen.sort(),
+        [
+          ['image.download', '0', null],
+          ['image.download', '0', null],
+          ['image.download_completed', '0', null],
+          ['image.download_incomplete', '8', 'decrypt_failed'],
+        ].sort(),
+      );
+    });
+
+    test('a download cannot render or be taken in parts: fixed type, nosniff, sandbox, no ranges, no HEAD', async () => {
+      const img = await newImage();
+      const data = png(100_000);
+      assert.equal((await upload(img.id, data)).statusCode, 200);
+      const r = await call('GET', `/images/${img.id}/content`, {
+        headers: { range: 'bytes=0-99', 'if-none-match': '*', 'if-range': '"x"' },
+      });
+      assert.equal(
+        r.statusCode,
+        200,
+        'ranges and conditions are ignored: the whole file or nothing',
+      );
+      assert.ok(r.rawPayload.equals(data));
+      assert.equal(r.headers['content-range'], undefined);
+      assert.equal(r.headers['accept-ranges'], 'none');
+      assert.equal(r.headers['content-type'], 'image/png');
+      assert.equal(r.headers['x-content-type-options'], 'nosniff');
+      assert.equal(r.headers['content-disposition'], 'attachment');
+      assert.equal(r.headers['cache-control'], 'no-store');
+      assert.match(String(r.headers['content-security-policy']), /default-src 'none'; sandbox/);
+
+      // HEAD would decrypt and disclose for nothing: there is none.
+      const downloads = await countEvents(api, 'image.download');
+      const decrypt = mock.method(api.rt.crypto.codec, 'decryptKey');
+      try {
+        const head = await api.app.inject({
+          method: 'HEAD',
+          url: `/api/v1/images/${img.id}/content`,
+          headers: auth(doctor, 'TREAT'),
+        });
+        assert.equal(head.statusCode, 404);
+        assert.equal(decrypt.mock.callCount(), 0, 'no content key was opened');
+      } finally {
+        decrypt.mock.restore();
+      }
+      assert.equal(await countEvents(api, 'image.download'), downloads);
+
+      // A stored type a browser would render is never served: the file goes out as bytes.
+      await api.t.db.asAdmin(async (tx) => {
+        await tx.query(
+          'alter table clinical.medical_images disable trigger medical_images_content',
+        );
+        await tx.query(
+          `update clinical.medical_images set content_type = 'text/html' where id = $1`,
+          [img.id],
+        );
+        await tx.query('alter table clinical.medical_images enable trigger medical_images_content');
+      });
+      const html = await call('GET', `/images/${img.id}/content`);
+      assert.equal(html.statusCode, 200);
+      assert.equal(html.headers['content-type'], 'application/octet-stream');
+      assert.equal(html.headers['content-disposition'], 'attachment');
     });
 
     test("another tenant's images and cases are 404s on every image route", async () => {

@@ -10,6 +10,7 @@ import { phiGuard } from '../../src/modules/audit/http/phi-guard.ts';
 import { recordSystemAccess } from '../../src/modules/audit/system-recorder.ts';
 import { loadConfig } from '../../src/platform/config.ts';
 import { buildApp } from '../../src/platform/http/app.ts';
+import type { ObjectStore } from '../../src/platform/objects/object-store.ts';
 import { createLogger } from '../../src/platform/log.ts';
 import { createOrganization, createUser } from '../../src/modules/tenancy/service.ts';
 import { totpCode, base32Decode } from '../../src/modules/auth/totp.ts';
@@ -25,11 +26,16 @@ export interface TestApi {
   close(): Promise<void>;
 }
 
-/** Builds the API over a fresh database; `extra` plugins (given the access pipeline's deps) are mounted under /api/v1 too. */
+/**
+ * Builds the API over a fresh database; `extra` plugins (given the access pipeline's deps) are
+ * mounted under /api/v1 too. `objectStore` replaces the image store (it gets the directory the
+ * default store would use), for tests that make the store fail or wait.
+ */
 export async function createTestApi(
   extra: (secured: SecuredDeps) => FastifyPluginAsync[] = () => [],
   engine?: 'pglite' | 'postgres',
   env: NodeJS.ProcessEnv = {},
+  opts: { objectStore?: (objectDir: string) => ObjectStore } = {},
 ): Promise<TestApi> {
   const t = await createTestDatabase(engine ? { engine } : {});
   const logger = createLogger('silent');
@@ -43,7 +49,7 @@ export async function createTestApi(
     logger,
     plugins: [phiGuard],
     modules: [
-      ...apiModules(rt),
+      ...apiModules(rt, opts.objectStore ? { objectStore: opts.objectStore(objectDir) } : {}),
       ...extra({
         db: t.db,
         policies: new PolicyCache(),

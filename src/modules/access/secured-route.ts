@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema } from 'fastify';
-import type { Database, Tx } from '../../platform/db/index.ts';
+import { isUuid, type Database, type Tx } from '../../platform/db/index.ts';
 import { WardError } from '../../platform/errors.ts';
 import { bearerCredentials } from '../../platform/http/authorization.ts';
 import type { RateLimiter } from '../../platform/http/rate-limit.ts';
@@ -50,6 +50,13 @@ export interface SecuredDeps {
    * module), so the stored value reveals nothing about a body that carries PHI.
    */
   readonly requestHash: RequestHasher;
+  /**
+   * Whether a patient id names a patient of the request's organization (RLS scopes the query).
+   * A refusal records the patient it was about only when it does: an id of another tenant, or of
+   * nobody, is not written into the organization's trail as if it were one of its patients.
+   * Without it, refusals name no patient.
+   */
+  readonly patientExists?: ((tx: Tx, patientId: string) => Promise<boolean>) | undefined;
 }
 
 /** What a secured handler receives: everything runs inside the request's one transaction. */
@@ -95,6 +102,12 @@ export interface SecuredRouteSpec<B, P, Q, R> {
   readonly permission: string;
   /** The route touches PHI: it must record an audit event or its transaction rolls back. */
   readonly phi?: boolean;
+  /**
+   * The path parameter that is a patient's id (`/patients/:id`): a request refused before its
+   * handler ran still names the patient in its `access.denied` event, so the patient's access
+   * history shows the attempt.
+   */
+  readonly patientParam?: string;
   readonly status?: number;
   readonly schema: FastifySchema & { response: Record<number | string, unknown> };
   /**
@@ -146,9 +159,16 @@ class Denied extends Error {
   constructor(
     readonly decision: Decision,
     readonly principal: Principal,
+    /** The patient the refused request was about, when known: its access history shows it. */
+    readonly patientId?: string | undefined,
   ) {
     super('access denied');
   }
+}
+
+/** The patient a request names, if it is a UUID (a malformed value is not recorded). */
+function namedPatient(id: unknown): string | undefined {
+  return isUuid(id) ? id.toLowerCase() : undefined;
 }
 
 const actionFor = { GET: 'R', POST: 'C', PUT: 'U', PATCH: 'U', DELETE: 'D' } as const;
@@ -347,7 +367,11 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
         };
         const policies = await deps.policies.get(tx, principal.orgId, principal.policyVersion);
         const decision = evaluate(principal, { permission: spec.permission }, policies);
-        if (!decision.allow) throw new Denied(decision, principal);
+        if (!decision.allow) {
+          const params = req.params as Record<string, unknown> | undefined;
+          const named = spec.patientParam ? params?.[spec.patientParam] : undefined;
+          throw new Denied(decision, principal, namedPatient(named));
+        }
         // Break-glass opens named patients only: the first decision is provisional until the
         // handler states a target of a patient an emergency session opened.
         const emergency = { patientStated: false };
@@ -368,7 +392,7 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
             query: req.query as Q,
             authorize: (r) => {
               const d = stated(r, evaluate(principal, r, policies));
-              if (!d.allow) throw new Denied(d, principal);
+              if (!d.allow) throw new Denied(d, principal, namedPatient(r.resource?.patientId));
               return d;
             },
             check: (r) => stated(r, evaluate(principal, r, policies)),
@@ -499,30 +523,36 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
         }
         if (e instanceof Denied) {
           const p = e.principal;
-          await recordDetached(
-            deps.db,
-            {
-              orgId: p.orgId,
-              userId: p.userId,
-              actorType: p.actorType,
-              sessionId: p.sessionId,
-              purpose: p.purpose,
-              requestId: req.id,
+          const denialContext = {
+            orgId: p.orgId,
+            userId: p.userId,
+            actorType: p.actorType,
+            sessionId: p.sessionId,
+            purpose: p.purpose,
+            requestId: req.id,
+          };
+          const named = e.patientId;
+          const exists = deps.patientExists;
+          const patientId =
+            named !== undefined &&
+            exists !== undefined &&
+            (await deps.db.withContext(denialContext, (tx) => exists(tx, named)))
+              ? named
+              : undefined;
+          await recordDetached(deps.db, denialContext, {
+            action: actionFor[spec.method],
+            eventType: 'access.denied',
+            outcome: '4',
+            outcomeReason: e.decision.reason,
+            ...(patientId ? { patientId } : {}),
+            ...client,
+            metadata: {
+              permission: spec.permission,
+              route: spec.url,
+              method: spec.method,
+              policies: e.decision.policies,
             },
-            {
-              action: actionFor[spec.method],
-              eventType: 'access.denied',
-              outcome: '4',
-              outcomeReason: e.decision.reason,
-              ...client,
-              metadata: {
-                permission: spec.permission,
-                route: spec.url,
-                method: spec.method,
-                policies: e.decision.policies,
-              },
-            },
-          );
+          });
           throw new WardError('forbidden', `Access denied: ${e.decision.reason}`, {
             reason: e.decision.reason,
           });

@@ -21,12 +21,16 @@ export interface DisclosureInput {
 }
 
 // No RETURNING: the grantee may write this one event into the owner's chain (policy
-// `events_disclosure`) but cannot read the owner's log back.
+// `events_disclosure`) but cannot read the owner's log back. The recipient is named by the
+// database (the grantee's own organization row, which its request can read), as of the
+// disclosure: an accounting names who received the data then (45 CFR 164.528(b)(2)(ii)).
 const disclosureSql = `
   insert into audit.events (organization_id, action, event_type, entity_type, entity_id, patient_id,
                             phi_fields, ip, user_agent, metadata)
   values ($1, 'R', '${disclosureEventType}', $2, $3, $4, $5::text[], $6::inet, $7,
-          jsonb_build_object('granteeOrganizationId', ward.current_org_id()))`;
+          jsonb_build_object('granteeOrganizationId', ward.current_org_id(),
+                             'granteeOrganizationName',
+                             (select o.name from ward.organizations o where o.id = ward.current_org_id())))`;
 
 /**
  * Writes the owner-side audit event of a disclosure through a grant, in the caller's

@@ -54,6 +54,22 @@ const viewColumns = `e.id, to_char(e.occurred_at at time zone 'UTC', 'YYYY-MM-DD
   e.patient_id as "patientId", e.phi_fields as "phiFields", e.purpose_of_use as "purposeOfUse",
   e.outcome, e.outcome_reason as "outcomeReason", e.request_id as "requestId", e.metadata`;
 
+/**
+ * SQL true when event `e` names the patient in parameter `$n`: as its subject (`patient_id`), or
+ * among the patients a list or search disclosed (`metadata.patientIds`, which a trigger copies
+ * into audit.event_patients, migration 0020). A patient's access history needs both: a page of
+ * fifty patients is a disclosure of each of them. Both arms are uuid equality on B-tree
+ * indexes, which PostgreSQL can use under RLS (jsonb containment it could not). `org` is the
+ * SQL of the organization whose events are searched (a parameter, or the request context's).
+ */
+export function namesPatient(n: number, org: string): string {
+  // `= any(array(…))` rather than `in (…)`: the ids become one array, so each partition is
+  // a BitmapOr of its patient index and its primary key instead of a scan with a subplan.
+  return `(e.patient_id = $${n}::uuid or e.id = any(array(
+    select p.event_id from audit.event_patients p
+     where p.organization_id = ${org} and p.patient_id = $${n}::uuid)))`;
+}
+
 /** Builds the WHERE clause for `filters`, starting parameters at `$first`. */
 function whereClause(filters: EventFilters, first: number): { sql: string; params: unknown[] } {
   const parts: string[] = [];
@@ -63,7 +79,12 @@ function whereClause(filters: EventFilters, first: number): { sql: string; param
     parts.push(cond.replace('?', `$${first + params.length - 1}`));
   };
   if (filters.orgId) add('e.organization_id = ?::uuid', filters.orgId);
-  if (filters.patientId) add('e.patient_id = ?::uuid', filters.patientId);
+  if (filters.patientId) {
+    params.push(filters.patientId);
+    // The organization filter, when given, is always the first parameter (added above).
+    const org = filters.orgId ? `$${first}::uuid` : '(select ward.current_org_id())';
+    parts.push(namesPatient(first + params.length - 1, org));
+  }
   if (filters.actorId) add('e.actor_id = ?::uuid', filters.actorId);
   if (filters.entityType) add('e.entity_type = ?', filters.entityType);
   if (filters.entityId) add('e.entity_id = ?', filters.entityId);

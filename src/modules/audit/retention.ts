@@ -124,6 +124,8 @@ async function exportAndDrop(
   await db.asSystem(system, async (tx) => {
     // The database checks the partition's real bounds against the same retention period.
     await tx.query('select audit.drop_exported_partition($1, $2)', [name, years]);
+    // The derived rows of the patients its events named go with it (migration 0020).
+    await tx.query('select audit.expire_event_patients($1)', [years]);
     await tx.query(
       'update audit.partition_exports set dropped_at = now() where partition_name = $1',
       [name],

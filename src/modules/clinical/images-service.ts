@@ -24,6 +24,11 @@ export interface ImageDeps {
   readonly maxBytes: number;
   /** Longest wait for the next bytes of an upload before it is refused (default 60 s). */
   readonly idleMs?: number;
+  /**
+   * Longest a download may go without the client taking a byte before its response is
+   * aborted (default 60 s).
+   */
+  readonly downloadIdleMs?: number;
 }
 
 /**
@@ -248,17 +253,36 @@ export async function commitContent(
   return stored;
 }
 
+/** An image's content, opened for download. */
+export interface ImageContent {
+  /**
+   * The plaintext, chunk by chunk, each authenticated before it is yielded; the first chunk was
+   * authenticated when the content was opened. Iterate once. Ending the iteration, early or
+   * with an error, closes the content.
+   */
+  readonly chunks: AsyncIterable<Buffer>;
+  /**
+   * Zeroes the content key and releases the stored object (its file handle) at once, even
+   * while a read is in flight; iterating further yields nothing authenticated. Safe to call
+   * at any time and more than once; never rejects.
+   */
+  close(): Promise<void>;
+}
+
 /**
  * Opens an image's content for download. The header and first chunk are authenticated before
  * this returns (so a swapped, re-keyed or corrupted object is an error response, not a
  * truncated download); later chunks are authenticated as they stream, and a failure there
- * ends the response early rather than sending an unauthenticated byte.
+ * fails the iteration rather than yielding an unauthenticated byte.
+ *
+ * The caller owns the result and must `close()` it on every path (a response that never
+ * starts included): until then it holds an open object and the content key.
  */
 export async function openContent(
   tx: Tx,
   deps: ImageDeps,
   image: repo.ImageRow,
-): Promise<Readable> {
+): Promise<ImageContent> {
   if (
     image.storage_key === null ||
     image.content_key_encrypted === null ||
@@ -268,28 +292,54 @@ export async function openContent(
     throw new WardError('not_found', 'The image has no content yet');
   const place = keyPlace(image);
   const key = await deps.codec.decryptKey(tx, place, image.content_key_encrypted);
+  // Aborted by close(): from then on the reader uses the key no more and its failures are
+  // not taken for tampering, so the key can be zeroed and the object closed at once.
+  const abort = new AbortController();
+  let source: Readable | undefined;
+  let plain: AsyncGenerator<Buffer>;
+  let first: IteratorResult<Buffer>;
   try {
-    const source = await deps.store.read(image.storage_key);
+    source = await deps.store.read(image.storage_key);
     const version = image.content_key_encrypted.readUInt32BE(1);
-    const plain = openObject(
+    plain = openObject(
       key,
       { orgId: image.organization_id, objectId: image.id },
       { size: image.size_bytes, sha256: image.sha256 },
       source,
       () => deps.codec.reportObjectFailure({ ...place, column: 'object' }, version),
+      abort.signal,
     );
-    const first = await plain.next();
-    async function* rest(): AsyncGenerator<Buffer> {
-      try {
-        if (!first.done) yield first.value;
-        yield* plain;
-      } finally {
-        key.fill(0);
-      }
-    }
-    return Readable.from(rest(), { objectMode: false });
+    first = await plain.next();
   } catch (e) {
     key.fill(0);
+    source?.destroy();
     throw e;
   }
+  const opened = plain;
+  const object = source;
+  let closing: Promise<void> | undefined;
+  // Deterministic whatever the store is doing: the key is zeroed and the object destroyed
+  // (its file closed, a read in flight ended) at once; then the generator is returned so it
+  // runs its own cleanup. Never rejects.
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      abort.abort();
+      key.fill(0);
+      object.destroy();
+      await opened.return(undefined).catch(() => undefined);
+    })());
+  async function* chunks(): AsyncGenerator<Buffer> {
+    try {
+      if (first.done) return;
+      yield first.value;
+      for (;;) {
+        const next = await opened.next();
+        if (next.done) return;
+        yield next.value;
+      }
+    } finally {
+      await close();
+    }
+  }
+  return { chunks: chunks(), close };
 }

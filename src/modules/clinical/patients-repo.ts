@@ -119,6 +119,12 @@ export async function insertPatient(
   return firstRow(r);
 }
 
+/** Whether the organization in the transaction's context has a patient with this id (RLS). */
+export async function patientExists(tx: Queryable, id: string): Promise<boolean> {
+  const r = await tx.query('select 1 from clinical.patients where id = $1', [id]);
+  return r.rows.length > 0;
+}
+
 /** One patient of the organization, or undefined (missing and invisible look the same). */
 export async function findPatient(
   q: Queryable,

@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mock, test } from 'node:test';
 import { isWardError } from '../../platform/errors.ts';
-import { newObjectKey, objectSealer, openObject, sealedObjectSize } from './object-cipher.ts';
+import {
+  newObjectKey,
+  objectChunkBytes,
+  objectHeaderBytes,
+  objectSealer,
+  openObject,
+  sealedObjectSize,
+} from './object-cipher.ts';
 
 const binding = { orgId: '00000000-0000-4000-8000-000000000001', objectId: 'img-1' };
 
@@ -105,4 +112,81 @@ test('many tiny parts are joined once per chunk, not copied once per part', asyn
   } finally {
     concat.mock.restore();
   }
+});
+
+/** `bytes` in parts of `part` bytes, made only when the reader asks; `pulled()` says how many. */
+function lazily(bytes: Buffer, part: number) {
+  let pulled = 0;
+  async function* parts() {
+    for (let i = 0; i < bytes.length; i += part) {
+      const p = bytes.subarray(i, i + part);
+      pulled += p.length;
+      yield p;
+    }
+  }
+  return { parts: parts(), pulled: () => pulled };
+}
+
+async function drain(it: AsyncIterable<Buffer>): Promise<void> {
+  for await (const c of it) c.fill(0);
+}
+
+test('a hostile header cannot make a reader buffer more than the format needs', async () => {
+  // A reader buffers one sealed chunk before it can authenticate it, so the chunk size in the
+  // header decides how much memory a download takes before it fails: a header rewritten to
+  // declare 16 MiB chunks used to make every download of a large object buffer 16 MiB.
+  const key = newObjectKey();
+  const data = randomBytes(1_000_000);
+  const s = objectSealer(key, binding, { maxBytes: 1 << 21 });
+  const out: Buffer[] = [];
+  for await (const c of s.transform(lazily(data, 1 << 20).parts)) out.push(c);
+  const sealed = Buffer.concat(out);
+  const part = 16 * 1024;
+  for (const declared of [objectChunkBytes + 1, 1 << 20, 16 * 1024 * 1024, 0, 2 ** 32 - 1]) {
+    const hostile = Buffer.from(sealed);
+    hostile.writeUInt32BE(declared, 4);
+    const source = lazily(hostile, part);
+    await fails(drain(openObject(key, binding, s.info(), source.parts, () => Promise.resolve())));
+    assert.ok(
+      source.pulled() <= part,
+      `a header declaring ${declared}-byte chunks made the reader take ${source.pulled()} bytes`,
+    );
+  }
+  // The header of a large object over the record of a small one: the record says how long
+  // the object is, so the reader refuses as soon as more arrives than that, and never
+  // buffers a chunk the record says cannot exist.
+  const small = { size: 100, sha256: Buffer.alloc(32) };
+  const longer = lazily(sealed, part);
+  await fails(drain(openObject(key, binding, small, longer.parts, () => Promise.resolve())));
+  assert.ok(longer.pulled() <= part, `the reader took ${longer.pulled()} bytes`);
+  assert.equal(sealedObjectSize(small.size), objectHeaderBytes + 100 + 16);
+  // Sealing is held to the same bound: no writer makes chunks a reader would refuse.
+  assert.throws(() => objectSealer(key, binding, { maxBytes: 1, chunkSize: objectChunkBytes + 1 }));
+});
+
+test('an aborted reader uses its key no more and is not taken for tampering', async () => {
+  // A download being closed zeroes its content key at once; chunks already buffered must not
+  // then be "decrypted" with the zeroed key, which would fail them and report tampering.
+  const key = newObjectKey();
+  const data = randomBytes(200);
+  const { sealed, info } = await seal(key, data, 32);
+  const abort = new AbortController();
+  let reported = 0;
+  const reader = openObject(
+    key,
+    binding,
+    info,
+    [sealed], // everything arrives at once: the next chunks are already buffered
+    () => {
+      reported += 1;
+      return Promise.resolve();
+    },
+    abort.signal,
+  );
+  const first = await reader.next();
+  assert.ok(!first.done && first.value.equals(data.subarray(0, 32)));
+  abort.abort();
+  key.fill(0);
+  await assert.rejects(reader.next(), (e) => e instanceof Error && e.name === 'AbortError');
+  assert.equal(reported, 0, 'no decrypt_failed security event');
 });

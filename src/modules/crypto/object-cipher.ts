@@ -9,6 +9,13 @@ import { aesGcmOpen, aesGcmSeal, keyBytes, nonceBytes, tagBytes } from './aead.t
  *   chunks   AES-256-GCM(ciphertext || tag) of `chunkSize` plaintext bytes each; the last
  *            chunk holds 0..chunkSize bytes (an empty object is one empty final chunk)
  *
+ * The chunk size is 1 byte to 64 KiB (`objectChunkBytes`, what Ward writes). A reader must
+ * buffer one sealed chunk before it can authenticate it, so the header's chunk size decides
+ * how much memory a download takes before it can fail: a header declaring anything larger is
+ * refused on sight, and a reader stops as soon as more bytes arrive than the recorded size
+ * needs (`sealedObjectSize`), so neither a rewritten header nor a longer file makes it buffer
+ * more than one chunk.
+ *
  * Every object has its own random 256-bit content key (sealed with the organization's data
  * key in the database, not here), so the nonce can be the chunk index. The associated data of
  * each chunk binds the header, the organization, the object id, the chunk index and whether it
@@ -99,6 +106,11 @@ export function objectSealer(
  * authenticated before it is yielded; the last one is yielded only after the plaintext's size
  * and SHA-256 match `expect`. Any failure (tampering, truncation, swapping, wrong key) throws
  * `decrypt_failed` and calls `onFailure` first; no unauthenticated byte is ever yielded.
+ *
+ * Once `signal` is aborted the key is not used again and the generator fails with the abort
+ * reason at its next step, never with `decrypt_failed`: a reader that is being closed may zero
+ * the key and end the source at once (even while a read is in flight) without that being
+ * taken for tampering.
  */
 export async function* openObject(
   key: Buffer,
@@ -106,9 +118,10 @@ export async function* openObject(
   expect: SealedObjectInfo,
   source: AsyncIterable<Buffer | string> | Iterable<Buffer | string>,
   onFailure: () => Promise<void>,
+  signal?: AbortSignal,
 ): AsyncGenerator<Buffer> {
   try {
-    yield* openChunks(key, binding, expect, source);
+    yield* openChunks(key, binding, expect, source, signal);
   } catch (e) {
     if (!(e instanceof Unauthentic)) throw e;
     await onFailure();
@@ -130,33 +143,52 @@ async function* openChunks(
   binding: ObjectBinding,
   expect: SealedObjectInfo,
   source: AsyncIterable<Buffer | string> | Iterable<Buffer | string>,
+  signal: AbortSignal | undefined,
 ): AsyncGenerator<Buffer> {
   const buffered = new PendingBytes();
   let header: Buffer | undefined;
   let sealed = 0;
   let index = 0;
   let size = 0;
+  // Bytes the source delivered, and how many the record allows once the header is known.
+  let received = 0;
+  let expected = Infinity;
   const hash = createHash('sha256');
+  // The abort is checked before every use of the key, and before any conclusion is drawn from
+  // where the source ended (an aborted source may end early).
+  const open = (at: Buffer, i: number, final: boolean, sealedChunk: Buffer): Buffer => {
+    signal?.throwIfAborted();
+    return must(openChunk(key, at, binding, i, final, sealedChunk));
+  };
   for await (const part of source) {
-    buffered.push(typeof part === 'string' ? Buffer.from(part) : part);
+    signal?.throwIfAborted();
+    const b = typeof part === 'string' ? Buffer.from(part) : part;
+    received += b.length;
+    // Checked before the part is kept: a source longer than the record is refused without
+    // buffering what the record says cannot be there.
+    if (received > expected) throw new Unauthentic('longer than recorded');
+    buffered.push(b);
     if (!header) {
       if (buffered.length < objectHeaderBytes) continue;
       header = Buffer.from(buffered.take(objectHeaderBytes));
       const chunkSize = header.readUInt32BE(4);
-      if (!header.subarray(0, 4).equals(magic) || chunkSize < 1 || chunkSize > maxChunk)
+      if (!header.subarray(0, 4).equals(magic) || chunkSize < 1 || chunkSize > objectChunkBytes)
         throw new Unauthentic('not a sealed object');
       sealed = chunkSize + tagBytes;
+      expected = sealedObjectSize(expect.size, chunkSize);
+      if (received > expected) throw new Unauthentic('longer than recorded');
     }
     while (buffered.length > sealed) {
-      const plain = must(openChunk(key, header, binding, index++, false, buffered.take(sealed)));
+      const plain = open(header, index++, false, buffered.take(sealed));
       size += plain.length;
       if (size > expect.size) throw new Unauthentic('longer than recorded');
       hash.update(plain);
       yield plain;
     }
   }
+  signal?.throwIfAborted();
   if (!header) throw new Unauthentic('no header');
-  const last = must(openChunk(key, header, binding, index, true, buffered.take(buffered.length)));
+  const last = open(header, index, true, buffered.take(buffered.length));
   size += last.length;
   hash.update(last);
   if (size !== expect.size || !timingSafeEqual(hash.digest(), expect.sha256)) {
@@ -165,8 +197,6 @@ async function* openChunks(
   }
   if (last.length > 0) yield last;
 }
-
-const maxChunk = 16 * 1024 * 1024;
 
 /**
  * Bytes that arrive in parts of any size and leave in chunks. The parts are kept in a list and
@@ -206,8 +236,9 @@ function headerFor(chunkSize: number): Buffer {
 
 function checkKey(key: Buffer, chunkSize: number): void {
   if (key.length !== keyBytes) throw new Error('object keys are 32 bytes');
-  if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > maxChunk)
-    throw new Error('chunk size must be from 1 byte to 16 MiB');
+  // The bound readers enforce: an object sealed with larger chunks could never be read.
+  if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > objectChunkBytes)
+    throw new Error('chunk size must be from 1 byte to 64 KiB');
 }
 
 function chunkNonce(index: number): Buffer {

@@ -312,6 +312,9 @@ type Catalog = Map<
 // A table whose comment carries this marker holds reference data that migrations insert
 // (permission catalog, code sets); dropping it loses nothing a migration cannot recreate.
 const referenceMarker = 'ward:reference-data';
+// A table derived from others (an index kept as a table, rebuilt by its migration from the
+// data it derives from): dropping it loses nothing either, even in the audit schema.
+const derivedMarker = 'ward:derived-data';
 
 async function tableColumns(tx: Tx): Promise<Catalog> {
   const r = await tx.query<{
@@ -336,7 +339,9 @@ async function tableColumns(tx: Tx): Promise<Catalog> {
       t = {
         schema: row.schema,
         table: row.table,
-        reference: row.note?.includes(referenceMarker) ?? false,
+        reference:
+          (row.note?.includes(referenceMarker) ?? false) ||
+          (row.note?.includes(derivedMarker) ?? false),
         columns: new Set(),
       };
       out.set(key, t);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, open, opendir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, opendir, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { WardError } from '../errors.ts';
 import {
@@ -69,10 +69,20 @@ export class LocalObjectStore implements ObjectStore {
     };
   }
 
-  async read(key: string): Promise<AsyncIterable<Buffer>> {
+  async read(key: string): Promise<Readable> {
     const file = this.#path(key);
-    if (!(await exists(file))) throw new WardError('not_found', 'The stored object is missing');
-    return createReadStream(file, { highWaterMark: 64 * 1024 }) as AsyncIterable<Buffer>;
+    // The file is opened here, not lazily by the stream: a missing object is a not_found now
+    // (not a stream error later), and the stream owns an open handle from the start, which
+    // it closes when it ends or is destroyed.
+    let handle: FileHandle;
+    try {
+      handle = await open(file, 'r');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT')
+        throw new WardError('not_found', 'The stored object is missing');
+      throw e;
+    }
+    return handle.createReadStream({ highWaterMark: 64 * 1024 });
   }
 
   async remove(key: string): Promise<void> {

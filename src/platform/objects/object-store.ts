@@ -1,4 +1,4 @@
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 
 /**
  * Where large binary objects (medical images) live, outside the database. The store keeps
@@ -12,8 +12,12 @@ import type { Writable } from 'node:stream';
 export interface ObjectStore {
   /** Starts writing a new object that `commit` publishes under `key` (which must be unused). */
   create(key: string): Promise<ObjectWriter>;
-  /** The object's bytes as a stream; `not_found` when there is no such object. */
-  read(key: string): Promise<AsyncIterable<Buffer>>;
+  /**
+   * The object's bytes as a stream; `not_found` when there is no such object. The object is
+   * open once this resolves (a file handle, a connection): the caller reads the stream to its
+   * end or destroys it, which releases the object at once, a read in flight included.
+   */
+  read(key: string): Promise<Readable>;
   /** Removes an object; removing a missing one is not an error. */
   remove(key: string): Promise<void>;
   /**

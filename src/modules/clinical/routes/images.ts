@@ -28,6 +28,7 @@ import {
   imageContentTypes,
 } from '../image-formats.ts';
 import * as repo from '../images-repo.ts';
+import { registerImageDownload } from './images-download.ts';
 import {
   checkUpload,
   commitContent,
@@ -36,7 +37,6 @@ import {
   imageMetadataFields,
   imageView,
   loadImage,
-  openContent,
   receiveContent,
   type ImageCreate,
   type ImageDeps,
@@ -65,13 +65,11 @@ const imageSchema = object({
   createdAt: dateTime,
 });
 
-const binary = { type: 'string', format: 'binary' } as const;
-
 /**
  * Medical images: metadata first (`POST /cases/{id}/images`), then the file, once
  * (`PUT /images/{id}/content`, raw bytes in the declared content type), so no PHI travels in
  * headers or query strings. Files are encrypted while they stream in and decrypted (and
- * authenticated) while they stream out; see docs/security.md.
+ * authenticated) while they stream out (`images-download.ts`); see docs/security.md.
  */
 export function registerImageRoutes(app: FastifyInstance, s: SecuredDeps, deps: ImageDeps) {
   securedRoute<ImageCreate, { id: string }, unknown, ReturnType<typeof imageView>>(app, s, {
@@ -248,48 +246,7 @@ export function registerImageRoutes(app: FastifyInstance, s: SecuredDeps, deps: 
     },
   });
 
-  securedRoute<unknown, { id: string }>(app, s, {
-    method: 'GET',
-    url: '/images/:id/content',
-    permission: 'image:read',
-    phi: true,
-    schema: {
-      operationId: 'downloadImageContent',
-      tags,
-      params: idParams,
-      description:
-        'The decrypted file, streamed. Repr-Digest carries its SHA-256; a stored object that fails authentication is a 500 decrypt_failed, or (past the first 64 KiB) an aborted response — never unauthenticated bytes.',
-      response: {
-        200: {
-          description: 'The image file',
-          content: Object.fromEntries(imageContentTypeList.map((t) => [t, { schema: binary }])),
-        },
-        ...errorResponses,
-        500: problem,
-      },
-    },
-    handler: async ({ tx, principal, params, authorize, audit, reply }) => {
-      const image = await loadImage(tx, principal.orgId, params.id);
-      const c = await loadCase(tx, principal.orgId, image.case_id);
-      authorize({ permission: 'image:read', resource: caseResource(c) });
-      const stream = await openContent(tx, deps, image);
-      await audit({
-        action: 'R',
-        eventType: 'image.download',
-        entityType: 'MedicalImage',
-        entityId: image.id,
-        patientId: image.patient_id,
-        phiFields: ['content'],
-        metadata: { sizeBytes: image.size_bytes ?? 0 },
-      });
-      void reply
-        .type(image.content_type)
-        .header('content-length', String(image.size_bytes))
-        .header('repr-digest', `sha-256=:${image.sha256?.toString('base64') ?? ''}:`)
-        .header('content-disposition', 'attachment');
-      return stream;
-    },
-  });
+  registerImageDownload(app, s, deps);
 
   securedRoute<unknown, { id: string }, PageQuery>(app, s, {
     method: 'GET',

@@ -74,6 +74,7 @@ export function registerPatientRoutes(app: FastifyInstance, s: SecuredDeps, code
   securedRoute<unknown, { id: string }>(app, s, {
     method: 'GET',
     url: '/patients/:id',
+    patientParam: 'id',
     permission: 'patient:read',
     phi: true,
     schema: {
@@ -187,6 +188,7 @@ export function registerPatientRoutes(app: FastifyInstance, s: SecuredDeps, code
   securedRoute<PatientPatch, { id: string }>(app, s, {
     method: 'PATCH',
     url: '/patients/:id',
+    patientParam: 'id',
     permission: 'patient:update',
     phi: true,
     schema: {
