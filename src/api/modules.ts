@@ -55,7 +55,7 @@ export function apiModules(
     registerRoleRoutes(app, secured);
     registerAccessRoutes(app, secured, rt.crypto.codec);
     registerAuditRoutes(app, secured);
-    registerReportRoutes(app, secured);
+    registerReportRoutes(app, secured, rt.crypto.codec);
     return Promise.resolve();
   };
   const clinical: FastifyPluginAsync = (app: FastifyInstance) => {

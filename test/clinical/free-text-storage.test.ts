@@ -233,11 +233,15 @@ for (const engine of availableEngines()) {
         call(auditor, 'GET', '/security-alerts'),
       );
       assert.equal(alerts.items.find((x) => x.id === ids.alert)?.notes, text.alertNotes);
+      const review = await ok<{ items: { sessionId: string; reason: string }[] }>(
+        call(auditor, 'GET', '/reports/break-glass'),
+      );
+      assert.equal(review.items.find((x) => x.sessionId === ids.breakGlass)?.reason, text.reason);
 
       const audited = await admin<{ event_type: string; phi_fields: string[] }>(
         `select event_type, phi_fields from audit.events
           where organization_id = $1 and event_type in ('case.read', 'case.list', 'diagnosis.list',
-                                                        'treatment_plan.read')
+                                                        'treatment_plan.read', 'report.break_glass')
           order by id`,
         [org.orgId],
       );
@@ -252,6 +256,7 @@ for (const engine of availableEngines()) {
         'schedule',
         'prescriptions',
       ]);
+      assert.deepEqual(fields('report.break_glass'), ['reason']);
     });
 
     test('no table holds the free text; every value is ciphertext and no legacy column is filled', async () => {

@@ -69,6 +69,7 @@ async function readBack(api: TestApi, t: Tenant) {
   const plan = await get<Record<string, unknown>>(t.doctor, `/plans/${rec.planId}`, 'TREAT');
   const tasks = await get<{ items: Record<string, unknown>[] }>(t.auditor, '/access/review-tasks');
   const alerts = await get<{ items: Record<string, unknown>[] }>(t.auditor, '/security-alerts');
+  const review = await get<{ items: Record<string, unknown>[] }>(t.auditor, '/reports/break-glass');
   const dxById = new Map(dx.items.map((x) => [x['id'], x]));
   return {
     complaint: c['chiefComplaint'],
@@ -84,6 +85,7 @@ async function readBack(api: TestApi, t: Tenant) {
     schedule: plan['schedule'],
     summary: tasks.items.find((x) => x['id'] === rec.taskId)?.['summary'],
     alertNotes: alerts.items.find((x) => x['id'] === rec.alertId)?.['notes'],
+    breakGlass: review.items.find((x) => x['sessionId'] === rec.breakGlassId)?.['reason'],
   };
 }
 
@@ -103,6 +105,7 @@ function expected(rec: LegacyRecord) {
     schedule: v.schedule,
     summary: v.summary,
     alertNotes: v.alertNotes,
+    breakGlass: v.breakGlass,
   };
 }
 

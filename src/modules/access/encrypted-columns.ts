@@ -21,7 +21,7 @@ const accessText = (
     legacy: { column: legacy, type: 'text' },
   });
 
-/** Why a break-glass session was started (stored; read back only through its review task). */
+/** Why a break-glass session was started (quoted by its review task, shown by the break-glass report). */
 export const breakGlassReasonColumn = accessText(
   'break_glass_sessions',
   'reason_encrypted',
