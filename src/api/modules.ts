@@ -53,9 +53,9 @@ export function apiModules(
     registerUserRoutes(app, secured, auth);
     registerOrganizationRoutes(app, secured);
     registerRoleRoutes(app, secured);
-    registerAccessRoutes(app, secured);
+    registerAccessRoutes(app, secured, rt.crypto.codec);
     registerAuditRoutes(app, secured);
-    registerReportRoutes(app, secured);
+    registerReportRoutes(app, secured, rt.crypto.codec);
     return Promise.resolve();
   };
   const clinical: FastifyPluginAsync = (app: FastifyInstance) => {

@@ -68,20 +68,63 @@ async function logicalData(t: CliTarget, orgId: string): Promise<unknown[]> {
            from clinical.patients where organization_id = $1 order by mrn`,
       );
       const cases = await q<Record<string, unknown> & { id: string; patient_id: string }>(
-        `select id, patient_id, status, priority, chief_complaint_encrypted, symptoms, vitals, tags,
-                assigned_clinicians, opened_by, closed_at is not null as closed
+        `select id, patient_id, status, priority, chief_complaint_encrypted, symptoms_encrypted, vitals,
+                tags_encrypted, assigned_clinicians, opened_by, closed_at is not null as closed
            from clinical.medical_cases where organization_id = $1`,
       );
-      const diagnoses = await q<Record<string, unknown> & { case_id: string }>(
-        `select case_id, icd10_version, icd10_code, status, source, model_id, model_version,
-                confidence::text as confidence, evidence, decision_reason, decided_by, suggested_by
+      // Free text is ciphertext bound to its row (migration 0022): opened here, by column.
+      const open = async (
+        table: string,
+        row: Record<string, unknown>,
+        columns: string[],
+      ): Promise<Record<string, unknown>> => {
+        const text = await codec.decryptRow(
+          tx,
+          { orgId, table: `clinical.${table}`, rowId: row['id'] as string },
+          row as Record<string, Buffer | null>,
+          columns,
+        );
+        return Object.fromEntries(
+          columns.map((c) => {
+            const v = text[c] ?? null;
+            const name = c.replace(/_encrypted$/, '');
+            return [
+              name,
+              v === null || name === 'title' || name === 'decision_reason' ? v : JSON.parse(v),
+            ];
+          }),
+        );
+      };
+      const diagnoses: (Record<string, unknown> & { case_id: string })[] = [];
+      for (const d of await q<Record<string, unknown> & { id: string; case_id: string }>(
+        `select id, case_id, icd10_version, icd10_code, status, source, model_id, model_version,
+                confidence::text as confidence, evidence_encrypted, decision_reason_encrypted,
+                decided_by, suggested_by
            from clinical.diagnoses where organization_id = $1
           order by icd10_code, status, source`,
-      );
-      const plans = await q<Record<string, unknown> & { id: string; case_id: string }>(
-        `select id, case_id, title, status, goals, interventions, schedule, author_id
+      )) {
+        const plain = Object.entries(d).filter(([k]) => k !== 'id' && !k.endsWith('_encrypted'));
+        diagnoses.push({
+          ...(Object.fromEntries(plain) as { case_id: string }),
+          ...(await open('diagnoses', d, ['evidence_encrypted', 'decision_reason_encrypted'])),
+        });
+      }
+      const plans: (Record<string, unknown> & { id: string; case_id: string })[] = [];
+      for (const p of await q<Record<string, unknown> & { id: string; case_id: string }>(
+        `select id, case_id, title_encrypted, status, goals_encrypted, interventions_encrypted,
+                schedule_encrypted, author_id
            from clinical.treatment_plans where organization_id = $1`,
-      );
+      )) {
+        plans.push({
+          ...p,
+          ...(await open('treatment_plans', p, [
+            'title_encrypted',
+            'goals_encrypted',
+            'interventions_encrypted',
+            'schedule_encrypted',
+          ])),
+        });
+      }
       const prescriptions = await q<Record<string, unknown> & { plan_id: string }>(
         `select p.plan_id, m.name, m.strength, p.dose, p.route, p.frequency, p.start_date::text as start,
                 p.end_date::text as "end", p.prescriber_id
@@ -118,13 +161,14 @@ async function logicalData(t: CliTarget, orgId: string): Promise<unknown[]> {
             c['chief_complaint_encrypted'] as Buffer,
           );
           const plan = plans.find((x) => x.case_id === c.id);
+          const free = await open('medical_cases', c, ['symptoms_encrypted', 'tags_encrypted']);
           own.push({
             complaint,
             status: c['status'],
             priority: c['priority'],
-            symptoms: c['symptoms'],
+            symptoms: free['symptoms'],
             vitals: c['vitals'],
-            tags: c['tags'],
+            tags: free['tags'],
             closed: c['closed'],
             team: (c['assigned_clinicians'] as string[]).map((id) => staff.get(id)),
             openedBy: staff.get(c['opened_by'] as string),

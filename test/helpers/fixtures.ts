@@ -8,6 +8,9 @@ import { record } from '../../src/modules/audit/record.ts';
 import { signerFromSeed, type CheckpointSigner } from '../../src/modules/audit/signer.ts';
 import { sealUntilCovered } from './audit.ts';
 import { createPatient } from '../../src/modules/clinical/patients-service.ts';
+import { openCase } from '../../src/modules/clinical/cases-service.ts';
+import { recordDiagnosis } from '../../src/modules/clinical/diagnoses-service.ts';
+import { writePlan } from '../../src/modules/clinical/plans-service.ts';
 
 /** A fixed checkpoint signer for tests (its seed is public: never use it for real data). */
 export const fixtureSigner: CheckpointSigner = signerFromSeed(
@@ -155,16 +158,44 @@ export async function seedTenant(db: Database, label: string): Promise<TenantFix
         entityType: 'Patient',
         metadata: { count: 1, patientIds: [patientId] },
       });
-      // A break-glass on that patient, with its review task and alert.
-      const bg = await tx.query<{ id: string }>(
-        `insert into ward.break_glass_sessions (organization_id, id, user_id, patient_id, reason, expires_at)
-         values ($1, gen_random_uuid(), $2, $3, 'fixture emergency access for the probe', now() + interval '5 minutes') returning id`,
-        [org.id, doctor.id, patientId],
-      );
+      // A break-glass on that patient, with its review task and alert (free text encrypted,
+      // migration 0022).
+      const seal = async (table: string, rowId: string, column: string, text: string) =>
+        (
+          await fixtureCrypto.codec.encryptRow(
+            tx,
+            { orgId: org.id, table, rowId },
+            { [column]: text },
+          )
+        )[column];
+      const bgId = randomUUID();
       await tx.query(
-        `insert into ward.review_tasks (organization_id, id, kind, subject_id, subject_user_id, summary)
-         values ($1, gen_random_uuid(), 'break_glass_review', $2, $3, 'fixture review')`,
-        [org.id, bg.rows[0]!.id, doctor.id],
+        `insert into ward.break_glass_sessions (organization_id, id, user_id, patient_id, reason_encrypted, expires_at)
+         values ($1, $2, $3, $4, $5, now() + interval '5 minutes')`,
+        [
+          org.id,
+          bgId,
+          doctor.id,
+          patientId,
+          await seal(
+            'ward.break_glass_sessions',
+            bgId,
+            'reason_encrypted',
+            'fixture emergency access for the probe',
+          ),
+        ],
+      );
+      const taskId = randomUUID();
+      await tx.query(
+        `insert into ward.review_tasks (organization_id, id, kind, subject_id, subject_user_id, summary_encrypted)
+         values ($1, $2, 'break_glass_review', $3, $4, $5)`,
+        [
+          org.id,
+          taskId,
+          bgId,
+          doctor.id,
+          await seal('ward.review_tasks', taskId, 'summary_encrypted', 'fixture review'),
+        ],
       );
       await tx.query(
         `insert into ward.security_alerts (organization_id, kind, severity, subject_user_id)
@@ -179,40 +210,33 @@ export async function seedTenant(db: Database, label: string): Promise<TenantFix
                  now() + interval '1 day', 'fixture', gen_random_uuid())`,
         [org.id, partner.id, patientId],
       );
-      const caseId = (await tx.query<{ id: string }>('select gen_random_uuid() as id')).rows[0]!.id;
-      const complaint = await fixtureCrypto.codec.encrypt(
-        tx,
-        {
-          orgId: org.id,
-          table: 'clinical.medical_cases',
-          column: 'chief_complaint_encrypted',
-          rowId: caseId,
-        },
-        'Fixture headache for three days',
-      );
-      await tx.query(
-        `insert into clinical.medical_cases (organization_id, id, patient_id, chief_complaint_encrypted,
-                                             assigned_clinicians, opened_by)
-         values ($1, $2, $3, $4, array[$5::uuid], $5)`,
-        [org.id, caseId, patientId, complaint, doctor.id],
-      );
-      await tx.query(
-        `insert into clinical.diagnoses (organization_id, case_id, patient_id, icd10_version, icd10_code,
-                                         source, model_id, model_version, confidence, suggested_by)
-         values ($1, $2, $3, '2026', 'R51.9', 'ai', 'fixture-model', '1.0', 0.5, $4)`,
-        [org.id, caseId, patientId, doctor.id],
-      );
-      const plan = await tx.query<{ id: string }>(
-        `insert into clinical.treatment_plans (organization_id, id, case_id, patient_id, title, author_id)
-         values ($1, gen_random_uuid(), $2, $3, 'Fixture plan', $4) returning id`,
-        [org.id, caseId, patientId, doctor.id],
-      );
+      // A case, an AI-suggested diagnosis and a plan, through the services (their free text
+      // is encrypted there).
+      const openedCase = await openCase(tx, fixtureCrypto.codec, org.id, doctor.id, {
+        patientId,
+        chiefComplaint: 'Fixture headache for three days',
+        symptoms: ['headache'],
+        tags: ['fixture'],
+      });
+      const caseId = openedCase.id;
+      await recordDiagnosis(tx, fixtureCrypto.codec, openedCase, doctor.id, {
+        icd10Code: 'R51.9',
+        source: 'ai',
+        modelId: 'fixture-model',
+        modelVersion: '1.0',
+        confidence: 0.5,
+        evidence: { note: 'fixture evidence' },
+      });
+      const plan = await writePlan(tx, fixtureCrypto.codec, openedCase, doctor.id, {
+        title: 'Fixture plan',
+        goals: ['fixture goal'],
+      });
       await tx.query(
         `insert into clinical.prescriptions (organization_id, id, plan_id, patient_id, medication_id, dose,
                                              route, frequency, start_date, prescriber_id)
          select $1, gen_random_uuid(), $2, $3, m.id, '500 mg', 'oral', 'every 6 hours', current_date, $4
            from clinical.medications m where m.name = 'Acetaminophen' limit 1`,
-        [org.id, plan.rows[0]!.id, patientId, doctor.id],
+        [org.id, plan.id, patientId, doctor.id],
       );
       // An image whose content is stored: the sealed content key is a field value like any
       // other, so the PHI scans and key counts see it. (Images still waiting for their upload

@@ -214,6 +214,15 @@ for (const engine of availableEngines()) {
         'refused',
         'a resolution is not rewritten',
       );
+      // ward_app may write the notes' ciphertext (when resolving), but not change a resolved
+      // alert's: the guard refuses it, whatever the bytes (migration 0022).
+      assert.equal(
+        await attempt(
+          `update ward.security_alerts set notes_encrypted = '\\x0100000001'::bytea where id = $1`,
+        ),
+        'refused',
+        'encrypted notes are not written after the resolution either',
+      );
       const open = await raise(org.users['doctor']!.id);
       const other = (sql: string, params: unknown[], as = ctx) =>
         api.t.db

@@ -2,6 +2,7 @@ import { SigningKeyCustody } from '../../modules/audit/signing-keys.ts';
 import { rotateKek } from '../../modules/crypto/kek-admin.ts';
 import {
   keyStatus,
+  plaintextStatus,
   retireKey,
   rotateDataKeys,
   shredOrganizationKeys,
@@ -29,12 +30,20 @@ export const keysStatusCommand: Command = {
   usage: '[--org ID] [--json]',
   options: { org: { type: 'string' }, json: { type: 'boolean' } },
   async run(values, _p, io) {
-    const rows = await withRuntime(io, (rt) => keyStatus(deps(rt), str(values, 'org')));
+    const { rows, plaintext } = await withRuntime(io, async (rt) => ({
+      rows: await keyStatus(deps(rt), str(values, 'org')),
+      plaintext: await plaintextStatus(deps(rt), str(values, 'org')),
+    }));
     const lines = rows.map(
       (r) =>
         `${r.orgId}  v${String(r.version).padEnd(4)} ${r.status.padEnd(12)} ${String(r.values).padStart(10)} values  kek ${r.kekId}`,
     );
-    emit(io, values['json'] === true, { keys: rows }, lines.join('\n') || 'no keys yet');
+    // Values stored before their column was encrypted: "version 0", until `keys rewrap` runs.
+    for (const p of plaintext)
+      lines.push(
+        `${p.orgId}  v0    ${'plaintext'.padEnd(12)} ${String(p.values).padStart(10)} values  (legacy: run ward keys rewrap)`,
+      );
+    emit(io, values['json'] === true, { keys: rows, plaintext }, lines.join('\n') || 'no keys yet');
     return 0;
   },
 };
@@ -95,7 +104,7 @@ export const keysRewrapCommand: Command = {
       report.organizations
         .map(
           (o) =>
-            `${o.orgId}: ${o.rewrapped} value(s) moved to version ${o.version}${o.failed ? `, ${o.failed} failed authentication (see the security log)` : ''}`,
+            `${o.orgId}: ${o.rewrapped} value(s) moved to version ${o.version}${o.plaintext ? ` (${o.plaintext} of them legacy plaintext)` : ''}${o.failed ? `, ${o.failed} failed authentication (see the security log)` : ''}`,
         )
         .join('\n') || 'nothing to rewrap',
     );

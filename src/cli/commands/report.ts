@@ -1,5 +1,6 @@
 import type { Tx } from '../../platform/db/index.ts';
 import type { EventPosition } from '../../modules/reports/positions.ts';
+import type { FieldCodec } from '../../modules/crypto/codec.ts';
 import { isUuid } from '../../platform/db/index.ts';
 import { WardError } from '../../platform/errors.ts';
 import { record, type AuditEventInput } from '../../modules/audit/record.ts';
@@ -100,7 +101,8 @@ async function runReport<S, R>(
     readonly title: string;
     readonly orgId: string;
     readonly subject: Record<string, unknown>;
-    readonly build: (tx: Tx) => Promise<WholeReport<S, R>>;
+    /** Builds the report; `codec` opens the encrypted fields a report returns. */
+    readonly build: (tx: Tx, codec: FieldCodec) => Promise<WholeReport<S, R>>;
     readonly event: (r: WholeReport<S, R>) => AuditEventInput;
     readonly columns: readonly TableColumn<R>[];
     readonly csv: readonly (keyof R & string)[];
@@ -108,7 +110,7 @@ async function runReport<S, R>(
   },
 ): Promise<number> {
   const format = formatOf(values);
-  const report = await withRuntime(io, ({ db }) =>
+  const report = await withRuntime(io, ({ db, crypto }) =>
     db.asSystem(
       { name: spec.job, reason: 'privacy report for an auditor', orgId: spec.orgId },
       async (tx) => {
@@ -117,7 +119,7 @@ async function runReport<S, R>(
         ]);
         if (known.rows.length === 0)
           throw new WardError('not_found', `No organization has the id ${spec.orgId}`);
-        const r = await spec.build(tx);
+        const r = await spec.build(tx, crypto.codec);
         await record(tx, spec.event(r));
         return r;
       },
@@ -323,15 +325,16 @@ export const reportBreakGlassCommand: Command = {
         title: 'Break-glass sessions',
         orgId,
         subject: {},
-        build: (tx) =>
+        build: (tx, codec) =>
           wholeReport((after: EventPosition | undefined) =>
-            breakGlassReport(tx, orgId, period, filters, { limit: chunk, after }),
+            breakGlassReport(tx, codec, orgId, period, filters, { limit: chunk, after }),
           ),
         event: (r) => ({
           action: 'R',
           eventType: 'report.break_glass',
           entityType: 'BreakGlass',
           ...(filters.patientId ? { patientId: filters.patientId } : {}),
+          phiFields: r.items.length > 0 ? ['reason'] : [],
           purposeOfUse: 'HOPERAT',
           metadata: { from: period.from, to: period.to, returned: r.items.length },
         }),

@@ -1,6 +1,9 @@
 import type { Tx } from '../../platform/db/index.ts';
 import { WardError } from '../../platform/errors.ts';
 import { record } from '../audit/record.ts';
+import type { FieldCodec } from '../crypto/codec.ts';
+import { openFields } from '../crypto/open-fields.ts';
+import { alertNotesColumn } from './encrypted-columns.ts';
 import type { Principal } from './principal.ts';
 import {
   decodeCursor,
@@ -40,6 +43,7 @@ export interface AlertView {
 }
 
 interface AlertRow {
+  organization_id: string;
   id: string;
   kind: string;
   severity: string;
@@ -52,13 +56,29 @@ interface AlertRow {
   resolved_by: string | null;
   resolved_at: Date | null;
   resolution: string | null;
+  notes_encrypted: Buffer | null;
+  /** Legacy plaintext (rows written before migration 0022, until `ward keys rewrap`). */
   notes: string | null;
 }
 
-const alertColumns = `id, kind, severity, subject_user_id, details, status, created_at,
-  acknowledged_by, acknowledged_at, resolved_by, resolved_at, resolution, notes`;
+const alertColumns = `organization_id, id, kind, severity, subject_user_id, details, status, created_at,
+  acknowledged_by, acknowledged_at, resolved_by, resolved_at, resolution, notes_encrypted, notes`;
 
-const alertView = (a: AlertRow): AlertView => ({
+const alertsTable = 'ward.security_alerts';
+
+/** The API view of an alert, its notes decrypted (they are returned). */
+async function alertView(tx: Tx, codec: FieldCodec, a: AlertRow): Promise<AlertView> {
+  const text = await openFields(
+    codec,
+    tx,
+    { orgId: a.organization_id, table: alertsTable, rowId: a.id },
+    a,
+    { notes: alertNotesColumn },
+  );
+  return viewOf(a, text.notes);
+}
+
+const viewOf = (a: AlertRow, notes: string | null): AlertView => ({
   id: a.id,
   kind: a.kind,
   severity: a.severity,
@@ -71,12 +91,13 @@ const alertView = (a: AlertRow): AlertView => ({
   resolvedBy: a.resolved_by,
   resolvedAt: a.resolved_at?.toISOString() ?? null,
   resolution: a.resolution,
-  notes: a.notes,
+  notes,
 });
 
 /** Lists the organization's security alerts (optionally of one status), newest first. */
 export async function listAlerts(
   tx: Tx,
+  codec: FieldCodec,
   status: AlertStatus | undefined,
   q: PageQuery = {},
 ): Promise<Page<AlertView>> {
@@ -88,7 +109,15 @@ export async function listAlerts(
       order by created_at desc, id desc limit $4`,
     [status ?? null, after?.[0] ?? null, after?.[1] ?? null, limit + 1],
   );
-  return toPage(r.rows, limit, 'security-alerts', (a) => [a.sort_at, a.id], alertView);
+  const views = new Map<string, AlertView>();
+  for (const a of r.rows.slice(0, limit)) views.set(a.id, await alertView(tx, codec, a));
+  return toPage(
+    r.rows,
+    limit,
+    'security-alerts',
+    (a) => [a.sort_at, a.id],
+    (a) => views.get(a.id) ?? viewOf(a, null),
+  );
 }
 
 /**
@@ -114,7 +143,12 @@ async function alertToHandle(tx: Tx, p: Principal, id: string): Promise<AlertRow
 }
 
 /** Acknowledges an open alert: someone is looking at it. Audited (`security_alert.acknowledge`). */
-export async function acknowledgeAlert(tx: Tx, p: Principal, id: string): Promise<AlertView> {
+export async function acknowledgeAlert(
+  tx: Tx,
+  codec: FieldCodec,
+  p: Principal,
+  id: string,
+): Promise<AlertView> {
   const alert = await alertToHandle(tx, p, id);
   if (alert.status !== 'open')
     throw new WardError('conflict', `The alert is ${alert.status}, not open`);
@@ -130,26 +164,39 @@ export async function acknowledgeAlert(tx: Tx, p: Principal, id: string): Promis
     entityId: id,
     metadata: { kind: alert.kind, severity: alert.severity },
   });
-  return alertView(r.rows[0] as AlertRow);
+  return alertView(tx, codec, r.rows[0] as AlertRow);
 }
 
 /**
- * Resolves an open or acknowledged alert with a judgement and optional notes; a resolved alert
- * stays resolved. Audited (`security_alert.resolve`, with the judgement).
+ * Resolves an open or acknowledged alert with a judgement and optional notes (stored
+ * encrypted); a resolved alert stays resolved. Audited (`security_alert.resolve`, with the
+ * judgement, never the notes).
  */
 export async function resolveAlert(
   tx: Tx,
+  codec: FieldCodec,
   p: Principal,
   id: string,
   input: { resolution: AlertResolution; notes?: string | undefined },
 ): Promise<AlertView> {
   const alert = await alertToHandle(tx, p, id);
   if (alert.status === 'resolved') throw new WardError('conflict', 'The alert is already resolved');
+  const notes =
+    input.notes === undefined
+      ? null
+      : ((
+          await codec.encryptRow(
+            tx,
+            { orgId: alert.organization_id, table: alertsTable, rowId: alert.id },
+            { [alertNotesColumn.column]: input.notes },
+          )
+        )[alertNotesColumn.column] ?? null);
   const r = await tx.query<AlertRow>(
     `update ward.security_alerts
-        set status = 'resolved', resolved_by = $2, resolved_at = now(), resolution = $3, notes = $4
+        set status = 'resolved', resolved_by = $2, resolved_at = now(), resolution = $3,
+            notes_encrypted = $4
       where id = $1 returning ${alertColumns}`,
-    [id, p.userId, input.resolution, input.notes ?? null],
+    [id, p.userId, input.resolution, notes],
   );
   await record(tx, {
     action: 'U',
@@ -158,5 +205,5 @@ export async function resolveAlert(
     entityId: id,
     metadata: { kind: alert.kind, severity: alert.severity, resolution: input.resolution },
   });
-  return alertView(r.rows[0] as AlertRow);
+  return alertView(tx, codec, r.rows[0] as AlertRow);
 }

@@ -10,7 +10,13 @@ import {
   type PageQuery,
 } from '../../platform/http/pagination.ts';
 import { record } from '../audit/record.ts';
+import type { FieldCodec } from '../crypto/codec.ts';
+import { openFields } from '../crypto/open-fields.ts';
+import { breakGlassReasonColumn, reviewTaskColumns } from './encrypted-columns.ts';
 import type { Principal } from './principal.ts';
+
+const sessionsTable = 'ward.break_glass_sessions';
+const tasksTable = 'ward.review_tasks';
 
 /** A started break-glass session. */
 export interface BreakGlassView {
@@ -36,12 +42,15 @@ const unreadable =
  * Starts emergency access (ETREAT) to one patient's record: a readable reason of at least 20
  * characters (no control or invisible characters), a time box of at most an hour, a
  * high-severity alert and an open review task for the privacy officer — all in the same
- * transaction, so there is no break-glass without its paper trail. While a session for the
+ * transaction, so there is no break-glass without its paper trail. The reason (and the task's
+ * summary, which quotes it) is stored encrypted: it usually describes the patient's situation.
+ * While a session for the
  * patient is active another is refused: a renewal is a new decision, taken once the first
  * has ended, with its own reason, alert and review.
  */
 export async function startBreakGlass(
   tx: Tx,
+  codec: FieldCodec,
   p: Principal,
   input: { reason: string; minutes?: number | undefined; patientId: string },
 ): Promise<BreakGlassView> {
@@ -73,25 +82,32 @@ export async function startBreakGlass(
     );
   const id = randomUUID();
   const taskId = randomUUID();
+  const sealedReason = await codec.encryptRow(
+    tx,
+    { orgId: p.orgId, table: sessionsTable, rowId: id },
+    { [breakGlassReasonColumn.column]: reason },
+  );
+  const sealedSummary = await codec.encryptRow(
+    tx,
+    { orgId: p.orgId, table: tasksTable, rowId: taskId },
+    {
+      [reviewTaskColumns.summary.column]:
+        `Break-glass by user ${p.userId} on patient ${patientId} for ${minutes} min: ${reason}`.slice(
+          0,
+          2000,
+        ),
+    },
+  );
   const r = await tx.query<{ expires_at: Date }>(
-    `insert into ward.break_glass_sessions (organization_id, id, user_id, patient_id, reason, expires_at)
+    `insert into ward.break_glass_sessions (organization_id, id, user_id, patient_id, reason_encrypted, expires_at)
      values ($1, $2, $3, $4, $5, now() + make_interval(mins => $6)) returning expires_at`,
-    [p.orgId, id, p.userId, patientId, reason, minutes],
+    [p.orgId, id, p.userId, patientId, sealedReason[breakGlassReasonColumn.column], minutes],
   );
   const expiresAt = (r.rows[0] as { expires_at: Date }).expires_at;
   await tx.query(
-    `insert into ward.review_tasks (organization_id, id, kind, subject_id, subject_user_id, summary)
+    `insert into ward.review_tasks (organization_id, id, kind, subject_id, subject_user_id, summary_encrypted)
      values ($1, $2, 'break_glass_review', $3, $4, $5)`,
-    [
-      p.orgId,
-      taskId,
-      id,
-      p.userId,
-      `Break-glass by user ${p.userId} on patient ${patientId} for ${minutes} min: ${reason}`.slice(
-        0,
-        2000,
-      ),
-    ],
+    [p.orgId, taskId, id, p.userId, sealedSummary[reviewTaskColumns.summary.column]],
   );
   const alert = await tx.query<{ id: string }>(
     `insert into ward.security_alerts (organization_id, kind, severity, subject_user_id, details)
@@ -153,32 +169,49 @@ export interface ReviewTaskView {
   readonly closedAt: string | null;
 }
 
-/** Lists review tasks (optionally of one status), newest first, a page at a time. */
+/**
+ * Lists review tasks (optionally of one status), newest first, a page at a time. Each task's
+ * summary is decrypted (it is returned); the reviewers' notes are not returned, so not opened.
+ */
 export async function listReviewTasks(
   tx: Tx,
+  codec: FieldCodec,
   status?: 'open' | 'closed',
   q: PageQuery = {},
 ): Promise<Page<ReviewTaskView>> {
   const limit = pageLimit(q);
   const after = decodeCursor('review-tasks', q.cursor, 2);
   const r = await tx.query<{
+    organization_id: string;
     id: string;
     kind: string;
     subject_id: string;
     subject_user_id: string | null;
     status: 'open' | 'closed';
-    summary: string;
+    summary_encrypted: Buffer | null;
+    summary: string | null;
     resolution: string | null;
     created_at: Date;
     closed_at: Date | null;
     sort_at: string;
   }>(
-    `select id, kind, subject_id, subject_user_id, status, summary, resolution, created_at, closed_at,
-            created_at::text as sort_at
+    `select organization_id, id, kind, subject_id, subject_user_id, status, summary_encrypted, summary,
+            resolution, created_at, closed_at, created_at::text as sort_at
        from ward.review_tasks where ($1::text is null or status = $1) and ${newestFirstAfter(2)}
       order by created_at desc, id desc limit $4`,
     [status ?? null, after?.[0] ?? null, after?.[1] ?? null, limit + 1],
   );
+  const summaries = new Map<string, string>();
+  for (const x of r.rows.slice(0, limit)) {
+    const text = await openFields(
+      codec,
+      tx,
+      { orgId: x.organization_id, table: tasksTable, rowId: x.id },
+      x,
+      { summary: reviewTaskColumns.summary },
+    );
+    summaries.set(x.id, text.summary ?? '');
+  }
   return toPage(
     r.rows,
     limit,
@@ -190,7 +223,7 @@ export async function listReviewTasks(
       subjectId: x.subject_id,
       subjectUserId: x.subject_user_id,
       status: x.status,
-      summary: x.summary,
+      summary: summaries.get(x.id) ?? '',
       resolution: x.resolution,
       createdAt: x.created_at.toISOString(),
       closedAt: x.closed_at?.toISOString() ?? null,
@@ -198,9 +231,13 @@ export async function listReviewTasks(
   );
 }
 
-/** Closes a review task with a resolution; a reviewer may not close a review of their own access. */
+/**
+ * Closes a review task with a resolution and optional notes (stored encrypted); a reviewer may
+ * not close a review of their own access.
+ */
 export async function closeReviewTask(
   tx: Tx,
+  codec: FieldCodec,
   p: Principal,
   id: string,
   input: {
@@ -219,9 +256,19 @@ export async function closeReviewTask(
     throw new WardError('forbidden', 'Nobody reviews their own emergency access');
   if (p.principalType !== 'human' || p.actorType !== 'user')
     throw new WardError('forbidden', 'Only a person closes a privacy review');
+  const notes =
+    input.notes === undefined
+      ? null
+      : ((
+          await codec.encryptRow(
+            tx,
+            { orgId: p.orgId, table: tasksTable, rowId: id },
+            { [reviewTaskColumns.notes.column]: input.notes },
+          )
+        )[reviewTaskColumns.notes.column] ?? null);
   await tx.query(
-    `update ward.review_tasks set status = 'closed', resolution = $2, notes = $3, closed_by = $4, closed_at = now() where id = $1`,
-    [id, input.resolution, input.notes ?? null, p.userId],
+    `update ward.review_tasks set status = 'closed', resolution = $2, notes_encrypted = $3, closed_by = $4, closed_at = now() where id = $1`,
+    [id, input.resolution, notes, p.userId],
   );
   await record(tx, {
     action: 'U',

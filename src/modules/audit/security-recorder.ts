@@ -30,7 +30,11 @@ export function securityAuditEvent(e: SecurityEvent): {
           action: 'D',
           eventType: e.type,
           actorType: 'system',
-          metadata: { versions: [...e.versions], reason: e.reason },
+          metadata: {
+            versions: [...e.versions],
+            reason: e.reason,
+            ...(e.plaintextErased ? { plaintextErased: e.plaintextErased } : {}),
+          },
         },
       };
     case 'crypto.key_rotated':

@@ -11,9 +11,13 @@ export interface CaseRow {
   status: CaseStatus;
   priority: CasePriority;
   chief_complaint_encrypted: Buffer;
-  symptoms: unknown[];
+  symptoms_encrypted: Buffer | null;
+  tags_encrypted: Buffer | null;
+  /** Legacy plaintext (rows written before migration 0022, until `ward keys rewrap`). */
+  symptoms: unknown[] | null;
+  /** Legacy plaintext, like `symptoms`. */
+  tags: string[] | null;
   vitals: Record<string, unknown>;
-  tags: string[];
   assigned_clinicians: string[];
   opened_by: string | null;
   closed_at: Date | null;
@@ -23,9 +27,10 @@ export interface CaseRow {
 }
 
 const columns = `id, organization_id, patient_id, status, priority, chief_complaint_encrypted,
-  symptoms, vitals, tags, assigned_clinicians, opened_by, closed_at, version, created_at, updated_at`;
+  symptoms_encrypted, tags_encrypted, symptoms, tags, vitals, assigned_clinicians, opened_by,
+  closed_at, version, created_at, updated_at`;
 
-/** Inserts a case whose id the caller chose (it is bound into the chief complaint's ciphertext). */
+/** Inserts a case whose id the caller chose (it is bound into its free text's ciphertext). */
 export async function insertCase(
   q: Queryable,
   c: {
@@ -34,17 +39,18 @@ export async function insertCase(
     patientId: string;
     priority: CasePriority;
     chiefComplaint: Buffer;
-    symptoms: unknown[];
+    symptoms: Buffer;
+    tags: Buffer;
     vitals: Record<string, unknown>;
-    tags: readonly string[];
     assignedClinicians: readonly string[];
     openedBy: string;
   },
 ): Promise<CaseRow> {
   const r = await q.query<CaseRow>(
     `insert into clinical.medical_cases (organization_id, id, patient_id, priority, chief_complaint_encrypted,
-                                         symptoms, vitals, tags, assigned_clinicians, opened_by)
-     values ($1, $2, $3, $4::clinical.case_priority, $5, $6::jsonb, $7::jsonb, $8::text[], $9::uuid[], $10)
+                                         symptoms_encrypted, tags_encrypted, vitals, assigned_clinicians,
+                                         opened_by)
+     values ($1, $2, $3, $4::clinical.case_priority, $5, $6, $7, $8::jsonb, $9::uuid[], $10)
      returning ${columns}`,
     [
       c.orgId,
@@ -52,9 +58,9 @@ export async function insertCase(
       c.patientId,
       c.priority,
       c.chiefComplaint,
-      JSON.stringify(c.symptoms),
-      JSON.stringify(c.vitals),
+      c.symptoms,
       c.tags,
+      JSON.stringify(c.vitals),
       c.assignedClinicians,
       c.openedBy,
     ],

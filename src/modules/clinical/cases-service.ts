@@ -2,8 +2,11 @@ import { randomUUID } from 'node:crypto';
 import type { Tx } from '../../platform/db/index.ts';
 import { WardError } from '../../platform/errors.ts';
 import type { FieldCodec } from '../crypto/codec.ts';
+import type { EncryptedColumn } from '../crypto/registry.ts';
+import { openFields } from '../crypto/open-fields.ts';
 import * as repo from './cases-repo.ts';
-import { chiefComplaintColumn } from './encrypted-columns.ts';
+import { caseColumns, chiefComplaintColumn } from './encrypted-columns.ts';
+import { jsonValue } from './free-text.ts';
 import { findPatient } from './patients-repo.ts';
 
 /** A case as the API shows it. */
@@ -62,21 +65,32 @@ export function caseResource(row: repo.CaseRow): {
   return { careTeam: row.assigned_clinicians, patientId: row.patient_id };
 }
 
-/** The API view; the chief complaint is decrypted only when `withComplaint`. */
+/** The PHI fields every case view returns (the chief complaint only when asked for). */
+export const caseViewPhiFields = ['symptoms', 'tags'] as const;
+
+/**
+ * The API view: symptoms and tags decrypted (or read from a legacy row), the chief complaint
+ * only when `withComplaint`.
+ */
 export async function caseView(
   tx: Tx,
   codec: FieldCodec,
   row: repo.CaseRow,
   withComplaint: boolean,
 ): Promise<CaseView> {
+  const place = { orgId: row.organization_id, table, rowId: row.id };
+  const fields: Record<string, EncryptedColumn> = withComplaint
+    ? { ...caseColumns, chiefComplaint: chiefComplaintColumn }
+    : caseColumns;
+  const text = await openFields(codec, tx, place, row, fields);
   const view: CaseView = {
     id: row.id,
     patientId: row.patient_id,
     status: row.status,
     priority: row.priority,
-    symptoms: row.symptoms,
+    symptoms: jsonValue<unknown[]>(text['symptoms'] ?? null, []),
     vitals: row.vitals,
-    tags: row.tags,
+    tags: jsonValue<string[]>(text['tags'] ?? null, []),
     assignedClinicians: row.assigned_clinicians,
     openedBy: row.opened_by,
     closedAt: row.closed_at?.toISOString() ?? null,
@@ -84,13 +98,8 @@ export async function caseView(
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
   };
-  if (withComplaint) {
-    view.chiefComplaint = await codec.decrypt(
-      tx,
-      { orgId: row.organization_id, table, column: chiefComplaintColumn.column, rowId: row.id },
-      row.chief_complaint_encrypted,
-    );
-  }
+  const complaint = text['chiefComplaint'];
+  if (typeof complaint === 'string') view.chiefComplaint = complaint;
   return view;
 }
 
@@ -122,20 +131,24 @@ export async function openCase(
   const team = input.assignedClinicians ?? [openedBy];
   await checkTeam(tx, orgId, team);
   const id = randomUUID();
-  const complaint = await codec.encrypt(
+  const sealed = await codec.encryptRow(
     tx,
-    { orgId, table, column: chiefComplaintColumn.column, rowId: id },
-    input.chiefComplaint,
+    { orgId, table, rowId: id },
+    {
+      [chiefComplaintColumn.column]: input.chiefComplaint,
+      [caseColumns.symptoms.column]: JSON.stringify(input.symptoms ?? []),
+      [caseColumns.tags.column]: JSON.stringify(input.tags ?? []),
+    },
   );
   return repo.insertCase(tx, {
     orgId,
     id,
     patientId: input.patientId,
     priority: input.priority ?? 'normal',
-    chiefComplaint: complaint,
-    symptoms: input.symptoms ?? [],
+    chiefComplaint: sealed[chiefComplaintColumn.column] as Buffer,
+    symptoms: sealed[caseColumns.symptoms.column] as Buffer,
+    tags: sealed[caseColumns.tags.column] as Buffer,
     vitals: input.vitals ?? {},
-    tags: input.tags ?? [],
     assignedClinicians: team,
     openedBy,
   });

@@ -5,6 +5,7 @@ export type DiagnosisStatus = 'suggested' | 'confirmed' | 'rejected' | 'revised'
 /** A stored diagnosis. */
 export interface DiagnosisRow {
   id: string;
+  organization_id: string;
   case_id: string;
   patient_id: string;
   icd10_version: string;
@@ -15,18 +16,23 @@ export interface DiagnosisRow {
   model_id: string | null;
   model_version: string | null;
   confidence: string | null;
-  evidence: Record<string, unknown>;
+  evidence_encrypted: Buffer | null;
+  decision_reason_encrypted: Buffer | null;
+  /** Legacy plaintext (rows written before migration 0022, until `ward keys rewrap`). */
+  evidence: Record<string, unknown> | null;
+  /** Legacy plaintext, like `evidence`. */
+  decision_reason: string | null;
   suggested_by: string | null;
   decided_by: string | null;
   decided_at: Date | null;
-  decision_reason: string | null;
   revised_to: string | null;
   created_at: Date;
 }
 
-const columns = `d.id, d.case_id, d.patient_id, d.icd10_version, d.icd10_code, c.description, d.status,
-  d.source, d.model_id, d.model_version, d.confidence::text as confidence, d.evidence, d.suggested_by,
-  d.decided_by, d.decided_at, d.decision_reason, d.revised_to, d.created_at`;
+const columns = `d.id, d.organization_id, d.case_id, d.patient_id, d.icd10_version, d.icd10_code,
+  c.description, d.status, d.source, d.model_id, d.model_version, d.confidence::text as confidence,
+  d.evidence_encrypted, d.decision_reason_encrypted, d.evidence, d.decision_reason, d.suggested_by,
+  d.decided_by, d.decided_at, d.revised_to, d.created_at`;
 const from = `clinical.diagnoses d
   join clinical.icd10_codes c on c.version = d.icd10_version and c.code = d.icd10_code`;
 
@@ -39,11 +45,12 @@ export async function currentIcd10Version(q: Queryable, code: string): Promise<s
   return r.rows[0]?.version;
 }
 
-/** Inserts a diagnosis and returns it with its code's description. */
+/** Inserts a diagnosis whose id the caller chose (bound into its evidence's ciphertext). */
 export async function insertDiagnosis(
   q: Queryable,
   d: {
     orgId: string;
+    id: string;
     caseId: string;
     patientId: string;
     version: string;
@@ -53,18 +60,17 @@ export async function insertDiagnosis(
     modelId: string | null;
     modelVersion: string | null;
     confidence: number | null;
-    evidence: Record<string, unknown>;
+    evidence: Buffer;
     userId: string;
   },
 ): Promise<DiagnosisRow> {
   const decided = d.status !== 'suggested';
-  const r = await q.query<{ id: string }>(
-    `insert into clinical.diagnoses (organization_id, case_id, patient_id, icd10_version, icd10_code, status,
-                                     source, model_id, model_version, confidence, evidence, suggested_by,
-                                     decided_by, decided_at)
-     values ($1, $2, $3, $4, $5, $6::clinical.diagnosis_status, $7::clinical.diagnosis_source, $8, $9, $10,
-             $11::jsonb, $12, case when $13 then $12::uuid end, case when $13 then now() end)
-     returning id`,
+  await q.query(
+    `insert into clinical.diagnoses (organization_id, id, case_id, patient_id, icd10_version, icd10_code,
+                                     status, source, model_id, model_version, confidence,
+                                     evidence_encrypted, suggested_by, decided_by, decided_at)
+     values ($1, $14, $2, $3, $4, $5, $6::clinical.diagnosis_status, $7::clinical.diagnosis_source, $8, $9,
+             $10, $11, $12, case when $13 then $12::uuid end, case when $13 then now() end)`,
     [
       d.orgId,
       d.caseId,
@@ -76,12 +82,13 @@ export async function insertDiagnosis(
       d.modelId,
       d.modelVersion,
       d.confidence,
-      JSON.stringify(d.evidence),
+      d.evidence,
       d.userId,
       decided,
+      d.id,
     ],
   );
-  return firstRow(await findDiagnosisRows(q, d.orgId, { id: firstRow(r).id }));
+  return firstRow(await findDiagnosisRows(q, d.orgId, { id: d.id }));
 }
 
 async function findDiagnosisRows(
@@ -115,17 +122,17 @@ export async function listDiagnoses(
   return (await findDiagnosisRows(q, orgId, { caseId })).rows;
 }
 
-/** Records the decision on a suggestion; false when it was already decided. */
+/** Records the decision on a suggestion (its reason sealed); false when it was already decided. */
 export async function decideDiagnosis(
   q: Queryable,
   orgId: string,
   id: string,
-  d: { status: DiagnosisStatus; userId: string; reason: string | null; revisedTo: string | null },
+  d: { status: DiagnosisStatus; userId: string; reason: Buffer | null; revisedTo: string | null },
 ): Promise<boolean> {
   const r = await q.query(
     `update clinical.diagnoses
         set status = $3::clinical.diagnosis_status, decided_by = $4, decided_at = now(),
-            decision_reason = $5, revised_to = $6
+            decision_reason_encrypted = $5, revised_to = $6
       where organization_id = $1 and id = $2 and status = 'suggested'`,
     [orgId, id, d.status, d.userId, d.reason, d.revisedTo],
   );

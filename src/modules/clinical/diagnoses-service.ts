@@ -1,7 +1,17 @@
+import { randomUUID } from 'node:crypto';
 import type { Tx } from '../../platform/db/index.ts';
 import { WardError } from '../../platform/errors.ts';
+import type { FieldCodec } from '../crypto/codec.ts';
+import { openFields } from '../crypto/open-fields.ts';
 import type { CaseRow } from './cases-repo.ts';
 import * as repo from './diagnoses-repo.ts';
+import { diagnosisColumns } from './encrypted-columns.ts';
+import { jsonValue } from './free-text.ts';
+
+const table = `${diagnosisColumns.evidence.schema}.${diagnosisColumns.evidence.table}`;
+
+/** The PHI fields a diagnosis view returns (its code, and its free text decrypted). */
+export const diagnosisPhiFields = ['icd10Code', 'evidence', 'decisionReason'] as const;
 
 /** A diagnosis as the API shows it. */
 export interface DiagnosisView {
@@ -42,8 +52,19 @@ export interface DiagnosisDecision {
   icd10Code?: string;
 }
 
-/** The API view of a row. */
-export function diagnosisView(r: repo.DiagnosisRow): DiagnosisView {
+/** The API view of a row, its evidence and decision reason decrypted (or read from a legacy row). */
+export async function diagnosisView(
+  tx: Tx,
+  codec: FieldCodec,
+  r: repo.DiagnosisRow,
+): Promise<DiagnosisView> {
+  const text = await openFields(
+    codec,
+    tx,
+    { orgId: r.organization_id, table, rowId: r.id },
+    r,
+    diagnosisColumns,
+  );
   return {
     id: r.id,
     caseId: r.case_id,
@@ -56,14 +77,30 @@ export function diagnosisView(r: repo.DiagnosisRow): DiagnosisView {
     modelId: r.model_id,
     modelVersion: r.model_version,
     confidence: r.confidence === null ? null : Number(r.confidence),
-    evidence: r.evidence,
+    evidence: jsonValue<Record<string, unknown>>(text.evidence, {}),
     suggestedBy: r.suggested_by,
     decidedBy: r.decided_by,
     decidedAt: r.decided_at?.toISOString() ?? null,
-    decisionReason: r.decision_reason,
+    decisionReason: text.decisionReason,
     revisedTo: r.revised_to,
     createdAt: r.created_at.toISOString(),
   };
+}
+
+/** A new diagnosis's id and its evidence sealed to it. */
+async function sealedEvidence(
+  tx: Tx,
+  codec: FieldCodec,
+  orgId: string,
+  evidence: Record<string, unknown>,
+): Promise<{ id: string; evidence: Buffer }> {
+  const id = randomUUID();
+  const sealed = await codec.encryptRow(
+    tx,
+    { orgId, table, rowId: id },
+    { [diagnosisColumns.evidence.column]: JSON.stringify(evidence) },
+  );
+  return { id, evidence: sealed[diagnosisColumns.evidence.column] as Buffer };
 }
 
 async function codeVersion(tx: Tx, code: string): Promise<string> {
@@ -82,6 +119,7 @@ async function codeVersion(tx: Tx, code: string): Promise<string> {
  */
 export async function recordDiagnosis(
   tx: Tx,
+  codec: FieldCodec,
   c: CaseRow,
   userId: string,
   input: DiagnosisCreate,
@@ -94,18 +132,19 @@ export async function recordDiagnosis(
     );
   if (c.status === 'closed') throw new WardError('conflict', 'The case is closed');
   const code = input.icd10Code.trim().toUpperCase();
+  const version = await codeVersion(tx, code);
   return repo.insertDiagnosis(tx, {
     orgId: c.organization_id,
+    ...(await sealedEvidence(tx, codec, c.organization_id, input.evidence ?? {})),
     caseId: c.id,
     patientId: c.patient_id,
-    version: await codeVersion(tx, code),
+    version,
     code,
     status: ai ? 'suggested' : 'confirmed',
     source: input.source,
     modelId: ai ? (input.modelId ?? null) : null,
     modelVersion: ai ? (input.modelVersion ?? null) : null,
     confidence: ai ? (input.confidence ?? null) : null,
-    evidence: input.evidence ?? {},
     userId,
   });
 }
@@ -123,6 +162,7 @@ export async function loadDiagnosis(tx: Tx, orgId: string, id: string): Promise<
  */
 export async function decideDiagnosis(
   tx: Tx,
+  codec: FieldCodec,
   orgId: string,
   row: repo.DiagnosisRow,
   userId: string,
@@ -139,27 +179,38 @@ export async function decideDiagnosis(
   if (d.decision === 'revise') {
     if (!d.icd10Code) throw new WardError('validation_failed', 'A revision needs icd10Code');
     const code = d.icd10Code.trim().toUpperCase();
+    const version = await codeVersion(tx, code);
     const replacement = await repo.insertDiagnosis(tx, {
       orgId,
+      ...(await sealedEvidence(tx, codec, orgId, { revises: row.id })),
       caseId: row.case_id,
       patientId: row.patient_id,
-      version: await codeVersion(tx, code),
+      version,
       code,
       status: 'confirmed',
       source: 'clinician',
       modelId: null,
       modelVersion: null,
       confidence: null,
-      evidence: { revises: row.id },
       userId,
     });
     revisedTo = replacement.id;
   }
   const status = { confirm: 'confirmed', reject: 'rejected', revise: 'revised' } as const;
+  const sealedReason =
+    reason === ''
+      ? null
+      : ((
+          await codec.encryptRow(
+            tx,
+            { orgId, table, rowId: row.id },
+            { [diagnosisColumns.decisionReason.column]: reason },
+          )
+        )[diagnosisColumns.decisionReason.column] ?? null);
   const ok = await repo.decideDiagnosis(tx, orgId, row.id, {
     status: status[d.decision],
     userId,
-    reason: reason === '' ? null : reason,
+    reason: sealedReason,
     revisedTo,
   });
   if (!ok) throw new WardError('conflict', 'The diagnosis was decided concurrently');

@@ -82,3 +82,91 @@ export const imageContentKeyColumn = columnRegistry.encrypted({
   kind: 'key',
   purpose: 'Medical image content key (the object store file is encrypted with it)',
 });
+
+// Clinical free text (migration 0022). Clinicians type names, addresses and other identifiers
+// into free text, so it is encrypted like the chief complaint. Each column replaces a plaintext
+// column that rows written before 0022 still fill until `ward keys rewrap` has moved them.
+const freeText = (
+  table: string,
+  column: string,
+  kind: 'text' | 'json',
+  legacy: NonNullable<EncryptedColumn['legacy']>,
+  purpose: string,
+): EncryptedColumn =>
+  columnRegistry.encrypted({
+    schema: 'clinical',
+    table,
+    column,
+    idColumn: 'id',
+    kind,
+    purpose,
+    legacy,
+  });
+
+/** A case's free-text fields besides the chief complaint, keyed by their API names. */
+export const caseColumns = {
+  symptoms: freeText(
+    'medical_cases',
+    'symptoms_encrypted',
+    'json',
+    { column: 'symptoms', type: 'jsonb' },
+    'Medical case symptoms (clinical free text, JSON list)',
+  ),
+  tags: freeText(
+    'medical_cases',
+    'tags_encrypted',
+    'json',
+    { column: 'tags', type: 'text[]' },
+    'Medical case tags (labels clinicians type, JSON list)',
+  ),
+} as const;
+
+/** A diagnosis's free text: the AI evidence (may quote notes) and the decision's reason. */
+export const diagnosisColumns = {
+  evidence: freeText(
+    'diagnoses',
+    'evidence_encrypted',
+    'json',
+    { column: 'evidence', type: 'jsonb' },
+    'Diagnosis evidence (AI evidence may quote clinical notes; JSON object)',
+  ),
+  decisionReason: freeText(
+    'diagnoses',
+    'decision_reason_encrypted',
+    'text',
+    { column: 'decision_reason', type: 'text' },
+    'Reason a diagnosis was rejected or revised (clinical free text)',
+  ),
+} as const;
+
+/** A treatment plan's free text, keyed by API name (the schedule's values are free-form too). */
+export const planColumns = {
+  title: freeText(
+    'treatment_plans',
+    'title_encrypted',
+    'text',
+    { column: 'title', type: 'text' },
+    'Treatment plan title (clinical free text)',
+  ),
+  goals: freeText(
+    'treatment_plans',
+    'goals_encrypted',
+    'json',
+    { column: 'goals', type: 'jsonb' },
+    'Treatment plan goals (clinical free text, JSON list)',
+  ),
+  interventions: freeText(
+    'treatment_plans',
+    'interventions_encrypted',
+    'json',
+    { column: 'interventions', type: 'jsonb' },
+    'Treatment plan interventions (clinical free text, JSON list)',
+  ),
+  schedule: freeText(
+    'treatment_plans',
+    'schedule_encrypted',
+    'json',
+    { column: 'schedule', type: 'jsonb' },
+    'Treatment plan schedule (a JSON object whose values are free-form)',
+  ),
+} as const;

@@ -17,7 +17,7 @@ export function registerClinicalRoutes(
 ): void {
   registerPatientRoutes(app, s, codec);
   registerCaseRoutes(app, s, codec);
-  registerDiagnosisRoutes(app, s);
-  registerPlanRoutes(app, s);
+  registerDiagnosisRoutes(app, s, codec);
+  registerPlanRoutes(app, s, codec);
   registerImageRoutes(app, s, { ...images, codec });
 }

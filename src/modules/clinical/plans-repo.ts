@@ -6,10 +6,15 @@ export interface PlanRow {
   organization_id: string;
   case_id: string;
   patient_id: string;
-  title: string;
-  goals: unknown[];
-  interventions: unknown[];
-  schedule: Record<string, unknown>;
+  title_encrypted: Buffer | null;
+  goals_encrypted: Buffer | null;
+  interventions_encrypted: Buffer | null;
+  schedule_encrypted: Buffer | null;
+  /** Legacy plaintext (rows written before migration 0022, until `ward keys rewrap`). */
+  title: string | null;
+  goals: unknown[] | null;
+  interventions: unknown[] | null;
+  schedule: Record<string, unknown> | null;
   status: 'draft' | 'active' | 'completed' | 'cancelled';
   author_id: string;
   reviewer_id: string | null;
@@ -33,36 +38,40 @@ export interface PrescriptionRow {
   created_at: Date;
 }
 
-const planColumns = `id, organization_id, case_id, patient_id, title, goals, interventions, schedule, status, author_id,
-  reviewer_id, reviewed_at, version, created_at`;
+const planColumns = `id, organization_id, case_id, patient_id, title_encrypted, goals_encrypted,
+  interventions_encrypted, schedule_encrypted, title, goals, interventions, schedule, status,
+  author_id, reviewer_id, reviewed_at, version, created_at`;
 
-/** Inserts a draft plan. */
+/** Inserts a draft plan whose id the caller chose (bound into its free text's ciphertext). */
 export async function insertPlan(
   q: Queryable,
   p: {
     orgId: string;
+    id: string;
     caseId: string;
     patientId: string;
-    title: string;
-    goals: unknown[];
-    interventions: unknown[];
-    schedule: Record<string, unknown>;
+    title: Buffer;
+    goals: Buffer;
+    interventions: Buffer;
+    schedule: Buffer;
     authorId: string;
   },
 ): Promise<PlanRow> {
   const r = await q.query<PlanRow>(
-    `insert into clinical.treatment_plans (organization_id, id, case_id, patient_id, title, goals,
-                                           interventions, schedule, author_id)
-     values ($1, gen_random_uuid(), $2, $3, $4, $5::jsonb, $6::jsonb, $7::jsonb, $8)
+    `insert into clinical.treatment_plans (organization_id, id, case_id, patient_id, title_encrypted,
+                                           goals_encrypted, interventions_encrypted, schedule_encrypted,
+                                           author_id)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
      returning ${planColumns}`,
     [
       p.orgId,
+      p.id,
       p.caseId,
       p.patientId,
       p.title,
-      JSON.stringify(p.goals),
-      JSON.stringify(p.interventions),
-      JSON.stringify(p.schedule),
+      p.goals,
+      p.interventions,
+      p.schedule,
       p.authorId,
     ],
   );

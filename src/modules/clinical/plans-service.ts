@@ -1,8 +1,18 @@
+import { randomUUID } from 'node:crypto';
 import type { Tx } from '../../platform/db/index.ts';
 import { WardError } from '../../platform/errors.ts';
+import type { FieldCodec } from '../crypto/codec.ts';
+import { openFields } from '../crypto/open-fields.ts';
 import type { CaseRow } from './cases-repo.ts';
+import { planColumns } from './encrypted-columns.ts';
+import { jsonValue } from './free-text.ts';
 import { isIsoDate } from './patient-fields.ts';
 import * as repo from './plans-repo.ts';
+
+const table = `${planColumns.title.schema}.${planColumns.title.table}`;
+
+/** The PHI fields a plan view returns (its free text, decrypted). */
+export const planPhiFields = ['title', 'goals', 'interventions', 'schedule'] as const;
 
 /** What writing a plan takes. */
 export interface PlanCreate {
@@ -22,16 +32,23 @@ export interface PrescriptionCreate {
   endDate?: string;
 }
 
-/** The API view of a plan. */
-export function planView(p: repo.PlanRow) {
+/** The API view of a plan, its free text decrypted (or read from a legacy row). */
+export async function planView(tx: Tx, codec: FieldCodec, p: repo.PlanRow) {
+  const text = await openFields(
+    codec,
+    tx,
+    { orgId: p.organization_id, table, rowId: p.id },
+    p,
+    planColumns,
+  );
   return {
     id: p.id,
     caseId: p.case_id,
     patientId: p.patient_id,
-    title: p.title,
-    goals: p.goals,
-    interventions: p.interventions,
-    schedule: p.schedule,
+    title: text.title ?? '',
+    goals: jsonValue<unknown[]>(text.goals, []),
+    interventions: jsonValue<unknown[]>(text.interventions, []),
+    schedule: jsonValue<Record<string, unknown>>(text.schedule, {}),
     status: p.status,
     authorId: p.author_id,
     reviewerId: p.reviewer_id,
@@ -58,22 +75,36 @@ export function prescriptionView(p: repo.PrescriptionRow) {
   };
 }
 
-/** Writes a draft plan for an open case. */
+/** Writes a draft plan for an open case, its free text encrypted. */
 export async function writePlan(
   tx: Tx,
+  codec: FieldCodec,
   c: CaseRow,
   authorId: string,
   input: PlanCreate,
 ): Promise<repo.PlanRow> {
   if (c.status === 'closed') throw new WardError('conflict', 'The case is closed');
+  const id = randomUUID();
+  const sealed = await codec.encryptRow(
+    tx,
+    { orgId: c.organization_id, table, rowId: id },
+    {
+      [planColumns.title.column]: input.title,
+      [planColumns.goals.column]: JSON.stringify(input.goals ?? []),
+      [planColumns.interventions.column]: JSON.stringify(input.interventions ?? []),
+      [planColumns.schedule.column]: JSON.stringify(input.schedule ?? {}),
+    },
+  );
+  const at = (column: string) => sealed[column] as Buffer;
   return repo.insertPlan(tx, {
     orgId: c.organization_id,
+    id,
     caseId: c.id,
     patientId: c.patient_id,
-    title: input.title,
-    goals: input.goals ?? [],
-    interventions: input.interventions ?? [],
-    schedule: input.schedule ?? {},
+    title: at(planColumns.title.column),
+    goals: at(planColumns.goals.column),
+    interventions: at(planColumns.interventions.column),
+    schedule: at(planColumns.schedule.column),
     authorId,
   });
 }

@@ -12,7 +12,11 @@ export function renderInventory(registry: ColumnRegistry): string {
       .encryptedColumns()
       .map(
         (c) =>
-          `| \`${c.schema}.${c.table}\` | \`${c.column}\` | encrypted (AES-256-GCM, ${c.kind}) | ${c.purpose} |`,
+          `| \`${c.schema}.${c.table}\` | \`${c.column}\` | encrypted (AES-256-GCM, ${c.kind})${
+            c.legacy
+              ? `; replaces plaintext \`${c.legacy.column}\` (emptied by \`ward keys rewrap\`)`
+              : ''
+          } | ${c.purpose} |`,
       ),
     ...registry
       .blindIndexes()
@@ -42,7 +46,8 @@ export function spliceInventory(doc: string, inventory: string): string {
 
 /**
  * Compares the registry with the live schema: every `*_encrypted` and `*_bidx` column must be
- * a registered `bytea`, and every registered column must exist. Returns the problems found.
+ * a registered `bytea`, and every registered column (and legacy plaintext column) must exist
+ * with its type. Returns the problems found.
  */
 export function checkInventory(tables: readonly TableInfo[], registry: ColumnRegistry): string[] {
   const problems: string[] = [];
@@ -63,5 +68,13 @@ export function checkInventory(tables: readonly TableInfo[], registry: ColumnReg
   }
   for (const name of registered)
     if (!live.has(name)) problems.push(`${name} is registered but not in the schema`);
+  for (const c of registry.encryptedColumns()) {
+    if (!c.legacy) continue;
+    const name = `${c.schema}.${c.table}.${c.legacy.column}`;
+    const type = live.get(name);
+    // A dropped legacy column must leave the registry with it (and the reverse).
+    if (type === undefined) problems.push(`${name} (legacy plaintext) is not in the schema`);
+    else if (type !== c.legacy.type) problems.push(`${name} is ${type}, not ${c.legacy.type}`);
+  }
   return problems;
 }

@@ -3,6 +3,7 @@ import type { Database } from '../../platform/db/index.ts';
 import { isUuid } from '../../platform/db/index.ts';
 import { WardError } from '../../platform/errors.ts';
 import { keyBytes } from './aead.ts';
+import { countLegacyValues, eraseLegacyValues } from './legacy-plaintext.ts';
 import { notifyKeyEvent } from './key-events.ts';
 import type { Keyring } from './keyring.ts';
 import type { KeyStatus } from './keys-repo.ts';
@@ -69,6 +70,36 @@ export async function keyStatus(d: KeyAdminDeps, orgId?: string): Promise<KeyVer
         createdAt: k.created_at.toISOString(),
         rotatedAt: k.rotated_at?.toISOString() ?? null,
       }));
+    },
+  );
+}
+
+/** Legacy plaintext values an organization still holds ("version 0"), as `keys status` shows them. */
+export interface PlaintextStatus {
+  readonly orgId: string;
+  readonly version: 0;
+  readonly values: number;
+}
+
+/**
+ * Per organization, how many values of registered columns are still legacy plaintext (stored
+ * before their column was encrypted, migration 0022): what `ward keys rewrap` encrypts next.
+ * Organizations with none are left out, so an empty list means every value is encrypted.
+ */
+export async function plaintextStatus(d: KeyAdminDeps, orgId?: string): Promise<PlaintextStatus[]> {
+  if (orgId !== undefined) checkOrg(orgId);
+  return d.db.asSystem(
+    job('status', 'counts legacy plaintext values across tenants', orgId),
+    async (tx) => {
+      const counts = await countLegacyValues(
+        tx,
+        (d.registry ?? columnRegistry).encryptedColumns(),
+        orgId,
+      );
+      return [...counts.entries()]
+        .filter(([, n]) => n > 0)
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([org, values]) => ({ orgId: org, version: 0 as const, values }));
     },
   );
 }
@@ -227,12 +258,30 @@ export async function shredOrganizationKeys(
        values ($1, 1, null, 'shredded', now()) on conflict do nothing`,
       [orgId],
     );
+    // Values still in a legacy plaintext column (written before it was encrypted) would survive
+    // the keys: they are replaced, in this transaction, by values no key opens.
+    const newest = await tx.query<{ version: number }>(
+      'select max(version)::int as version from ward.encryption_keys where organization_id = $1',
+      [orgId],
+    );
+    const erased = await eraseLegacyValues(
+      tx,
+      orgId,
+      newest.rows[0]?.version ?? 1,
+      (d.registry ?? columnRegistry).encryptedColumns(),
+    );
     // Delivered at commit to every `ward serve` listening on PostgreSQL, which then forget
     // the organization's cached keys (key-events.ts); a lost notification is bounded by the
     // keyring's 60 s TTL. This process's own keyring is cleared just below.
     await notifyKeyEvent(tx, { orgId, kind: 'shredded' });
     const destroyed = r.rows.map((x) => x.version).sort((a, b) => a - b);
-    const event = { type: 'crypto.keys_shredded', orgId, versions: destroyed, reason } as const;
+    const event = {
+      type: 'crypto.keys_shredded',
+      orgId,
+      versions: destroyed,
+      reason,
+      ...(erased > 0 ? { plaintextErased: erased } : {}),
+    } as const;
     return { event, recorded: await d.events.recordIn(tx, event) };
   });
   d.keyring.forget(orgId);

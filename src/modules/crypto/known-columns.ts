@@ -2,6 +2,7 @@
 // loads them all, so the rewrap job, `ward keys status` and the inventory see every column.
 // A module that adds `*_encrypted` or `*_bidx` columns adds its import here.
 import './encrypted-columns.ts';
+import '../access/encrypted-columns.ts';
 import '../auth/encrypted-columns.ts';
 import '../clinical/encrypted-columns.ts';
 

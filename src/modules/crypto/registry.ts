@@ -15,6 +15,23 @@ export interface EncryptedColumn {
   readonly kind: EncryptedValueKind;
   /** What the value is, for the inventory in docs/security.md. */
   readonly purpose: string;
+  /**
+   * The plaintext column this one replaces, while older rows may still hold their value there
+   * (free text before migration 0022). A row holds one form or the other, never both: reads
+   * fall back to it, `ward keys rewrap` encrypts it as "version 0" and clears it, `ward keys
+   * status` counts it, and a shred erases it. Removed when a migration drops the column.
+   */
+  readonly legacy?: LegacyPlaintext;
+}
+
+/** A legacy plaintext column and how its value becomes the text that is encrypted. */
+export interface LegacyPlaintext {
+  readonly column: string;
+  /**
+   * Its SQL type: `text` is encrypted as it is; `jsonb` and `text[]` as JSON text, which is
+   * what the services write for a `json` column.
+   */
+  readonly type: 'text' | 'jsonb' | 'text[]';
 }
 
 /** One blind-index column: a truncated keyed hash of a normalized value. */
@@ -42,6 +59,10 @@ export class ColumnRegistry {
   encrypted(d: EncryptedColumn): EncryptedColumn {
     if (!d.column.endsWith('_encrypted'))
       throw new Error(`${d.column}: encrypted columns are named *_encrypted`);
+    if (d.legacy && (d.legacy.column.endsWith('_encrypted') || d.legacy.column === d.column))
+      throw new Error(`${d.column}: a legacy plaintext column is not an encrypted one`);
+    if (d.legacy && d.legacy.type !== 'text' && d.kind !== 'json')
+      throw new Error(`${d.column}: a ${d.legacy.type} legacy column replaces a json column`);
     add(this.#encrypted, d);
     return d;
   }

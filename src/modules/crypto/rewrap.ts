@@ -3,6 +3,12 @@ import { ident, qualified, type Database, type Tx } from '../../platform/db/inde
 import { WardError, isWardError } from '../../platform/errors.ts';
 import { fieldKeyVersion, openField, sealField } from './field-format.ts';
 import { defaultPrimaryTtlMs, keyMiss, type Keyring } from './keyring.ts';
+import {
+  countLegacyValues,
+  encryptLegacyBatch,
+  legacyExistsSql,
+  legacyTables,
+} from './legacy-plaintext.ts';
 import { columnRegistry, type ColumnRegistry, type EncryptedColumn } from './registry.ts';
 import type { SecurityEvents } from './security-events.ts';
 import { versionExpr } from './value-counts.ts';
@@ -38,7 +44,14 @@ export interface RewrapProgress {
 
 /** What a rewrap run did. */
 export interface RewrapReport {
-  readonly organizations: { orgId: string; version: number; rewrapped: number; failed: number }[];
+  readonly organizations: {
+    orgId: string;
+    version: number;
+    rewrapped: number;
+    failed: number;
+    /** Of `rewrapped`, legacy plaintext values encrypted ("version 0", see legacy-plaintext.ts). */
+    plaintext: number;
+  }[];
 }
 
 /** What the rewrap job needs. */
@@ -63,6 +76,8 @@ const sliceSize = 100;
  * left alone: it already carries the new version) and advances the persisted cursor in the
  * same transaction, so the job can be killed at any point and resumes where it stopped, and
  * running it again is harmless. A value that fails authentication is reported, not rewritten.
+ * Legacy plaintext values ("version 0": free text stored before its column was encrypted) are
+ * encrypted by a pass of their own, with the same guarantees (legacy-plaintext.ts).
  */
 export async function rewrapValues(d: RewrapDeps, opts: RewrapOptions = {}): Promise<RewrapReport> {
   const registry = opts.registry ?? columnRegistry;
@@ -79,7 +94,8 @@ export async function rewrapValues(d: RewrapDeps, opts: RewrapOptions = {}): Pro
             where k.status = 'active' and ($1::uuid is null or k.organization_id = $1)
               and ($1::uuid is not null or exists (select 1 from ward.encryption_keys o
                      where o.organization_id = k.organization_id
-                       and o.status in ('decrypt_only', 'retired')))
+                       and o.status in ('decrypt_only', 'retired'))
+                   or ${legacyExistsSql(registry.encryptedColumns(), 'k.organization_id')})
             order by k.organization_id`,
           [opts.orgId ?? null],
         )
@@ -92,12 +108,30 @@ export async function rewrapValues(d: RewrapDeps, opts: RewrapOptions = {}): Pro
     // Other processes may keep writing with the old version until their primary cache expires.
     const settle = o.rotated.getTime() + (opts.settleMs ?? defaultPrimaryTtlMs) - Date.now();
     if (settle > 0) await sleep(settle);
-    const result = { orgId: o.organization_id, version: o.version, rewrapped: 0, failed: 0 };
+    const result = {
+      orgId: o.organization_id,
+      version: o.version,
+      rewrapped: 0,
+      failed: 0,
+      plaintext: 0,
+    };
     const total = await countOld(d.db, o.organization_id, o.version, registry.encryptedColumns());
     const started = Date.now();
-    for (const t of encryptedTables(registry.encryptedColumns())) {
+    // Legacy plaintext first (sealed straight under the primary), then values under old versions.
+    const passes = [
+      ...legacyTables(registry.encryptedColumns()).map((t) => ({
+        plaintext: true,
+        batch: () => encryptLegacyBatch(d, t, o.organization_id, o.version, batchSize),
+      })),
+      ...encryptedTables(registry.encryptedColumns()).map((t) => ({
+        plaintext: false,
+        batch: () => rewrapBatch(d, t, o.organization_id, o.version, batchSize),
+      })),
+    ];
+    for (const pass of passes) {
       for (;;) {
-        const batch = await rewrapBatch(d, t, o.organization_id, o.version, batchSize);
+        const batch = await pass.batch();
+        if (pass.plaintext) result.plaintext += batch.rewrapped;
         result.rewrapped += batch.rewrapped;
         result.failed += batch.failed;
         opts.onProgress?.({
@@ -145,7 +179,7 @@ async function countOld(
         );
         n += r.rows[0]?.n ?? 0;
       }
-      return n;
+      return n + ((await countLegacyValues(tx, cols, orgId)).get(orgId) ?? 0);
     },
   );
 }

@@ -19,6 +19,8 @@ export type SecurityEvent =
       readonly orgId: string;
       readonly versions: readonly number[];
       readonly reason: string;
+      /** Legacy plaintext values the shred erased (absent when there were none). */
+      readonly plaintextErased?: number;
     }
   | { readonly type: 'crypto.key_rotated'; readonly orgId: string; readonly version: number }
   | { readonly type: 'crypto.key_retired'; readonly orgId: string; readonly version: number }

@@ -1,4 +1,7 @@
 import type { Queryable } from '../../platform/db/index.ts';
+import { breakGlassReasonColumn } from '../access/encrypted-columns.ts';
+import type { FieldCodec } from '../crypto/codec.ts';
+import { openFields } from '../crypto/open-fields.ts';
 import type { Period } from './period.ts';
 import { utcText, type EventPosition } from './positions.ts';
 
@@ -48,7 +51,8 @@ const during = (outcome: string) => `
 
 const pageSql = `
   select b.id as "sessionId", b.user_id as "userId", u.display_name as "userName",
-         u.email as "userEmail", b.patient_id as "patientId", b.reason,
+         u.email as "userEmail", b.patient_id as "patientId", b.organization_id,
+         b.reason_encrypted, b.reason,
          ${utcText('b.started_at')} as "startedAt", ${utcText('b.expires_at')} as "expiresAt",
          ${utcText('b.ended_at')} as "endedAt",
          (select count(*)::int ${during("e.outcome = '0'")}) as accesses,
@@ -71,6 +75,8 @@ const pageSql = `
      and ($7::timestamptz is null or (b.started_at, b.id) > ($7::timestamptz, $8::uuid))
    order by b.started_at, b.id
    limit $9`;
+
+const stored = new Set(['organization_id', 'reason_encrypted', 'reason']);
 
 /** Totals of the break-glass report over the whole period and filters. */
 export interface BreakGlassSummary {
@@ -116,16 +122,23 @@ export async function breakGlassSummary(
 /**
  * Break-glass sessions started in `period`, oldest first: who, which patient, why, how long,
  * what was read under them (and refused), and the state of their review task and alert — what
- * a privacy officer reviews (45 CFR 164.312(a)(2)(ii), 164.308(a)(1)(ii)(D)).
+ * a privacy officer reviews (45 CFR 164.312(a)(2)(ii), 164.308(a)(1)(ii)(D)). The reason is
+ * stored encrypted (migration 0022) and decrypted for the rows returned.
  */
 export async function breakGlassPage(
   q: Queryable,
+  codec: FieldCodec,
   orgId: string,
   period: Period,
   filters: BreakGlassFilters,
   page: { readonly limit: number; readonly after?: EventPosition | undefined },
 ): Promise<{ items: BreakGlassRow[]; next: EventPosition | null }> {
-  const r = await q.query<BreakGlassRow>(pageSql, [
+  type Stored = Omit<BreakGlassRow, 'reason'> & {
+    organization_id: string;
+    reason_encrypted: Buffer | null;
+    reason: string | null;
+  };
+  const r = await q.query<Stored>(pageSql, [
     orgId,
     period.from,
     period.to,
@@ -136,7 +149,22 @@ export async function breakGlassPage(
     page.after?.id ?? null,
     page.limit + 1,
   ]);
-  const items = r.rows.slice(0, page.limit);
+  const items: BreakGlassRow[] = [];
+  for (const row of r.rows.slice(0, page.limit)) {
+    const text = await openFields(
+      codec,
+      q,
+      { orgId: row.organization_id, table: 'ward.break_glass_sessions', rowId: row.sessionId },
+      row,
+      { reason: breakGlassReasonColumn },
+    );
+    // The stored forms stay here; the row carries the reason as text.
+    const shown = Object.entries(row).filter(([k]) => !stored.has(k));
+    items.push({
+      ...(Object.fromEntries(shown) as Omit<BreakGlassRow, 'reason'>),
+      reason: text.reason ?? '',
+    });
+  }
   const last = items.at(-1);
   return {
     items,

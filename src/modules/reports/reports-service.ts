@@ -1,5 +1,6 @@
 import type { Queryable } from '../../platform/db/index.ts';
 import { WardError } from '../../platform/errors.ts';
+import type { FieldCodec } from '../crypto/codec.ts';
 import {
   breakGlassPage,
   breakGlassSummary,
@@ -101,6 +102,7 @@ export async function disclosureReport(
 /** Break-glass sessions and their review (see break-glass.ts). */
 export async function breakGlassReport(
   q: Queryable,
+  codec: FieldCodec,
   orgId: string,
   period: Period,
   filters: BreakGlassFilters,
@@ -109,7 +111,7 @@ export async function breakGlassReport(
   if (filters.userId) await requireUser(q, orgId, filters.userId);
   if (filters.patientId) await requirePatient(q, orgId, filters.patientId);
   const summary = await breakGlassSummary(q, orgId, period, filters);
-  const { items, next } = await breakGlassPage(q, orgId, period, filters, page);
+  const { items, next } = await breakGlassPage(q, codec, orgId, period, filters, page);
   return { header: header(orgId, period), summary, items, next };
 }
 

@@ -43,6 +43,7 @@ import {
   listPolicies,
   updatePolicy,
 } from '../policies-service.ts';
+import type { FieldCodec } from '../../crypto/codec.ts';
 import { securedRoute, type SecuredDeps } from '../secured-route.ts';
 
 const policySchema = object({
@@ -101,7 +102,11 @@ const alertSchema = object({
 const policiesTable = { schema: 'ward', table: 'access_policies' } as const;
 
 /** Access policies, break-glass, privacy reviews, security alerts and cross-organization grants. */
-export function registerAccessRoutes(app: FastifyInstance, s: SecuredDeps): void {
+export function registerAccessRoutes(
+  app: FastifyInstance,
+  s: SecuredDeps,
+  codec: FieldCodec,
+): void {
   securedRoute<unknown, unknown, PageQuery>(app, s, {
     method: 'GET',
     url: '/access-policies',
@@ -225,7 +230,7 @@ export function registerAccessRoutes(app: FastifyInstance, s: SecuredDeps): void
         ...errorResponses,
       },
     },
-    handler: ({ tx, principal, body }) => startBreakGlass(tx, principal, body),
+    handler: ({ tx, principal, body }) => startBreakGlass(tx, codec, principal, body),
   });
 
   securedRoute(app, s, {
@@ -253,7 +258,7 @@ export function registerAccessRoutes(app: FastifyInstance, s: SecuredDeps): void
       ),
       response: { 200: pageSchema(reviewSchema), ...errorResponses },
     },
-    handler: ({ tx, query }) => listReviewTasks(tx, query.status, query),
+    handler: ({ tx, query }) => listReviewTasks(tx, codec, query.status, query),
   });
 
   securedRoute<
@@ -277,7 +282,7 @@ export function registerAccessRoutes(app: FastifyInstance, s: SecuredDeps): void
       response: { 200: object({}), ...errorResponses },
     },
     handler: async ({ tx, principal, params, body }) => {
-      await closeReviewTask(tx, principal, params.id, body);
+      await closeReviewTask(tx, codec, principal, params.id, body);
       return {};
     },
   });
@@ -295,7 +300,7 @@ export function registerAccessRoutes(app: FastifyInstance, s: SecuredDeps): void
       ),
       response: { 200: pageSchema(alertSchema), ...errorResponses },
     },
-    handler: ({ tx, query }) => listAlerts(tx, query.status, query),
+    handler: ({ tx, query }) => listAlerts(tx, codec, query.status, query),
   });
 
   securedRoute<unknown, { id: string }>(app, s, {
@@ -308,7 +313,7 @@ export function registerAccessRoutes(app: FastifyInstance, s: SecuredDeps): void
       params: idParams,
       response: { 200: alertSchema, ...errorResponses },
     },
-    handler: ({ tx, principal, params }) => acknowledgeAlert(tx, principal, params.id),
+    handler: ({ tx, principal, params }) => acknowledgeAlert(tx, codec, principal, params.id),
   });
 
   securedRoute<{ resolution: AlertResolution; notes?: string }, { id: string }>(app, s, {
@@ -328,7 +333,8 @@ export function registerAccessRoutes(app: FastifyInstance, s: SecuredDeps): void
       ),
       response: { 200: alertSchema, ...errorResponses },
     },
-    handler: ({ tx, principal, params, body }) => resolveAlert(tx, principal, params.id, body),
+    handler: ({ tx, principal, params, body }) =>
+      resolveAlert(tx, codec, principal, params.id, body),
   });
 
   securedRoute<GrantInput>(app, s, {

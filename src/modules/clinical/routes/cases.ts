@@ -22,6 +22,7 @@ import { listCases, type CasePriority, type CaseStatus } from '../cases-repo.ts'
 import {
   caseResource,
   caseView,
+  caseViewPhiFields,
   loadCase,
   openCase,
   setCareTeam,
@@ -100,7 +101,7 @@ export function registerCaseRoutes(app: FastifyInstance, s: SecuredDeps, codec: 
         entityType: 'MedicalCase',
         entityId: row.id,
         patientId: row.patient_id,
-        phiFields: ['chiefComplaint'],
+        phiFields: ['chiefComplaint', ...caseViewPhiFields],
       });
       return caseView(tx, codec, row, true);
     },
@@ -168,7 +169,7 @@ export function registerCaseRoutes(app: FastifyInstance, s: SecuredDeps, codec: 
         eventType: 'case.list',
         entityType: 'MedicalCase',
         ...(patientIds.length === 1 && patientIds[0] ? { patientId: patientIds[0] } : {}),
-        phiFields: [],
+        phiFields: items.length > 0 ? [...caseViewPhiFields] : [],
         metadata: {
           count: items.length,
           caseIds: visible.map((r) => r.id),
@@ -207,7 +208,7 @@ export function registerCaseRoutes(app: FastifyInstance, s: SecuredDeps, codec: 
         entityType: 'MedicalCase',
         entityId: row.id,
         patientId: row.patient_id,
-        phiFields: ['chiefComplaint'],
+        phiFields: ['chiefComplaint', ...caseViewPhiFields],
       });
       return view;
     },
@@ -235,7 +236,7 @@ export function registerCaseRoutes(app: FastifyInstance, s: SecuredDeps, codec: 
         entityType: 'MedicalCase',
         entityId: row.id,
         patientId: row.patient_id,
-        phiFields: [],
+        phiFields: [...caseViewPhiFields],
         metadata: { from: row.status, to: moved.status },
       });
       return caseView(tx, codec, moved, false);
@@ -264,7 +265,7 @@ export function registerCaseRoutes(app: FastifyInstance, s: SecuredDeps, codec: 
         entityType: 'MedicalCase',
         entityId: row.id,
         patientId: row.patient_id,
-        phiFields: [],
+        phiFields: [...caseViewPhiFields],
         metadata: { careTeamSize: updated.assigned_clinicians.length },
       });
       return caseView(tx, codec, updated, false);

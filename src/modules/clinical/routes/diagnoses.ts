@@ -9,10 +9,12 @@ import {
   uuid,
 } from '../../../platform/http/schemas.ts';
 import { securedRoute, type SecuredDeps } from '../../access/secured-route.ts';
+import type { FieldCodec } from '../../crypto/codec.ts';
 import { caseResource, loadCase } from '../cases-service.ts';
 import {
   caseDiagnoses,
   decideDiagnosis,
+  diagnosisPhiFields,
   diagnosisView,
   loadDiagnosis,
   recordDiagnosis,
@@ -45,7 +47,7 @@ const diagnosisSchema = object({
 });
 
 /** Diagnoses: clinician-recorded or AI-suggested ICD-10-CM codes on a case, and decisions. */
-export function registerDiagnosisRoutes(app: FastifyInstance, s: SecuredDeps) {
+export function registerDiagnosisRoutes(app: FastifyInstance, s: SecuredDeps, codec: FieldCodec) {
   securedRoute<DiagnosisCreate, { id: string }>(app, s, {
     method: 'POST',
     url: '/cases/:id/diagnoses',
@@ -72,17 +74,17 @@ export function registerDiagnosisRoutes(app: FastifyInstance, s: SecuredDeps) {
     handler: async ({ tx, principal, params, body, authorize, audit }) => {
       const c = await loadCase(tx, principal.orgId, params.id, { forWrite: true });
       authorize({ permission: 'diagnosis:create', resource: caseResource(c) });
-      const row = await recordDiagnosis(tx, c, principal.userId, body);
+      const row = await recordDiagnosis(tx, codec, c, principal.userId, body);
       await audit({
         action: 'C',
         eventType: 'diagnosis.create',
         entityType: 'Diagnosis',
         entityId: row.id,
         patientId: row.patient_id,
-        phiFields: ['icd10Code'],
+        phiFields: [...diagnosisPhiFields],
         metadata: { source: row.source, status: row.status },
       });
-      return diagnosisView(row);
+      return diagnosisView(tx, codec, row);
     },
   });
 
@@ -110,10 +112,12 @@ export function registerDiagnosisRoutes(app: FastifyInstance, s: SecuredDeps) {
         entityType: 'MedicalCase',
         entityId: c.id,
         patientId: c.patient_id,
-        phiFields: ['icd10Code'],
+        phiFields: rows.length > 0 ? [...diagnosisPhiFields] : [],
         metadata: { count: rows.length },
       });
-      return { items: rows.map(diagnosisView) };
+      const items = [];
+      for (const r of rows) items.push(await diagnosisView(tx, codec, r));
+      return { items };
     },
   });
 
@@ -140,18 +144,26 @@ export function registerDiagnosisRoutes(app: FastifyInstance, s: SecuredDeps) {
       const row = await loadDiagnosis(tx, principal.orgId, params.id);
       const c = await loadCase(tx, principal.orgId, row.case_id, { forWrite: true });
       authorize({ permission: 'diagnosis:update', resource: caseResource(c) });
-      const decided = await decideDiagnosis(tx, principal.orgId, row, principal.userId, body);
+      const decided = await decideDiagnosis(
+        tx,
+        codec,
+        principal.orgId,
+        row,
+        principal.userId,
+        body,
+      );
       await audit({
         action: 'U',
         eventType: `diagnosis.${body.decision}`,
         entityType: 'Diagnosis',
         entityId: row.id,
         patientId: row.patient_id,
-        phiFields: ['icd10Code'],
-        // The reason is free text and may hold PHI: it stays in the row, not the audit metadata.
+        phiFields: [...diagnosisPhiFields],
+        // The reason is free text and may hold PHI: it stays in the row (encrypted), not the
+        // audit metadata.
         metadata: { decision: body.decision, revisedTo: decided.revised_to },
       });
-      return diagnosisView(decided);
+      return diagnosisView(tx, codec, decided);
     },
   });
 }

@@ -10,11 +10,13 @@ import {
   uuid,
 } from '../../../platform/http/schemas.ts';
 import { securedRoute, type SecuredDeps } from '../../access/secured-route.ts';
+import type { FieldCodec } from '../../crypto/codec.ts';
 import { caseResource, loadCase } from '../cases-service.ts';
 import { etagOf, ifMatchVersion } from './etag.ts';
 import {
   findMedications,
   loadPlan,
+  planPhiFields,
   planPrescriptions,
   planView,
   prescribe,
@@ -73,7 +75,7 @@ const medicationSchema = object({
 });
 
 /** Treatment plans with their prescriptions, and the medication catalog search. */
-export function registerPlanRoutes(app: FastifyInstance, s: SecuredDeps) {
+export function registerPlanRoutes(app: FastifyInstance, s: SecuredDeps, codec: FieldCodec) {
   securedRoute<PlanCreate, { id: string }>(app, s, {
     method: 'POST',
     url: '/cases/:id/plans',
@@ -98,16 +100,16 @@ export function registerPlanRoutes(app: FastifyInstance, s: SecuredDeps) {
     handler: async ({ tx, principal, params, body, authorize, audit }) => {
       const c = await loadCase(tx, principal.orgId, params.id, { forWrite: true });
       authorize({ permission: 'treatment_plan:create', resource: caseResource(c) });
-      const plan = await writePlan(tx, c, principal.userId, body);
+      const plan = await writePlan(tx, codec, c, principal.userId, body);
       await audit({
         action: 'C',
         eventType: 'treatment_plan.create',
         entityType: 'TreatmentPlan',
         entityId: plan.id,
         patientId: plan.patient_id,
-        phiFields: ['goals', 'interventions', 'schedule'],
+        phiFields: [...planPhiFields],
       });
-      return { ...planView(plan), prescriptions: [] };
+      return { ...(await planView(tx, codec, plan)), prescriptions: [] };
     },
   });
 
@@ -134,9 +136,9 @@ export function registerPlanRoutes(app: FastifyInstance, s: SecuredDeps) {
         entityType: 'TreatmentPlan',
         entityId: plan.id,
         patientId: plan.patient_id,
-        phiFields: ['goals', 'interventions', 'schedule', 'prescriptions'],
+        phiFields: [...planPhiFields, 'prescriptions'],
       });
-      return { ...planView(plan), prescriptions: rx.map(prescriptionView) };
+      return { ...(await planView(tx, codec, plan)), prescriptions: rx.map(prescriptionView) };
     },
   });
 
@@ -233,12 +235,12 @@ export function registerPlanRoutes(app: FastifyInstance, s: SecuredDeps) {
         entityType: 'TreatmentPlan',
         entityId: plan.id,
         patientId: plan.patient_id,
-        phiFields: ['goals', 'interventions', 'schedule'],
+        phiFields: [...planPhiFields],
         metadata: { from: plan.status, to: moved.status, version: moved.version },
       });
       void reply.header('etag', etagOf(moved.version));
       return {
-        ...planView(moved),
+        ...(await planView(tx, codec, moved)),
         prescriptions: (await planPrescriptions(tx, principal.orgId, plan.id)).map(
           prescriptionView,
         ),
@@ -272,12 +274,12 @@ export function registerPlanRoutes(app: FastifyInstance, s: SecuredDeps) {
         entityType: 'TreatmentPlan',
         entityId: plan.id,
         patientId: plan.patient_id,
-        phiFields: ['goals', 'interventions', 'schedule'],
+        phiFields: [...planPhiFields],
         metadata: { authorId: plan.author_id, version: reviewed.version },
       });
       void reply.header('etag', etagOf(reviewed.version));
       return {
-        ...planView(reviewed),
+        ...(await planView(tx, codec, reviewed)),
         prescriptions: (await planPrescriptions(tx, principal.orgId, plan.id)).map(
           prescriptionView,
         ),

@@ -66,21 +66,21 @@ export async function insertPatients(
   );
 }
 
-/** A case row ready for insertion (the chief complaint already sealed to its id). */
+/** A case row ready for insertion (its free text already sealed to its id). */
 export interface BulkCase {
   readonly id: string;
   readonly patientId: string;
   readonly status: string;
   readonly priority: string;
   readonly chiefComplaint: Buffer;
-  readonly symptoms: readonly unknown[];
+  readonly symptoms: Buffer;
+  readonly tags: Buffer;
   readonly vitals: Record<string, unknown>;
-  readonly tags: readonly string[];
   readonly clinicians: readonly string[];
   readonly openedBy: string;
 }
 
-/** Writes a PostgreSQL array literal of simple values (uuids, tag words), each quoted. */
+/** Writes a PostgreSQL array literal of simple values (uuids), each quoted. */
 function arrayLiteral(values: readonly string[]): string {
   return `{${values.map((v) => `"${v.replace(/["\\]/g, (c) => `\\${c}`)}"`).join(',')}}`;
 }
@@ -97,12 +97,12 @@ export async function insertCases(
   if (rows.length === 0) return;
   await q.query(
     `insert into clinical.medical_cases (organization_id, id, patient_id, status, priority,
-                                         chief_complaint_encrypted, symptoms, vitals, tags,
-                                         assigned_clinicians, opened_by)
+                                         chief_complaint_encrypted, symptoms_encrypted, vitals,
+                                         tags_encrypted, assigned_clinicians, opened_by)
      select $1, u.id, u.patient_id, u.status::clinical.case_status, u.priority::clinical.case_priority,
-            u.complaint, u.symptoms::jsonb, u.vitals::jsonb, u.tags::text[], u.clinicians::uuid[], u.opened_by
-       from unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::bytea[], $7::text[], $8::text[],
-                   $9::text[], $10::text[], $11::uuid[])
+            u.complaint, u.symptoms, u.vitals::jsonb, u.tags, u.clinicians::uuid[], u.opened_by
+       from unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::bytea[], $7::bytea[], $8::text[],
+                   $9::bytea[], $10::text[], $11::uuid[])
          as u(id, patient_id, status, priority, complaint, symptoms, vitals, tags, clinicians, opened_by)`,
     [
       orgId,
@@ -111,9 +111,9 @@ export async function insertCases(
       rows.map((r) => (r.status === 'closed' ? 'treatment' : r.status)),
       rows.map((r) => r.priority),
       rows.map((r) => r.chiefComplaint),
-      rows.map((r) => JSON.stringify(r.symptoms)),
+      rows.map((r) => r.symptoms),
       rows.map((r) => JSON.stringify(r.vitals)),
-      rows.map((r) => arrayLiteral(r.tags)),
+      rows.map((r) => r.tags),
       rows.map((r) => arrayLiteral(r.clinicians)),
       rows.map((r) => r.openedBy),
     ],
@@ -135,8 +135,9 @@ export async function closeCases(
   );
 }
 
-/** A diagnosis row ready for insertion. */
+/** A diagnosis row ready for insertion (its free text already sealed to its id). */
 export interface BulkDiagnosis {
+  readonly id: string;
   readonly caseId: string;
   readonly patientId: string;
   readonly version: string;
@@ -146,9 +147,9 @@ export interface BulkDiagnosis {
   readonly modelId: string | null;
   readonly modelVersion: string | null;
   readonly confidence: number | null;
-  readonly evidence: Record<string, unknown>;
+  readonly evidence: Buffer;
   readonly userId: string;
-  readonly reason: string | null;
+  readonly reason: Buffer | null;
 }
 
 /** Inserts a batch of diagnoses; decided ones carry their decider and time. */
@@ -159,17 +160,18 @@ export async function insertDiagnoses(
 ): Promise<void> {
   if (rows.length === 0) return;
   await q.query(
-    `insert into clinical.diagnoses (organization_id, case_id, patient_id, icd10_version, icd10_code, status,
-                                     source, model_id, model_version, confidence, evidence, suggested_by,
-                                     decided_by, decided_at, decision_reason)
-     select $1, u.case_id, u.patient_id, u.version, u.code, u.status::clinical.diagnosis_status,
-            u.source::clinical.diagnosis_source, u.model_id, u.model_version, u.confidence, u.evidence::jsonb,
+    `insert into clinical.diagnoses (organization_id, id, case_id, patient_id, icd10_version, icd10_code,
+                                     status, source, model_id, model_version, confidence,
+                                     evidence_encrypted, suggested_by, decided_by, decided_at,
+                                     decision_reason_encrypted)
+     select $1, u.id, u.case_id, u.patient_id, u.version, u.code, u.status::clinical.diagnosis_status,
+            u.source::clinical.diagnosis_source, u.model_id, u.model_version, u.confidence, u.evidence,
             u.user_id, case when u.status <> 'suggested' then u.user_id end,
             case when u.status <> 'suggested' then now() end, u.reason
        from unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-                   $9::text[], $10::numeric[], $11::text[], $12::uuid[], $13::text[])
+                   $9::text[], $10::numeric[], $11::bytea[], $12::uuid[], $13::bytea[], $14::uuid[])
          as u(case_id, patient_id, version, code, status, source, model_id, model_version, confidence,
-              evidence, user_id, reason)`,
+              evidence, user_id, reason, id)`,
     [
       orgId,
       rows.map((r) => r.caseId),
@@ -181,22 +183,23 @@ export async function insertDiagnoses(
       rows.map((r) => r.modelId),
       rows.map((r) => r.modelVersion),
       rows.map((r) => r.confidence),
-      rows.map((r) => JSON.stringify(r.evidence)),
+      rows.map((r) => r.evidence),
       rows.map((r) => r.userId),
       rows.map((r) => r.reason),
+      rows.map((r) => r.id),
     ],
   );
 }
 
-/** A treatment plan row ready for insertion. */
+/** A treatment plan row ready for insertion (its free text already sealed to its id). */
 export interface BulkPlan {
   readonly id: string;
   readonly caseId: string;
   readonly patientId: string;
-  readonly title: string;
-  readonly goals: readonly unknown[];
-  readonly interventions: readonly unknown[];
-  readonly schedule: Record<string, unknown>;
+  readonly title: Buffer;
+  readonly goals: Buffer;
+  readonly interventions: Buffer;
+  readonly schedule: Buffer;
   readonly authorId: string;
 }
 
@@ -211,11 +214,11 @@ export async function insertPlans(
 ): Promise<void> {
   if (rows.length === 0) return;
   await q.query(
-    `insert into clinical.treatment_plans (organization_id, id, case_id, patient_id, title, goals,
-                                           interventions, schedule, author_id)
-     select $1, u.id, u.case_id, u.patient_id, u.title, u.goals::jsonb, u.interventions::jsonb,
-            u.schedule::jsonb, u.author_id
-       from unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::text[],
+    `insert into clinical.treatment_plans (organization_id, id, case_id, patient_id, title_encrypted,
+                                           goals_encrypted, interventions_encrypted, schedule_encrypted,
+                                           author_id)
+     select $1, u.id, u.case_id, u.patient_id, u.title, u.goals, u.interventions, u.schedule, u.author_id
+       from unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::bytea[], $6::bytea[], $7::bytea[], $8::bytea[],
                    $9::uuid[])
          as u(id, case_id, patient_id, title, goals, interventions, schedule, author_id)`,
     [
@@ -224,9 +227,9 @@ export async function insertPlans(
       rows.map((r) => r.caseId),
       rows.map((r) => r.patientId),
       rows.map((r) => r.title),
-      rows.map((r) => JSON.stringify(r.goals)),
-      rows.map((r) => JSON.stringify(r.interventions)),
-      rows.map((r) => JSON.stringify(r.schedule)),
+      rows.map((r) => r.goals),
+      rows.map((r) => r.interventions),
+      rows.map((r) => r.schedule),
       rows.map((r) => r.authorId),
     ],
   );

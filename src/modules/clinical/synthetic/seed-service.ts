@@ -6,7 +6,13 @@ import { record } from '../../audit/record.ts';
 import { nameDobValue } from '../../crypto/blind-index.ts';
 import type { FieldCodec } from '../../crypto/codec.ts';
 import { findOrganization } from '../../tenancy/organizations-repo.ts';
-import { patientIndexes } from '../encrypted-columns.ts';
+import {
+  caseColumns,
+  chiefComplaintColumn,
+  diagnosisColumns,
+  patientIndexes,
+  planColumns,
+} from '../encrypted-columns.ts';
 import { patientsTable, phiColumn } from '../patient-fields.ts';
 import type { PatientPhiField } from '../../access/purposes.ts';
 import * as bulk from './bulk-repo.ts';
@@ -69,6 +75,26 @@ interface References {
 
 const phiFields = Object.keys(phiColumn) as PatientPhiField[];
 
+/** The encrypted free text a batch writes (API names), for its audit event. */
+const freeTextFields = [
+  'chiefComplaint',
+  ...Object.keys(caseColumns),
+  ...Object.keys(diagnosisColumns),
+  ...Object.keys(planColumns),
+];
+
+/** Seals one row's values (column → plaintext) under the organization's primary key. */
+async function sealRow(
+  tx: Tx,
+  codec: FieldCodec,
+  orgId: string,
+  table: string,
+  rowId: string,
+  plain: Record<string, string | null>,
+): Promise<Record<string, Buffer | null>> {
+  return codec.encryptRow(tx, { orgId, table: `clinical.${table}`, rowId }, plain);
+}
+
 /**
  * Writes `count` synthetic patients with their cases, diagnoses, treatment plans and
  * prescriptions into one organization. Work is batched: each batch is one transaction under
@@ -116,7 +142,7 @@ export async function seedSyntheticPatients(
         entityType: 'Organization',
         entityId: opts.orgId,
         actorType: 'system',
-        phiFields: [...phiFields, 'chiefComplaint'],
+        phiFields: [...phiFields, ...freeTextFields],
         metadata: { synthetic: true, mrnPrefix: prefix, firstIndex: from, lastIndex: to - 1, ...c },
       });
       return c;
@@ -252,31 +278,32 @@ async function writeBatch(
       const caseId = randomUUID();
       const doctor = at(refs.doctors, c.doctor);
       const nurse = c.nurse === null || refs.nurses.length === 0 ? null : at(refs.nurses, c.nurse);
-      const complaint = await codec.encrypt(
-        tx,
-        {
-          orgId,
-          table: 'clinical.medical_cases',
-          column: 'chief_complaint_encrypted',
-          rowId: caseId,
-        },
-        c.complaint,
-      );
+      const sealedCase = await sealRow(tx, codec, orgId, 'medical_cases', caseId, {
+        [chiefComplaintColumn.column]: c.complaint,
+        [caseColumns.symptoms.column]: JSON.stringify(c.symptoms),
+        [caseColumns.tags.column]: JSON.stringify(c.tags),
+      });
       cases.push({
         id: caseId,
         patientId,
         status: c.status,
         priority: c.priority,
-        chiefComplaint: complaint,
-        symptoms: c.symptoms,
+        chiefComplaint: sealedCase[chiefComplaintColumn.column] as Buffer,
+        symptoms: sealedCase[caseColumns.symptoms.column] as Buffer,
+        tags: sealedCase[caseColumns.tags.column] as Buffer,
         vitals: c.vitals,
-        tags: c.tags,
         clinicians: nurse ? [doctor, nurse] : [doctor],
         openedBy: nurse ?? doctor,
       });
       if (c.status === 'closed') toClose.push(caseId);
       for (const d of c.diagnoses) {
+        const diagnosisId = randomUUID();
+        const sealedDiagnosis = await sealRow(tx, codec, orgId, 'diagnoses', diagnosisId, {
+          [diagnosisColumns.evidence.column]: JSON.stringify(d.evidence),
+          [diagnosisColumns.decisionReason.column]: d.reason,
+        });
         diagnoses.push({
+          id: diagnosisId,
           caseId,
           patientId,
           version: refs.releases.get(d.code) ?? '',
@@ -286,21 +313,28 @@ async function writeBatch(
           modelId: d.model?.id ?? null,
           modelVersion: d.model?.version ?? null,
           confidence: d.confidence,
-          evidence: d.evidence,
+          evidence: sealedDiagnosis[diagnosisColumns.evidence.column] as Buffer,
           userId: doctor,
-          reason: d.reason,
+          reason: sealedDiagnosis[diagnosisColumns.decisionReason.column] ?? null,
         });
       }
       if (c.plan) {
         const planId = randomUUID();
+        const sealedPlan = await sealRow(tx, codec, orgId, 'treatment_plans', planId, {
+          [planColumns.title.column]: c.plan.title,
+          [planColumns.goals.column]: JSON.stringify(c.plan.goals),
+          [planColumns.interventions.column]: JSON.stringify(c.plan.interventions),
+          [planColumns.schedule.column]: JSON.stringify(c.plan.schedule),
+        });
+        const at = (column: string) => sealedPlan[column] as Buffer;
         plans.push({
           id: planId,
           caseId,
           patientId,
-          title: c.plan.title,
-          goals: c.plan.goals,
-          interventions: c.plan.interventions,
-          schedule: c.plan.schedule,
+          title: at(planColumns.title.column),
+          goals: at(planColumns.goals.column),
+          interventions: at(planColumns.interventions.column),
+          schedule: at(planColumns.schedule.column),
           authorId: doctor,
         });
         // Reviewed by another doctor, as the workflow requires; with only one doctor in the

@@ -3,6 +3,7 @@ import { WardError } from '../../../platform/errors.ts';
 import { decodeCursor, encodeCursor, pageLimit } from '../../../platform/http/pagination.ts';
 import { errorResponses, idParams } from '../../../platform/http/schemas.ts';
 import { securedRoute, type SecuredDeps } from '../../access/secured-route.ts';
+import type { FieldCodec } from '../../crypto/codec.ts';
 import { reportPeriod } from '../period.ts';
 import { cursorPosition, positionCursor } from '../positions.ts';
 import {
@@ -62,7 +63,11 @@ function activityPosition(cursor: string | undefined): PatientCountPosition | un
  * activity. They read the audit trail and the access tables of the caller's organization only,
  * name no PHI values, and every read of a report is itself an audit event.
  */
-export function registerReportRoutes(app: FastifyInstance, s: SecuredDeps): void {
+export function registerReportRoutes(
+  app: FastifyInstance,
+  s: SecuredDeps,
+  codec: FieldCodec,
+): void {
   securedRoute<unknown, { id: string }, PeriodQuery>(app, s, {
     method: 'GET',
     url: '/reports/patients/:id/access',
@@ -167,7 +172,7 @@ export function registerReportRoutes(app: FastifyInstance, s: SecuredDeps): void
         unreviewed: query.unreviewed === 'true',
       };
       const scope = `report-break-glass:${JSON.stringify(filters)}`;
-      const r = await breakGlassReport(tx, principal.orgId, period, filters, {
+      const r = await breakGlassReport(tx, codec, principal.orgId, period, filters, {
         limit: pageLimit(query),
         after: cursorPosition(scope, query.cursor, 'uuid'),
       });
@@ -176,6 +181,8 @@ export function registerReportRoutes(app: FastifyInstance, s: SecuredDeps): void
         eventType: 'report.break_glass',
         entityType: 'BreakGlass',
         ...(filters.patientId ? { patientId: filters.patientId } : {}),
+        // The sessions' reasons are free text about patients (decrypted to be returned).
+        phiFields: r.items.length > 0 ? ['reason'] : [],
         metadata: {
           from: period.from,
           to: period.to,
