@@ -126,6 +126,7 @@ for (const engine of availableEngines()) {
         'audit.events',
         'clinical.prescriptions',
         'ward.blind_index_keys',
+        'ward.blind_index_normalization',
         'ward.encryption_keys',
         'ward.role_permissions',
         'ward.user_roles',
@@ -142,6 +143,7 @@ for (const engine of availableEngines()) {
         'ward.access_grants',
         'ward.api_keys',
         'ward.blind_index_keys',
+        'ward.blind_index_normalization',
         'ward.break_glass_sessions',
         'ward.encryption_keys',
         'ward.login_challenges',
@@ -174,7 +176,7 @@ for (const engine of availableEngines()) {
         const outcome = await insertProbe(t.db, ctxA(), x.schema, x.name, b.orgId, p.insertable);
         assert.equal(outcome.kind, 'rls', `${name}: insert into B: ${show(outcome)}`);
       }
-      assert.deepEqual(noInsert, ['audit.checkpoints']);
+      assert.deepEqual(noInsert, ['audit.checkpoints', 'ward.blind_index_normalization']);
     });
 
     test('without context nothing is visible', async () => {

@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { currentNormalization, normalizeForIndex } from './normalize.ts';
+import { currentNormalization, nameDobValue, normalizeForIndex } from './normalize.ts';
 import type { BlindIndexKind } from './registry.ts';
 
 // The normalization rules live in normalize.ts, in numbered versions; these are re-exported so
@@ -50,6 +50,19 @@ export function hashNormalized(columnKey: Buffer, normalized: string, bits: numb
     .update(normalized, 'utf8')
     .digest()
     .subarray(0, bits / 8);
+}
+
+/**
+ * The input of an index from its source values in the registered order (`name_dob`: last
+ * name, birth date), or null when a source is empty (the row has no such index).
+ */
+export function indexInput(
+  kind: BlindIndexKind,
+  sources: readonly (string | null)[],
+): string | null {
+  if (sources.some((s) => s === null)) return null;
+  const [a = '', b = ''] = sources as readonly string[];
+  return kind === 'name_dob' ? nameDobValue(a, b) : a;
 }
 
 /**

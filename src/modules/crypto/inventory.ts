@@ -42,7 +42,8 @@ export function spliceInventory(doc: string, inventory: string): string {
 
 /**
  * Compares the registry with the live schema: every `*_encrypted` and `*_bidx` column must be
- * a registered `bytea`, and every registered column must exist. Returns the problems found.
+ * a registered `bytea`, and every registered column (and each blind index's row id and source
+ * columns) must exist. Returns the problems found.
  */
 export function checkInventory(tables: readonly TableInfo[], registry: ColumnRegistry): string[] {
   const problems: string[] = [];
@@ -63,5 +64,13 @@ export function checkInventory(tables: readonly TableInfo[], registry: ColumnReg
   }
   for (const name of registered)
     if (!live.has(name)) problems.push(`${name} is registered but not in the schema`);
+  // The reindex job recomputes each index from its sources: they must be columns of its row.
+  for (const b of registry.blindIndexes()) {
+    for (const source of [b.idColumn, ...b.sources]) {
+      const name = `${b.schema}.${b.table}.${source}`;
+      if (!live.has(name))
+        problems.push(`${qualifiedColumn(b)} is computed from ${name}, which is not in the schema`);
+    }
+  }
   return problems;
 }
