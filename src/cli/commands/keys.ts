@@ -8,7 +8,8 @@ import {
 } from '../../modules/crypto/key-admin.ts';
 import { rewrapValues, type RewrapProgress } from '../../modules/crypto/rewrap.ts';
 import { WardError } from '../../platform/errors.ts';
-import { emit, int, maxInt4, str, type CliIo, type Command } from '../command.ts';
+import { emit, int, maxInt4, str, type Command } from '../command.ts';
+import { jobProgress } from '../progress.ts';
 import { withRuntime, type Runtime } from '../runtime.ts';
 
 const deps = (rt: Runtime) => ({
@@ -77,17 +78,28 @@ export const keysRewrapCommand: Command = {
     const batchSize = int(values, 'batch', rewrapBounds.batch) ?? 1000;
     const rate = int(values, 'rate', rewrapBounds.rate);
     const json = values['json'] === true;
-    const bar = json || !io.stderr.isTTY ? undefined : progressBar(io);
+    const bars = json ? undefined : jobProgress(io);
     const orgId = str(values, 'org');
     const report = await withRuntime(io, async (rt) =>
       rewrapValues(await verified(rt), {
         batchSize,
         ...(orgId ? { orgId } : {}),
         ...(rate ? { maxValuesPerSecond: rate } : {}),
-        ...(bar ? { onProgress: bar } : {}),
+        ...(bars
+          ? {
+              onProgress: (p: RewrapProgress) => {
+                bars.update(
+                  `${p.orgId}/${p.version}`,
+                  `${p.orgId.slice(0, 8)} v${p.version}`,
+                  p.done,
+                  p.total,
+                );
+              },
+            }
+          : {}),
       }),
     );
-    if (bar) io.stderr.write('\n');
+    bars?.finish();
     emit(
       io,
       json,
@@ -179,15 +191,3 @@ export const keysRotateKekCommand: Command = {
     return 0;
   },
 };
-
-/** A one-line progress bar on the terminal (stderr), redrawn in place. */
-function progressBar(io: CliIo): (p: RewrapProgress) => void {
-  return (p) => {
-    const width = 30;
-    const frac = p.total === 0 ? 1 : Math.min(1, p.done / p.total);
-    const filled = Math.round(frac * width);
-    io.stderr.write(
-      `\r${p.orgId.slice(0, 8)} v${p.version} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${p.done}/${p.total}`,
-    );
-  };
-}
