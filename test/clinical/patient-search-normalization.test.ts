@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { auth, createTestApi, seedOrg, tokenFor, type TestApi } from '../helpers/api.ts';
 import { availableEngines } from '../helpers/db.ts';
 import { markLegacyOrganization, writeIndexesAt } from '../helpers/legacy-index.ts';
+import { reindexBlindIndexes } from '../../src/modules/crypto/reindex.ts';
 
 // Equal facts must find each other through POST /api/v1/patients/search whatever look-alike,
 // invisible or full-width character the clinician or the registering system typed, and rows
@@ -144,6 +145,11 @@ for (const engine of availableEngines()) {
       );
       assert.deepEqual(await found(legacyDoctor, { email: '\uFF41lice@example.test' }), [id]);
       assert.deepEqual(await found(legacyDoctor, { phone: '(555) 010-0177' }), [id]);
+      // Version 1 never found it by another spelling; that takes the reindex (next test).
+      assert.deepEqual(
+        await found(legacyDoctor, { lastName: "O'Brien", dateOfBirth: '1980-02-03' }),
+        [],
+      );
       // A patient registered now, under the current rules, is found by every spelling.
       const fresh = await create(legacyDoctor, {
         mrn: 'L-2',
@@ -154,6 +160,32 @@ for (const engine of availableEngines()) {
         await found(legacyDoctor, { lastName: 'D\u2019Angelo', dateOfBirth: '1980-02-03' }),
         [fresh],
       );
+    });
+
+    test('after `ward keys reindex`, old rows are found by every spelling', async () => {
+      const report = await reindexBlindIndexes(
+        {
+          db: api.t.db,
+          keyring: api.rt.crypto.keyring,
+          events: api.rt.crypto.events,
+          codec: api.rt.crypto.codec,
+        },
+        { orgId: legacyOrg },
+      );
+      assert.equal(report.organizations[0]?.reindexed, 2, 'the name and the email of L-1');
+      const [legacy] = await found(legacyDoctor, {
+        lastName: 'O\u2019Brien',
+        dateOfBirth: '1980-02-03',
+      });
+      assert.ok(legacy);
+      for (const lastName of ["O'Brien", 'O\u2019Brien', 'O\u02BCBrien'])
+        assert.deepEqual(
+          await found(legacyDoctor, { lastName, dateOfBirth: '1980-02-03' }),
+          [legacy],
+          lastName,
+        );
+      assert.deepEqual(await found(legacyDoctor, { email: 'alice@example.test' }), [legacy]);
+      assert.deepEqual(await found(legacyDoctor, { phone: '555-010-0177' }), [legacy]);
     });
   });
 }

@@ -2,6 +2,7 @@ import { computeBlindIndex, nameDobValue } from '../../src/modules/crypto/blind-
 import type { WardCrypto } from '../../src/modules/crypto/index.ts';
 import { qualifiedColumn } from '../../src/modules/crypto/registry.ts';
 import { patientIndexes } from '../../src/modules/clinical/encrypted-columns.ts';
+import { createPatient } from '../../src/modules/clinical/patients-service.ts';
 import type { Database } from '../../src/platform/db/index.ts';
 
 /**
@@ -70,4 +71,42 @@ export async function writeIndexesAt(
       [orgId, patientId, ...sets.map(([, v]) => v)],
     ),
   );
+}
+
+/** A patient as a test registers it (identifiers that the normalization cares about). */
+export interface TestPatient extends IndexedIdentifiers {
+  readonly mrn: string;
+}
+
+/**
+ * Registers a patient through the service and rewrites its indexes as normalization `version`
+ * computed them, as if code of that version had stored it; returns its id.
+ */
+export async function registerPatientAt(
+  db: Database,
+  crypto: WardCrypto,
+  orgId: string,
+  p: TestPatient,
+  version: number,
+): Promise<string> {
+  const created = await db.withContext({ orgId, actorType: 'system', purpose: 'TREAT' }, (tx) =>
+    createPatient(
+      tx,
+      crypto.codec,
+      orgId,
+      null,
+      {
+        mrn: p.mrn,
+        firstName: 'Synthetic',
+        lastName: p.lastName,
+        dateOfBirth: p.dateOfBirth,
+        ...(p.email ? { email: p.email } : {}),
+        ...(p.phone ? { phone: p.phone } : {}),
+        ...(p.ssn ? { ssn: p.ssn } : {}),
+      },
+      { fields: [], clinical: false },
+    ),
+  );
+  await writeIndexesAt(db, crypto, orgId, created.value.id, p, version);
+  return created.value.id;
 }
