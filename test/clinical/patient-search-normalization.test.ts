@@ -7,7 +7,7 @@ import { reindexBlindIndexes } from '../../src/modules/crypto/reindex.ts';
 
 // Equal facts must find each other through POST /api/v1/patients/search whatever look-alike,
 // invisible or full-width character the clinician or the registering system typed, and rows
-// indexed with the old normalization (before migration 0020) must still be found.
+// indexed with the old normalization (before migration 0023) must still be found.
 for (const engine of availableEngines()) {
   describe(`patient search normalizes look-alikes (${engine})`, () => {
     let api: TestApi;
@@ -134,7 +134,7 @@ for (const engine of availableEngines()) {
         phone: '555-010-0177',
       };
       const id = await create(legacyDoctor, { mrn: 'L-1', ...ids });
-      // The organization predates migration 0020: its indexes were computed with version 1.
+      // The organization predates migration 0023: its indexes were computed with version 1.
       await markLegacyOrganization(api.t.db, legacyOrg);
       await writeIndexesAt(api.t.db, api.rt.crypto, legacyOrg, id, ids, 1);
       // Searched as stored: the current form differs from what version 1 stored, so only the

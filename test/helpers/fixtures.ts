@@ -230,7 +230,7 @@ export async function seedTenant(db: Database, label: string): Promise<TenantFix
       );
     },
   );
-  // A blind-index normalization row (migration 0020), as `ward keys reindex` records one when
+  // A blind-index normalization row (migration 0023), as `ward keys reindex` records one when
   // it completes a column: only the reindex job (ward_system) writes that table.
   await db.asSystem(
     { name: 'test.fixture', reason: 'records a reindexed column', orgId: org.id },

@@ -6,7 +6,7 @@ import { createPatient } from '../../src/modules/clinical/patients-service.ts';
 import type { Database } from '../../src/platform/db/index.ts';
 
 /**
- * Makes an organization look as it did before migration 0020: its index root says its indexes
+ * Makes an organization look as it did before migration 0023: its index root says its indexes
  * were computed with normalization version 1 and no column was reindexed. Call it before the
  * organization's first search (a process caches the floor it read).
  */

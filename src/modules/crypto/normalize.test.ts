@@ -227,7 +227,7 @@ describe('blind-index normalization, version 2', () => {
 });
 
 describe('blind-index normalization, version 1 (frozen)', () => {
-  // The rules every index written before migration 0020 was computed with. Search recomputes
+  // The rules every index written before migration 0023 was computed with. Search recomputes
   // them to find rows not yet reindexed, so they must never change.
   test('version 1 vectors', () => {
     const v1 = (kind: BlindIndexKind, v: string) => normalizeForIndex(kind, v, 1);

@@ -5,10 +5,10 @@ import type { BlindIndexKind } from './registry.ts';
  * Blind-index normalization, in numbered versions. A stored index is an HMAC of the normalized
  * value, so changing a rule changes the hashes of the values it touches: the version a column's
  * indexes were computed with is recorded per organization (`ward.blind_index_normalization`,
- * migration 0020), search looks a value up in every form still stored, and `ward keys reindex`
+ * migration 0023), search looks a value up in every form still stored, and `ward keys reindex`
  * moves stored indexes to the current version. A published version's rules never change.
  *
- * - Version 1 (until migration 0020): the rules as first shipped, kept below unchanged.
+ * - Version 1 (until migration 0023): the rules as first shipped, kept below unchanged.
  * - Version 2: invisible characters removed, compatibility forms folded (NFKC: full-width
  *   letters, digits and `＠`), apostrophe and dash look-alikes folded to `'` and `-`, and the
  *   digits of every script read as ASCII digits in SSNs and phone numbers.
@@ -205,7 +205,7 @@ function normalizeV2(kind: BlindIndexKind, value: string): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Version 1, frozen: the rules indexes were computed with before migration 0020. Never edit
+// Version 1, frozen: the rules indexes were computed with before migration 0023. Never edit
 // them; a change of rules is a new version.
 
 function normalizeV1(kind: BlindIndexKind, value: string): string {

@@ -1,4 +1,4 @@
--- Migration: 0020-blind-index-normalization (rollback)
+-- Migration: 0023-blind-index-normalization (rollback)
 -- Purpose: Blind indexes lose their normalization versions and the reindex state. The code
 --          must be downgraded with it; indexes already moved to version 2 then differ from
 --          what version 1 computes for values with look-alikes (see the decision note), so

@@ -1,4 +1,4 @@
--- Migration: 0020-blind-index-normalization
+-- Migration: 0023-blind-index-normalization
 -- Purpose: Blind indexes carry the version of the normalization they were computed with, per
 --          organization and index column, so that search can look a value up in every form
 --          still stored and `ward keys reindex` can move stored indexes to the current rules
@@ -15,7 +15,7 @@
 ALTER TABLE ward.blind_index_keys
   ADD COLUMN normalization integer NOT NULL DEFAULT 1 CHECK (normalization BETWEEN 1 AND 32767);
 COMMENT ON COLUMN ward.blind_index_keys.normalization IS
-  'Normalization version the organization''s blind indexes were computed with from the start (1 for roots created before migration 0020)';
+  'Normalization version the organization''s blind indexes were computed with from the start (1 for roots created before migration 0023)';
 
 -- Per organization and blind-index column: the oldest normalization any stored index of the
 -- column may still have (search tries every form from it to the current one), and the state of
