@@ -175,7 +175,7 @@ export async function run(opts: WorkloadOptions): Promise<BenchResult[]> {
       // load would otherwise measure the disk.
       await db.withContext(ctx, async (tx) => {
         for (let i = 0; i < Math.min(lookups, 500); i++)
-          await findPatientsByIndex(tx, org.id, indexColumn[kind], hash(i), 50);
+          await findPatientsByIndex(tx, org.id, indexColumn[kind], [hash(i)], 50);
       });
       // The server's own execution time of the same statement under RLS (EXPLAIN ANALYZE):
       // what "at the database" means, free of client scheduling on a shared machine.
@@ -201,7 +201,7 @@ export async function run(opts: WorkloadOptions): Promise<BenchResult[]> {
       const wardSide = await sequential(lookups, (i) =>
         db.withContext(ctx, async (tx) => {
           const t0 = performance.now();
-          const found = await findPatientsByIndex(tx, org.id, indexColumn[kind], hash(i), 50);
+          const found = await findPatientsByIndex(tx, org.id, indexColumn[kind], [hash(i)], 50);
           const ms = performance.now() - t0;
           if (found.length === 0) misses++;
           return ms;

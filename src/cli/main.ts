@@ -23,6 +23,7 @@ import {
 import { demoCommand, demoTotpCommand } from './commands/demo.ts';
 import { keysInventoryCommand } from './commands/keys-inventory.ts';
 import {
+  keysReindexCommand,
   keysRetireCommand,
   keysRewrapCommand,
   keysRotateCommand,
@@ -61,6 +62,7 @@ export const commands: readonly Command[] = [
   keysStatusCommand,
   keysRotateCommand,
   keysRewrapCommand,
+  keysReindexCommand,
   keysRetireCommand,
   keysShredCommand,
   keysRotateKekCommand,

@@ -34,3 +34,24 @@ export function createProgress(io: CliIo, label: string, total: number): Progres
     },
   };
 }
+
+/**
+ * Progress of a key job on the terminal (stderr), one bar per unit of work (an organization's
+ * version, an organization's table), drawn with `createProgress`.
+ */
+export function jobProgress(io: CliIo): {
+  update(key: string, label: string, done: number, total: number): void;
+  finish(): void;
+} {
+  let current: { key: string; bar: Progress } | undefined;
+  return {
+    update(key, label, done, total) {
+      if (current?.key !== key) {
+        current?.bar.finish();
+        current = { key, bar: createProgress(io, label, total) };
+      }
+      current.bar.update(done);
+    },
+    finish: () => current?.bar.finish(),
+  };
+}

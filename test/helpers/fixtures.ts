@@ -267,6 +267,17 @@ export async function seedTenant(db: Database, label: string): Promise<TenantFix
       );
     },
   );
+  // A blind-index normalization row (migration 0023), as `ward keys reindex` records one when
+  // it completes a column: only the reindex job (ward_system) writes that table.
+  await db.asSystem(
+    { name: 'test.fixture', reason: 'records a reindexed column', orgId: org.id },
+    (tx) =>
+      tx.query(
+        `insert into ward.blind_index_normalization (organization_id, column_name, normalization, reindexed_at)
+         values ($1, 'clinical.patients.email_bidx', 2, now())`,
+        [org.id],
+      ),
+  );
   // Audit events become checkpoints only when sealed; seal so both audit tables have rows.
   await sealUntilCovered(db, fixtureSigner, [org.id]);
   // An idempotency key (migration 0007); visible only to the principal that used it.
@@ -295,4 +306,6 @@ const fixtureEmailIndex = Object.freeze({
   kind: 'email' as const,
   bits: 64,
   purpose: 'fixture',
+  idColumn: 'id',
+  sources: ['email_encrypted'],
 });

@@ -127,6 +127,7 @@ for (const engine of availableEngines()) {
         'audit.events',
         'clinical.prescriptions',
         'ward.blind_index_keys',
+        'ward.blind_index_normalization',
         'ward.encryption_keys',
         'ward.role_permissions',
         'ward.user_roles',
@@ -144,6 +145,7 @@ for (const engine of availableEngines()) {
         'ward.access_grants',
         'ward.api_keys',
         'ward.blind_index_keys',
+        'ward.blind_index_normalization',
         'ward.break_glass_sessions',
         'ward.encryption_keys',
         'ward.login_challenges',
@@ -178,7 +180,11 @@ for (const engine of availableEngines()) {
         assert.equal(outcome.kind, 'rls', `${name}: insert into B: ${show(outcome)}`);
       }
       // audit.event_patients is written only by the trigger on audit.events (migration 0020).
-      assert.deepEqual(noInsert, ['audit.checkpoints', 'audit.event_patients']);
+      assert.deepEqual(noInsert, [
+        'audit.checkpoints',
+        'audit.event_patients',
+        'ward.blind_index_normalization',
+      ]);
     });
 
     test('without context nothing is visible', async () => {

@@ -7,9 +7,12 @@ import {
   rotateDataKeys,
   shredOrganizationKeys,
 } from '../../modules/crypto/key-admin.ts';
+import { reindexBlindIndexes, type ReindexProgress } from '../../modules/crypto/reindex.ts';
+import { blindIndexStatus } from '../../modules/crypto/reindex-status.ts';
 import { rewrapValues, type RewrapProgress } from '../../modules/crypto/rewrap.ts';
 import { WardError } from '../../platform/errors.ts';
-import { emit, int, maxInt4, str, type CliIo, type Command } from '../command.ts';
+import { emit, int, maxInt4, str, type Command } from '../command.ts';
+import { jobProgress } from '../progress.ts';
 import { withRuntime, type Runtime } from '../runtime.ts';
 
 const deps = (rt: Runtime) => ({
@@ -26,13 +29,16 @@ async function verified(rt: Runtime): Promise<ReturnType<typeof deps>> {
 
 export const keysStatusCommand: Command = {
   path: ['keys', 'status'],
-  summary: 'Show each organization key version, its status and how many values it protects',
+  summary:
+    'Show each organization key version, how many values it protects, and blind indexes left to reindex',
   usage: '[--org ID] [--json]',
   options: { org: { type: 'string' }, json: { type: 'boolean' } },
   async run(values, _p, io) {
-    const { rows, plaintext } = await withRuntime(io, async (rt) => ({
-      rows: await keyStatus(deps(rt), str(values, 'org')),
-      plaintext: await plaintextStatus(deps(rt), str(values, 'org')),
+    const org = str(values, 'org');
+    const { rows, plaintext, indexes } = await withRuntime(io, async (rt) => ({
+      rows: await keyStatus(deps(rt), org),
+      plaintext: await plaintextStatus(deps(rt), org),
+      indexes: await blindIndexStatus(deps(rt), org),
     }));
     const lines = rows.map(
       (r) =>
@@ -43,7 +49,19 @@ export const keysStatusCommand: Command = {
       lines.push(
         `${p.orgId}  v0    ${'plaintext'.padEnd(12)} ${String(p.values).padStart(10)} values  (legacy: run ward keys rewrap)`,
       );
-    emit(io, values['json'] === true, { keys: rows, plaintext }, lines.join('\n') || 'no keys yet');
+    // Blind indexes not yet in the current normalization: what `ward keys reindex` has left.
+    const behind = indexes.filter((b) => b.state !== 'current');
+    if (behind.length > 0) lines.push('', 'blind indexes not in the current normalization:');
+    for (const b of behind)
+      lines.push(
+        `${b.orgId}  ${b.column.padEnd(32)} n${b.normalization} -> n${b.current}  ${b.state.padEnd(10)} ${String(b.rowsLeft).padStart(10)} rows left`,
+      );
+    emit(
+      io,
+      values['json'] === true,
+      { keys: rows, plaintext, blindIndexes: indexes },
+      lines.join('\n') || 'no keys yet',
+    );
     return 0;
   },
 };
@@ -86,17 +104,28 @@ export const keysRewrapCommand: Command = {
     const batchSize = int(values, 'batch', rewrapBounds.batch) ?? 1000;
     const rate = int(values, 'rate', rewrapBounds.rate);
     const json = values['json'] === true;
-    const bar = json || !io.stderr.isTTY ? undefined : progressBar(io);
+    const bars = json ? undefined : jobProgress(io);
     const orgId = str(values, 'org');
     const report = await withRuntime(io, async (rt) =>
       rewrapValues(await verified(rt), {
         batchSize,
         ...(orgId ? { orgId } : {}),
         ...(rate ? { maxValuesPerSecond: rate } : {}),
-        ...(bar ? { onProgress: bar } : {}),
+        ...(bars
+          ? {
+              onProgress: (p: RewrapProgress) => {
+                bars.update(
+                  `${p.orgId}/${p.version}`,
+                  `${p.orgId.slice(0, 8)} v${p.version}`,
+                  p.done,
+                  p.total,
+                );
+              },
+            }
+          : {}),
       }),
     );
-    if (bar) io.stderr.write('\n');
+    bars?.finish();
     emit(
       io,
       json,
@@ -108,6 +137,65 @@ export const keysRewrapCommand: Command = {
         )
         .join('\n') || 'nothing to rewrap',
     );
+    return report.organizations.some((o) => o.failed > 0) ? 1 : 0;
+  },
+};
+
+const reindexBounds = { batch: { min: 1, max: 100_000 }, rate: { min: 1, max: 10_000_000 } };
+
+export const keysReindexCommand: Command = {
+  path: ['keys', 'reindex'],
+  summary: 'Recompute blind indexes in the current normalization (online, resumable, throttleable)',
+  usage: '[--org ID] [--batch N] [--rate ROWS_PER_S] [--json]',
+  options: {
+    org: { type: 'string' },
+    batch: { type: 'string' },
+    rate: { type: 'string' },
+    json: { type: 'boolean' },
+  },
+  numeric: reindexBounds,
+  async run(values, _p, io) {
+    const batchSize = int(values, 'batch', reindexBounds.batch) ?? 500;
+    const rate = int(values, 'rate', reindexBounds.rate);
+    const json = values['json'] === true;
+    const bars = json ? undefined : jobProgress(io);
+    const orgId = str(values, 'org');
+    const report = await withRuntime(io, async (rt) =>
+      reindexBlindIndexes(
+        { ...(await verified(rt)), codec: rt.crypto.codec },
+        {
+          batchSize,
+          ...(orgId ? { orgId } : {}),
+          ...(rate ? { maxRowsPerSecond: rate } : {}),
+          ...(bars
+            ? {
+                onProgress: (p: ReindexProgress) => {
+                  bars.update(
+                    `${p.orgId}/${p.table}`,
+                    `${p.orgId.slice(0, 8)} ${p.table}`,
+                    p.done,
+                    p.total,
+                  );
+                },
+              }
+            : {}),
+        },
+      ),
+    );
+    bars?.finish();
+    const human = report.organizations.map((o) => {
+      const parts = [
+        `${o.orgId}: ${o.scanned} row(s) read, ${o.reindexed} index value(s) rewritten to normalization ${o.normalization}`,
+      ];
+      if (o.completed.length > 0) parts.push(`; current: ${o.completed.join(', ')}`);
+      if (o.unindexable > 0)
+        parts.push(
+          `; ${o.unindexable} value(s) the current rules refuse kept their old index (correct them: ${o.unindexableRows.map((u) => `${u.column} ${u.rowId}`).join(', ')})`,
+        );
+      if (o.failed > 0) parts.push(`; ${o.failed} failed authentication (see the security log)`);
+      return parts.join('');
+    });
+    emit(io, json, report, human.join('\n') || 'every blind index is in the current normalization');
     return report.organizations.some((o) => o.failed > 0) ? 1 : 0;
   },
 };
@@ -188,15 +276,3 @@ export const keysRotateKekCommand: Command = {
     return 0;
   },
 };
-
-/** A one-line progress bar on the terminal (stderr), redrawn in place. */
-function progressBar(io: CliIo): (p: RewrapProgress) => void {
-  return (p) => {
-    const width = 30;
-    const frac = p.total === 0 ? 1 : Math.min(1, p.done / p.total);
-    const filled = Math.round(frac * width);
-    io.stderr.write(
-      `\r${p.orgId.slice(0, 8)} v${p.version} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${p.done}/${p.total}`,
-    );
-  };
-}

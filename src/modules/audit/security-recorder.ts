@@ -48,6 +48,16 @@ export function securityAuditEvent(e: SecurityEvent): {
           metadata: { version: e.version },
         },
       };
+    case 'crypto.reindex_completed':
+      return {
+        orgId: e.orgId,
+        event: {
+          action: 'U',
+          eventType: e.type,
+          actorType: 'system',
+          metadata: { columns: [...e.columns], normalization: e.normalization },
+        },
+      };
     case 'crypto.kek_rotated':
       return {
         orgId: undefined,

@@ -22,6 +22,7 @@ const patientColumn = (
 const patientIndex = (
   column: string,
   kind: BlindIndexColumn['kind'],
+  sources: readonly string[],
   purpose: string,
 ): BlindIndexColumn =>
   columnRegistry.blindIndex({
@@ -31,6 +32,8 @@ const patientIndex = (
     kind,
     bits: patientIndexBits,
     purpose,
+    idColumn: 'id',
+    sources,
   });
 
 /** Seed 1's nine encrypted patient fields, keyed by their API names. */
@@ -52,11 +55,16 @@ export const patientColumns = {
 
 /** Exact-match search indexes over patient identifiers. */
 export const patientIndexes = {
-  mrn: patientIndex('mrn_bidx', 'mrn', 'Patient search by MRN'),
-  ssn: patientIndex('ssn_bidx', 'ssn', 'Patient search by SSN'),
-  email: patientIndex('email_bidx', 'email', 'Patient search by email'),
-  phone: patientIndex('phone_bidx', 'phone', 'Patient search by phone'),
-  nameDob: patientIndex('name_dob_bidx', 'name_dob', 'Patient search by last name + birth date'),
+  mrn: patientIndex('mrn_bidx', 'mrn', ['mrn'], 'Patient search by MRN'),
+  ssn: patientIndex('ssn_bidx', 'ssn', ['ssn_encrypted'], 'Patient search by SSN'),
+  email: patientIndex('email_bidx', 'email', ['email_encrypted'], 'Patient search by email'),
+  phone: patientIndex('phone_bidx', 'phone', ['phone_encrypted'], 'Patient search by phone'),
+  nameDob: patientIndex(
+    'name_dob_bidx',
+    'name_dob',
+    ['last_name_encrypted', 'date_of_birth_encrypted'],
+    'Patient search by last name + birth date',
+  ),
 } as const;
 
 /** A case's chief complaint: clinical free text that routinely identifies the patient. */

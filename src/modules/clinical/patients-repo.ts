@@ -158,19 +158,22 @@ export async function findGrantedPatient(
   return r.rows[0];
 }
 
-/** Patients of the organization whose blind index in `column` equals `value` (candidates). */
+/**
+ * Patients of the organization whose blind index in `column` is one of `values` (candidates:
+ * a value's current form and, during a reindex, its older ones).
+ */
 export async function findPatientsByIndex(
   q: Queryable,
   orgId: string,
   column: PatientIndexColumn,
-  value: Buffer,
+  values: readonly Buffer[],
   limit: number,
 ): Promise<PatientRow[]> {
   const r = await q.query<PatientRow>(
     `select ${selectColumns} from clinical.patients
-      where organization_id = $1 and ${ident(column)} = $2
+      where organization_id = $1 and ${ident(column)} = any($2::bytea[])
       order by created_at, id limit $3`,
-    [orgId, value, limit],
+    [orgId, values, limit],
   );
   return r.rows;
 }

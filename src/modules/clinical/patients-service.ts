@@ -9,7 +9,8 @@ import {
 } from '../../platform/http/pagination.ts';
 import { WardError } from '../../platform/errors.ts';
 import type { PatientPhiField } from '../access/purposes.ts';
-import { nameDobValue, normalizeForIndex } from '../crypto/blind-index.ts';
+import { nameDobValue, normalizeForIndex, sameIndexedValue } from '../crypto/blind-index.ts';
+import type { BlindIndexKind } from '../crypto/registry.ts';
 import type { FieldCodec } from '../crypto/codec.ts';
 import { patientIndexes } from './encrypted-columns.ts';
 import {
@@ -326,7 +327,10 @@ const indexColumn = {
 
 /**
  * Finds patients by one identifier through its blind index, then re-checks each candidate
- * (a truncated index can match by coincidence) before returning the visible fields.
+ * (a truncated index can match by coincidence) before returning the visible fields. While the
+ * organization's index column may still hold indexes computed with older normalization rules
+ * (before `ward keys reindex` completes), the value's older forms are looked up too; a
+ * candidate is confirmed under the newest rules that accept its stored value.
  */
 export async function searchPatients(
   tx: Tx,
@@ -338,15 +342,21 @@ export async function searchPatients(
   const { by } = searchKey(s);
   if (by === 'nameDob' && !isIsoDate(s.dateOfBirth ?? ''))
     throw new WardError('validation_failed', 'dateOfBirth must be a calendar date (YYYY-MM-DD)');
-  const value = by === 'nameDob' ? nameDobValue(s.lastName ?? '', s.dateOfBirth ?? '') : s[by];
+  const value =
+    (by === 'nameDob' ? nameDobValue(s.lastName ?? '', s.dateOfBirth ?? '') : s[by]) ?? '';
   const index = patientIndexes[by];
-  const wanted = normalizeForIndex(index.kind, value ?? '');
-  const hash = await codec.blindIndex(tx, orgId, index, value ?? '');
-  const candidates = await repo.findPatientsByIndex(tx, orgId, indexColumn[by], hash, searchLimit);
+  const hashes = await codec.blindIndexSearch(tx, orgId, index, value);
+  const candidates = await repo.findPatientsByIndex(
+    tx,
+    orgId,
+    indexColumn[by],
+    hashes,
+    searchLimit,
+  );
   const out: PatientView[] = [];
   const disclosed = new Set<string>();
   for (const row of candidates) {
-    if (!(await confirms(tx, codec, row, by, index.kind, wanted))) continue;
+    if (!(await confirms(tx, codec, row, by, index.kind, value))) continue;
     const v = await toView(tx, codec, row, vis);
     out.push(v.value);
     for (const f of v.disclosed) disclosed.add(f);
@@ -359,10 +369,10 @@ async function confirms(
   codec: FieldCodec,
   row: repo.PatientRow,
   by: ReturnType<typeof searchKey>['by'],
-  kind: Parameters<typeof normalizeForIndex>[0],
-  wanted: string,
+  kind: BlindIndexKind,
+  query: string,
 ): Promise<boolean> {
-  if (by === 'mrn') return normalizeForIndex(kind, row.mrn) === wanted;
+  if (by === 'mrn') return sameIndexedValue(kind, row.mrn, query);
   const fields: PatientPhiField[] = by === 'nameDob' ? ['lastName', 'dateOfBirth'] : [by];
   const d = await codec.decryptRow(
     tx,
@@ -374,7 +384,7 @@ async function confirms(
     by === 'nameDob'
       ? nameDobValue(d.last_name_encrypted ?? '', d.date_of_birth_encrypted ?? '')
       : d[phiColumn[by]];
-  return stored !== null && normalizeForIndex(kind, stored) === wanted;
+  return stored !== null && sameIndexedValue(kind, stored, query);
 }
 
 /**

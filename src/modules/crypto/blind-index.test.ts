@@ -31,6 +31,38 @@ describe('blind index', () => {
     );
   });
 
+  test('known answer: look-alikes index like their ASCII form; version 1 is kept for old rows', () => {
+    // Computed independently with openssl dgst -sha256 -mac HMAC (key, then value).
+    const root = Buffer.alloc(32, 0x11);
+    const nameKey = deriveIndexKey(root, 'clinical.patients.name_dob_bidx');
+    assert.equal(
+      nameKey.toString('hex'),
+      'c37f665dfda766fcf939f641d62c32cd757ebf5c46a690cf1c2cc096bf67ec96',
+    );
+    const ascii = 'bc238770679deeb7da483fed0e040256a44173716e91994d7dcfda51752bd18f'; // o'brien␟1980-02-03
+    const legacy = '78bd10a04022bb8a067f55af1ca2a84406271e9bf5959cebf53e08f299bd407c'; // obrien␟1980-02-03
+    const name = (last: string, version?: number) =>
+      computeBlindIndex(
+        nameKey,
+        'name_dob',
+        nameDobValue(last, '1980-02-03'),
+        256,
+        version,
+      ).toString('hex');
+    assert.equal(name("O'Brien"), ascii);
+    assert.equal(name('O\u2019Brien'), ascii);
+    assert.equal(name('O\u02BCBRIEN'), ascii);
+    assert.equal(name("O'Brien", 1), ascii, 'an ASCII name keeps its stored index');
+    assert.equal(name('O\u2019Brien', 1), legacy, 'what version 1 stored for the curly apostrophe');
+    const phoneKey = deriveIndexKey(root, 'clinical.patients.phone_bidx');
+    const phone = 'e656e7abb3dff7e21bf9486109ad2dcb409c4bdca6d22f3346ceeeb4015982a4'; // +15550100123
+    for (const v of [
+      '(555) 010-0123',
+      '\uFF08\uFF15\uFF15\uFF15\uFF09\uFF10\uFF11\uFF10\uFF0D\uFF10\uFF11\uFF12\uFF13',
+    ])
+      assert.equal(computeBlindIndex(phoneKey, 'phone', v, 256).toString('hex'), phone, v);
+  });
+
   test('the idempotency request-hash key is its own derivation, never a column key', () => {
     const root = Buffer.alloc(32, 0x11);
     const key = deriveRequestHashKey(root);

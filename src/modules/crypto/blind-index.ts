@@ -1,81 +1,16 @@
 import { createHmac } from 'node:crypto';
-import { WardError } from '../../platform/errors.ts';
+import { currentNormalization, nameDobValue, normalizeForIndex } from './normalize.ts';
 import type { BlindIndexKind } from './registry.ts';
 
-/**
- * Normalizes a value so that equal facts index equally: SSN → its 9 digits; email → trimmed,
- * lower-cased; phone → E.164 (10-digit numbers are taken as NANP, +1); names → case- and
- * accent-folded with single spaces; MRN → exactly as issued; last name + birth date →
- * folded name, a unit separator, and the YYYY-MM-DD date. Throws `invalid_phi_value`
- * (naming only the kind, never the value) when the value cannot be normalized.
- */
-export function normalizeForIndex(kind: BlindIndexKind, value: string): string {
-  switch (kind) {
-    case 'ssn': {
-      const digits = value.replace(/[\s-]/g, '');
-      if (!/^\d{9}$/.test(digits)) throw invalid(kind);
-      return digits;
-    }
-    case 'email': {
-      const email = value.normalize('NFC').trim().toLowerCase();
-      if (!/^[^@\s]+@[^@\s]+$/.test(email)) throw invalid(kind);
-      return email;
-    }
-    case 'phone':
-      return toE164(value);
-    case 'name': {
-      const name = foldName(value);
-      if (name === '') throw invalid(kind);
-      return name;
-    }
-    case 'mrn':
-      if (value === '' || value.length > 64) throw invalid(kind);
-      return value;
-    case 'name_dob': {
-      // Exactly two parts: a separator inside the last name must not let it carry a birth date
-      // of its own (the parts after the second would be ignored, and match another date).
-      const parts = value.split('\u001f');
-      const [last = '', dob = ''] = parts;
-      if (parts.length !== 2 || !/^\d{4}-\d{2}-\d{2}$/.test(dob) || foldName(last) === '')
-        throw invalid(kind);
-      return `${foldName(last)}\u001f${dob}`;
-    }
-  }
-}
-
-/** The `name_dob` input for a last name and an ISO birth date. */
-export function nameDobValue(lastName: string, dateOfBirth: string): string {
-  return `${lastName}\u001f${dateOfBirth}`;
-}
-
-/** Case- and accent-folds a name: NFKD, drop combining marks, lower-case, collapse spaces. */
-export function foldName(v: string): string {
-  return v
-    .normalize('NFKD')
-    .replace(/\p{M}/gu, '')
-    .toLowerCase()
-    .replace(/[^\p{L}\p{N}' -]/gu, '')
-    .replace(/\s+/g, ' ')
-    .trim();
-}
-
-function toE164(v: string): string {
-  const plus = v.trim().startsWith('+');
-  const digits = v.replace(/\D/g, '');
-  let e164: string;
-  if (plus) e164 = `+${digits}`;
-  else if (digits.length === 10) e164 = `+1${digits}`;
-  else if (digits.length === 11 && digits.startsWith('1')) e164 = `+${digits}`;
-  else throw invalid('phone');
-  if (!/^\+[1-9]\d{7,14}$/.test(e164)) throw invalid('phone');
-  return e164;
-}
-
-function invalid(kind: BlindIndexKind): WardError {
-  return new WardError('invalid_phi_value', `The ${kind} value cannot be normalized for search`, {
-    kind,
-  });
-}
+// The normalization rules live in normalize.ts, in numbered versions; these are re-exported so
+// that callers keep one import for everything about blind indexes.
+export {
+  currentNormalization,
+  foldName,
+  nameDobValue,
+  normalizeForIndex,
+  sameIndexedValue,
+} from './normalize.ts';
 
 /**
  * The key of one blind-index column, derived from the organization's index root so that equal
@@ -103,18 +38,40 @@ export function deriveRecoveryCodeKey(root: Buffer): Buffer {
   return createHmac('sha256', root).update('ward.recovery-code.v1').digest();
 }
 
-/** HMAC-SHA-256 of the normalized value under the column key, truncated to `bits`. */
+/**
+ * HMAC-SHA-256 of the value normalized under `version` (default: current) with the column key,
+ * truncated to `bits`. The key does not depend on the normalization version, so a value whose
+ * normalization a new version leaves alone keeps its index.
+ */
 export function computeBlindIndex(
   columnKey: Buffer,
   kind: BlindIndexKind,
   value: string,
   bits: number,
+  version: number = currentNormalization,
 ): Buffer {
-  const normalized = normalizeForIndex(kind, value);
+  return hashNormalized(columnKey, normalizeForIndex(kind, value, version), bits);
+}
+
+/** HMAC-SHA-256 of an already normalized value under the column key, truncated to `bits`. */
+export function hashNormalized(columnKey: Buffer, normalized: string, bits: number): Buffer {
   return createHmac('sha256', columnKey)
     .update(normalized, 'utf8')
     .digest()
     .subarray(0, bits / 8);
+}
+
+/**
+ * The input of an index from its source values in the registered order (`name_dob`: last
+ * name, birth date), or null when a source is empty (the row has no such index).
+ */
+export function indexInput(
+  kind: BlindIndexKind,
+  sources: readonly (string | null)[],
+): string | null {
+  if (sources.some((s) => s === null)) return null;
+  const [a = '', b = ''] = sources as readonly string[];
+  return kind === 'name_dob' ? nameDobValue(a, b) : a;
 }
 
 /**

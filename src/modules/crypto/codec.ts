@@ -1,7 +1,9 @@
 import { createHmac } from 'node:crypto';
 import type { Queryable } from '../../platform/db/index.ts';
 import { WardError, isWardError } from '../../platform/errors.ts';
-import { computeBlindIndex } from './blind-index.ts';
+import { computeBlindIndex, hashNormalized } from './blind-index.ts';
+import { IndexFloors } from './index-floors.ts';
+import { normalizeForIndex, searchVersions, tryNormalize } from './normalize.ts';
 import { fieldKeyVersion, openField, sealField, type FieldPlace } from './field-format.ts';
 import { keyMiss, type Keyring } from './keyring.ts';
 import { qualifiedColumn, type BlindIndexColumn } from './registry.ts';
@@ -31,10 +33,12 @@ export type SealedFields<C extends string> = { readonly [K in C]: Buffer | null 
 export class FieldCodec {
   readonly #keyring: Keyring;
   readonly #events: SecurityEvents;
+  readonly #floors: IndexFloors;
 
-  constructor(keyring: Keyring, events: SecurityEvents) {
+  constructor(keyring: Keyring, events: SecurityEvents, floors: IndexFloors = new IndexFloors()) {
     this.#keyring = keyring;
     this.#events = events;
+    this.#floors = floors;
   }
 
   /**
@@ -176,6 +180,34 @@ export class FieldCodec {
     const compute = (key: Buffer) => computeBlindIndex(key, index.kind, value, index.bits);
     const hit = this.#keyring.cachedIndexKey(orgId, column, compute);
     return hit !== keyMiss ? hit : this.#keyring.withIndexKey(q, orgId, column, compute);
+  }
+
+  /**
+   * The blind indexes a search for `value` must look up: the current form first, then each
+   * older form that differs from it, for as long as the organization's column may still hold
+   * indexes computed with older rules (until `ward keys reindex` records completion). Throws
+   * `invalid_phi_value` when the current rules refuse the value.
+   */
+  async blindIndexSearch(
+    q: Queryable,
+    orgId: string,
+    index: BlindIndexColumn,
+    value: string,
+  ): Promise<Buffer[]> {
+    const column = qualifiedColumn(index);
+    const forms = [normalizeForIndex(index.kind, value)];
+    for (const v of searchVersions(index.kind, await this.#floors.floor(q, orgId, column))) {
+      const form = tryNormalize(index.kind, value, v);
+      if (form !== undefined && !forms.includes(form)) forms.push(form);
+    }
+    const compute = (key: Buffer) => forms.map((f) => hashNormalized(key, f, index.bits));
+    const hit = this.#keyring.cachedIndexKey(orgId, column, compute);
+    return hit !== keyMiss ? hit : this.#keyring.withIndexKey(q, orgId, column, compute);
+  }
+
+  /** Forgets the cached normalization floors of an organization (its reindex just completed). */
+  forgetIndexFloors(orgId: string): void {
+    this.#floors.forget(orgId);
   }
 
   /**

@@ -46,8 +46,8 @@ export function spliceInventory(doc: string, inventory: string): string {
 
 /**
  * Compares the registry with the live schema: every `*_encrypted` and `*_bidx` column must be
- * a registered `bytea`, and every registered column (and legacy plaintext column) must exist
- * with its type. Returns the problems found.
+ * a registered `bytea`, and every registered column (and legacy plaintext column, and each
+ * blind index's row id and source columns) must exist with its type. Returns the problems found.
  */
 export function checkInventory(tables: readonly TableInfo[], registry: ColumnRegistry): string[] {
   const problems: string[] = [];
@@ -75,6 +75,14 @@ export function checkInventory(tables: readonly TableInfo[], registry: ColumnReg
     // A dropped legacy column must leave the registry with it (and the reverse).
     if (type === undefined) problems.push(`${name} (legacy plaintext) is not in the schema`);
     else if (type !== c.legacy.type) problems.push(`${name} is ${type}, not ${c.legacy.type}`);
+  }
+  // The reindex job recomputes each index from its sources: they must be columns of its row.
+  for (const b of registry.blindIndexes()) {
+    for (const source of [b.idColumn, ...b.sources]) {
+      const name = `${b.schema}.${b.table}.${source}`;
+      if (!live.has(name))
+        problems.push(`${qualifiedColumn(b)} is computed from ${name}, which is not in the schema`);
+    }
   }
   return problems;
 }

@@ -2,7 +2,12 @@ import { randomBytes } from 'node:crypto';
 import type { Queryable } from '../../platform/db/index.ts';
 import { WardError } from '../../platform/errors.ts';
 import { keyBytes } from './aead.ts';
-import { deriveIndexKey, deriveRecoveryCodeKey, deriveRequestHashKey } from './blind-index.ts';
+import {
+  currentNormalization,
+  deriveIndexKey,
+  deriveRecoveryCodeKey,
+  deriveRequestHashKey,
+} from './blind-index.ts';
 import { KeyCache } from './key-cache.ts';
 import {
   findActiveKey,
@@ -231,7 +236,7 @@ export class Keyring {
     if (!row) {
       const root = randomBytes(keyBytes);
       const wrapped = await this.kek.current.wrap(root, { orgId, purpose: 'index', version: 1 });
-      if (await insertIndexKey(q, orgId, wrapped, this.kek.current.id)) {
+      if (await insertIndexKey(q, orgId, wrapped, this.kek.current.id, currentNormalization)) {
         try {
           return fn(root);
         } finally {

@@ -65,17 +65,42 @@ export async function findIndexKey(
   return r.rows[0];
 }
 
-/** Inserts the organization's blind-index root; false when another transaction won. */
+/**
+ * Inserts the organization's blind-index root, recording the normalization version its indexes
+ * are computed with from the start; false when another transaction won.
+ */
 export async function insertIndexKey(
   q: Queryable,
   orgId: string,
   wrapped: Buffer,
   kekId: string,
+  normalization: number,
 ): Promise<boolean> {
   const r = await q.query(
-    `insert into ward.blind_index_keys (organization_id, version, wrapped_key, kek_id)
-     values ($1, 1, $2, $3) on conflict do nothing`,
-    [orgId, wrapped, kekId],
+    `insert into ward.blind_index_keys (organization_id, version, wrapped_key, kek_id, normalization)
+     values ($1, 1, $2, $3, $4) on conflict do nothing`,
+    [orgId, wrapped, kekId, normalization],
   );
   return r.rowCount === 1;
+}
+
+/**
+ * The oldest normalization version any stored index of `column` (schema.table.column) may still
+ * have in the organization: the version a completed reindex recorded, else the one its index
+ * root started with. Undefined when the organization has no index root (nothing is indexed).
+ */
+export async function findIndexFloor(
+  q: Queryable,
+  orgId: string,
+  column: string,
+): Promise<number | undefined> {
+  const r = await q.query<{ floor: number }>(
+    `select coalesce(n.normalization, k.normalization) as floor
+       from ward.blind_index_keys k
+       left join ward.blind_index_normalization n
+         on n.organization_id = k.organization_id and n.column_name = $2
+      where k.organization_id = $1 and k.version = 1`,
+    [orgId, column],
+  );
+  return r.rows[0]?.floor;
 }

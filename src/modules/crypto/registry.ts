@@ -44,6 +44,14 @@ export interface BlindIndexColumn {
   /** Truncated length in bits (a multiple of 8); see `blindIndexBits`. */
   readonly bits: number;
   readonly purpose: string;
+  /** The row id column that, with organization_id, identifies the row (the reindex walks it). */
+  readonly idColumn: string;
+  /**
+   * The columns of the same row the index is computed from, in the kind's order (`name_dob`:
+   * last name, then birth date). `*_encrypted` columns are decrypted first; any other column
+   * is read as text. The reindex job recomputes the index from them.
+   */
+  readonly sources: readonly string[];
 }
 
 /**
@@ -72,7 +80,9 @@ export class ColumnRegistry {
     if (!d.column.endsWith('_bidx')) throw new Error(`${d.column}: blind indexes are named *_bidx`);
     if (d.bits % 8 !== 0 || d.bits < 16 || d.bits > 256)
       throw new Error(`${d.column}: bits must be a multiple of 8 from 16 to 256`);
-    add(this.#indexes, d);
+    if (d.sources.length !== (d.kind === 'name_dob' ? 2 : 1))
+      throw new Error(`${d.column}: a ${d.kind} index is computed from exactly its kind's sources`);
+    add(this.#indexes, { ...d, sources: Object.freeze([...d.sources]) });
     return d;
   }
 

@@ -1,6 +1,7 @@
-import { setImmediate as yieldToEventLoop, setTimeout as sleep } from 'node:timers/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ident, qualified, type Database, type Tx } from '../../platform/db/index.ts';
 import { WardError, isWardError } from '../../platform/errors.ts';
+import { Pace, batchLimit, cipherSlices } from './batch-pace.ts';
 import { fieldKeyVersion, openField, sealField } from './field-format.ts';
 import { defaultPrimaryTtlMs, keyMiss, type Keyring } from './keyring.ts';
 import {
@@ -64,13 +65,6 @@ export interface RewrapDeps {
 const doneMark = '*';
 
 /**
- * Values re-encrypted between two yields to the event loop. A batch is one transaction and one
- * UPDATE, but its cipher work is cut into slices this small so that requests sharing the process
- * wait for at most one slice, not for a whole batch.
- */
-const sliceSize = 100;
-
-/**
  * Re-encrypts values still under older key versions with the primary version, online and in
  * batches. Each batch rewrites its values with a compare-and-swap (a row changed meanwhile is
  * left alone: it already carries the new version) and advances the persisted cursor in the
@@ -81,9 +75,9 @@ const sliceSize = 100;
  */
 export async function rewrapValues(d: RewrapDeps, opts: RewrapOptions = {}): Promise<RewrapReport> {
   const registry = opts.registry ?? columnRegistry;
-  // A batch is written at once, so a batch larger than the rate would be a burst above it: with
-  // a rate, a batch holds at most one second's worth (and at least one row, see rewrapBatch).
-  const batchSize = Math.min(opts.batchSize ?? 1000, opts.maxValuesPerSecond ?? Infinity);
+  // With a rate, a batch holds at most one second's worth (and at least one row, see
+  // rewrapBatch).
+  const batchSize = batchLimit(opts.batchSize ?? 1000, opts.maxValuesPerSecond);
   const orgs = await d.db.asSystem(
     { name: 'crypto.rewrap', reason: 'finds organizations with keys to rewrap' },
     async (tx) =>
@@ -116,7 +110,7 @@ export async function rewrapValues(d: RewrapDeps, opts: RewrapOptions = {}): Pro
       plaintext: 0,
     };
     const total = await countOld(d.db, o.organization_id, o.version, registry.encryptedColumns());
-    const started = Date.now();
+    const pace = new Pace(opts.maxValuesPerSecond);
     // Legacy plaintext first (sealed straight under the primary), then values under old versions.
     const passes = [
       ...legacyTables(registry.encryptedColumns()).map((t) => ({
@@ -140,10 +134,7 @@ export async function rewrapValues(d: RewrapDeps, opts: RewrapOptions = {}): Pro
           done: result.rewrapped,
           total,
         });
-        if (opts.maxValuesPerSecond && batch.rewrapped > 0) {
-          const due = started + (result.rewrapped / opts.maxValuesPerSecond) * 1000 - Date.now();
-          if (due > 0) await sleep(due);
-        }
+        if (batch.rewrapped > 0) await pace.after(result.rewrapped);
         if (batch.finished) break;
       }
     }
@@ -255,7 +246,7 @@ async function rewrapBatch(
       const olds: (Buffer | null)[][] = t.columns.map(() => []);
       const news: (Buffer | null)[][] = t.columns.map(() => []);
       let failed = 0;
-      let sealed = 0;
+      const slice = cipherSlices();
       for (const v of r.rows) {
         const rowOld: (Buffer | null)[] = [];
         const rowNew: (Buffer | null)[] = [];
@@ -263,7 +254,7 @@ async function rewrapBatch(
           const stored = v[`v${k}`] as Buffer | null;
           let fresh: Buffer | undefined;
           if (stored && v[`o${k}`] === true) {
-            if (++sealed % sliceSize === 0) await yieldToEventLoop();
+            await slice();
             const place = { orgId, table, column: c.column, rowId: v.id };
             fresh = await reseal(d, tx, place, stored, version);
             if (!fresh) failed++;

@@ -25,6 +25,13 @@ export type SecurityEvent =
   | { readonly type: 'crypto.key_rotated'; readonly orgId: string; readonly version: number }
   | { readonly type: 'crypto.key_retired'; readonly orgId: string; readonly version: number }
   | {
+      readonly type: 'crypto.reindex_completed';
+      readonly orgId: string;
+      /** The blind-index columns (schema.table.column) whose every index is now in `normalization`. */
+      readonly columns: readonly string[];
+      readonly normalization: number;
+    }
+  | {
       readonly type: 'crypto.kek_rotated';
       readonly kekId: string;
       /** The KEKs the re-wrapped keys were under before: the ones being retired. */
