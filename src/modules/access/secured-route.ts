@@ -164,16 +164,16 @@ export function bearerToken(req: FastifyRequest): ParsedToken | undefined {
   return t && (t.kind === 'session' || t.kind === 'api_key') ? t : undefined;
 }
 
-/** Reads `X-Purpose-Of-Use`; a present but unknown code is a 400, never silently ignored. */
+/**
+ * Reads `X-Purpose-Of-Use`. A header that is present but not exactly one code Ward accepts
+ * (lower case, an alias, spaces, the header twice) is a 400 `invalid_purpose_of_use_header`,
+ * never silently ignored or corrected; the answer names the header, never the value sent.
+ */
 export function purposeOf(req: FastifyRequest): PurposeCode | undefined {
   const raw = req.headers['x-purpose-of-use'];
   if (raw === undefined) return undefined;
   const purpose = typeof raw === 'string' ? parsePurpose(raw) : undefined;
-  if (!purpose)
-    throw new WardError(
-      'validation_failed',
-      'X-Purpose-Of-Use is not a known HL7 purpose-of-use code',
-    );
+  if (!purpose) throw new WardError('invalid_purpose_of_use_header');
   return purpose;
 }
 
