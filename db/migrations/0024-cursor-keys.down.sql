@@ -1,4 +1,4 @@
--- Migration: 0021-cursor-keys (rollback)
+-- Migration: 0024-cursor-keys (rollback)
 -- Purpose: Drop the stored pagination cursor keys. Cursors issued under them become
 --          invalid_cursor (clients start their lists again); the server falls back to
 --          WARD_CURSOR_KEY or a per-process key, as before this migration.

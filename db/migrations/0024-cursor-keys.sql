@@ -1,4 +1,4 @@
--- Migration: 0021-cursor-keys
+-- Migration: 0024-cursor-keys
 -- Purpose: Keep the key that signs and encrypts pagination cursors in the database, wrapped by
 --          the KEK (like the audit signing key), so every replica and every restart uses the
 --          same one. Numbered versions: a new version is announced ahead of its activation
