@@ -4,8 +4,16 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
+import { Writable } from 'node:stream';
 import { after, describe, test } from 'node:test';
-import { availableEngines, createTestDatabase, type TestDatabase } from './helpers/db.ts';
+import { main } from '../src/cli/main.ts';
+import { createCliTarget } from './helpers/cli-target.ts';
+import {
+  availableEngines,
+  createTestDatabase,
+  defaultEngine,
+  type TestDatabase,
+} from './helpers/db.ts';
 
 const bin = path.resolve('bin/ward.mjs');
 // A fixed test key: PostgreSQL deployments must configure one (Ward refuses to start without).
@@ -126,4 +134,83 @@ describe('ward serve', () => {
       );
     });
   }
+});
+
+/** Sends SIGTERM and resolves with how the process ended, or 'still running' after `ms`. */
+async function terminate(child: ChildProcess, ms: number): Promise<string> {
+  const exited = once(child, 'exit').then(([code, signal]) =>
+    signal ? `killed by ${String(signal)}` : `exit ${String(code)}`,
+  );
+  child.kill('SIGTERM');
+  const outcome = await Promise.race([
+    exited,
+    new Promise<string>((resolve) => setTimeout(() => resolve('still running'), ms)),
+  ]);
+  if (outcome === 'still running') child.kill('SIGKILL');
+  return outcome;
+}
+
+// An earlier helper saw a `ward serve` whose stdout pipe was gone ignore SIGTERM. The cause:
+// pino's stdout destination retried a pipe nobody read (EAGAIN) every 100 ms, forever, on a
+// timer that kept the process alive after its graceful stop; and the signal handlers were
+// installed only after the banner, so a SIGTERM sent as soon as it appeared killed the process
+// with nothing closed. Log lines now go through log-destination.ts, and the handlers come first.
+describe('ward serve and its stdout', () => {
+  const engine = defaultEngine();
+  const serveOn = async () => {
+    const target = await createCliTarget(engine);
+    cleanup.push(() => target.close());
+    // Info level: every request writes a log line to stdout.
+    return start(['serve', '--port', '0', '--json'], { ...target.env, WARD_LOG_LEVEL: 'info' });
+  };
+
+  test('stops on SIGTERM once its stdout pipe is closed', async () => {
+    const { child } = await serveOn();
+    child.stdout?.destroy();
+    assert.equal(await terminate(child, 15_000), 'exit 0');
+  });
+
+  test('stops on SIGTERM while nobody reads its stdout', { timeout: 180_000 }, async () => {
+    const { child, info } = await serveOn();
+    // The reader stops reading but keeps the pipe open: the log lines fill it.
+    child.stdout?.pause();
+    const base = String(info['address']);
+    for (let round = 0; round < 30; round++) {
+      await Promise.all(
+        Array.from({ length: 100 }, () => fetch(`${base}/healthz`).then((r) => r.arrayBuffer())),
+      );
+    }
+    assert.equal(await terminate(child, 15_000), 'exit 0');
+  });
+
+  test('listens for SIGTERM before it prints the banner', async () => {
+    const target = await createCliTarget(engine);
+    cleanup.push(() => target.close());
+    const before = process.listenerCount('SIGTERM');
+    let atBanner = -1;
+    const stdout = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        if (atBanner < 0 && chunk.toString().includes('"address"')) {
+          atBanner = process.listenerCount('SIGTERM');
+          // Whoever waited for the banner stops the server at once.
+          setImmediate(() => process.emit('SIGTERM', 'SIGTERM'));
+        }
+        done();
+      },
+    });
+    const stderr = new Writable({
+      write(_chunk, _encoding, done) {
+        done();
+      },
+    });
+    const code = await main(['serve', '--port', '0', '--json'], {
+      stdout,
+      stderr,
+      stdin: process.stdin,
+      env: { ...target.env, WARD_LOG_LEVEL: 'silent' },
+    });
+    assert.equal(code, 0);
+    assert.equal(atBanner, before + 1, 'the handler was in place when the banner went out');
+    assert.equal(process.listenerCount('SIGTERM'), before);
+  });
 });

@@ -16,11 +16,12 @@ import { startJobs } from '../platform/jobs/job-runner.ts';
 import { ruleFromEnv } from '../platform/http/rate-limit.ts';
 import { trustProxyFromEnv } from '../platform/http/client-address.ts';
 import { purgeExpiredKeys } from '../platform/http/idempotency.ts';
-import { cursorKeyFromEnv, useCursorKey } from '../platform/http/pagination.ts';
+import { cursorKeyFromEnv, useCursorKey, useCursorKeys } from '../platform/http/pagination.ts';
 import { LocalObjectStore } from '../platform/objects/local-store.ts';
 import { sweepImageObjects } from '../modules/clinical/images-sweep.ts';
 import { purgeStaleThrottle } from '../modules/auth/throttle-repo.ts';
 import { startKeyEventListener, type KeyEventListener } from '../modules/crypto/key-events.ts';
+import { CursorKeyCustody, cursorKeyRefreshMs } from '../modules/crypto/cursor-keys.ts';
 
 /** A running server and how to stop it. */
 export interface RunningServer {
@@ -83,15 +84,15 @@ export async function startServer(config: WardConfig, opts: ServeOptions): Promi
     if (opts.prepare) await opts.prepare(runtime);
     const env = opts.env ?? process.env;
     if (env['WARD_AUDIT_SIGNING_KEY']) logger.warn(leftoverImportKeyWarning);
-    // Pagination cursors are signed (pagination.ts): replicas must share the key, or a
-    // cursor from one is invalid on the next.
-    const cursorKey = cursorKeyFromEnv(env);
-    if (cursorKey) useCursorKey(cursorKey);
-    else if (db.engine !== 'pglite') {
-      logger.warn(
-        'WARD_CURSOR_KEY is not set: pagination cursors are signed with a per-process key and do not survive a restart or cross replicas',
-      );
-    }
+    // Pagination cursors are signed and encrypted (pagination.ts) under a key every replica
+    // and every restart shares: WARD_CURSOR_KEY when the operator sets one, otherwise the
+    // stored versions, wrapped by the KEK (created by the first server to start).
+    const configuredCursorKey = cursorKeyFromEnv(env);
+    const cursorKeys = configuredCursorKey
+      ? undefined
+      : new CursorKeyCustody(runtime.crypto.keyring);
+    if (configuredCursorKey) useCursorKey(configuredCursorKey);
+    else if (cursorKeys) useCursorKeys(await cursorKeys.load(db));
     const objectStore = new LocalObjectStore(config.objectDir);
     const app = await buildApp({
       db,
@@ -127,6 +128,20 @@ export async function startServer(config: WardConfig, opts: ServeOptions): Promi
           run: () => seal(db, signingKeys),
         },
         { name: 'audit.partitions', intervalMs: 3_600_000, run: () => ensurePartitions(db) },
+        // Versions added by `ward keys rotate-cursor` reach this server before they take effect
+        // (the rotation announces them ahead). Not on the embedded engine: no other process
+        // can rotate while this one holds the data directory.
+        ...(cursorKeys && db.engine !== 'pglite'
+          ? [
+              {
+                name: 'cursor-keys.refresh',
+                intervalMs: cursorKeyRefreshMs,
+                run: async () => {
+                  useCursorKeys(await cursorKeys.load(db));
+                },
+              },
+            ]
+          : []),
         {
           name: 'idempotency.purge',
           intervalMs: 3_600_000,

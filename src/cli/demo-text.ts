@@ -25,6 +25,8 @@ export function demoBanner(info: DemoInfo, address: string, where: string): stri
     `  ${info.adminTotpSecret}`,
     `  ${info.adminOtpauthUri}`,
     '  Add it to an authenticator app, or print the current code with: npx ward demo totp',
+    'The auditor must use MFA too (it reads the audit trail and handles security alerts): its first',
+    '  login may only enroll an authenticator (POST /api/v1/auth/mfa/totp, then /confirm).',
     '',
     'Try it with curl (purpose of use TREAT: treatment):',
     `  BASE=${address}`,

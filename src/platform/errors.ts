@@ -29,6 +29,10 @@ export const errorCodes = {
     title: 'The first request succeeded, but its result holds a secret that is shown only once',
   },
   invalid_cursor: { status: 400, title: 'The pagination cursor is not valid for this list' },
+  invalid_purpose_of_use_header: {
+    status: 400,
+    title: 'X-Purpose-Of-Use must be one of the HL7 purpose-of-use codes Ward accepts',
+  },
   request_timeout: { status: 408, title: 'The request body stopped arriving' },
   payload_too_large: { status: 413, title: 'The request body is too large' },
   unsupported_media_type: { status: 415, title: 'The content type is not supported' },

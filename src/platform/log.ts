@@ -1,10 +1,13 @@
 import { pino, type Logger } from 'pino';
+import { fdDestination } from './log-destination.ts';
 
 /**
  * Structured JSON logs. Fields are allow-listed by construction: requests log their method,
  * route template and id (never the query string, headers or body), responses their status,
  * and errors only their type and stable code. PHI therefore cannot reach a log line through
- * the generic serializers; code that logs must pass only identifiers and counts.
+ * the generic serializers; code that logs must pass only identifiers and counts. Without a
+ * destination the lines go to stdout through `fdDestination`, which never keeps the process
+ * alive for a reader that stopped reading (log-destination.ts).
  */
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
   return pino(
@@ -15,8 +18,16 @@ export function createLogger(level: string, destination?: pino.DestinationStream
       formatters: { level: (label) => ({ level: label }) },
       serializers: { req: serializeRequest, res: serializeResponse, err: serializeError },
     },
-    destination,
+    destination ?? stdout(),
   );
+}
+
+let stdoutDestination: pino.DestinationStream | undefined;
+
+/** One stdout destination per process (it registers an exit hook). */
+function stdout(): pino.DestinationStream {
+  stdoutDestination ??= fdDestination(1);
+  return stdoutDestination;
 }
 
 interface LoggableRequest {

@@ -19,7 +19,7 @@ export const hostilePatient = {
   vitals: { heartRate: 70 },
 };
 
-/** The full API with an admin (MFA enrolled), a doctor, an auditor, a patient and a case. */
+/** The full API with an admin and an auditor (MFA enrolled), a doctor, a patient and a case. */
 export async function hostileApi() {
   const api: TestApi = await createTestApi();
   const org = await seedOrg(api, 'Hostile', ['admin', 'doctor', 'auditor']);
@@ -27,6 +27,8 @@ export async function hostileApi() {
   const doctor = await tokenFor(api, org.users['doctor']!.email);
   const auditor = await tokenFor(api, org.users['auditor']!.email);
   await enrollTotp(api, admin);
+  // Auditors read the audit trail and handle alerts: they use MFA too.
+  await enrollTotp(api, auditor);
   const p = await api.app.inject({
     method: 'POST',
     url: '/api/v1/patients',

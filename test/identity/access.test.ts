@@ -46,6 +46,8 @@ describe('access decisions through the pipeline', () => {
   let org: Awaited<ReturnType<typeof seedOrg>>;
   let admin: string;
   let adminSecret: Buffer;
+  /** The auditor's session, MFA enrolled (by the first test). */
+  let auditor: string;
   before(async () => {
     api = await createTestApi((deps) => [phiProbe(deps), phiProbe(deps, { forgetAudit: true })]);
     org = await seedOrg(api, 'Access', ['admin', 'doctor', 'nurse', 'auditor', 'reviewer']);
@@ -79,12 +81,15 @@ describe('access decisions through the pipeline', () => {
       'insurance',
       'lastName',
     ]);
-    const auditor = await tokenFor(api, org.users['auditor']!.email);
-    assert.equal(
-      (await api.app.inject({ url: '/api/v1/test/phi', headers: auth(auditor, 'HOPERAT') }))
-        .statusCode,
-      403,
-    );
+    auditor = await tokenFor(api, org.users['auditor']!.email);
+    // Auditors use MFA (they read the audit trail and handle alerts); with it, still no PHI.
+    await enrollTotp(api, auditor);
+    const noPhi = await api.app.inject({
+      url: '/api/v1/test/phi',
+      headers: auth(auditor, 'HOPERAT'),
+    });
+    assert.equal(noPhi.statusCode, 403);
+    assert.doesNotMatch(noPhi.body, /mfa/);
   });
 
   test('a denied request leaves exactly one audit event with its reason', async () => {
@@ -204,7 +209,6 @@ describe('access decisions through the pipeline', () => {
         .json<{ items: { kind: string }[] }>()
         .items.some((a) => a.kind === 'access.break_glass'),
     );
-    const auditor = await tokenFor(api, org.users['auditor']!.email);
     const tasks = await api.app.inject({
       url: '/api/v1/access/review-tasks?status=open',
       headers: auth(auditor),

@@ -18,7 +18,7 @@ describe('organization-defined roles and security settings', () => {
   let admin: string;
   before(async () => {
     api = await createTestApi();
-    org = await seedOrg(api, 'Roles', ['admin', 'doctor', 'auditor']);
+    org = await seedOrg(api, 'Roles', ['admin', 'doctor', 'auditor', 'nurse']);
     admin = await tokenFor(api, org.users['admin']!.email);
     await enrollTotp(api, admin);
   });
@@ -177,7 +177,7 @@ describe('organization-defined roles and security settings', () => {
   });
 
   test('MFA can be required for more roles but never lifted for admin', async () => {
-    const existing = await tokenFor(api, org.users['auditor']!.email);
+    const existing = await tokenFor(api, org.users['nurse']!.email);
     // Settings updates are conditional: read the current ETag first.
     const etag = async () =>
       String(
@@ -194,13 +194,13 @@ describe('organization-defined roles and security settings', () => {
       method: 'PATCH',
       url: '/api/v1/organization/settings',
       headers: { ...auth(admin), 'if-match': await etag() },
-      payload: { mfaRequiredRoles: ['admin', 'auditor'] },
+      payload: { mfaRequiredRoles: ['admin', 'nurse'] },
     });
     assert.equal(add.statusCode, 200, add.body);
     const r = await api.app.inject({ url: '/api/v1/roles', headers: auth(existing) });
-    assert.equal(r.statusCode, 403, 'an existing auditor session now owes MFA');
+    assert.equal(r.statusCode, 403, 'an existing nurse session now owes MFA');
     assert.match(r.json<{ detail: string }>().detail, /mfa_required/);
-    const fresh = await tokenFor(api, org.users['auditor']!.email);
+    const fresh = await tokenFor(api, org.users['nurse']!.email);
     const f = await api.app.inject({ url: '/api/v1/roles', headers: auth(fresh) });
     assert.match(
       f.json<{ detail: string }>().detail,

@@ -61,6 +61,8 @@ for (const engine of availableEngines()) {
       api = await createTestApi(undefined, engine);
       org = await seedOrg(api, 'Alerts', ['admin', 'auditor', 'doctor']);
       auditor = await tokenFor(api, org.users['auditor']!.email);
+      // Handling alerts requires MFA (access/principal.ts).
+      await enrollTotp(api, auditor, Date.now() - 30_000);
       doctor = await tokenFor(api, org.users['doctor']!.email);
       admin = await tokenFor(api, org.users['admin']!.email);
       // Enrolled with the previous time step's code, so the current one is still unspent.

@@ -24,6 +24,7 @@ describe('cursor pagination on list routes', () => {
     admin = await tokenFor(api, org.users['admin']!.email);
     reviewer = await tokenFor(api, org.users['auditor']!.email);
     await enrollTotp(api, admin);
+    await enrollTotp(api, reviewer);
     for (const name of ['delta', 'alpha', 'charlie', 'bravo', 'echo']) {
       const r = await api.app.inject({
         method: 'POST',

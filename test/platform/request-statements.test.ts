@@ -275,6 +275,31 @@ for (const engine of availableEngines()) {
       assert.equal(await failures(), failedBefore + 1, 'the failure is on record');
     });
 
+    test('a request refused before its handler authenticates once, on its own, and runs nothing', async () => {
+      // Authentication comes before validation (authenticate-first.ts): a body the schema
+      // refuses is held until the token is authenticated, in one transaction that runs no
+      // statement of the route; the refusal's own record is the PHI guard's (a context one).
+      const refused = (token: string) => () =>
+        api.app.inject({
+          method: 'POST',
+          url: '/api/v1/patients',
+          headers: { ...auth(token, 'TREAT'), 'content-type': 'application/json' },
+          payload: '[]',
+        });
+      for (const [token, status] of [
+        [doctor, 400],
+        [`${doctor.slice(0, -4)}AAAA`, 401],
+      ] as const) {
+        const txs = await measured(refused(token), status);
+        const auths = txs.filter((t) => t.opening !== 'context');
+        assert.deepEqual(
+          auths.map((t) => [t.opening, t.statements]),
+          [['authenticate', []]],
+          JSON.stringify(txs),
+        );
+      }
+    });
+
     test('read patient: one transaction, select + audit insert carrying the COMMIT', async () => {
       const created = await api.app.inject({
         method: 'POST',

@@ -16,7 +16,7 @@ import {
 import { seedTenant, type TenantFixture } from '../helpers/fixtures.ts';
 
 // The cross-tenant probe at the HTTP layer. Tenant B has a row in every tenant table; tenant A's
-// admin (with MFA), doctor and auditor call every route of the OpenAPI document with B's ids in
+// admin and auditor (with MFA) and doctor call every route of the OpenAPI document with B's ids in
 // the path and in request bodies. For each call, B's id must be indistinguishable from an id that
 // exists nowhere (same status, same problem code), no list or search may return anything of B,
 // and B's rows in every tenant table — its audit chain included — must be byte-for-byte unchanged.
@@ -95,14 +95,13 @@ for (const engine of availableEngines()) {
       aDoctorId = a.users['doctor']!.id;
       const admin = await tokenFor(api, a.users['admin']!.email);
       totpSecret = (await enrollTotp(api, admin)).secret;
+      // The auditor handles alerts and reads the audit trail, so it uses MFA too.
+      const auditor = await tokenFor(api, a.users['auditor']!.email);
+      await enrollTotp(api, auditor);
       callers = [
         { name: 'admin', token: admin, purpose: 'HOPERAT' },
         { name: 'doctor', token: await tokenFor(api, a.users['doctor']!.email), purpose: 'TREAT' },
-        {
-          name: 'auditor',
-          token: await tokenFor(api, a.users['auditor']!.email),
-          purpose: 'HOPERAT',
-        },
+        { name: 'auditor', token: auditor, purpose: 'HOPERAT' },
       ];
       tenantTables = (await api.t.db.asAdmin((tx) => listTables(tx)))
         .filter((x) => !x.isPartition && x.columns.some((c) => c.name === 'organization_id'))

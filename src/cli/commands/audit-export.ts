@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
@@ -8,6 +7,7 @@ import {
   type EventFilters,
 } from '../../modules/audit/events-query.ts';
 import { isUuid } from '../../platform/db/index.ts';
+import { partialPath, removeStalePartials } from '../../platform/partial-files.ts';
 import { WardError } from '../../platform/errors.ts';
 import { emit, str, type Command } from '../command.ts';
 import { createProgress } from '../progress.ts';
@@ -53,11 +53,14 @@ export function csvField(v: unknown): string {
  * Writes an export to `out` only once it is complete: into a new 0600 file beside it, then
  * renamed over `out` (an earlier export at that path stays intact until then, and a killed or
  * failed export leaves no file that looks complete). The caller must `commit` or `abort`.
+ * Partial files an export to the same `out` left when it was killed are removed first
+ * (`staleRemoved`); one a live export is writing is not (src/platform/partial-files.ts).
  */
 function exportFile(out: string): {
   write: (s: string) => void;
   commit: () => void;
   abort: () => void;
+  staleRemoved: string[];
 } {
   // A device, pipe or link at `out` (/dev/stdout, a FIFO a collector reads) is written through,
   // as asked: renaming a file over it would replace the node itself.
@@ -74,12 +77,12 @@ function exportFile(out: string): {
       abort: () => {
         fs.closeSync(fd);
       },
+      staleRemoved: [],
     };
   }
-  const temp = path.join(
-    path.dirname(out),
-    `.${path.basename(out)}.${randomBytes(6).toString('hex')}.partial`,
-  );
+  const stem = `.${path.basename(out)}`;
+  const staleRemoved = removeStalePartials(path.dirname(out), (s) => s === stem);
+  const temp = partialPath(path.dirname(out), stem);
   const fd = openOut(temp, 'wx', out);
   let open = true;
   const close = () => {
@@ -99,6 +102,7 @@ function exportFile(out: string): {
       close();
       fs.rmSync(temp, { force: true });
     },
+    staleRemoved,
   };
 }
 
@@ -147,6 +151,11 @@ export const auditExportCommand: Command = {
       throw new WardError('bad_request', '--from must not be later than --to');
     const out = str(values, 'out');
     const file = out ? exportFile(out) : undefined;
+    if (file && file.staleRemoved.length > 0) {
+      io.stderr.write(
+        `removed ${file.staleRemoved.length} partial file(s) an interrupted export to ${out ?? ''} left behind\n`,
+      );
+    }
     const write = file ? file.write : (s: string) => io.stdout.write(s);
     const filters: EventFilters = {
       from: new Date(from).toISOString(),

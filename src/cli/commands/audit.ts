@@ -172,6 +172,11 @@ export const auditRetentionCommand: Command = {
         apply,
         exportOnly: values['export-only'] === true,
         outDir: str(values, 'out') ?? 'audit-archive',
+        onStaleRemoved: (files) => {
+          io.stderr.write(
+            `removed ${files.length} partial file(s) an interrupted retention run left behind\n`,
+          );
+        },
       }),
     );
     const lines = r.map((p) =>

@@ -30,6 +30,8 @@ export const demoCommand: Command = {
       },
     });
     if (!demo) throw new WardError('internal', 'the demo data was not prepared');
+    // Listening for SIGTERM before the banner: whoever waits for the banner may stop us at once.
+    const stopped = stopOnSignals(server);
     const where = `${server.db.engine}${server.db.engine === 'pglite' ? `, data in ${config.dataDir}` : ''}`;
     emit(
       io,
@@ -49,7 +51,7 @@ export const demoCommand: Command = {
       },
       demoBanner(demo, server.address, where),
     );
-    await stopOnSignals(server);
+    await stopped;
     return 0;
   },
 };

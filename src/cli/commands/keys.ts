@@ -1,4 +1,9 @@
 import { SigningKeyCustody } from '../../modules/audit/signing-keys.ts';
+import {
+  CursorKeyCustody,
+  cursorKeyAnnounceMs,
+  defaultCursorKeyGraceMs,
+} from '../../modules/crypto/cursor-keys.ts';
 import { rotateKek } from '../../modules/crypto/kek-admin.ts';
 import {
   keyStatus,
@@ -258,20 +263,63 @@ export const keysShredCommand: Command = {
 export const keysRotateKekCommand: Command = {
   path: ['keys', 'rotate-kek'],
   summary:
-    'Re-wrap every data key and audit signing key under the current KEK (previous KEK in WARD_PREVIOUS_*)',
+    'Re-wrap every data key, audit signing key and cursor key under the current KEK (previous KEK in WARD_PREVIOUS_*)',
   usage: '[--json]',
   options: { json: { type: 'boolean' } },
   async run(values, _p, io) {
     const r = await withRuntime(io, async (rt) => {
       const rewrapped = await rotateKek(rt.db, rt.crypto.keyring, rt.crypto.events);
       const signingKeys = await new SigningKeyCustody(rt.crypto.keyring).rewrap(rt.db);
-      return { rewrapped, signingKeys };
+      const cursorKeys = await new CursorKeyCustody(rt.crypto.keyring).rewrap(rt.db);
+      return { rewrapped, signingKeys, cursorKeys };
     });
     emit(
       io,
       values['json'] === true,
       r,
-      `${r.rewrapped} wrapped data key(s) and ${r.signingKeys} audit signing key(s) moved to the current KEK`,
+      `${r.rewrapped} wrapped data key(s), ${r.signingKeys} audit signing key(s) and ${r.cursorKeys} cursor key(s) moved to the current KEK`,
+    );
+    return 0;
+  },
+};
+
+const graceBounds = { min: 0, max: 7 * 24 * 60 };
+
+export const keysRotateCursorCommand: Command = {
+  path: ['keys', 'rotate-cursor'],
+  summary:
+    'Make a new pagination cursor key version current; older cursors stay valid for --grace-minutes (default 60, 0 refuses them)',
+  usage: '[--grace-minutes N] [--json]',
+  options: { 'grace-minutes': { type: 'string' }, json: { type: 'boolean' } },
+  numeric: { 'grace-minutes': graceBounds },
+  async run(values, _p, io) {
+    const graceMinutes = int(values, 'grace-minutes', graceBounds);
+    const graceMs = graceMinutes === undefined ? defaultCursorKeyGraceMs : graceMinutes * 60_000;
+    const r = await withRuntime(io, async (rt) => {
+      // Like every key-writing command, first prove the KEK opens what is stored (the data
+      // keys and the cursor versions servers hold), so no version is added under a wrong one.
+      await rt.crypto.verify(rt.db);
+      const custody = new CursorKeyCustody(rt.crypto.keyring);
+      for (const held of await custody.load(rt.db)) held.key.fill(0);
+      // On PostgreSQL other servers are running: the new version is announced ahead of its
+      // activation so that each has loaded it before any encodes with it. The embedded
+      // database has no other process (this one holds its lock), so it takes effect at once.
+      const activateAfterMs = rt.db.engine === 'pglite' ? 0 : cursorKeyAnnounceMs;
+      return custody.rotate(rt.db, { activateAfterMs, graceMs });
+    });
+    const at = (ms: number) => new Date(ms).toISOString();
+    emit(
+      io,
+      values['json'] === true,
+      {
+        version: r.version,
+        activeFrom: at(r.activeFrom),
+        previousAcceptedUntil: at(r.previousAcceptedUntil),
+      },
+      `cursor key version ${r.version} is current from ${at(r.activeFrom)}; cursors of earlier versions are refused from ${at(r.previousAcceptedUntil)}` +
+        (io.env['WARD_CURSOR_KEY']?.trim()
+          ? '\nnote: WARD_CURSOR_KEY is set here; servers configured with it ignore the stored cursor keys'
+          : ''),
     );
     return 0;
   },

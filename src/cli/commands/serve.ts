@@ -58,13 +58,16 @@ export const serveCommand: Command = {
       sealIntervalMs: sealMs,
       env: io.env,
     });
+    // Listening for SIGTERM before the banner: a supervisor that waits for the banner may send
+    // it at once, and without a handler it would kill the process with nothing closed.
+    const stopped = stopOnSignals(server);
     emit(
       io,
       values['json'] === true,
       { address: server.address, engine: server.db.engine },
       `Ward listening on ${server.address} (${server.db.engine})`,
     );
-    await stopOnSignals(server);
+    await stopped;
     return 0;
   },
 };

@@ -69,10 +69,22 @@ export function readSettings(raw: unknown): OrganizationSettings {
 }
 
 /**
- * Permissions that change who may do what, or how the organization is secured: whoever holds
- * any of them is an administrator in fact, whatever their role is called, and must use MFA
- * (HIPAA 164.312(d)). A role named by the organization's `mfaRequiredRoles` adds to this, never
- * subtracts from it.
+ * Permissions whose holder must use MFA (HIPAA 164.312(d)), whatever their role is called: a
+ * role named by the organization's `mfaRequiredRoles` adds to this, never subtracts from it.
+ * Two kinds belong here:
+ * - permissions that change security state — who may do what, how the organization is
+ *   secured, keys, sessions, grants, and the handling of security alerts and of break-glass
+ *   reviews (acknowledging or resolving an alert, closing a review, decides whether an
+ *   incident is followed up);
+ * - permissions that read the organization's security records in bulk: the audit trail (every
+ *   access to every patient), security alerts and review tasks, other people's sessions and the
+ *   API keys (who holds which credential, from where).
+ * Left out on purpose: `break_glass:invoke` (emergency access must not wait for a second
+ * factor a clinician may not have enrolled; it is reasoned, time-boxed, alerted and reviewed
+ * instead), reads of configuration rather than records (roles, policies, grants, key status,
+ * the user directory), `audit:verify` (inclusion proofs name no person) and `report:read`
+ * (reserved for analytics; the privacy reports, which name who read which patient, are behind
+ * `audit:read` and so need MFA).
  */
 export const administrativePermissions: ReadonlySet<string> = new Set([
   'organization:update',
@@ -84,6 +96,13 @@ export const administrativePermissions: ReadonlySet<string> = new Set([
   'key:manage',
   'session:revoke',
   'grant:manage',
+  'alert:manage',
+  'review_task:close',
+  'audit:read',
+  'alert:read',
+  'review_task:read',
+  'session:read',
+  'api_key:read',
 ]);
 
 /**
@@ -95,7 +114,7 @@ export function mfaRequiredFor(
 ): boolean {
   if (p.principalType !== 'human') return false;
   if (p.roles.some((r) => p.settings.mfaRequiredRoles.includes(r))) return true;
-  // Runs on every evaluation: nine set lookups, not a walk over every permission held.
+  // Runs on every evaluation: sixteen set lookups, not a walk over every permission held.
   for (const perm of administrativePermissions) if (p.permissions.has(perm)) return true;
   return false;
 }

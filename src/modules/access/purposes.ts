@@ -19,12 +19,14 @@ export const purposeCodes = [
 ] as const;
 export type PurposeCode = (typeof purposeCodes)[number];
 
-/** Normalizes a header value to a known code (`COMPL` is accepted for HCOMPL). */
+/**
+ * The code `value` is, exactly as HL7 publishes it (upper case, no spaces, no aliases), or
+ * undefined. Nothing is normalized: a purpose of use is recorded on every audit event and
+ * compared by access policies, so `treat` or `COMPL` must be refused rather than guessed at.
+ */
 export function parsePurpose(value: string | undefined): PurposeCode | undefined {
   if (value === undefined) return undefined;
-  const v = value.trim().toUpperCase();
-  const code = v === 'COMPL' ? 'HCOMPL' : v;
-  return (purposeCodes as readonly string[]).includes(code) ? (code as PurposeCode) : undefined;
+  return (purposeCodes as readonly string[]).includes(value) ? (value as PurposeCode) : undefined;
 }
 
 /** Resources whose reads and writes touch PHI: a purpose of use is required for them. */

@@ -1,7 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema } from 'fastify';
 import { isUuid, type Database, type Tx } from '../../platform/db/index.ts';
 import { WardError } from '../../platform/errors.ts';
-import { bearerCredentials } from '../../platform/http/authorization.ts';
 import type { RateLimiter } from '../../platform/http/rate-limit.ts';
 import {
   etagFor,
@@ -24,7 +23,14 @@ import {
   type AuditEventInput,
 } from '../audit/record.ts';
 import { runTracked, type AuditTracker } from '../audit/request-tracker.ts';
-import { parseToken, type ParsedToken } from '../auth/tokens.ts';
+import {
+  authenticateFirst,
+  authenticationRefusal,
+  bearerToken,
+  clientOf,
+  markStarted,
+  recordAuthenticationFailure,
+} from './authenticate-first.ts';
 import { authenticationStatement, confirmationStatement } from './confirmation.ts';
 import { evaluate, type AccessRequest, type Decision } from './evaluator.ts';
 import type { PolicyCache } from './policy-cache.ts';
@@ -176,26 +182,15 @@ function namedPatient(id: unknown): string | undefined {
 const actionFor = { GET: 'R', POST: 'C', PUT: 'U', PATCH: 'U', DELETE: 'D' } as const;
 
 /**
- * Reads `Authorization: Bearer <token>` (scheme in any case, RFC 9110 §11.1) into a parsed
- * session or API-key token.
+ * Reads `X-Purpose-Of-Use`. A header that is present but not exactly one code Ward accepts
+ * (lower case, an alias, spaces, the header twice) is a 400 `invalid_purpose_of_use_header`,
+ * never silently ignored or corrected; the answer names the header, never the value sent.
  */
-export function bearerToken(req: FastifyRequest): ParsedToken | undefined {
-  const credentials = bearerCredentials(req.headers.authorization);
-  if (credentials === undefined) return undefined;
-  const t = parseToken(credentials);
-  return t && (t.kind === 'session' || t.kind === 'api_key') ? t : undefined;
-}
-
-/** Reads `X-Purpose-Of-Use`; a present but unknown code is a 400, never silently ignored. */
 export function purposeOf(req: FastifyRequest): PurposeCode | undefined {
   const raw = req.headers['x-purpose-of-use'];
   if (raw === undefined) return undefined;
   const purpose = typeof raw === 'string' ? parsePurpose(raw) : undefined;
-  if (!purpose)
-    throw new WardError(
-      'validation_failed',
-      'X-Purpose-Of-Use is not a known HL7 purpose-of-use code',
-    );
+  if (!purpose) throw new WardError('invalid_purpose_of_use_header');
   return purpose;
 }
 
@@ -204,31 +199,33 @@ function withPurpose(principal: Principal, purpose: PurposeCode | undefined): Pr
   return purpose === undefined ? principal : { ...principal, purpose };
 }
 
-function clientOf(req: FastifyRequest): { ip: string; userAgent: string | undefined } {
-  const ua = req.headers['user-agent'];
-  return { ip: req.ip, userAgent: typeof ua === 'string' ? ua.slice(0, 512) : undefined };
-}
-
 /**
  * Registers a route behind the one access pipeline: bearer token → request transaction whose
  * opening round trip authenticates it (ward.authenticate_session / _api_key) → the
  * evaluator → the handler → (PHI routes) the audit guard. A failed authentication or a
- * denial rolls back and is recorded in its own transaction, so it survives.
+ * denial rolls back and is recorded in its own transaction, so it survives. Authentication
+ * comes first for every answer: a request refused before its handler runs (no token, schema,
+ * body, purpose header) is authenticated before the refusal goes out (authenticate-first.ts).
  */
 export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>(
   app: FastifyInstance,
   deps: SecuredDeps,
   spec: SecuredRouteSpec<B, P, Q, R>,
 ): void {
+  const route = { url: spec.url, method: spec.method };
+  const first = authenticateFirst(deps, route);
   app.route({
     method: spec.method,
     url: spec.url,
     config: { phi: spec.phi === true },
+    onRequest: first.onRequest,
+    errorHandler: first.errorHandler,
     // No automatic HEAD twin for PHI routes: it would run the handler, decrypt and record a
     // disclosure whose body is then thrown away.
     ...(spec.phi === true ? { exposeHeadRoute: false } : {}),
     schema: withVersionedDocs(spec),
     handler: (req, reply) => {
+      markStarted(req);
       // A route that counts failed credential checks (afterFailure) runs one request per token
       // at a time in this process, its counting included: parallel guesses through one session
       // would otherwise all pass the lock check before the first failure is counted.
@@ -248,17 +245,17 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
       const token = bearerToken(req);
       const client = clientOf(req);
       if (!token) {
-        await recordDetached(deps.db, undefined, {
-          action: 'E',
-          eventType: 'auth.request',
-          outcome: '4',
-          outcomeReason: req.headers.authorization ? 'malformed_token' : 'missing_token',
-          ...client,
-          metadata: { route: spec.url, method: spec.method },
-        });
+        // The onRequest hook answered this already; kept so the handler never runs without one.
+        await recordAuthenticationFailure(deps, req, route, undefined, undefined);
         throw new WardError('unauthenticated');
       }
-      const purpose = purposeOf(req);
+      let purpose: PurposeCode | undefined;
+      try {
+        purpose = purposeOf(req);
+      } catch (e) {
+        // A bad header is refused only once the caller is known to be someone (401 first).
+        throw (await authenticationRefusal(deps, req, route)) ?? e;
+      }
       const ctx = {
         orgId: token.orgId,
         actorType: token.kind === 'api_key' ? ('agent' as const) : ('user' as const),
@@ -506,22 +503,7 @@ export function securedRoute<B = unknown, P = unknown, Q = unknown, R = unknown>
         return result;
       } catch (e) {
         if (e instanceof AuthFailed) {
-          // The organization in the token is only trusted once a session was found there.
-          const known =
-            e.failure.failure !== 'unknown_session' && e.failure.failure !== 'unknown_key';
-          await recordDetached(
-            deps.db,
-            known ? { orgId: token.orgId, actorType: ctx.actorType, requestId: req.id } : undefined,
-            {
-              action: 'E',
-              eventType: 'auth.request',
-              outcome: '4',
-              outcomeReason: e.failure.failure,
-              ...(e.failure.userId ? { actorId: e.failure.userId } : {}),
-              ...client,
-              metadata: { route: spec.url, method: spec.method },
-            },
-          );
+          await recordAuthenticationFailure(deps, req, route, token, e.failure);
           throw new WardError('unauthenticated');
         }
         if (e instanceof Denied) {

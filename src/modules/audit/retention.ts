@@ -1,8 +1,9 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Database } from '../../platform/db/index.ts';
 import { WardError } from '../../platform/errors.ts';
+import { partialPath, removeStalePartials } from '../../platform/partial-files.ts';
 import { countEvents, scanEvents } from './events-query.ts';
 
 /** Options for `applyRetention`. */
@@ -19,6 +20,8 @@ export interface RetentionOptions {
    */
   readonly exportOnly?: boolean;
   readonly now?: Date;
+  /** Told the partial files of killed runs that this run removed (with `apply`). */
+  readonly onStaleRemoved?: (files: readonly string[]) => void;
 }
 
 /** One partition past retention and what happened to it. */
@@ -34,6 +37,10 @@ const system = {
   name: 'audit.retention',
   reason: 'exports and detaches audit partitions past the retention period',
 };
+
+/** The file a partition is exported to, in the output directory. */
+const exportName = (partition: string) => `audit-${partition}.jsonl`;
+const exportNamePattern = /^audit-events_[0-9]{4}_[0-9]{2}\.jsonl$/;
 
 /**
  * Finds the monthly partitions that ended more than `years` ago; with `apply`, exports each
@@ -58,6 +65,11 @@ export async function applyRetention(
         where i.inhparent = 'audit.events'::regclass order by c.relname`,
     ),
   );
+  if (opts.apply) {
+    // Exports a killed run left half-written; never one a live run is writing.
+    const removed = removeStalePartials(opts.outDir, (stem) => exportNamePattern.test(stem));
+    if (removed.length > 0) opts.onStaleRemoved?.(removed);
+  }
   const out: RetainedPartition[] = [];
   for (const { name } of parts.rows) {
     const m = /^events_(\d{4})_(\d{2})$/.exec(name);
@@ -110,7 +122,7 @@ async function exportAndDrop(
     ({ row_count: rows, location: file, sha256 } = prior);
   } else {
     fs.mkdirSync(outDir, { recursive: true });
-    file = path.resolve(outDir, `audit-${name}.jsonl`);
+    file = path.resolve(outDir, exportName(name));
     ({ rows, sha256 } = await exportMonth(db, range, file));
     await db.asSystem(system, async (tx) => {
       await tx.query(
@@ -144,7 +156,7 @@ async function exportMonth(
   range: { from: string; to: string },
   file: string,
 ): Promise<{ rows: number; sha256: Buffer }> {
-  const temp = `${file}.${randomBytes(6).toString('hex')}.partial`;
+  const temp = partialPath(path.dirname(file), path.basename(file));
   const fd = fs.openSync(temp, 'wx', 0o600);
   const digest = createHash('sha256');
   let rows = 0;

@@ -8,6 +8,7 @@ import {
   pageLimit,
   toPage,
   useCursorKey,
+  useCursorKeys,
 } from './pagination.ts';
 
 test('a cursor round-trips its sort key, opaque and URL-safe', () => {
@@ -55,6 +56,61 @@ test('cursors are signed with the server key: nobody else can mint one', () => {
     useCursorKey(randomBytes(32));
   }
   assert.throws(() => useCursorKey(Buffer.alloc(16)), { code: 'config_invalid' });
+});
+
+/** The key version a cursor names (its first four bytes, in clear). */
+const versionOf = (cursor: string) =>
+  Buffer.from(cursor.slice(0, -16), 'base64url').readUInt32BE(0);
+
+test('key versions: announced ones wait for their activation, superseded ones for their grace', () => {
+  const [k1, k2, k3] = [randomBytes(32), randomBytes(32), randomBytes(32)];
+  const now = Date.now();
+  const key = ['2026-12-05 10:00:00+00', '3f1c8a3e-9a64-4c1e-9a53-8c0c9d0b7a11'];
+  try {
+    // Version 2 is announced but not active yet: cursors are still made with version 1.
+    useCursorKeys([
+      { version: 1, key: k1, activeFrom: now - 60_000 },
+      { version: 2, key: k2, activeFrom: now + 60_000 },
+    ]);
+    const v1 = encodeCursor('users', key);
+    assert.equal(versionOf(v1), 1);
+    // Once active, version 2 makes new cursors and version 1's are accepted until their end.
+    useCursorKeys([
+      { version: 1, key: k1, activeFrom: now - 60_000, acceptedUntil: now + 60_000 },
+      { version: 2, key: k2, activeFrom: now - 1 },
+    ]);
+    const v2 = encodeCursor('users', key);
+    assert.equal(versionOf(v2), 2);
+    assert.deepEqual(decodeCursor('users', v1, 2), key);
+    assert.deepEqual(decodeCursor('users', v2, 2), key);
+    // A version past its acceptance, or one this server does not hold, is invalid_cursor.
+    useCursorKeys([
+      { version: 1, key: k1, activeFrom: now - 60_000, acceptedUntil: now - 1 },
+      { version: 2, key: k2, activeFrom: now - 1 },
+    ]);
+    assert.throws(() => decodeCursor('users', v1, 2), { code: 'invalid_cursor' });
+    assert.deepEqual(decodeCursor('users', v2, 2), key);
+    useCursorKeys([{ version: 3, key: k3, activeFrom: now - 1 }]);
+    assert.throws(() => decodeCursor('users', v2, 2), { code: 'invalid_cursor' });
+    // Naming another installed version does not make a cursor that version's.
+    useCursorKeys([
+      { version: 1, key: k1, activeFrom: now - 60_000 },
+      { version: 2, key: k2, activeFrom: now - 1 },
+    ]);
+    const sealed = Buffer.from(v2.slice(0, -16), 'base64url');
+    sealed.writeUInt32BE(1, 0);
+    const relabelled = sealed.toString('base64url') + v2.slice(-16);
+    assert.throws(() => decodeCursor('users', relabelled, 2), { code: 'invalid_cursor' });
+    // The same key under another version number is another key: nothing carries over.
+    useCursorKeys([{ version: 7, key: k2, activeFrom: 0 }]);
+    assert.throws(() => decodeCursor('users', v2, 2), { code: 'invalid_cursor' });
+  } finally {
+    useCursorKey(randomBytes(32));
+  }
+  assert.throws(() => useCursorKeys([]), { code: 'config_invalid' });
+  assert.throws(() => useCursorKeys([{ version: -1, key: k1, activeFrom: 0 }]), {
+    code: 'config_invalid',
+  });
 });
 
 test('WARD_CURSOR_KEY is base64 of 32 bytes or more', () => {

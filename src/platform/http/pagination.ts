@@ -48,20 +48,75 @@ export function pageSchema(item: unknown) {
 /** Characters of MAC at the end of every cursor (base64url of 96 bits). */
 const macLength = 16;
 
-// Cursors are signed with a server key, so a client can only hand back positions the server
-// produced: an edited, truncated or minted cursor never reaches SQL. Set it with
-// useCursorKey (`ward serve` passes WARD_CURSOR_KEY); without one, a random per-process key
-// signs, and cursors then do not survive a restart or cross replicas (a client that presents
-// one gets invalid_cursor and starts the list again).
-let cursorKey: Buffer = randomBytes(32);
-let cursorEncryptionKey: Buffer = deriveEncryptionKey(cursorKey);
+/** Bytes in front of a cursor's ciphertext: the key version (uint32) and the AES-CTR IV. */
+const versionLength = 4;
+const ivLength = 16;
 
-/** Sets the key cursors are signed with; all replicas behind one load balancer share it. */
-export function useCursorKey(key: Buffer): void {
-  if (key.length < 32)
+/**
+ * One version of the key cursors are signed and encrypted with, as the server holds it.
+ * `activeFrom` and `acceptedUntil` are epoch milliseconds.
+ */
+export interface CursorKeyVersion {
+  /** 1 and up for stored keys (ward.cursor_keys); 0 for a configured or per-process key. */
+  readonly version: number;
+  readonly key: Buffer;
+  /** New cursors are encoded with the newest version whose activation has come. */
+  readonly activeFrom: number;
+  /** Cursors of this version are invalid_cursor from then on (undefined: no end yet). */
+  readonly acceptedUntil?: number | undefined;
+}
+
+interface DerivedKeys {
+  readonly version: number;
+  readonly mac: Buffer;
+  readonly encryption: Buffer;
+  readonly activeFrom: number;
+  readonly acceptedUntil: number | undefined;
+}
+
+// Cursors are signed with a server key, so a client can only hand back positions the server
+// produced: an edited, truncated or minted cursor never reaches SQL. `ward serve` installs the
+// stored, KEK-wrapped key versions (src/modules/crypto/cursor-keys.ts) or WARD_CURSOR_KEY;
+// until then (tests, tools that build the app themselves) a random per-process key signs.
+let cursorKeys: readonly DerivedKeys[] = [
+  derive({ version: 0, key: randomBytes(32), activeFrom: 0 }),
+];
+
+/** The MAC and encryption keys of one version, derived once when the version is installed. */
+function derive(k: CursorKeyVersion): DerivedKeys {
+  if (k.key.length < 32)
     throw new WardError('config_invalid', 'The cursor key must be 32 bytes or more');
-  cursorKey = Buffer.from(key);
-  cursorEncryptionKey = deriveEncryptionKey(cursorKey);
+  if (!Number.isInteger(k.version) || k.version < 0 || k.version > 0xffff_ffff)
+    throw new WardError('config_invalid', 'A cursor key version is a 32-bit unsigned integer');
+  return {
+    version: k.version,
+    mac: createHmac('sha256', k.key).update('ward.cursor.v3.mac').digest(),
+    encryption: createHmac('sha256', k.key).update('ward.cursor.v3.encryption').digest(),
+    activeFrom: k.activeFrom,
+    acceptedUntil: k.acceptedUntil,
+  };
+}
+
+/**
+ * Installs the key versions cursors are made and checked with, replacing the previous set:
+ * new cursors use the newest version whose `activeFrom` has come; a cursor is accepted while
+ * its version is installed and its `acceptedUntil` has not passed.
+ */
+export function useCursorKeys(keys: readonly CursorKeyVersion[]): void {
+  if (keys.length === 0) throw new WardError('config_invalid', 'No cursor key to install');
+  const next = keys.map(derive).sort((a, b) => a.version - b.version);
+  const old = cursorKeys;
+  cursorKeys = next;
+  // Encoding and decoding are synchronous, so no caller still holds the keys replaced here.
+  for (const k of old) {
+    k.mac.fill(0);
+    k.encryption.fill(0);
+  }
+}
+
+/** Sets one key for all cursors (WARD_CURSOR_KEY): version 0, always active, never expiring. */
+export function useCursorKey(key: Buffer): void {
+  useCursorKeys([{ version: 0, key, activeFrom: 0 }]);
 }
 
 /** Reads WARD_CURSOR_KEY (base64, 32 bytes or more); undefined when unset. */
@@ -75,37 +130,44 @@ export function cursorKeyFromEnv(env: NodeJS.ProcessEnv): Buffer | undefined {
   return key;
 }
 
-function mac(scope: string, body: string): string {
-  return createHmac('sha256', cursorKey)
-    .update(`ward.cursor.v2\n${scope}\n${body}`)
+/** The version new cursors are made with: the newest one already active (else the oldest). */
+function currentKeys(now: number): DerivedKeys {
+  let current: DerivedKeys | undefined;
+  for (const k of cursorKeys) if (k.activeFrom <= now) current = k;
+  return current ?? (cursorKeys[0] as DerivedKeys);
+}
+
+function mac(keys: DerivedKeys, scope: string, body: string): string {
+  return createHmac('sha256', keys.mac)
+    .update(`ward.cursor.v3\n${scope}\n${body}`)
     .digest('base64url')
     .slice(0, macLength);
 }
 
-/** The AES-256 key that hides a cursor's sort key, derived once per cursor key. */
-function deriveEncryptionKey(key: Buffer): Buffer {
-  return createHmac('sha256', key).update('ward.cursor.v2.encryption').digest();
-}
-
-const ivLength = 16;
-
 /**
  * Encodes a sort key as an opaque base64url cursor bound to `scope` (the list's name). The
- * sort key is encrypted (AES-256-CTR, random IV) and then MACed: a list that withholds rows
- * the caller may not see pages on past them, so the last row scanned — whose id and creation
- * time the cursor holds — may be one the caller must not learn about.
+ * sort key is encrypted (AES-256-CTR, random IV) and then MACed, both under keys derived from
+ * the current cursor key version, which the cursor names in clear so that it can be checked
+ * after a rotation: a list that withholds rows the caller may not see pages on past them, so
+ * the last row scanned — whose id and creation time the cursor holds — may be one the caller
+ * must not learn about.
  */
 export function encodeCursor(scope: string, key: CursorKey): string {
+  const keys = currentKeys(Date.now());
+  const head = Buffer.alloc(versionLength + ivLength);
+  head.writeUInt32BE(keys.version, 0);
   const iv = randomBytes(ivLength);
-  const cipher = createCipheriv('aes-256-ctr', cursorEncryptionKey, iv);
-  const sealed = Buffer.concat([iv, cipher.update(JSON.stringify(key), 'utf8'), cipher.final()]);
+  iv.copy(head, versionLength);
+  const cipher = createCipheriv('aes-256-ctr', keys.encryption, iv);
+  const sealed = Buffer.concat([head, cipher.update(JSON.stringify(key), 'utf8'), cipher.final()]);
   const body = sealed.toString('base64url');
-  return body + mac(scope, body);
+  return body + mac(keys, scope, body);
 }
 
 /**
  * Decodes a cursor made by `encodeCursor` for the same list; undefined when absent. A cursor
- * from another list, edited, minted without the key or malformed is a 400 `invalid_cursor`.
+ * from another list, edited, minted without the key, under a key version this server does not
+ * hold or no longer accepts, or malformed is a 400 `invalid_cursor`.
  */
 export function decodeCursor(
   scope: string,
@@ -115,20 +177,29 @@ export function decodeCursor(
   if (cursor === undefined) return undefined;
   // The MAC is the fixed-length tail, so no separator is needed.
   const body = cursor.slice(0, -macLength);
+  const sealed = Buffer.from(body, 'base64url');
+  if (sealed.length < versionLength + ivLength) throw new WardError('invalid_cursor');
+  const version = sealed.readUInt32BE(0);
+  const keys = cursorKeys.find((k) => k.version === version);
+  if (!keys || (keys.acceptedUntil !== undefined && keys.acceptedUntil <= Date.now())) {
+    throw new WardError('invalid_cursor');
+  }
   const given = Buffer.from(cursor.slice(-macLength));
-  const expected = Buffer.from(body.length > 0 ? mac(scope, body) : '');
+  const expected = Buffer.from(mac(keys, scope, body));
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
     throw new WardError('invalid_cursor');
   }
   let key: unknown;
   try {
-    const sealed = Buffer.from(body, 'base64url');
     const decipher = createDecipheriv(
       'aes-256-ctr',
-      cursorEncryptionKey,
-      sealed.subarray(0, ivLength),
+      keys.encryption,
+      sealed.subarray(versionLength, versionLength + ivLength),
     );
-    const text = Buffer.concat([decipher.update(sealed.subarray(ivLength)), decipher.final()]);
+    const text = Buffer.concat([
+      decipher.update(sealed.subarray(versionLength + ivLength)),
+      decipher.final(),
+    ]);
     key = JSON.parse(text.toString('utf8'));
   } catch {
     throw new WardError('invalid_cursor');

@@ -7,6 +7,7 @@ import { sealUntilCovered } from '../../../../test/helpers/audit.ts';
 import {
   auth,
   createTestApi,
+  enrollTotp,
   seedOrg,
   tokenFor,
   type TestApi,
@@ -83,6 +84,9 @@ for (const engine of availableEngines()) {
       tokens['auditor-a'] = await tokenFor(api, a.users['auditor']!.email);
       tokens['doctor-a'] = await tokenFor(api, a.users['doctor']!.email);
       tokens['auditor-b'] = await tokenFor(api, b.users['auditor']!.email);
+      // Reading the audit trail requires MFA (access/principal.ts).
+      await enrollTotp(api, tokens['auditor-a']);
+      await enrollTotp(api, tokens['auditor-b']);
     });
     after(async () => api.close());
 

@@ -2,9 +2,10 @@ import { uuidBytes } from '../field-format.ts';
 
 /**
  * What a wrapped key is for; part of what the wrapping binds. `audit-signing` is the audit
- * module's checkpoint signing seed (platform-level: its org is the all-zero platform id).
+ * module's checkpoint signing seed and `cursor` the pagination cursor key (both platform-level:
+ * their org is the all-zero platform id).
  */
-export type KeyPurpose = 'data' | 'index' | 'audit-signing';
+export type KeyPurpose = 'data' | 'index' | 'audit-signing' | 'cursor';
 
 /** The identity of a wrapped key: swapping wrapped keys between rows fails to unwrap. */
 export interface WrapContext {
