@@ -5,6 +5,16 @@
 --          there are, unless every row still holds its plaintext form (right after migrating).
 -- Online-safe: no (the service must be downgraded with it)
 
+-- The owner runs this under FORCE ROW LEVEL SECURITY and no organization context, which would
+-- hide every row from the count below (and let a forced rollback drop encrypted free text):
+-- lift it on the counted tables for this transaction only.
+ALTER TABLE clinical.medical_cases NO FORCE ROW LEVEL SECURITY;
+ALTER TABLE clinical.diagnoses NO FORCE ROW LEVEL SECURITY;
+ALTER TABLE clinical.treatment_plans NO FORCE ROW LEVEL SECURITY;
+ALTER TABLE ward.break_glass_sessions NO FORCE ROW LEVEL SECURITY;
+ALTER TABLE ward.review_tasks NO FORCE ROW LEVEL SECURITY;
+ALTER TABLE ward.security_alerts NO FORCE ROW LEVEL SECURITY;
+
 DO $$
 DECLARE
   sealed bigint;
@@ -26,6 +36,13 @@ BEGIN
   END IF;
 END
 $$;
+
+ALTER TABLE clinical.medical_cases FORCE ROW LEVEL SECURITY;
+ALTER TABLE clinical.diagnoses FORCE ROW LEVEL SECURITY;
+ALTER TABLE clinical.treatment_plans FORCE ROW LEVEL SECURITY;
+ALTER TABLE ward.break_glass_sessions FORCE ROW LEVEL SECURITY;
+ALTER TABLE ward.review_tasks FORCE ROW LEVEL SECURITY;
+ALTER TABLE ward.security_alerts FORCE ROW LEVEL SECURITY;
 
 CREATE OR REPLACE FUNCTION ward.guard_alert_lifecycle() RETURNS trigger
   LANGUAGE plpgsql

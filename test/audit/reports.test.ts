@@ -70,6 +70,9 @@ for (const engine of availableEngines()) {
       t['insurerAdmin'] = await tokenFor(api, insurer.users['admin']!.email);
       t['otherAuditor'] = await tokenFor(api, other.users['auditor']!.email);
       await enrollTotp(api, t['insurerAdmin']);
+      // Auditors read the audit trail in bulk, so they use MFA (like administrators).
+      await enrollTotp(api, t['auditor']!);
+      await enrollTotp(api, t['otherAuditor']);
 
       x = await createPatientAs(api, t['doctor']!, 'MRN-RPT-X');
       y = await createPatientAs(api, t['doctor']!, 'MRN-RPT-Y');

@@ -10,6 +10,7 @@ import {
   createPatientAs,
   createTestApi,
   seedOrg,
+  enrollTotp,
   tokenFor,
   type TestApi,
 } from '../helpers/api.ts';
@@ -146,6 +147,8 @@ for (const engine of availableEngines()) {
       other = await seedOrg(api, 'FreeTextOther', ['doctor']);
       doctor = await tokenFor(api, org.users['doctor']!.email);
       auditor = await tokenFor(api, org.users['auditor']!.email);
+      // Auditors read security records in bulk, so they use MFA.
+      await enrollTotp(api, auditor);
       const first = await clinicalRecord(doctor, 'MRN-FT-1', true);
       const second = await clinicalRecord(doctor, 'MRN-FT-2', false);
       ids.cases.push(first.caseId, second.caseId);

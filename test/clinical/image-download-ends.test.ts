@@ -8,7 +8,14 @@ import { Readable } from 'node:stream';
 import { after, before, describe, mock, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LocalObjectStore } from '../../src/platform/objects/local-store.ts';
-import { auth, createTestApi, seedOrg, tokenFor, type TestApi } from '../helpers/api.ts';
+import {
+  auth,
+  createTestApi,
+  enrollTotp,
+  seedOrg,
+  tokenFor,
+  type TestApi,
+} from '../helpers/api.ts';
 import { availableEngines } from '../helpers/db.ts';
 
 // Downloads that do not end with the whole file, over a real socket: a client that leaves
@@ -140,6 +147,8 @@ for (const engine of availableEngines())
         const org = await seedOrg(api, 'Ends', ['doctor', 'auditor']);
         headers = auth(await tokenFor(api, org.users['doctor']!.email), 'TREAT');
         auditor = await tokenFor(api, org.users['auditor']!.email);
+        // Auditors read the audit trail in bulk, so they use MFA.
+        await enrollTotp(api, auditor);
         const p = await api.app.inject({
           method: 'POST',
           url: '/api/v1/patients',

@@ -12,6 +12,7 @@ import {
   createPatientAs,
   createTestApi,
   seedOrg,
+  enrollTotp,
   tokenFor,
   type TestApi,
 } from '../helpers/api.ts';
@@ -36,6 +37,8 @@ async function legacyTenant(api: TestApi, label: string): Promise<Tenant> {
   const org = await seedOrg(api, label, ['doctor', 'auditor']);
   const doctor = await tokenFor(api, org.users['doctor']!.email);
   const auditor = await tokenFor(api, org.users['auditor']!.email);
+  // Auditors read security records in bulk, so they use MFA.
+  await enrollTotp(api, auditor);
   const patientId = await createPatientAs(api, doctor, `MRN-${label}`);
   const record = await insertLegacyRecord(api.t.db, api.rt.crypto.codec, {
     orgId: org.orgId,
